@@ -1,0 +1,36 @@
+# make report   set up .venv if needed, run the model over SQuAD 2.0, score it, write the run
+# make test     set up .venv if needed, run the test suite
+#
+# Overrides: make report MODEL=<hub id or dir> DATA=<hub name or file> LIMIT=<n> RUN=<dir>
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+MODEL  ?= nbroad/xdistil-l12-h384-squad2
+DATA   ?= squad_v2
+LIMIT  ?=
+RUN    ?=
+STAMP  := $(VENV)/.installed
+
+.PHONY: install report test bench clean
+
+install: $(STAMP)
+
+# torch is installed first and pinned: the CPU wheel; an unpinned torch pulls a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+report: $(STAMP)
+	$(BIN)/xdanalysis evaluate --model $(MODEL) --data $(DATA) $(if $(LIMIT),--limit $(LIMIT)) $(if $(RUN),--out $(RUN))
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_inference.py --model $(MODEL) --data $(DATA) $(if $(LIMIT),--limit $(LIMIT))
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,68 @@
+"""The xdanalysis command end to end on a local model and file."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from xdanalysis.cli import main
+
+SMALL = ["--max-seq-length", "64", "--doc-stride", "16"]
+
+
+def test_predict_then_score_matches_the_run(tiny_model_dir, squad_file, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["predict", "--model", str(tiny_model_dir), "--data", str(squad_file), "--out", str(run), *SMALL]) == 0
+    assert capsys.readouterr().out.strip() == str(run)
+    assert main(["score", str(squad_file), str(run / "predictions.json"), "-n", str(run / "na_probs.json")]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert list(printed)[:3] == ["exact", "f1", "total"] and printed["total"] == 8
+    assert {"best_exact", "best_exact_thresh", "best_f1", "best_f1_thresh"} <= set(printed)
+    out_file = tmp_path / "eval.json"
+    assert main(["score", str(squad_file), str(run / "predictions.json"), "-o", str(out_file)]) == 0
+    assert json.loads(out_file.read_text())["exact"] == printed["exact"]
+
+
+def test_evaluate_prints_the_table(tiny_model_dir, squad_file, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["evaluate", "--model", str(tiny_model_dir), "--data", str(squad_file), "--out", str(run),
+                 "--limit", "6", *SMALL]) == 0
+    text = capsys.readouterr().out
+    for label in ("overall", "answerable (HasAns)", "unanswerable (NoAns)", "best F1"):
+        assert label in text
+    assert (run / "summary.txt").read_text().strip() == text.strip()
+    assert json.loads((run / "scores.json").read_text())["total"] == 6
+
+
+def test_score_errors_name_the_problem(squad_file, tmp_path, capsys):
+    preds = tmp_path / "preds.json"
+    preds.write_text(json.dumps({"n1": "France", "p1": "Paris", "zz": "x"}))
+    with pytest.warns(UserWarning, match="'zz'"):
+        assert main(["score", str(squad_file), str(preds)]) == 2
+    err = capsys.readouterr().err
+    assert "6 of 8 questions have no prediction: 'n2', 'n3', 'n4', 'p2'" in err and "--missing-as-wrong" in err
+    with pytest.warns(UserWarning, match="'zz'"):
+        assert main(["score", str(squad_file), str(preds), "--missing-as-wrong"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["exact"] == pytest.approx(100 * 2 / 8)
+    preds.write_text("{broken")
+    assert main(["score", str(squad_file), str(preds)]) == 2
+    assert "preds.json: not valid JSON" in capsys.readouterr().err
+    preds.write_text(json.dumps({"n1": 3}))
+    assert main(["score", str(squad_file), str(preds)]) == 2
+    assert "id 'n1': 3" in capsys.readouterr().err
+
+
+def test_model_without_head_and_bad_data_exit_cleanly(encoder_only_dir, squad_file, tmp_path, capsys):
+    code = main(["predict", "--model", str(encoder_only_dir), "--data", str(squad_file), "--out", str(tmp_path / "r")])
+    assert code == 2 and "--allow-random-head" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"version": "v2.0", "data": [{"title": "t"}]}))
+    code = main(["predict", "--model", str(encoder_only_dir), "--data", str(bad), "--out", str(tmp_path / "r")])
+    assert code == 2 and "data[0]: missing field 'paragraphs'" in capsys.readouterr().err
+
+
+def test_console_script_installed():
+    result = subprocess.run([sys.executable, "-m", "xdanalysis.cli", "score", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "--na-prob-file" in result.stdout

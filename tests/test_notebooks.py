@@ -1,0 +1,48 @@
+"""Every notebook runs top to bottom offline, and is committed without outputs."""
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from conftest import shared_path
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def execute(path: Path, env: dict, monkeypatch, cwd: Path, timeout: int = 900):
+    for key, value in env.items():
+        monkeypatch.setenv(key, str(value))
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend shows figures
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
+    return notebook
+
+
+@pytest.fixture
+def offline_env(tmp_path, tiny_model_dir, squad_file):
+    """The shared trained demo model on real questions when given, else the tiny random model."""
+    shared = shared_path()
+    if shared is not None:
+        return {"XDANALYSIS_MODEL": shared / "models" / "minilm-l6-squad2-demo",
+                "XDANALYSIS_DATA": shared / "data" / "squad-v2-dev-half.json",
+                "XDANALYSIS_LIMIT": 120, "XDANALYSIS_RUN": tmp_path / "run"}
+    return {"XDANALYSIS_MODEL": tiny_model_dir, "XDANALYSIS_DATA": squad_file, "XDANALYSIS_RUN": tmp_path / "run"}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_committed_without_outputs(path):
+    notebook = json.loads(path.read_text())
+    assert all(not cell.get("outputs") and cell.get("execution_count") is None
+               for cell in notebook["cells"] if cell["cell_type"] == "code")
+
+
+def test_quickstart_runs(offline_env, monkeypatch, tmp_path):
+    notebook = execute(ROOT / "notebooks" / "01_quickstart.ipynb", offline_env, monkeypatch, tmp_path)
+    text = "".join(str(o.get("text", "")) + json.dumps(o.get("data", {}))
+                   for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
+    assert "answerable (HasAns)" in text and "image/png" in text
+    assert (Path(offline_env["XDANALYSIS_RUN"]) / "run.json").exists()

@@ -1,0 +1,393 @@
+"""Error analysis on a run's table: outcomes, slices with bootstrap intervals, thresholds.
+
+Everything here works on the table of a run (``run.table``, one row per question) and never runs
+a model. Per-question scores come from :mod:`xdanalysis.metrics`, the one scoring implementation.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .metrics import normalize_answer, question_scores, squad_v2_scores
+
+__all__ = [
+    "OUTCOMES",
+    "outcomes",
+    "confusion",
+    "question_type",
+    "Slice",
+    "SLICES",
+    "slice_values",
+    "slice_table",
+    "bootstrap_ci",
+    "threshold_curve",
+    "threshold_summary",
+    "examples",
+]
+
+OUTCOMES = ["correct", "partial_long", "partial_short", "partial_shifted", "wrong_span", "abstained",
+            "correct_abstention", "false_answer"]
+
+
+def _spans_overlap(start: int, end: int, spans) -> bool:
+    return any(start < s + len(t) and s < end for t, s in spans)
+
+
+def outcomes(table: pd.DataFrame) -> pd.DataFrame:
+    """The run table with an ``outcome`` column and a boolean ``plausible_trap``.
+
+    Answerable: ``correct`` (EM 1), ``partial_long`` (the prediction contains a gold answer),
+    ``partial_short`` (contained in one), ``partial_shifted`` (other overlap), ``wrong_span``
+    (F1 0), ``abstained``. Unanswerable: ``correct_abstention`` or ``false_answer``;
+    ``plausible_trap`` marks false answers overlapping the question's plausible answer.
+
+    Example::
+
+        outcomes(run.table)["outcome"].value_counts()
+    """
+    result = table.copy()
+    labels, traps = [], []
+    for row in result.itertuples(index=False):
+        answered = row.answer != ""
+        if row.has_answer:
+            if row.exact == 1:
+                label = "correct"
+            elif not answered:
+                label = "abstained"
+            elif row.f1 == 0:
+                label = "wrong_span"
+            else:
+                prediction = normalize_answer(row.answer)
+                golds = [normalize_answer(t) for t in row.answer_texts]
+                if any(g and g in prediction for g in golds):
+                    label = "partial_long"
+                elif any(prediction and prediction in g for g in golds):
+                    label = "partial_short"
+                else:
+                    label = "partial_shifted"
+            trap = False
+        else:
+            label = "false_answer" if answered else "correct_abstention"
+            trap = answered and _spans_overlap(int(row.answer_start), int(row.answer_end),
+                                               zip(row.plausible_texts, row.plausible_starts))
+        labels.append(label)
+        traps.append(bool(trap))
+    result["outcome"] = pd.Categorical(labels, categories=OUTCOMES)
+    result["plausible_trap"] = traps
+    return result
+
+
+def confusion(table: pd.DataFrame) -> pd.DataFrame:
+    """Gold (has answer / no answer) against the model (answered / abstained): counts and row rates.
+
+    >>> t = pd.DataFrame({"has_answer": [True, True, False], "answer": ["x", "", ""]})
+    >>> confusion(t)["answered"].tolist()
+    [1, 0, 1]
+    """
+    answered = table["answer"] != ""
+    gold = np.where(table["has_answer"], "has answer", "no answer")
+    counts = pd.crosstab(pd.Categorical(gold, ["has answer", "no answer"]),
+                         pd.Categorical(np.where(answered, "answered", "abstained"), ["answered", "abstained"]),
+                         dropna=False)
+    counts.index.name, counts.columns.name = "gold", "model"
+    counts = counts.reindex(index=["has answer", "no answer"], columns=["answered", "abstained"], fill_value=0)
+    totals = counts.sum(axis=1).replace(0, np.nan)
+    rates = counts.div(totals, axis=0).add_suffix(" rate")
+    frame = pd.concat([counts, rates], axis=1)
+    frame.loc["all"] = list(counts.sum(axis=0)) + list(counts.sum(axis=0) / max(1, counts.values.sum()))
+    frame[["answered", "abstained"]] = frame[["answered", "abstained"]].astype(int)
+    return frame
+
+
+_YES_NO_START = re.compile(r"^(is|are|was|were|do|does|did|can|could|will|would|should|has|have|had|may|might|must)\b")
+
+
+def question_type(question: str) -> str:
+    """The question's type from its wording.
+
+    One of what, which, who, whom, whose, when, where, why, how many, how much, how (other),
+    yes/no, other. The first wh-word decides ("In what year..." is *what*); "what/which year"
+    stays *what*/*which*.
+
+    >>> [question_type(q) for q in ["How many legs?", "In which city?", "Is it red?", "Name the king."]]
+    ['how many', 'which', 'yes/no', 'other']
+    """
+    text = question.strip().lower()
+    words = re.findall(r"[a-z']+", text)
+    for i, word in enumerate(words):
+        if word == "how":
+            following = words[i + 1] if i + 1 < len(words) else ""
+            if following == "many":
+                return "how many"
+            if following == "much":
+                return "how much"
+            return "how (other)"
+        if word in ("what", "which", "who", "whom", "whose", "when", "where", "why"):
+            return word
+    if _YES_NO_START.match(text):
+        return "yes/no"
+    return "other"
+
+
+QUESTION_TYPES = ["what", "which", "who", "whom", "whose", "when", "where", "why", "how many", "how much",
+                  "how (other)", "yes/no", "other"]
+
+_STOPWORDS = set("a an the of in on at to for by with from and or is are was were be been being do does did "
+                 "what which who whom whose when where why how that this these those it its as into than".split())
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def _content_words(text: str) -> set:
+    return {w for w in re.findall(r"\w+", text.lower()) if w not in _STOPWORDS}
+
+
+def lexical_overlap(question: str, context: str, start: int) -> float:
+    """Share of the question's content words found in the context sentence holding ``start``.
+
+    >>> lexical_overlap("Who built the castle at Caen?", "Rain fell. The castle at Caen was built by William.", 27)
+    1.0
+    """
+    if start < 0:
+        return float("nan")
+    begin = 0
+    for match in _SENTENCE_END.finditer(context):
+        if match.start() > start:
+            break
+        begin = match.end()
+    end_match = _SENTENCE_END.search(context, start)
+    sentence = context[begin : end_match.start() if end_match else len(context)]
+    words = _content_words(question)
+    if not words:
+        return float("nan")
+    return len(words & _content_words(sentence)) / len(words)
+
+
+@dataclass
+class Slice:
+    """A way to group questions: a name, a function table -> values, and how to bucket them.
+
+    ``kind`` is ``"numeric"`` (bucketed by ``edges``, or quantiles when ``edges`` is None) or
+    ``"category"`` (values are the buckets). Define your own like the built-ins in ``SLICES``::
+
+        Slice("starts with 'the'", lambda t: t["question"].str.lower().str.startswith("the"), "category")
+    """
+
+    name: str
+    values: Callable[[pd.DataFrame], pd.Series]
+    kind: str = "numeric"
+    edges: list | None = None
+    description: str = ""
+
+
+def _answer_position(t: pd.DataFrame) -> pd.Series:
+    starts = [s[0] if len(s) else (p[0] if len(p) else np.nan) for s, p in zip(t["answer_starts"], t["plausible_starts"])]
+    return pd.Series(starts, index=t.index, dtype=float) / t["context"].str.len()
+
+
+def _outside_first_window(t: pd.DataFrame) -> pd.Series:
+    ends = [s[0] + len(x[0]) if len(s) else np.nan for s, x in zip(t["answer_starts"], t["answer_texts"])]
+    outside = pd.Series(ends, index=t.index, dtype=float) > t["first_window_chars"]
+    return outside.where(t["has_answer"], other=np.nan).map({True: "outside", False: "inside"}).fillna("no gold answer")
+
+
+def _overlap(t: pd.DataFrame) -> pd.Series:
+    starts = [s[0] if len(s) else (p[0] if len(p) else -1) for s, p in zip(t["answer_starts"], t["plausible_starts"])]
+    return pd.Series([lexical_overlap(q, c, s) for q, c, s in zip(t["question"], t["context"], starts)], index=t.index)
+
+
+SLICES = {
+    s.name: s
+    for s in [
+        Slice("context length", lambda t: t["context_tokens"], edges=[0, 100, 150, 200, 300, 384, math.inf],
+              description="context length in model tokens"),
+        Slice("context words", lambda t: t["context"].str.split().str.len(), edges=[0, 75, 110, 150, 250, math.inf],
+              description="context length in words"),
+        Slice("question length", lambda t: t["question_tokens"], edges=[0, 8, 11, 14, 18, math.inf],
+              description="question length in model tokens"),
+        Slice("gold answer length", lambda t: t["answer_tokens"], edges=[0, 1, 2, 3, 5, 10, math.inf],
+              description="first gold answer in model tokens (answerable questions only)"),
+        Slice("gold answer words", lambda t: t["answer_texts"].map(lambda a: len(a[0].split()) if len(a) else np.nan),
+              edges=[0, 1, 2, 3, 5, 10, math.inf], description="first gold answer in words"),
+        Slice("predicted answer length", lambda t: t["prediction_tokens"].where(t["answer"] != ""),
+              edges=[0, 1, 2, 3, 5, 10, math.inf], description="predicted answer in model tokens (answered only)"),
+        Slice("predicted answer words", lambda t: t["answer"].str.split().str.len().where(t["answer"] != ""),
+              edges=[0, 1, 2, 3, 5, 10, math.inf], description="predicted answer in words"),
+        Slice("windows", lambda t: t["n_windows"].astype(str), kind="category",
+              description="number of windows the context needed"),
+        Slice("question type", lambda t: pd.Categorical(t["question"].map(question_type), QUESTION_TYPES),
+              kind="category", description="from the question's wording"),
+        Slice("answer position", _answer_position, edges=[0, 0.2, 0.4, 0.6, 0.8, 1.0001],
+              description="where the gold (or plausible) answer starts, as a share of the context"),
+        Slice("first window", _outside_first_window, kind="category",
+              description="whether the gold answer ends beyond the first window"),
+        Slice("lexical overlap", _overlap, edges=[0, 0.25, 0.5, 0.75, 1.0001],
+              description="share of question content words in the answer's sentence"),
+        Slice("article", lambda t: t["title"], kind="category", description="Wikipedia article"),
+    ]
+}
+
+
+def slice_values(table: pd.DataFrame, by, edges=None, quantiles: int | None = None) -> pd.Series:
+    """The bucket of every question for a slice (a name in ``SLICES``, a :class:`Slice`, or a column).
+
+    Numeric slices use ``edges`` (default: the slice's own), or ``quantiles`` equal-count buckets.
+    """
+    spec = SLICES.get(by) if isinstance(by, str) else by
+    if spec is None:
+        if by not in table.columns:
+            raise KeyError(f"unknown slice {by!r}: use one of {sorted(SLICES)} or a column of the table")
+        kind = "numeric" if pd.api.types.is_numeric_dtype(table[by]) and table[by].nunique() > 12 else "category"
+        spec = Slice(str(by), lambda t: t[by], kind=kind)
+    values = spec.values(table)
+    values = pd.Series(values, index=table.index)
+    if spec.kind == "category":
+        return values.astype("category") if not isinstance(values.dtype, pd.CategoricalDtype) else values
+    numeric = pd.to_numeric(values, errors="coerce")
+    if quantiles:
+        return pd.qcut(numeric, quantiles, duplicates="drop")
+    cuts = edges or spec.edges
+    if cuts is None:
+        return pd.qcut(numeric, 5, duplicates="drop")
+    return pd.cut(numeric, cuts, right=True, include_lowest=True)
+
+
+def bootstrap_ci(values, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values`` (seeded, so reproducible).
+
+    >>> bootstrap_ci([1.0, 1.0, 1.0])
+    (1.0, 1.0)
+    """
+    values = np.asarray(values, dtype=float)
+    if len(values) == 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), size=(n_boot, len(values)))].mean(axis=1)
+    alpha = (1 - level) / 2
+    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+
+
+def slice_table(table: pd.DataFrame, by, edges=None, quantiles: int | None = None, n_boot: int = 1000,
+                seed: int = 0, level: float = 0.95) -> pd.DataFrame:
+    """Per bucket: count, share, EM and F1 (in %) with bootstrap intervals, outcome mix, and the
+    same split answerable (HasAns) vs unanswerable (NoAns).
+
+    Example::
+
+        slice_table(outcomes(run.table), "question type")
+    """
+    if "outcome" not in table.columns:
+        table = outcomes(table)
+    buckets = slice_values(table, by, edges, quantiles)
+    rows = []
+    for index, (bucket, part) in enumerate(table.groupby(buckets, observed=True, sort=True)):
+        row = {"bucket": str(bucket), "count": len(part), "share": len(part) / len(table)}
+        for prefix, piece in (("", part), ("HasAns_", part[part["has_answer"]]), ("NoAns_", part[~part["has_answer"]])):
+            row[f"{prefix}count"] = len(piece) if prefix else row["count"]
+            for metric, column in (("EM", "exact"), ("F1", "f1")):
+                values = piece[column].to_numpy(dtype=float)
+                row[f"{prefix}{metric}"] = 100 * values.mean() if len(values) else np.nan
+                if not prefix:
+                    low, high = bootstrap_ci(values, n_boot, seed + index, level)
+                    row[f"{metric}_low"], row[f"{metric}_high"] = 100 * low, 100 * high
+            if prefix:
+                low, high = bootstrap_ci(piece["f1"].to_numpy(dtype=float), n_boot, seed + index, level)
+                row[f"{prefix}F1_low"], row[f"{prefix}F1_high"] = 100 * low, 100 * high
+        mix = part["outcome"].value_counts()
+        for name in OUTCOMES:
+            row[name] = int(mix.get(name, 0))
+        row["plausible_trap"] = int(part["plausible_trap"].sum())
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    frame.attrs["slice"] = by if isinstance(by, str) else getattr(by, "name", str(by))
+    return frame
+
+
+def _span_scores(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    gold = {qid: list(texts) for qid, texts in zip(table["id"], table["answer_texts"])}
+    exact, f1 = question_scores(gold, dict(zip(table["id"], table["best_span_text"])))
+    return table["id"].map(exact).to_numpy(dtype=float), table["id"].map(f1).to_numpy(dtype=float)
+
+
+def threshold_curve(table: pd.DataFrame, thresholds=None) -> pd.DataFrame:
+    """EM and F1 (%), overall / HasAns / NoAns, if the model abstained when null odds > threshold.
+
+    ``thresholds`` default: every distinct null-odds value in the run (and the run's own 0.0),
+    so the curve's maximum is the official best threshold's score.
+    """
+    odds = table["null_odds"].to_numpy(dtype=float)
+    has = table["has_answer"].to_numpy(dtype=bool)
+    span_exact, span_f1 = _span_scores(table)
+    if thresholds is None:
+        finite = odds[np.isfinite(odds)]
+        thresholds = np.unique(np.concatenate([finite, [0.0], [finite.min() - 1.0] if len(finite) else []]))
+    thresholds = np.asarray(thresholds, dtype=float)
+    answered = odds[None, :] <= thresholds[:, None]  # [thresholds, questions]
+    abstain_score = (~has).astype(float)
+    rows = {"threshold": thresholds}
+    for metric, span in (("EM", span_exact), ("F1", span_f1)):
+        scores = np.where(answered, span[None, :], abstain_score[None, :])
+        rows[metric] = 100 * scores.mean(axis=1)
+        rows[f"HasAns_{metric}"] = 100 * scores[:, has].mean(axis=1) if has.any() else np.nan
+        rows[f"NoAns_{metric}"] = 100 * scores[:, ~has].mean(axis=1) if (~has).any() else np.nan
+    rows["answered"] = answered.mean(axis=1)
+    return pd.DataFrame(rows)
+
+
+def threshold_summary(table: pd.DataFrame, current: float = 0.0) -> pd.DataFrame:
+    """The current and the best null-odds threshold (from the official search), and what moving
+    to the best one changes overall, on answerable and on unanswerable questions."""
+    na_probs = dict(zip(table["id"], 1 / (1 + np.exp(-table["null_odds"].to_numpy(dtype=float)))))
+    gold = {qid: list(texts) for qid, texts in zip(table["id"], table["answer_texts"])}
+    official = squad_v2_scores(gold, dict(zip(table["id"], table["answer"])), na_probs)
+    rows = []
+    for metric in ("EM", "F1"):
+        key = "exact" if metric == "EM" else "f1"
+        p = official[f"best_{key}_thresh"]
+        best = math.log(p / (1 - p)) if 0 < p < 1 else (-math.inf if p <= 0 else math.inf)
+        curve = threshold_curve(table, [current, best])
+        for name, position in (("current", 0), ("best", 1)):
+            rows.append({"metric": metric, "threshold": name, "null_odds_threshold": curve["threshold"][position],
+                         "overall": curve[metric][position], "HasAns": curve[f"HasAns_{metric}"][position],
+                         "NoAns": curve[f"NoAns_{metric}"][position], "answered": curve["answered"][position]})
+        rows.append({"metric": metric, "threshold": "gain", "null_odds_threshold": best - current,
+                     "overall": curve[metric][1] - curve[metric][0],
+                     "HasAns": curve[f"HasAns_{metric}"][1] - curve[f"HasAns_{metric}"][0],
+                     "NoAns": curve[f"NoAns_{metric}"][1] - curve[f"NoAns_{metric}"][0],
+                     "answered": curve["answered"][1] - curve["answered"][0]})
+    frame = pd.DataFrame(rows)
+    frame.attrs["official"] = official
+    return frame
+
+
+def examples(table: pd.DataFrame, outcome=None, by=None, bucket=None, sort_by: str = "confidence",
+             ascending: bool = False, edges=None, quantiles: int | None = None) -> pd.DataFrame:
+    """The questions behind a number: filter by outcome(s), slice and bucket; sort by confidence.
+
+    ``confidence`` is how sure the model was of what it did: ``|null_odds|``.
+
+    Example::
+
+        examples(outcomes(run.table), outcome="false_answer", by="question type", bucket="how many")
+    """
+    if "outcome" not in table.columns:
+        table = outcomes(table)
+    mask = pd.Series(True, index=table.index)
+    if outcome is not None:
+        wanted = [outcome] if isinstance(outcome, str) else list(outcome)
+        unknown = set(wanted) - set(OUTCOMES)
+        if unknown:
+            raise ValueError(f"unknown outcome(s) {sorted(unknown)}; use {OUTCOMES}")
+        mask &= table["outcome"].isin(wanted)
+    if by is not None:
+        buckets = slice_values(table, by, edges, quantiles).astype(str)
+        if bucket is not None:
+            mask &= buckets == str(bucket)
+    picked = table[mask].copy()
+    picked["confidence"] = picked["null_odds"].abs()
+    return picked.sort_values(sort_by, ascending=ascending, kind="stable")
