@@ -1,4 +1,4 @@
-# make report   set up .venv if needed, run the model over SQuAD 2.0, score it, write the run
+# make report   set up .venv if needed, run the model over SQuAD 2.0, score it, write the run and its HTML report
 # make test     set up .venv if needed, run the test suite
 #
 # Overrides: make report MODEL=<hub id or dir> DATA=<hub name or file> LIMIT=<n> RUN=<dir>
@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 report: $(STAMP)
-	$(BIN)/xdanalysis evaluate --model $(MODEL) --data $(DATA) $(if $(LIMIT),--limit $(LIMIT)) $(if $(RUN),--out $(RUN))
+	$(BIN)/xdanalysis evaluate --report --model $(MODEL) --data $(DATA) $(if $(LIMIT),--limit $(LIMIT)) $(if $(RUN),--out $(RUN))
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

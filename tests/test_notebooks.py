@@ -46,3 +46,10 @@ def test_quickstart_runs(offline_env, monkeypatch, tmp_path):
                    for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
     assert "answerable (HasAns)" in text and "image/png" in text
     assert (Path(offline_env["XDANALYSIS_RUN"]) / "run.json").exists()
+
+
+def test_error_analysis_runs(offline_env, monkeypatch, tmp_path):
+    notebook = execute(ROOT / "notebooks" / "02_error_analysis.ipynb", offline_env, monkeypatch, tmp_path)
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 6
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)

@@ -1,4 +1,4 @@
-"""The ``xdanalysis`` command: predict, score, evaluate (and report, once analyses exist)."""
+"""The ``xdanalysis`` command: predict, score, evaluate, report."""
 
 from __future__ import annotations
 
@@ -125,6 +125,19 @@ def _evaluate(args) -> int:
     text = summary_text(scores, args.model, run)
     (run.path / "summary.txt").write_text(text + "\n")
     print(text)
+    if args.report:
+        from .report import write_report
+
+        print(f"\nreport: {write_report(run, run.path / 'report.html')}")
+    return 0
+
+
+def _report(args) -> int:
+    from .report import write_report
+    from .runs import load_run
+
+    run = load_run(args.run)
+    print(write_report(run, args.out or run.path / "report.html", n_boot=args.n_boot, seed=args.seed))
     return 0
 
 
@@ -153,6 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="predict, then score, and print a summary table")
     _add_predict_arguments(evaluate, out_required=False)
+    evaluate.add_argument("--report", action="store_true", help="also write RUN/report.html")
+
+    report = commands.add_parser("report", help="write the error-analysis HTML report of a run")
+    report.add_argument("run", help="run directory")
+    report.add_argument("--out", default=None, help="HTML file (default RUN/report.html)")
+    report.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the intervals")
+    report.add_argument("--seed", type=int, default=0)
     return parser
 
 
@@ -168,6 +188,8 @@ def main(argv=None) -> int:
             return _score(args)
         if args.command == "evaluate":
             return _evaluate(args)
+        if args.command == "report":
+            return _report(args)
     except (DataError, HubUnreachableError, MissingPredictionsError, FileNotFoundError) as exc:
         print(f"xdanalysis {args.command}: error: {exc}", file=sys.stderr)
         return 2

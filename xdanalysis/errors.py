@@ -277,13 +277,19 @@ def slice_table(table: pd.DataFrame, by, edges=None, quantiles: int | None = Non
     """Per bucket: count, share, EM and F1 (in %) with bootstrap intervals, outcome mix, and the
     same split answerable (HasAns) vs unanswerable (NoAns).
 
+    ``by``: a name in ``SLICES``, a :class:`Slice`, a column, or a Series of buckets (its name
+    names the slice).
+
     Example::
 
         slice_table(outcomes(run.table), "question type")
     """
     if "outcome" not in table.columns:
         table = outcomes(table)
-    buckets = slice_values(table, by, edges, quantiles)
+    if isinstance(by, pd.Series):  # buckets already computed (e.g. cached by a widget)
+        buckets, by = by, by.name or "bucket"
+    else:
+        buckets = slice_values(table, by, edges, quantiles)
     rows = []
     for index, (bucket, part) in enumerate(table.groupby(buckets, observed=True, sort=True)):
         row = {"bucket": str(bucket), "count": len(part), "share": len(part) / len(table)}
@@ -341,15 +347,26 @@ def threshold_curve(table: pd.DataFrame, thresholds=None) -> pd.DataFrame:
 
 def threshold_summary(table: pd.DataFrame, current: float = 0.0) -> pd.DataFrame:
     """The current and the best null-odds threshold (from the official search), and what moving
-    to the best one changes overall, on answerable and on unanswerable questions."""
-    na_probs = dict(zip(table["id"], 1 / (1 + np.exp(-table["null_odds"].to_numpy(dtype=float)))))
+    to the best one changes overall, on answerable and on unanswerable questions.
+
+    The scores are those obtained at each threshold. When several questions share the best
+    threshold's probability, the official ``best_*`` can count only some of them, a split no
+    threshold realises; the ``best`` row then reports what that threshold really gives. The
+    official dict is in ``.attrs["official"]``.
+    """
+    odds = table["null_odds"].to_numpy(dtype=float)
+    probs = 1 / (1 + np.exp(-odds))
+    na_probs = dict(zip(table["id"], probs))
     gold = {qid: list(texts) for qid, texts in zip(table["id"], table["answer_texts"])}
     official = squad_v2_scores(gold, dict(zip(table["id"], table["answer"])), na_probs)
     rows = []
     for metric in ("EM", "F1"):
         key = "exact" if metric == "EM" else "f1"
         p = official[f"best_{key}_thresh"]
-        best = math.log(p / (1 - p)) if 0 < p < 1 else (-math.inf if p <= 0 else math.inf)
+        # The official threshold is a question's probability: take that question's exact null odds
+        # (logit(sigmoid(x)) can round below x and drop the boundary question).
+        at = np.flatnonzero(probs == p)
+        best = float(odds[at].max()) if len(at) else (math.log(p / (1 - p)) if 0 < p < 1 else -math.inf)
         curve = threshold_curve(table, [current, best])
         for name, position in (("current", 0), ("best", 1)):
             rows.append({"metric": metric, "threshold": name, "null_odds_threshold": curve["threshold"][position],

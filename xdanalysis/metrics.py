@@ -28,6 +28,7 @@ __all__ = [
     "compute_f1",
     "question_scores",
     "squad_v2_scores",
+    "precision_recall_curve",
 ]
 
 _PUNCTUATION = set(string.punctuation)  # ASCII only, as in the official script
@@ -168,7 +169,13 @@ def _best_threshold(predictions, scores, na_probs, has_answer, fixed=()):
     return 100.0 * best / len(scores), best_threshold
 
 
-def _precision_recall(scores, na_probs, num_true_pos, has_answer, out_image=None, title=None):
+def precision_recall_curve(scores, na_probs, has_answer):
+    """The official PR curve: questions admitted in increasing no-answer probability.
+
+    Returns ``(precisions, recalls, average_precision)``; a point is added only where a threshold
+    can be placed (between distinct probabilities), as in the official script.
+    """
+    num_true_pos = sum(1 for v in has_answer.values() if v)
     true_pos = 0.0
     precisions, recalls = [1.0], [0.0]
     avg_prec = 0.0
@@ -182,9 +189,14 @@ def _precision_recall(scores, na_probs, num_true_pos, has_answer, out_image=None
             avg_prec += cur_p * (cur_r - recalls[-1])
             precisions.append(cur_p)
             recalls.append(cur_r)
+    return precisions, recalls, 100.0 * avg_prec
+
+
+def _precision_recall(scores, na_probs, num_true_pos, has_answer, out_image=None, title=None):
+    precisions, recalls, ap = precision_recall_curve(scores, na_probs, has_answer)
     if out_image:
         _plot_pr_curve(precisions, recalls, out_image, title)
-    return {"ap": 100.0 * avg_prec}
+    return {"ap": ap}
 
 
 def _plot_pr_curve(precisions, recalls, out_image, title):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["plot_scores", "plot_null_odds"]
+__all__ = ["plot_scores", "plot_null_odds", "plot_confusion", "plot_outcomes", "plot_slice", "plot_threshold_curve",
+           "plot_official_curves"]
 
 
 def plot_scores(scores: dict, ax=None, title: str | None = None):
@@ -65,3 +66,127 @@ def plot_null_odds(table: pd.DataFrame, threshold: float = 0.0, ax=None, bins: i
     ax.set_title("Where the model abstains")
     ax.legend()
     return ax
+
+
+def plot_confusion(confusion_frame: pd.DataFrame, ax=None):
+    """The 2x2 of gold (has answer / no answer) against the model (answered / abstained)."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.8, 3.6))
+    counts = confusion_frame.loc[["has answer", "no answer"], ["answered", "abstained"]].to_numpy()
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    for (i, j), count in np.ndenumerate(counts):
+        ax.text(j, i, f"{count}\n{100 * rates[i, j]:.1f}%", ha="center", va="center",
+                color="white" if rates[i, j] > 0.6 else "black")
+    ax.set_xticks([0, 1], ["answered", "abstained"])
+    ax.set_yticks([0, 1], [f"has answer\nn={counts[0].sum()}", f"no answer\nn={counts[1].sum()}"])
+    ax.set_xlabel("model")
+    ax.set_ylabel("gold")
+    ax.set_title("Gold vs model decision (row %)")
+    return ax
+
+
+OUTCOME_COLORS = {
+    "correct": "#55a868", "partial_long": "#8fd18f", "partial_short": "#c6e5a6", "partial_shifted": "#e6d98c",
+    "wrong_span": "#c44e52", "abstained": "#8c8c8c", "correct_abstention": "#4c72b0", "false_answer": "#dd8452",
+}
+
+
+def plot_outcomes(table: pd.DataFrame, ax=None):
+    """Counts of each outcome, answerable and unanswerable, with the plausible-answer traps."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.6))
+    counts = table["outcome"].value_counts().reindex(list(OUTCOME_COLORS), fill_value=0)
+    bars = ax.barh(counts.index, counts.values, color=[OUTCOME_COLORS[k] for k in counts.index])
+    ax.bar_label(bars, labels=[f"{v} ({100 * v / max(1, len(table)):.1f}%)" for v in counts.values], fontsize=8)
+    traps = int(table["plausible_trap"].sum())
+    if traps:
+        ax.barh(["false_answer"], [traps], color="none", edgecolor="black", hatch="//",
+                label=f"plausible-answer trap ({traps})")
+        ax.legend(loc="lower right")
+    ax.invert_yaxis()
+    ax.set_xlabel("questions")
+    ax.set_title(f"Outcomes (n={len(table)})")
+    return ax
+
+
+def plot_slice(frame: pd.DataFrame, metric: str = "F1", ax=None):
+    """Per-bucket score with 95% bootstrap intervals, answerable and unanswerable beside it, and counts."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(6, 0.7 * len(frame) + 2), 3.8))
+    x = np.arange(len(frame))
+    errors = np.vstack([frame[metric] - frame[f"{metric}_low"], frame[f"{metric}_high"] - frame[metric]])
+    ax.bar(x, frame[metric], width=0.6, color="#bbbbbb", label=f"all {metric}",
+           yerr=np.nan_to_num(errors), capsize=3)
+    ax.plot(x, frame[f"HasAns_{metric}"], "o", color="#4c72b0", label=f"answerable {metric}")
+    ax.plot(x, frame[f"NoAns_{metric}"], "s", color="#c44e52", label=f"unanswerable {metric}")
+    labels = [f"{b}\nn={c} ({h}/{n})" for b, c, h, n in
+              zip(frame["bucket"], frame["count"], frame["HasAns_count"], frame["NoAns_count"])]
+    ax.set_xticks(x, labels, fontsize=7, rotation=30 if len(frame) > 6 else 0, ha="right" if len(frame) > 6 else "center")
+    ax.set_ylim(0, 105)
+    ax.set_ylabel(f"{metric} (%) with 95% CI")
+    ax.set_xlabel(f"{frame.attrs.get('slice', 'bucket')}  (n = all (answerable/unanswerable))")
+    ax.set_title(f"{metric} by {frame.attrs.get('slice', 'bucket')}")
+    ax.legend(fontsize=7, loc="best")
+    return ax
+
+
+def plot_threshold_curve(curve: pd.DataFrame, summary: pd.DataFrame | None = None, metric: str = "F1", ax=None):
+    """Score against the null-odds threshold, overall / answerable / unanswerable, current and best marked."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.8))
+    ax.plot(curve["threshold"], curve[metric], color="black", label=f"all {metric}")
+    ax.plot(curve["threshold"], curve[f"HasAns_{metric}"], color="#4c72b0", label=f"answerable {metric}")
+    ax.plot(curve["threshold"], curve[f"NoAns_{metric}"], color="#c44e52", label=f"unanswerable {metric}")
+    if summary is not None:
+        rows = summary[summary["metric"] == metric].set_index("threshold")
+        for name, style in (("current", "--"), ("best", ":")):
+            t, value = rows.loc[name, "null_odds_threshold"], rows.loc[name, "overall"]
+            ax.axvline(t, color="gray", linestyle=style, label=f"{name} threshold {t:+.2f}: {metric} {value:.2f}")
+    ax.set_xlabel("null-odds threshold (abstain when null odds > threshold)")
+    ax.set_ylabel(f"{metric} (%)")
+    ax.set_title(f"{metric} as a function of the no-answer threshold (n={curve.attrs.get('n', '')})")
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_official_curves(table: pd.DataFrame, axes=None):
+    """The official PR curve (F1) and no-answer probability histograms, in one figure."""
+    import matplotlib.pyplot as plt
+
+    from .metrics import precision_recall_curve, question_scores
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    na_probs = dict(zip(table["id"], 1 / (1 + np.exp(-table["null_odds"].to_numpy(dtype=float)))))
+    has_answer = dict(zip(table["id"], table["has_answer"]))
+    gold = {q: list(t) for q, t in zip(table["id"], table["answer_texts"])}
+    _, f1 = question_scores(gold, dict(zip(table["id"], table["answer"])))
+    if any(has_answer.values()):
+        precisions, recalls, ap = precision_recall_curve(f1, na_probs, has_answer)
+        axes[0].step(recalls, precisions, where="post", color="#4c72b0")
+        axes[0].fill_between(recalls, precisions, step="post", alpha=0.2, color="#4c72b0")
+        axes[0].set_title(f"Official precision-recall curve, F1 (AP {ap:.1f})")
+    axes[0].set_xlabel("recall (answerable questions answered correctly)")
+    axes[0].set_ylabel("precision")
+    axes[0].set_xlim(0, 1.05)
+    axes[0].set_ylim(0, 1.05)
+    probs = np.array([na_probs[q] for q in table["id"]])
+    has = table["has_answer"].to_numpy(dtype=bool)
+    for mask, label, color in ((has, "answerable", "#4c72b0"), (~has, "unanswerable", "#c44e52")):
+        if mask.any():
+            axes[1].hist(probs[mask], bins=20, range=(0, 1), weights=np.ones(mask.sum()) / mask.sum(),
+                         alpha=0.6, color=color, label=f"{label} (n={mask.sum()})")
+    axes[1].set_xlabel("model probability of no-answer = sigmoid(null odds)")
+    axes[1].set_ylabel("proportion of questions")
+    axes[1].set_title("No-answer probability, as the official histograms")
+    axes[1].legend()
+    return axes

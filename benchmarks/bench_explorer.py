@@ -1,0 +1,84 @@
+"""How fast the ErrorExplorer updates on a full dev-set-sized run (~12k questions).
+
+    python benchmarks/bench_explorer.py --run RUN [--copies 2]
+
+``--copies`` repeats the run's questions (with new ids) to reach the size of the full SQuAD 2.0
+dev set (11,873 questions) from a half-size run. Prints, per kind of update, the median and the
+worst time over several updates, against the 200 ms budget, and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from xdanalysis.runs import Run, load_run  # noqa: E402
+from xdanalysis.widgets import ErrorExplorer  # noqa: E402
+
+BUDGET_MS = 200.0
+
+
+def timed(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return 1000 * (time.perf_counter() - started)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", required=True)
+    parser.add_argument("--copies", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    run = load_run(args.run)
+    parts = []
+    for copy in range(args.copies):
+        part = run.table.copy()
+        part["id"] = part["id"] + (f"-{copy}" if copy else "")
+        parts.append(part)
+    table = pd.concat(parts, ignore_index=True)
+    nbest = {f"{qid}-{c}" if c else qid: v for c in range(args.copies) for qid, v in run.nbest.items()}
+    big = Run(path=run.path, table=table, info=run.info, _nbest=nbest)
+    print(f"run {args.run}: {len(run.table)} questions x {args.copies} = {len(table)}")
+
+    started = time.perf_counter()
+    explorer = ErrorExplorer(big)
+    print(f"explorer start (outcomes, every slice bucketed and scored, first plot): {1000 * (time.perf_counter() - started):.0f} ms")
+
+    results: dict[str, list[float]] = {}
+
+    def record(kind, fn):
+        results.setdefault(kind, []).append(timed(fn))
+
+    slices = list(explorer.slice.options)
+    for name in slices:  # first visit: buckets, slice table with bootstrap, plot
+        record("slice change, first visit", lambda n=name: setattr(explorer.slice, "value", n))
+    for name in slices:
+        record("slice change, cached", lambda n=name: setattr(explorer.slice, "value", n))
+        for bucket in explorer.bucket.options[1:4]:
+            record("bucket change", lambda b=bucket: setattr(explorer.bucket, "value", b))
+            for outcome in ("false_answer", "(all errors)", "abstained"):
+                record("outcome change", lambda o=outcome: setattr(explorer.outcome, "value", o))
+                record("next example", explorer.next_button.click)
+
+    print(f"\n{'update':30}{'n':>5}{'median ms':>11}{'worst ms':>10}  within {BUDGET_MS:.0f} ms")
+    worst_all = 0.0
+    for kind, times in results.items():
+        worst = max(times)
+        worst_all = max(worst_all, worst)
+        print(f"{kind:30}{len(times):5d}{statistics.median(times):11.1f}{worst:10.1f}  "
+              f"{'yes' if worst < BUDGET_MS else 'NO'}")
+    print(f"\nworst update: {worst_all:.0f} ms; peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

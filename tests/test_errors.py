@@ -1,0 +1,161 @@
+"""Outcomes, slices, bootstrap intervals and thresholds on hand-built runs with known answers."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xdanalysis.errors import (
+    SLICES,
+    Slice,
+    bootstrap_ci,
+    confusion,
+    examples,
+    lexical_overlap,
+    outcomes,
+    question_type,
+    slice_table,
+    slice_values,
+    threshold_curve,
+    threshold_summary,
+)
+from xdanalysis.metrics import question_scores, squad_v2_scores
+
+CONTEXT = "The Eiffel Tower in Paris was finished in 1889. It is made of iron. Gustave Eiffel built it."
+
+
+def row(qid, question, golds, answer, null_odds, best_span=None, plausible=(), title="Paris"):
+    best_span = answer if best_span is None else best_span
+    start = CONTEXT.find(best_span) if best_span else -1
+    return {
+        "id": qid, "title": title, "context": CONTEXT, "question": question,
+        "answer_texts": list(golds), "answer_starts": [CONTEXT.find(g) for g in golds],
+        "is_impossible": not golds, "plausible_texts": [p for p in plausible],
+        "plausible_starts": [CONTEXT.find(p) for p in plausible],
+        "answer": answer, "best_span_text": best_span, "answer_start": start,
+        "answer_end": start + len(best_span) if best_span else -1,
+        "null_odds": null_odds, "null_score": 0.0, "best_span_score": -null_odds,
+        "n_windows": 1, "best_window": 0, "first_window_chars": len(CONTEXT),
+        "question_tokens": len(question.split()), "context_tokens": 20, "answer_tokens": 2.0 if golds else np.nan,
+        "prediction_tokens": len(answer.split()),
+    }
+
+
+def hand_run():
+    rows = [
+        row("c", "When was the Eiffel Tower finished?", ["1889"], "1889", -3.0),
+        row("long", "When was it finished?", ["1889"], "finished in 1889", -2.0),
+        row("short", "What is it made of?", ["made of iron"], "iron", -1.0),
+        row("shift", "Where is the tower?", ["Tower in Paris"], "Paris was finished", -0.5),
+        row("wrong", "Who built it?", ["Gustave Eiffel"], "1889", -0.2),
+        row("abst", "How many towers?", ["The Eiffel Tower"], "", 1.5, best_span="The Eiffel Tower"),
+        row("ca", "Is it made of gold?", [], "", 2.0, best_span="iron"),
+        row("trap", "Who built the Louvre?", [], "Gustave Eiffel", -0.9, plausible=["Gustave Eiffel"]),
+        row("fa", "Which year was the Louvre finished?", [], "iron", -0.1, plausible=["1889"]),
+    ]
+    table = pd.DataFrame(rows)
+    table["has_answer"] = table["answer_texts"].map(len) > 0
+    exact, f1 = question_scores(dict(zip(table["id"], table["answer_texts"])), dict(zip(table["id"], table["answer"])))
+    table["exact"] = table["id"].map(exact)
+    table["f1"] = table["id"].map(f1)
+    return table
+
+
+def test_outcomes_by_hand():
+    result = outcomes(hand_run()).set_index("id")
+    assert result["outcome"].to_dict() == {
+        "c": "correct", "long": "partial_long", "short": "partial_short", "shift": "partial_shifted",
+        "wrong": "wrong_span", "abst": "abstained", "ca": "correct_abstention", "trap": "false_answer",
+        "fa": "false_answer"}
+    assert result["plausible_trap"].to_dict() == {k: k == "trap" for k in result.index}
+
+
+def test_confusion_counts_and_rates():
+    matrix = confusion(hand_run())
+    assert matrix.loc["has answer", "answered"] == 5 and matrix.loc["has answer", "abstained"] == 1
+    assert matrix.loc["no answer", "answered"] == 2 and matrix.loc["no answer", "abstained"] == 1
+    assert matrix.loc["has answer", "answered rate"] == pytest.approx(5 / 6)
+    assert matrix.loc["all", "answered"] == 7
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("What is the capital?", "what"), ("In what year did it end?", "what"), ("Which river is longest?", "which"),
+    ("Who wrote it?", "who"), ("To whom was it sent?", "whom"), ("Whose idea was it?", "whose"),
+    ("When did it open?", "when"), ("Where is it?", "where"), ("Why did it fail?", "why"),
+    ("How many people live there?", "how many"), ("How much did it cost?", "how much"),
+    ("How did it start?", "how (other)"), ("Is Paris in France?", "yes/no"), ("Did it rain?", "yes/no"),
+    ("The tower was built by?", "other"), ("Name the architect.", "other"),
+    ("  WHAT happened?", "what"), ("The city of what country?", "what"),
+])
+def test_question_type(question, expected):
+    assert question_type(question) == expected
+
+
+def test_lexical_overlap_uses_the_answer_sentence():
+    # question content words: built, tower -> sentence 3 has 'built' only: 1/2
+    assert lexical_overlap("Who built the tower?", CONTEXT, CONTEXT.find("Gustave")) == pytest.approx(0.5)
+    assert lexical_overlap("Who built the tower?", CONTEXT, CONTEXT.find("1889")) == pytest.approx(0.5)
+    assert np.isnan(lexical_overlap("Who built it?", CONTEXT, -1))
+
+
+def test_bootstrap_matches_a_direct_computation():
+    values = np.array([1.0, 0.0, 1.0, 1.0, 0.0, 0.5])
+    rng = np.random.default_rng(7)
+    direct = [values[rng.integers(0, 6, size=6)].mean() for _ in range(500)]
+    assert bootstrap_ci(values, n_boot=500, seed=7) == pytest.approx(
+        (np.quantile(direct, 0.025), np.quantile(direct, 0.975)))
+    low, high = bootstrap_ci(values, n_boot=2000, seed=1)
+    assert low < values.mean() < high
+
+
+def test_slice_table_numbers():
+    table = outcomes(hand_run())
+    frame = slice_table(table, "question type", n_boot=200).set_index("bucket")
+    assert frame.loc["when", "count"] == 2 and frame.loc["when", "EM"] == 50.0
+    assert frame.loc["when", "HasAns_count"] == 2 and frame.loc["when", "NoAns_count"] == 0
+    assert frame.loc["who", "count"] == 2 and frame.loc["who", "false_answer"] == 1 and frame.loc["who", "plausible_trap"] == 1
+    assert frame["count"].sum() == len(table)
+    assert frame["share"].sum() == pytest.approx(1.0)
+    for bucket, part in table.groupby(table["question"].map(question_type)):
+        assert frame.loc[bucket, "F1"] == pytest.approx(100 * part["f1"].mean())
+        assert frame.loc[bucket, "F1_low"] <= frame.loc[bucket, "F1"] <= frame.loc[bucket, "F1_high"]
+
+
+def test_numeric_buckets_fixed_quantile_and_custom_slices():
+    table = outcomes(hand_run())
+    fixed = slice_values(table, "question length", edges=[0, 4, 5, 100])
+    assert fixed.astype(str).value_counts().to_dict() == {"(-0.001, 4.0]": 5, "(4.0, 5.0]": 2, "(5.0, 100.0]": 2}
+    assert slice_values(table, "question length", quantiles=2).nunique() == 2
+    custom = Slice("mentions Eiffel", lambda t: t["question"].str.contains("Eiffel"), kind="category")
+    assert slice_table(table, custom, n_boot=50).set_index("bucket").loc["True", "count"] == 1
+    assert set(slice_table(table, "title", n_boot=50)["bucket"]) == {"Paris"}
+    with pytest.raises(KeyError, match="unknown slice"):
+        slice_values(table, "nonsense")
+    for name in SLICES:  # every built-in slice buckets every question or marks it missing
+        assert len(slice_values(table, name)) == len(table)
+
+
+def test_threshold_curve_by_hand_and_against_the_official_search():
+    table = hand_run()
+    curve = threshold_curve(table, [-10.0, 0.0, 10.0]).set_index("threshold")
+    # abstain on everything: only the 3 unanswerable are right
+    assert curve.loc[-10.0, "EM"] == pytest.approx(100 * 3 / 9)
+    # threshold 0 = the run's answers: EM c only among answerable + ca
+    assert curve.loc[0.0, "EM"] == pytest.approx(100 * table["exact"].mean())
+    # answer everything with the best span: abst becomes right ("The Eiffel Tower"), ca wrong
+    assert curve.loc[10.0, "HasAns_EM"] == pytest.approx(100 * 2 / 6)
+    assert curve.loc[10.0, "NoAns_EM"] == 0.0
+    summary = threshold_summary(table).set_index(["metric", "threshold"])
+    official = squad_v2_scores(dict(zip(table["id"], table["answer_texts"])), dict(zip(table["id"], table["answer"])),
+                               dict(zip(table["id"], 1 / (1 + np.exp(-table["null_odds"])))))
+    assert summary.loc[("F1", "best"), "overall"] == pytest.approx(official["best_f1"])
+    assert summary.loc[("EM", "best"), "overall"] == pytest.approx(official["best_exact"])
+    assert summary.loc[("F1", "gain"), "overall"] == pytest.approx(official["best_f1"] - official["f1"])
+
+
+def test_examples_filters_and_sorts_by_confidence():
+    table = outcomes(hand_run())
+    picked = examples(table, outcome=["false_answer", "partial_long"])
+    assert list(picked["id"]) == ["long", "trap", "fa"]  # |null odds| 2.0, 1.0, 0.1
+    assert list(examples(table, by="question type", bucket="who")["id"]) == ["trap", "wrong"]
+    with pytest.raises(ValueError, match="unknown outcome"):
+        examples(table, outcome="bad")

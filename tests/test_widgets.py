@@ -1,0 +1,54 @@
+"""The error explorer driven by setting widget values (no browser), and the example view."""
+
+from pathlib import Path
+
+from test_errors import hand_run
+from xdanalysis.display import example_html
+from xdanalysis.errors import outcomes
+from xdanalysis.runs import Run
+from xdanalysis.widgets import ErrorExplorer
+
+
+def hand_run_object():
+    table = hand_run()
+    nbest = {qid: [{"text": "Gustave Eiffel", "start_logit": 1.0, "end_logit": 2.0, "score": 3.0,
+                    "probability": 0.7, "window": 0}] for qid in table["id"]}
+    return Run(path=Path("hand"), table=table, info={"settings": {}}, _nbest=nbest)
+
+
+def test_explorer_counts_and_shown_example():
+    explorer = ErrorExplorer(hand_run_object(), n_boot=50)
+    # defaults: slice 'question type', all buckets, all errors (7 of 9 are not correct)
+    assert len(explorer.matching) == 7
+    assert explorer.plot.value[:4] == b"\x89PNG"
+    explorer.bucket.value = "who"
+    assert list(explorer.matching["id"]) == ["trap", "wrong"]  # most confident first
+    assert "2</b> matching" in explorer.summary.value and "bucket: 2 questions" in explorer.summary.value
+    explorer.outcome.value = "false_answer"
+    assert explorer.current_id == "trap"
+    assert "plausible-answer trap" in explorer.example.value and "Gustave Eiffel" in explorer.example.value
+    explorer.outcome.value = "(all)"
+    explorer.next_button.click()
+    assert explorer.current_id == "wrong" and "example 2 of 2" in explorer.example.value
+    explorer.next_button.click()
+    assert explorer.current_id == "wrong"  # clamped at the end
+    explorer.slice.value = "article"
+    assert explorer.bucket.options == ("(all)", "Paris") and explorer.bucket.value == "(all)"
+    explorer.outcome.value = "correct"
+    assert list(explorer.matching["id"]) == ["c"]
+    explorer.outcome.value = "partial_shifted"
+    explorer.bucket.value = "Paris"
+    assert explorer.current_id == "shift"
+
+
+def test_example_html_marks_every_span():
+    table = outcomes(hand_run()).set_index("id", drop=False)
+    page = example_html(table.loc["trap"], [{"text": "", "start_logit": 0.5, "end_logit": 0.5, "score": 1.0,
+                                             "probability": 1.0, "window": 0}])
+    assert 'title="plausible + prediction"' in page  # the trap: prediction on the plausible answer
+    assert "<i>no answer</i>" in page and "null odds -0.90" in page and "(no answer)" in page
+    page = example_html(table.loc["long"])
+    import re
+
+    marked = dict((text, kinds) for kinds, text in re.findall(r'<span title="([^"]*)"[^>]*>([^<]*)', page))
+    assert marked == {"finished in ": "prediction", "1889": "gold + prediction"}
