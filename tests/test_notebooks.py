@@ -29,7 +29,8 @@ def offline_env(tmp_path, tiny_model_dir, squad_file):
     if shared is not None:
         return {"XDANALYSIS_MODEL": shared / "models" / "minilm-l6-squad2-demo",
                 "XDANALYSIS_DATA": shared / "data" / "squad-v2-dev-half.json",
-                "XDANALYSIS_LIMIT": 120, "XDANALYSIS_RUN": tmp_path / "run"}
+                "XDANALYSIS_LIMIT": 120, "XDANALYSIS_RUN": tmp_path / "run",
+                "XDANALYSIS_ENCODER": shared / "models" / "minilm-l6-h384-uncased"}
     return {"XDANALYSIS_MODEL": tiny_model_dir, "XDANALYSIS_DATA": squad_file, "XDANALYSIS_RUN": tmp_path / "run"}
 
 
@@ -53,3 +54,15 @@ def test_error_analysis_runs(offline_env, monkeypatch, tmp_path):
     outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 6
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+
+
+def test_attention_runs(offline_env, monkeypatch, tmp_path):
+    notebook = execute(ROOT / "notebooks" / "03_attention.ipynb", offline_env, monkeypatch, tmp_path)
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
+    # views 1-5 and the slice comparison, plus the encoder's statistics when it is given
+    expected = 7 + ("XDANALYSIS_ENCODER" in offline_env)
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= expected
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+    text = json.dumps([o.get("data", {}).get("text/markdown", "") for o in outputs])
+    if "XDANALYSIS_ENCODER" in offline_env:
+        assert "head untrained" in text  # said on screen for the pretrained encoder

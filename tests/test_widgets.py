@@ -52,3 +52,48 @@ def test_example_html_marks_every_span():
 
     marked = dict((text, kinds) for kinds, text in re.findall(r'<span title="([^"]*)"[^>]*>([^<]*)', page))
     assert marked == {"finished in ": "prediction", "1889": "gold + prediction"}
+
+
+def test_attention_explorer_follows_the_controls(tiny_model_dir, squad_file, tmp_path):
+    import numpy as np
+    from PIL import Image
+    import io
+
+    from xdanalysis.inference import load_qa_model
+    from xdanalysis.runs import predict_run
+    from xdanalysis.widgets import ATTENTION_VIEWS, AttentionExplorer
+
+    run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", max_seq_length=64, doc_stride=16, progress=False)
+    model, tokenizer = load_qa_model(tiny_model_dir)
+    explorer = AttentionExplorer(run, model, tokenizer)
+    assert explorer.layer.max == 1 and explorer.head.max == 1
+    assert "untrained" not in explorer.note.value
+
+    def pixels():
+        return np.asarray(Image.open(io.BytesIO(explorer.image.value)))
+
+    first = pixels()
+    explorer.head.value = 1
+    assert not np.array_equal(first, pixels())  # another head, another picture
+    explorer.head.value = 0
+    assert np.array_equal(first, pixels())  # and back: the same, from the cache
+    for view in ATTENTION_VIEWS:
+        explorer.view.value = view
+        assert explorer.image.value[:4] == b"\x89PNG"
+    explorer.words.value = True
+    explorer.show_question("n3")
+    assert explorer.question.value == "n3"
+    assert ("n3", False) in explorer._attention
+    explorer.gold_window.value = True
+    att = explorer.attention("n3", False, True)
+    assert att.gold_tokens is not None  # the window that holds the gold answer
+
+
+def test_attention_explorer_says_when_the_head_is_untrained(encoder_only_dir, squad_file, tmp_path):
+    from xdanalysis.inference import load_qa_model
+    from xdanalysis.runs import predict_run
+    from xdanalysis.widgets import AttentionExplorer
+
+    model, tokenizer = load_qa_model(encoder_only_dir, allow_random_head=True)
+    run = predict_run((model, tokenizer), squad_file, tmp_path / "run", limit=2, progress=False)
+    assert "untrained" in AttentionExplorer(run, model, tokenizer).note.value

@@ -94,6 +94,8 @@ def load_qa_model(
         transformers.logging.set_verbosity_warning()
     prefix = f"{model.base_model_prefix}."
     fresh = [k for k in info.get("missing_keys", []) if not k.startswith(prefix)]  # head weights
+    # Views and notebooks say on screen when the QA head is untrained.
+    model.xdanalysis_random_head = bool(fresh)
     if fresh and not allow_random_head:
         raise ModelLoadError(
             f"{name}: the checkpoint has no trained question-answering head (freshly initialised: "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 
 import pandas as pd
@@ -9,21 +10,29 @@ import pandas as pd
 from .display import example_html
 from .errors import OUTCOMES, SLICES, outcomes, slice_table, slice_values
 
-__all__ = ["ErrorExplorer"]
+__all__ = ["ErrorExplorer", "AttentionExplorer"]
 
 
-def _figure_png(draw) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(7.5, 3.4))
-    draw(figure.add_subplot())
-    figure.tight_layout()
+def _png_bytes(figure, margins: dict | None = None) -> bytes:
+    # Fixed margins skip tight_layout's extra text rendering, a third of a redraw.
+    if margins:
+        figure.subplots_adjust(**margins)
+    else:
+        figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=80)
     return buffer.getvalue()
+
+
+def _figure_png(draw, size=(7.5, 3.4), margins: dict | None = None) -> bytes:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=size)
+    draw(figure.add_subplot())
+    return _png_bytes(figure, margins)
+
+
+_TOKEN_AXES = {"left": 0.14, "bottom": 0.14, "right": 0.9, "top": 0.94}
 
 
 class ErrorExplorer:
@@ -154,3 +163,159 @@ class ErrorExplorer:
         nbest = self.run.nbest.get(row["id"]) if hasattr(self.run, "nbest") else None
         self.example.value = (f"<div>example {self.position + 1} of {len(self.matching)}</div>"
                               + example_html(row, nbest))
+
+
+ATTENTION_VIEWS = ["layer x head grid", "one head", "question → context", "head statistics"]
+
+
+class AttentionExplorer:
+    """Pick a question (or receive one from the ErrorExplorer), a layer and a head, a view, and
+    words or sub-words; the figure redraws from the cached attention of that question.
+
+    Example::
+
+        explorer = AttentionExplorer(run, model, tokenizer)
+        explorer.show_question(error_explorer.current_id)
+    """
+
+    def __init__(self, run, model, tokenizer, max_questions: int = 500):
+        import ipywidgets as w
+
+        self.run, self.model, self.tokenizer = run, model, tokenizer
+        self.table = run.table.set_index("id", drop=False)
+        settings = getattr(run, "info", {}).get("settings", {})
+        self.max_seq_length = settings.get("max_seq_length", 384)
+        self.doc_stride = settings.get("doc_stride", 128)
+        self._attention: dict = {}
+        self._images: dict = {}
+        layers, heads = model.config.num_hidden_layers, model.config.num_attention_heads
+        options = [(f"{qid}: {q[:70]}", qid) for qid, q in zip(run.table["id"][:max_questions],
+                                                               run.table["question"][:max_questions])]
+        self.question = w.Dropdown(options=options, description="question", layout=w.Layout(width="60em"))
+        self.layer = w.IntSlider(min=0, max=layers - 1, value=layers - 1, description="layer")
+        self.head = w.IntSlider(min=0, max=heads - 1, value=0, description="head")
+        self.view = w.ToggleButtons(options=ATTENTION_VIEWS, value="one head")
+        self.words = w.Checkbox(value=False, description="whole words")
+        self.gold_window = w.Checkbox(value=False, description="window of the gold answer")
+        self.note = w.HTML()
+        self.image = w.Image(format="png")
+        if getattr(model, "xdanalysis_random_head", False):
+            self.note.value = ("<b style='color:#b00'>This model's question-answering head is untrained: its "
+                               "answers are random; the encoder's attention is real.</b>")
+        for control in (self.question, self.layer, self.head, self.view, self.words, self.gold_window):
+            control.observe(lambda _: self.redraw(), names="value")
+        # A full garbage collection walks every object of the loaded model and libraries (~0.4 s),
+        # and matplotlib's redraws trigger them; frozen objects are skipped by later collections.
+        gc.freeze()
+        self.widget = w.VBox([self.note, self.question, w.HBox([self.layer, self.head]),
+                              w.HBox([self.view, self.words, self.gold_window]), self.image])
+        self.redraw()
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+    def show_question(self, qid: str):
+        """Show question ``qid`` (e.g. the one the ErrorExplorer is showing)."""
+        if qid not in self.table.index:
+            raise KeyError(f"no question with id {qid!r} in this run")
+        if qid not in [value for _, value in self.question.options]:
+            self.question.options = [(f"{qid}: {self.table.loc[qid, 'question'][:70]}", qid), *self.question.options]
+        self.question.value = qid
+
+    def attention(self, qid: str, words: bool, gold_window: bool):
+        from .attention import get_attention, to_words
+
+        key = (qid, gold_window)
+        if key not in self._attention:
+            row = self.table.loc[qid]
+            self._attention[key] = get_attention(
+                self.model, self.tokenizer, row["question"], row["context"],
+                gold=list(zip(row["answer_starts"], row["answer_texts"])) or None,
+                prefer="gold" if gold_window else "prediction",
+                max_seq_length=self.max_seq_length, doc_stride=self.doc_stride)
+        att = self._attention[key]
+        if words:
+            if (key, "words") not in self._attention:
+                self._attention[(key, "words")] = to_words(att)
+            att = self._attention[(key, "words")]
+        return att
+
+    def _head_png(self, att, key, layer: int, head: int) -> bytes:
+        """The one-head view. Token labels are drawn once per question; a slider move redraws
+        only the heatmap and its title over that cached background."""
+        import numpy as np
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        from PIL import Image
+
+        from .attention import crop_indices, plot_head
+
+        if getattr(self, "_head_key", None) != key:
+            figure = Figure(figsize=(9, 8))
+            canvas = FigureCanvasAgg(figure)
+            ax = plot_head(att, layer, head, ax=figure.add_subplot())
+            figure.subplots_adjust(**_TOKEN_AXES)
+            ax.set_title("")
+            self._head_label = figure.text(0.5, 0.965, "", ha="center", fontsize=12)
+            image = ax.images[0]
+            image.set_visible(False)
+            canvas.draw()
+            self._head_background = canvas.copy_from_bbox(figure.bbox)
+            image.set_visible(True)
+            self._head_canvas, self._head_axes, self._head_key = canvas, ax, key
+            self._head_indices = crop_indices(att)
+        canvas, ax, indices = self._head_canvas, self._head_axes, self._head_indices
+        canvas.restore_region(self._head_background)
+        ax.images[0].set_data(att.attentions[layer, head][np.ix_(indices, indices)])
+        self._head_label.set_text(f"Layer {layer}, head {head}"
+                                  + (" (cropped)" if len(indices) < len(att.tokens) else ""))
+        ax.draw_artist(ax.images[0])
+        ax.figure.draw_artist(self._head_label)
+        buffer = io.BytesIO()
+        Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba()).save(buffer, format="png",
+                                                                                      compress_level=1)
+        return buffer.getvalue()
+
+    def statistics(self, qid: str, words: bool, gold_window: bool) -> dict:
+        from .attention import head_statistics_of
+
+        key = (qid, words, gold_window, "statistics")
+        if key not in self._attention:
+            att = self.attention(qid, words, gold_window)
+            self._attention[key] = head_statistics_of(att.attentions, att.tokens)
+        return self._attention[key]
+
+    def redraw(self):
+        from .attention import plot_head, plot_head_grid, plot_head_statistics, plot_question_to_context
+        qid, view = self.question.value, self.view.value
+        layer_head = (self.layer.value, self.head.value)
+        if view == "layer x head grid":
+            layer_head = None  # the grid does not depend on the sliders
+        elif view == "head statistics":
+            layer_head = None
+        key = (qid, view, self.words.value, self.gold_window.value, layer_head)
+        if key not in self._images:
+            att = self.attention(qid, self.words.value, self.gold_window.value)
+            self.statistics(qid, self.words.value, self.gold_window.value)  # with the extraction, not a redraw
+            layer, head = self.layer.value, self.head.value
+            if view == "layer x head grid":
+                self._images[key] = _figure_png(lambda ax: plot_head_grid(att, ax=ax), size=(10, 6),
+                                                margins={"left": 0.06, "bottom": 0.08, "right": 0.98, "top": 0.93})
+            elif view == "one head":
+                self._images[key] = self._head_png(att, (qid, self.words.value, self.gold_window.value),
+                                                   layer, head)
+            elif view == "question → context":
+                self._images[key] = _figure_png(lambda ax: plot_question_to_context(att, layer, head, ax=ax),
+                                                size=(11, 5), margins={"left": 0.01, "bottom": 0.01, "right": 0.99,
+                                                                       "top": 0.92})
+            else:
+                from matplotlib.figure import Figure
+
+                figure = Figure(figsize=(18, 3))
+                plot_head_statistics(self.statistics(qid, self.words.value, self.gold_window.value),
+                                     figure=figure, colorbars=False)
+                self._images[key] = _png_bytes(figure, {"left": 0.04, "bottom": 0.15, "right": 0.98,
+                                                        "top": 0.8, "wspace": 0.45})
+        self.image.value = self._images[key]

@@ -1,0 +1,84 @@
+"""How fast the AttentionExplorer redraws for a cached question.
+
+    python benchmarks/bench_attention.py --model ../shared/models/minilm-l6-squad2-demo \
+        --data ../shared/data/squad-v2-dev-half.json --questions 5 [--random-l12-h384]
+
+For each question: the first view (extraction with eager attention + drawing) is timed apart;
+then slider moves, view changes and the word toggle on the cached question, against 300 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from xdanalysis.data import load_squad  # noqa: E402
+from xdanalysis.inference import load_qa_model  # noqa: E402
+from xdanalysis.runs import Run  # noqa: E402
+from xdanalysis.widgets import ATTENTION_VIEWS, AttentionExplorer  # noqa: E402
+
+BUDGET_MS = 300.0
+
+
+def timed(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return 1000 * (time.perf_counter() - started)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--questions", type=int, default=5)
+    parser.add_argument("--random-l12-h384", action="store_true",
+                        help="a random model of XtremeDistil l12-h384's shape (12 layers x 12 heads)")
+    args = parser.parse_args(argv)
+    model, tokenizer = load_qa_model(args.model, allow_random_head=True)
+    if args.random_l12_h384:
+        import torch
+        from transformers import BertConfig, BertForQuestionAnswering
+
+        torch.manual_seed(0)
+        model = BertForQuestionAnswering(BertConfig(hidden_size=384, num_hidden_layers=12, num_attention_heads=12,
+                                                    intermediate_size=1536)).eval()
+    table = load_squad(args.data, limit=args.questions)
+    # The explorer needs only the question table and each question's window choice.
+    table["best_window"] = 0
+    run = Run(path=Path("."), table=table, info={"settings": {}})
+    explorer = AttentionExplorer(run, model, tokenizer)
+    layers, heads = model.config.num_hidden_layers, model.config.num_attention_heads
+    print(f"{layers} layers x {heads} heads; {len(table)} real questions of {args.data}")
+    results: dict[str, list[float]] = {}
+    for qid in table["id"]:
+        explorer.view.value = "one head"
+        results.setdefault("new question (extract + draw)", []).append(timed(lambda: explorer.show_question(qid)))
+        for layer in range(0, layers, max(1, layers // 4)):
+            results.setdefault("layer slider", []).append(timed(lambda: setattr(explorer.layer, "value", layer)))
+            results.setdefault("head slider", []).append(
+                timed(lambda: setattr(explorer.head, "value", (explorer.head.value + 5) % heads)))
+        for view in ATTENTION_VIEWS:
+            results.setdefault("view change", []).append(timed(lambda: setattr(explorer.view, "value", view)))
+        results.setdefault("word toggle", []).append(timed(lambda: setattr(explorer.words, "value", True)))
+        results.setdefault("word toggle", []).append(timed(lambda: setattr(explorer.words, "value", False)))
+    print(f"\n{'update':32}{'n':>5}{'median ms':>11}{'worst ms':>10}  within {BUDGET_MS:.0f} ms")
+    worst_cached = 0.0
+    for kind, times in results.items():
+        cached = not kind.startswith("new question")
+        if cached:
+            worst_cached = max(worst_cached, max(times))
+        print(f"{kind:32}{len(times):5d}{statistics.median(times):11.1f}{max(times):10.1f}  "
+              f"{('yes' if max(times) < BUDGET_MS else 'NO') if cached else '(not cached)'}")
+    print(f"\nworst update for a cached question: {worst_cached:.0f} ms; "
+          f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
