@@ -66,3 +66,35 @@ def test_attention_runs(offline_env, monkeypatch, tmp_path):
     text = json.dumps([o.get("data", {}).get("text/markdown", "") for o in outputs])
     if "XDANALYSIS_ENCODER" in offline_env:
         assert "head untrained" in text  # said on screen for the pretrained encoder
+
+
+def truncated_student(teacher_dir: Path, target: Path, keep=(0, 2, 4)) -> Path:
+    """A smaller student made from the trained teacher by keeping some of its layers (the way
+    DistilBERT is initialised): a real, different-sized model offline."""
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    model = AutoModelForQuestionAnswering.from_pretrained(teacher_dir)
+    layers = model.bert.encoder.layer
+    model.bert.encoder.layer = type(layers)([layers[i] for i in keep])
+    model.config.num_hidden_layers = len(keep)
+    model.save_pretrained(target)
+    AutoTokenizer.from_pretrained(teacher_dir).save_pretrained(target)
+    return target
+
+
+def test_distillation_runs(monkeypatch, tmp_path, tiny_model_dir, squad_file):
+    from conftest import build_tiny_model
+
+    shared = shared_path()
+    if shared is not None:
+        teacher = shared / "models" / "minilm-l6-squad2-demo"
+        env = {"XDANALYSIS_TEACHER": teacher, "XDANALYSIS_STUDENT": truncated_student(teacher, tmp_path / "student"),
+               "XDANALYSIS_DATA": shared / "data" / "squad-v2-dev-half.json", "XDANALYSIS_LIMIT": 60}
+    else:
+        env = {"XDANALYSIS_TEACHER": build_tiny_model(tmp_path / "teacher", layers=3, seed=5),
+               "XDANALYSIS_STUDENT": tiny_model_dir, "XDANALYSIS_DATA": squad_file}
+    env["XDANALYSIS_RUNS"] = tmp_path / "runs"
+    notebook = execute(ROOT / "notebooks" / "04_distillation.ipynb", env, monkeypatch, tmp_path)
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 4
+    assert sum("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs) >= 2

@@ -10,7 +10,7 @@ import pandas as pd
 from .display import example_html
 from .errors import OUTCOMES, SLICES, outcomes, slice_table, slice_values
 
-__all__ = ["ErrorExplorer", "AttentionExplorer"]
+__all__ = ["ErrorExplorer", "AttentionExplorer", "SoftTargetExplorer", "TransitionExplorer"]
 
 
 def _png_bytes(figure, margins: dict | None = None) -> bytes:
@@ -319,3 +319,99 @@ class AttentionExplorer:
                 self._images[key] = _png_bytes(figure, {"left": 0.04, "bottom": 0.15, "right": 0.98,
                                                         "top": 0.8, "wspace": 0.45})
         self.image.value = self._images[key]
+
+
+class SoftTargetExplorer:
+    """Pick a question; a temperature slider redraws both models' word-aligned soft targets and
+    the KL(student‖teacher) a distillation loss would minimise at that temperature.
+
+    Example::
+
+        SoftTargetExplorer({"teacher": (t_model, t_tok), "student": (s_model, s_tok)}, run.table)
+    """
+
+    def __init__(self, models: dict, table: pd.DataFrame, temperatures=(0.5, 1, 2, 4, 8), max_questions: int = 300,
+                 student: str | None = None, teacher: str | None = None):
+        import ipywidgets as w
+
+        self.models = models
+        labels = list(models)
+        self.teacher, self.student = teacher or labels[0], student or labels[1]
+        self.table = table.set_index("id", drop=False)
+        self.temperatures = tuple(float(t) for t in temperatures)
+        self._targets: dict = {}
+        self._images: dict = {}
+        options = [(f"{qid}: {q[:70]}", qid) for qid, q in zip(table["id"][:max_questions], table["question"][:max_questions])]
+        self.question = w.Dropdown(options=options, description="question", layout=w.Layout(width="60em"))
+        self.temperature = w.SelectionSlider(options=self.temperatures, value=1.0 if 1.0 in self.temperatures
+                                             else self.temperatures[0], description="T")
+        self.which = w.ToggleButtons(options=[("start", "p_start"), ("end", "p_end")], value="p_start")
+        self.kl = w.HTML()
+        self.image = w.Image(format="png")
+        for control in (self.question, self.temperature, self.which):
+            control.observe(lambda _: self.redraw(), names="value")
+        self.widget = w.VBox([self.question, w.HBox([self.temperature, self.which]), self.kl, self.image])
+        self.redraw()
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+    def targets(self, qid: str) -> pd.DataFrame:
+        from .compare import soft_targets
+
+        if qid not in self._targets:
+            row = self.table.loc[qid]
+            self._targets[qid] = soft_targets(self.models, row["question"], row["context"], self.temperatures)
+        return self._targets[qid]
+
+    def redraw(self):
+        from .compare import plot_soft_targets, soft_target_kl
+
+        qid, temperature, which = self.question.value, self.temperature.value, self.which.value
+        table = self.targets(qid)
+        kl = soft_target_kl(table, self.student, self.teacher).set_index("temperature").loc[temperature]
+        self.kl.value = (f"KL({self.student}‖{self.teacher}) at T={temperature:g}: start {kl['KL start']:.3f}, "
+                         f"end {kl['KL end']:.3f} nats — what a soft-target distillation loss minimises "
+                         "(scaled by T² in Hinton et al.'s loss)")
+        key = (qid, temperature, which)
+        if key not in self._images:
+            self._images[key] = _figure_png(lambda ax: plot_soft_targets(table, temperature, which, ax=ax),
+                                            size=(10, 3.8))
+        self.image.value = self._images[key]
+
+
+class TransitionExplorer:
+    """Pick a cell of the outcome transition matrix (outcome under A, outcome under B) and list
+    its questions, e.g. those the teacher answers correctly and the student abstains on."""
+
+    def __init__(self, comparison, rows: int = 20):
+        import ipywidgets as w
+
+        self.comparison = comparison
+        self.rows = rows
+        counts = comparison.transitions
+        present_a = [o for o in OUTCOMES if counts.loc[o].sum() > 0]
+        present_b = [o for o in OUTCOMES if counts[o].sum() > 0]
+        a, b = comparison.labels
+        self.outcome_a = w.Dropdown(options=present_a, description=a)
+        self.outcome_b = w.Dropdown(options=present_b, description=b)
+        self.listing = w.HTML()
+        for control in (self.outcome_a, self.outcome_b):
+            control.observe(lambda _: self.redraw(), names="value")
+        self.widget = w.VBox([w.HBox([self.outcome_a, self.outcome_b]), self.listing])
+        self.redraw()
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+    def redraw(self):
+        picked = self.comparison.cell(self.outcome_a.value, self.outcome_b.value)
+        a, b = self.comparison.labels
+        shown = picked.head(self.rows).rename(columns={"answer_a": f"{a} answer", "answer_b": f"{b} answer",
+                                                       "f1_a": f"{a} F1", "f1_b": f"{b} F1"})
+        self.listing.value = (f"<b>{len(picked)}</b> question(s): {a} {self.outcome_a.value}, "
+                              f"{b} {self.outcome_b.value}" + shown.to_html(index=False, float_format="%.2f"))
