@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from .data import gold_answers
 from .metrics import normalize_answer, question_scores, squad_v2_scores
 
 __all__ = [
@@ -315,7 +316,7 @@ def slice_table(table: pd.DataFrame, by, edges=None, quantiles: int | None = Non
 
 
 def _span_scores(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    gold = {qid: list(texts) for qid, texts in zip(table["id"], table["answer_texts"])}
+    gold = gold_answers(table)
     exact, f1 = question_scores(gold, dict(zip(table["id"], table["best_span_text"])))
     return table["id"].map(exact).to_numpy(dtype=float), table["id"].map(f1).to_numpy(dtype=float)
 
@@ -357,7 +358,7 @@ def threshold_summary(table: pd.DataFrame, current: float = 0.0) -> pd.DataFrame
     odds = table["null_odds"].to_numpy(dtype=float)
     probs = 1 / (1 + np.exp(-odds))
     na_probs = dict(zip(table["id"], probs))
-    gold = {qid: list(texts) for qid, texts in zip(table["id"], table["answer_texts"])}
+    gold = gold_answers(table)
     official = squad_v2_scores(gold, dict(zip(table["id"], table["answer"])), na_probs)
     rows = []
     for metric in ("EM", "F1"):

@@ -162,13 +162,14 @@ def plot_official_curves(table: pd.DataFrame, axes=None):
     """The official PR curve (F1) and no-answer probability histograms, in one figure."""
     import matplotlib.pyplot as plt
 
+    from .data import gold_answers
     from .metrics import precision_recall_curve, question_scores
 
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     na_probs = dict(zip(table["id"], 1 / (1 + np.exp(-table["null_odds"].to_numpy(dtype=float)))))
     has_answer = dict(zip(table["id"], table["has_answer"]))
-    gold = {q: list(t) for q, t in zip(table["id"], table["answer_texts"])}
+    gold = gold_answers(table)
     _, f1 = question_scores(gold, dict(zip(table["id"], table["answer"])))
     if any(has_answer.values()):
         precisions, recalls, ap = precision_recall_curve(f1, na_probs, has_answer)
