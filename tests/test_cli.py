@@ -66,3 +66,14 @@ def test_model_without_head_and_bad_data_exit_cleanly(encoder_only_dir, squad_fi
 def test_console_script_installed():
     result = subprocess.run([sys.executable, "-m", "xdanalysis.cli", "score", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "--na-prob-file" in result.stdout
+
+
+def test_interrupted_predict_says_how_to_resume(tiny_model_dir, squad_file, tmp_path, capsys, monkeypatch):
+    import xdanalysis.inference as inference
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(inference, "predict_table", interrupted)
+    code = main(["predict", "--model", str(tiny_model_dir), "--data", str(squad_file), "--out", str(tmp_path / "r")])
+    assert code == 130 and "run the same command again to resume" in capsys.readouterr().err

@@ -21,3 +21,14 @@ def test_torch_is_pinned_everywhere():
     assert '"torch==2.13.0"' in (ROOT / "pyproject.toml").read_text()
     assert "torch==2.13.0" in (ROOT / "environment.yml").read_text()
     assert "torch==2.13.0" in (ROOT / "Makefile").read_text()
+
+
+def test_data_metrics_and_errors_never_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, xdanalysis.data, xdanalysis.metrics, xdanalysis.errors, xdanalysis.decoding; "
+            "print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"

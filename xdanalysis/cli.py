@@ -190,6 +190,10 @@ def main(argv=None) -> int:
             return _evaluate(args)
         if args.command == "report":
             return _report(args)
+    except KeyboardInterrupt:
+        print(f"\nxdanalysis {args.command}: interrupted. Finished chunks are kept: run the same command "
+              "again to resume.", file=sys.stderr)
+        return 130
     except (DataError, HubUnreachableError, MissingPredictionsError, FileNotFoundError) as exc:
         print(f"xdanalysis {args.command}: error: {exc}", file=sys.stderr)
         return 2

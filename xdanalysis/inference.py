@@ -84,6 +84,7 @@ def load_qa_model(
                     "or download it where the Hub is reachable (huggingface-cli download "
                     f"{name} --local-dir DIR) and pass --model DIR."
                 ) from None
+    verbosity = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()  # we report a missing head ourselves, clearly
     try:
         model, info = AutoModelForQuestionAnswering.from_pretrained(name, output_loading_info=True, **kwargs)
@@ -91,7 +92,7 @@ def load_qa_model(
         raise ModelLoadError(f"{name}: this architecture has no extractive question-answering head "
                              f"in transformers ({exc})") from exc
     finally:
-        transformers.logging.set_verbosity_warning()
+        transformers.logging.set_verbosity(verbosity)
     prefix = f"{model.base_model_prefix}."
     fresh = [k for k in info.get("missing_keys", []) if not k.startswith(prefix)]  # head weights
     # Views and notebooks say on screen when the QA head is untrained.
