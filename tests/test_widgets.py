@@ -88,6 +88,13 @@ def test_attention_explorer_follows_the_controls(tiny_model_dir, squad_file, tmp
     att = explorer.attention("n3", False, True)
     assert att.gold_tokens is not None  # the window that holds the gold answer
 
+    errors = ErrorExplorer(run, n_boot=20)
+    errors.outcome.value = "(all)"
+    explorer.follow(errors)
+    assert explorer.question.value == errors.current_id
+    errors.next_button.click()
+    assert explorer.question.value == errors.current_id == errors.matching.iloc[1]["id"]
+
 
 def test_attention_explorer_says_when_the_head_is_untrained(encoder_only_dir, squad_file, tmp_path):
     from xdanalysis.inference import load_qa_model

@@ -387,12 +387,14 @@ def examples(table: pd.DataFrame, outcome=None, by=None, bucket=None, sort_by: s
              ascending: bool = False, edges=None, quantiles: int | None = None) -> pd.DataFrame:
     """The questions behind a number: filter by outcome(s), slice and bucket; sort by confidence.
 
-    ``confidence`` is how sure the model was of what it did: ``|null_odds|``.
+    ``table`` is a run or its table. ``confidence`` is how sure the model was of what it did:
+    ``|null_odds|``.
 
     Example::
 
-        examples(outcomes(run.table), outcome="false_answer", by="question type", bucket="how many")
+        examples(run, outcome="false_answer", by="question type", bucket="how many")
     """
+    table = getattr(table, "table", table)
     if "outcome" not in table.columns:
         table = outcomes(table)
     mask = pd.Series(True, index=table.index)

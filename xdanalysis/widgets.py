@@ -59,6 +59,7 @@ class ErrorExplorer:
         self._plots: dict[str, bytes] = {}
         self.position = 0
         self.matching = self.table.iloc[:0]
+        self.listeners = []  # called with the id of each example shown (see AttentionExplorer.follow)
 
         self.slice = w.Dropdown(options=list(SLICES), value="question type", description="slice")
         self.bucket = w.Dropdown(options=["(all)"], value="(all)", description="bucket")
@@ -163,6 +164,8 @@ class ErrorExplorer:
         nbest = self.run.nbest.get(row["id"]) if hasattr(self.run, "nbest") else None
         self.example.value = (f"<div>example {self.position + 1} of {len(self.matching)}</div>"
                               + example_html(row, nbest))
+        for listener in self.listeners:
+            listener(row["id"])
 
 
 ATTENTION_VIEWS = ["layer x head grid", "one head", "question → context", "head statistics"]
@@ -223,6 +226,12 @@ class AttentionExplorer:
         if qid not in [value for _, value in self.question.options]:
             self.question.options = [(f"{qid}: {self.table.loc[qid, 'question'][:70]}", qid), *self.question.options]
         self.question.value = qid
+
+    def follow(self, error_explorer) -> None:
+        """Show whatever question the ErrorExplorer shows, as it pages through examples."""
+        error_explorer.listeners.append(self.show_question)
+        if error_explorer.current_id is not None:
+            self.show_question(error_explorer.current_id)
 
     def attention(self, qid: str, words: bool, gold_window: bool):
         from .attention import get_attention, to_words
