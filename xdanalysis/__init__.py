@@ -2,7 +2,10 @@
 
 Modules, one concern each: ``data`` (load and validate SQuAD), ``metrics`` (the official
 SQuAD 2.0 scoring), ``decoding`` (logits to answers), ``inference`` (run a model),
-``runs`` (cached run directories), ``cli`` (the ``xdanalysis`` command).
+``runs`` (cached run directories), ``errors`` (outcomes, slices, thresholds on a run's
+table), ``attention`` (extraction, statistics, views), ``compare`` (teacher vs student),
+``display`` and ``plots`` (figures), ``widgets`` (ipywidgets apps), ``report`` (HTML
+report), ``cli`` (the ``xdanalysis`` command).
 """
 
 __version__ = "0.1.0"
