@@ -10,10 +10,7 @@ worst time over several updates, against the 200 ms budget, and peak RSS.
 from __future__ import annotations
 
 import argparse
-import resource
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -23,13 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from xdanalysis.runs import Run, load_run  # noqa: E402
 from xdanalysis.widgets import ErrorExplorer  # noqa: E402
 
+from timing import peak_rss_mb, print_updates, timed_ms  # noqa: E402
+
 BUDGET_MS = 200.0
-
-
-def timed(fn) -> float:
-    started = time.perf_counter()
-    fn()
-    return 1000 * (time.perf_counter() - started)
 
 
 def main(argv=None) -> int:
@@ -49,14 +42,15 @@ def main(argv=None) -> int:
     big = Run(path=run.path, table=table, info=run.info, _nbest=nbest)
     print(f"run {args.run}: {len(run.table)} questions x {args.copies} = {len(table)}")
 
-    started = time.perf_counter()
-    explorer = ErrorExplorer(big)
-    print(f"explorer start (outcomes, every slice bucketed and scored, first plot): {1000 * (time.perf_counter() - started):.0f} ms")
+    holder = {}
+    start_ms = timed_ms(lambda: holder.setdefault("explorer", ErrorExplorer(big)))
+    explorer = holder["explorer"]
+    print(f"explorer start (outcomes, every slice bucketed and scored, first plot): {start_ms:.0f} ms")
 
     results: dict[str, list[float]] = {}
 
     def record(kind, fn):
-        results.setdefault(kind, []).append(timed(fn))
+        results.setdefault(kind, []).append(timed_ms(fn))
 
     slices = list(explorer.slice.options)
     for name in slices:  # first visit: buckets, slice table with bootstrap, plot
@@ -69,14 +63,8 @@ def main(argv=None) -> int:
                 record("outcome change", lambda o=outcome: setattr(explorer.outcome, "value", o))
                 record("next example", explorer.next_button.click)
 
-    print(f"\n{'update':30}{'n':>5}{'median ms':>11}{'worst ms':>10}  within {BUDGET_MS:.0f} ms")
-    worst_all = 0.0
-    for kind, times in results.items():
-        worst = max(times)
-        worst_all = max(worst_all, worst)
-        print(f"{kind:30}{len(times):5d}{statistics.median(times):11.1f}{worst:10.1f}  "
-              f"{'yes' if worst < BUDGET_MS else 'NO'}")
-    print(f"\nworst update: {worst_all:.0f} ms; peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    worst = print_updates(results, BUDGET_MS)
+    print(f"\nworst update: {worst:.0f} ms; peak RSS {peak_rss_mb():.0f} MB")
     return 0
 
 

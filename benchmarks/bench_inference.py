@@ -14,7 +14,6 @@ same run, peak RSS, and how many answers differ from the same decoding done wind
 from __future__ import annotations
 
 import argparse
-import resource
 import sys
 import time
 from pathlib import Path
@@ -27,22 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from xdanalysis.data import load_squad  # noqa: E402
 from xdanalysis.inference import decode_windows, load_qa_model, prepare_windows, run_windows  # noqa: E402
 
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+from timing import peak_rss_mb, timed_ms  # noqa: E402
 
 
 def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
     a, b = torch.randn(size, size), torch.randn(size, size)
     torch.mm(a, b)
-    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
+    best = min(timed_ms(lambda: torch.mm(a, b)) for _ in range(repeats)) / 1000
     return 2 * size**3 / best / 1e9
-
-
-def _timed(fn) -> float:
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
 
 
 def window_flops(config, length: int) -> float:

@@ -360,24 +360,25 @@ def threshold_summary(table: pd.DataFrame, current: float = 0.0) -> pd.DataFrame
     na_probs = dict(zip(table["id"], probs))
     gold = gold_answers(table)
     official = squad_v2_scores(gold, dict(zip(table["id"], table["answer"])), na_probs)
-    rows = []
-    for metric in ("EM", "F1"):
-        key = "exact" if metric == "EM" else "f1"
+    best = {}
+    for metric, key in (("EM", "exact"), ("F1", "f1")):
         p = official[f"best_{key}_thresh"]
         # The official threshold is a question's probability: take that question's exact null odds
         # (logit(sigmoid(x)) can round below x and drop the boundary question).
         at = np.flatnonzero(probs == p)
-        best = float(odds[at].max()) if len(at) else (math.log(p / (1 - p)) if 0 < p < 1 else -math.inf)
-        curve = threshold_curve(table, [current, best])
-        for name, position in (("current", 0), ("best", 1)):
-            rows.append({"metric": metric, "threshold": name, "null_odds_threshold": curve["threshold"][position],
-                         "overall": curve[metric][position], "HasAns": curve[f"HasAns_{metric}"][position],
-                         "NoAns": curve[f"NoAns_{metric}"][position], "answered": curve["answered"][position]})
-        rows.append({"metric": metric, "threshold": "gain", "null_odds_threshold": best - current,
-                     "overall": curve[metric][1] - curve[metric][0],
-                     "HasAns": curve[f"HasAns_{metric}"][1] - curve[f"HasAns_{metric}"][0],
-                     "NoAns": curve[f"NoAns_{metric}"][1] - curve[f"NoAns_{metric}"][0],
-                     "answered": curve["answered"][1] - curve["answered"][0]})
+        best[metric] = float(odds[at].max()) if len(at) else (math.log(p / (1 - p)) if 0 < p < 1 else -math.inf)
+    curve = threshold_curve(table, [current, best["EM"], best["F1"]])  # one scoring pass for all three
+    rows = []
+    for metric, position in (("EM", 1), ("F1", 2)):
+        def at_row(i, metric=metric):
+            return {"overall": curve[metric][i], "HasAns": curve[f"HasAns_{metric}"][i],
+                    "NoAns": curve[f"NoAns_{metric}"][i], "answered": curve["answered"][i]}
+
+        now, then = at_row(0), at_row(position)
+        rows.append({"metric": metric, "threshold": "current", "null_odds_threshold": current, **now})
+        rows.append({"metric": metric, "threshold": "best", "null_odds_threshold": best[metric], **then})
+        rows.append({"metric": metric, "threshold": "gain", "null_odds_threshold": best[metric] - current,
+                     **{k: then[k] - now[k] for k in now}})
     frame = pd.DataFrame(rows)
     frame.attrs["official"] = official
     return frame

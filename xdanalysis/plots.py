@@ -162,15 +162,13 @@ def plot_official_curves(table: pd.DataFrame, axes=None):
     """The official PR curve (F1) and no-answer probability histograms, in one figure."""
     import matplotlib.pyplot as plt
 
-    from .data import gold_answers
-    from .metrics import precision_recall_curve, question_scores
+    from .metrics import precision_recall_curve
 
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     na_probs = dict(zip(table["id"], 1 / (1 + np.exp(-table["null_odds"].to_numpy(dtype=float)))))
     has_answer = dict(zip(table["id"], table["has_answer"]))
-    gold = gold_answers(table)
-    _, f1 = question_scores(gold, dict(zip(table["id"], table["answer"])))
+    f1 = dict(zip(table["id"], table["f1"]))  # the run's per-question F1, scored by xdanalysis.metrics
     if any(has_answer.values()):
         precisions, recalls, ap = precision_recall_curve(f1, na_probs, has_answer)
         axes[0].step(recalls, precisions, where="post", color="#4c72b0")

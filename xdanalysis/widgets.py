@@ -9,6 +9,7 @@ import pandas as pd
 
 from .display import example_html
 from .errors import OUTCOMES, SLICES, outcomes, slice_table, slice_values
+from .plots import plot_slice
 
 __all__ = ["ErrorExplorer", "AttentionExplorer", "SoftTargetExplorer", "TransitionExplorer"]
 
@@ -47,12 +48,9 @@ class ErrorExplorer:
     def __init__(self, run, n_boot: int = 200, seed: int = 0):
         import ipywidgets as w
 
-        from .plots import plot_slice
-
         self.run = run
         self.table = outcomes(run.table) if "outcome" not in run.table.columns else run.table
         self.n_boot, self.seed = n_boot, seed
-        self._plot_slice = plot_slice
         self._buckets: dict[str, pd.Series] = {}
         self._labels: dict[str, pd.Series] = {}
         self._slice_tables: dict[str, pd.DataFrame] = {}
@@ -113,7 +111,7 @@ class ErrorExplorer:
         name = self.slice.value
         frame = self.slice_frame(name)
         if name not in self._plots:
-            self._plots[name] = _figure_png(lambda ax: self._plot_slice(frame, ax=ax))
+            self._plots[name] = _figure_png(lambda ax: plot_slice(frame, ax=ax))
         self.plot.value = self._plots[name]
         options = ["(all)"] + list(frame["bucket"])
         with self.bucket.hold_trait_notifications():
@@ -299,11 +297,8 @@ class AttentionExplorer:
     def redraw(self):
         from .attention import plot_head, plot_head_grid, plot_head_statistics, plot_question_to_context
         qid, view = self.question.value, self.view.value
-        layer_head = (self.layer.value, self.head.value)
-        if view == "layer x head grid":
-            layer_head = None  # the grid does not depend on the sliders
-        elif view == "head statistics":
-            layer_head = None
+        # The grid and the statistics show every layer and head: the sliders do not change them.
+        layer_head = None if view in ("layer x head grid", "head statistics") else (self.layer.value, self.head.value)
         key = (qid, view, self.words.value, self.gold_window.value, layer_head)
         if key not in self._images:
             att = self.attention(qid, self.words.value, self.gold_window.value)

@@ -1,0 +1,33 @@
+"""What the benchmarks share: a millisecond timer, peak RSS, and the table of update times."""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+
+
+def timed_ms(fn) -> float:
+    """Run ``fn()`` once; its wall time in milliseconds."""
+    started = time.perf_counter()
+    fn()
+    return 1000 * (time.perf_counter() - started)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+
+
+def print_updates(results: dict, budget_ms: float, exempt=()) -> float:
+    """Median and worst time per kind of update against ``budget_ms``; kinds in ``exempt`` are
+    shown but not held to the budget. Returns the worst time among the others."""
+    width = max(len(kind) for kind in results) + 2
+    print(f"\n{'update':{width}}{'n':>5}{'median ms':>11}{'worst ms':>10}  within {budget_ms:.0f} ms")
+    worst_held = 0.0
+    for kind, times in results.items():
+        worst = max(times)
+        verdict = "(not held to it)" if kind in exempt else ("yes" if worst < budget_ms else "NO")
+        if kind not in exempt:
+            worst_held = max(worst_held, worst)
+        print(f"{kind:{width}}{len(times):5d}{statistics.median(times):11.1f}{worst:10.1f}  {verdict}")
+    return worst_held
