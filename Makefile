@@ -1,7 +1,7 @@
 # make report   set up .venv if needed, run the model over SQuAD 2.0, score it, write the run and its HTML report
 # make test     set up .venv if needed, run the test suite
 #
-# Overrides: make report MODEL=<hub id or dir> DATA=<hub name or file> LIMIT=<n> RUN=<dir>
+# Overrides: make report MODEL=<hub id or dir> DATA=<hub name or file> TITLES=<a,b> LIMIT=<n> RUN=<dir>
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -9,6 +9,7 @@ BIN    := $(VENV)/bin
 MODEL  ?= nbroad/xdistil-l12-h384-squad2
 DATA   ?= squad_v2
 LIMIT  ?=
+TITLES ?=
 RUN    ?=
 STAMP  := $(VENV)/.installed
 
@@ -23,14 +24,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
 
+# XDANALYSIS_VIA_MAKE: errors name MODEL=, DATA=, ... (what was typed here), not the CLI's flags.
 report: $(STAMP)
-	$(BIN)/xdanalysis evaluate --report --model $(MODEL) --data $(DATA) $(if $(LIMIT),--limit $(LIMIT)) $(if $(RUN),--out $(RUN))
+	XDANALYSIS_VIA_MAKE=1 $(BIN)/xdanalysis evaluate --report --model $(MODEL) --data $(DATA) \
+		$(if $(TITLES),--titles $(TITLES)) $(if $(LIMIT),--limit $(LIMIT)) $(if $(RUN),--out $(RUN))
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_inference.py --model $(MODEL) --data $(DATA) $(if $(LIMIT),--limit $(LIMIT))
+	$(BIN)/python benchmarks/bench_inference.py --model $(MODEL) --data $(DATA) $(if $(TITLES),--titles $(TITLES)) \
+		$(if $(LIMIT),--limit $(LIMIT))
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -15,9 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from xdanalysis.data import load_squad  # noqa: E402
 from xdanalysis.inference import load_qa_model  # noqa: E402
-from xdanalysis.runs import Run  # noqa: E402
+from xdanalysis.runs import predict_run  # noqa: E402
 from xdanalysis.widgets import ATTENTION_VIEWS, AttentionExplorer  # noqa: E402
 
 from timing import peak_rss_mb, print_updates, timed_ms  # noqa: E402
@@ -30,22 +29,25 @@ def main(argv=None) -> int:
     parser.add_argument("--model", required=True)
     parser.add_argument("--data", required=True)
     parser.add_argument("--questions", type=int, default=5)
+    parser.add_argument("--freeze-gc", action="store_true", help="AttentionExplorer(freeze_gc=True)")
     parser.add_argument("--random-l12-h384", action="store_true",
                         help="a random model of XtremeDistil l12-h384's shape (12 layers x 12 heads)")
     args = parser.parse_args(argv)
     model, tokenizer = load_qa_model(args.model, allow_random_head=True)
-    if args.random_l12_h384:
+    if args.random_l12_h384:  # predictions are then random: only the timing matters here
         import torch
         from transformers import BertConfig, BertForQuestionAnswering
 
         torch.manual_seed(0)
         model = BertForQuestionAnswering(BertConfig(hidden_size=384, num_hidden_layers=12, num_attention_heads=12,
                                                     intermediate_size=1536)).eval()
-    table = load_squad(args.data, limit=args.questions)
-    # The explorer needs only the question table and each question's window choice.
-    table["best_window"] = 0
-    run = Run(path=Path("."), table=table, info={"settings": {}})
-    explorer = AttentionExplorer(run, model, tokenizer)
+    import tempfile
+
+    run = predict_run((model, tokenizer), args.data, Path(tempfile.mkdtemp()) / "run", limit=args.questions,
+                      allow_random_head=True, progress=False)
+    table = run.table
+    # freeze_gc: the opt-in that keeps full collections of the model's objects out of redraws
+    explorer = AttentionExplorer(run, model, tokenizer, freeze_gc=args.freeze_gc)
     layers, heads = model.config.num_hidden_layers, model.config.num_attention_heads
     print(f"{layers} layers x {heads} heads; {len(table)} real questions of {args.data}")
     results: dict[str, list[float]] = {}

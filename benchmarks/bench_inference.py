@@ -1,7 +1,7 @@
 """Inference speed on the same questions, in one run: ours vs the run_qa way vs the QA pipeline.
 
     python benchmarks/bench_inference.py --model ../shared/models/minilm-l6-squad2-demo \
-        --data ../shared/data/squad-v2-dev-half.json --limit 600 --random-l12-h384
+        --data ../shared/data/squad-v2-dev-half.json --titles French_and_Indian_War,Force --random-l12-h384
 
 ``--random-l12-h384`` times a randomly initialised model of XtremeDistil l12-h384's exact shape
 (it costs what the real one costs) with the tokenizer of ``--model``.
@@ -43,10 +43,11 @@ def window_flops(config, length: int) -> float:
     return layers * per_layer + 4 * length * h
 
 
-def run_qa_style(model, windows, max_seq_length, batch_size, pad_token_id):
+def run_qa_style(model, windows, max_seq_length, batch_size):
     """transformers' run_qa evaluation: every window padded to max_seq_length, input order."""
     results = []
-    has_types = "token_type_ids" in windows
+    pad_token_id = windows.pad_token_id
+    has_types = windows.token_type_ids is not None
     with torch.inference_mode():
         for begin in range(0, len(windows["input_ids"]), batch_size):
             chunk = range(begin, min(begin + batch_size, len(windows["input_ids"])))
@@ -85,7 +86,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True)
     parser.add_argument("--data", required=True)
-    parser.add_argument("--limit", type=int, default=600)
+    parser.add_argument("--titles", default=None, help="only these articles (comma-separated)")
+    parser.add_argument("--limit", type=int, default=None, help="the first N questions (after --titles)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-seq-length", type=int, default=384)
     parser.add_argument("--doc-stride", type=int, default=128)
@@ -107,7 +109,7 @@ def main(argv=None) -> int:
         model, tokenizer = load_qa_model(args.model, allow_random_head=True)
         label = args.model
     config = model.config
-    table = load_squad(args.data, limit=args.limit)
+    table = load_squad(args.data, titles=args.titles, limit=args.limit)
     n = len(table)
     print(f"model: {label}; {n} questions of {args.data}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, fp32")
@@ -126,17 +128,17 @@ def main(argv=None) -> int:
               flush=True)
         return answers
 
-    pad = tokenizer.pad_token_id or 0
+    window_settings = {"max_seq_length": args.max_seq_length, "doc_stride": args.doc_stride}
 
     def ours():
-        windows = prepare_windows(table, tokenizer, args.max_seq_length, args.doc_stride)
-        logits = run_windows(model, windows, batch_size=args.batch_size, pad_token_id=pad, progress=False)
+        windows = prepare_windows(table, tokenizer, **window_settings)
+        logits = run_windows(model, windows, batch_size=args.batch_size, progress=False)
         ours.windows = windows
         return [d["answer"] for d in decode_windows(table, windows, logits)]
 
     def run_qa():
-        windows = prepare_windows(table, tokenizer, args.max_seq_length, args.doc_stride)
-        logits = run_qa_style(model, windows, args.max_seq_length, args.batch_size, pad)
+        windows = prepare_windows(table, tokenizer, **window_settings)
+        logits = run_qa_style(model, windows, args.max_seq_length, args.batch_size)
         return [d["answer"] for d in decode_windows(table, windows, logits)]
 
     print("timing (same questions, one after another):")
@@ -178,7 +180,7 @@ def main(argv=None) -> int:
     if pipe_answers is not None:
         print(f"  pipeline (decodes differently): {sum(a != b for a, b in zip(our_answers, pipe_answers))} of {n}")
     if not args.skip_window_by_window:
-        logits = run_windows(model, windows, batch_size=1, pad_token_id=pad, progress=False)
+        logits = run_windows(model, windows, batch_size=1, progress=False)
         single = [d["answer"] for d in decode_windows(table, windows, logits)]
         print(f"  window by window (batch 1, no padding): {sum(a != b for a, b in zip(our_answers, single))} of {n}")
     return 0

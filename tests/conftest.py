@@ -169,3 +169,35 @@ def clean_copy(tmp_path):
         shutil.copytree(path, target)
         return target
     return copy
+
+
+def build_tiny_xlnet(directory: Path, seed: int = 0) -> Path:
+    """A tiny random XLNet QA model (context first, <cls> last, left padding) with a unigram
+    (sentencepiece-style) tokenizer trained here on the test texts."""
+    import json as _json
+
+    import torch
+    from tokenizers import SentencePieceUnigramTokenizer
+    from transformers import XLNetConfig, XLNetForQuestionAnsweringSimple, XLNetTokenizer
+
+    texts = [LONG_CONTEXT, SHORT_CONTEXT]
+    for article in squad_payload()["data"]:
+        for paragraph in article["paragraphs"]:
+            texts += [qa["question"] for qa in paragraph["qas"]]
+    trainer = SentencePieceUnigramTokenizer()
+    trainer.train_from_iterator(texts * 3, vocab_size=300, show_progress=False, unk_token="<unk>",
+                                special_tokens=["<unk>", "<s>", "</s>", "<cls>", "<sep>", "<pad>", "<mask>"])
+    vocab = [tuple(entry) for entry in _json.loads(trainer.to_str())["model"]["vocab"]]
+    tokenizer = XLNetTokenizer(vocab=vocab, unk_id=0)
+    assert tokenizer.padding_side == "left" and tokenizer.is_fast
+    config = XLNetConfig(vocab_size=len(tokenizer), d_model=32, n_layer=2, n_head=2, d_inner=64,
+                         pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(seed)
+    XLNetForQuestionAnsweringSimple(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_xlnet_dir(tmp_path_factory) -> Path:
+    return build_tiny_xlnet(tmp_path_factory.mktemp("tiny-xlnet"))

@@ -77,3 +77,32 @@ def test_interrupted_predict_says_how_to_resume(tiny_model_dir, squad_file, tmp_
     monkeypatch.setattr(inference, "predict_table", interrupted)
     code = main(["predict", "--model", str(tiny_model_dir), "--data", str(squad_file), "--out", str(tmp_path / "r")])
     assert code == 130 and "run the same command again to resume" in capsys.readouterr().err
+
+
+def test_score_refuses_nan_and_a_file_as_image_directory(squad_file, tmp_path, capsys):
+    from xdanalysis.data import load_squad
+
+    ids = list(load_squad(squad_file)["id"])
+    preds = tmp_path / "preds.json"
+    preds.write_text(json.dumps({qid: "" for qid in ids}))
+    probs = tmp_path / "probs.json"
+    probs.write_text("{" + ", ".join(f'"{qid}": {"NaN" if qid == "p2" else 0.5}' for qid in ids) + "}")
+    assert main(["score", str(squad_file), str(preds), "-n", str(probs)]) == 2
+    assert "probs.json" in (err := capsys.readouterr().err) and "'p2'" in err and "NaN" in err
+    probs.write_text(json.dumps({qid: 0.5 for qid in ids}))
+    image = tmp_path / "image.png"
+    image.write_text("")
+    assert main(["score", str(squad_file), str(preds), "-n", str(probs), "-p", str(image)]) == 2
+    assert "image.png: exists and is not a directory" in capsys.readouterr().err
+
+
+def test_make_names_what_the_user_typed(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("XDANALYSIS_VIA_MAKE", "1")
+    monkeypatch.chdir(tmp_path)
+    assert main(["evaluate", "--model", "nbroad/xdistil-l12-h384-squad2", "--data", "squad_v2"]) == 2
+    err = capsys.readouterr().err
+    assert "--model" not in err and "--data" not in err
+    assert "MODEL=" in err and "DATA=" in err
+    # the missing data and the missing model are both reported, in one round
+    assert "Dataset 'squad_v2'" in err and "Model 'nbroad/xdistil-l12-h384-squad2'" in err

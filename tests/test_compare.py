@@ -1,5 +1,6 @@
 """Teacher vs student: paired bootstrap, transitions, alignment across tokenizers, KL at T."""
 
+import json
 import numpy as np
 import pandas as pd
 import pytest
@@ -135,7 +136,7 @@ def test_alignment_between_two_different_tokenizers(tiny_model_dir, bpe_tokenize
     targets = {"Eiffel": SHORT_CONTEXT.index("Eiffel"), "World's": SHORT_CONTEXT.index("World's"),
                "1889": SHORT_CONTEXT.index("1889")}
     for tokenizer in (wordpiece, bpe_tokenizer):
-        offsets = prepare_windows(table, tokenizer, 128, 32)["offsets"][0]
+        offsets = prepare_windows(table, tokenizer, max_seq_length=128, doc_stride=32)["offsets"][0]
         pieces = [SHORT_CONTEXT[s:e] for s, e in offsets if s >= 0]
         assert "".join(pieces).replace(" ", "") == SHORT_CONTEXT.replace(" ", "")
         for word, char in targets.items():
@@ -150,7 +151,7 @@ def test_alignment_between_two_different_tokenizers(tiny_model_dir, bpe_tokenize
             assert frame.loc[word, "p_start"] == pytest.approx(1.0), (tokenizer.__class__.__name__, word)
             assert frame.loc[word, "p_end"] == pytest.approx(1.0)
     # the byte-level tokenizer really does put the space inside its tokens
-    bpe_offsets = prepare_windows(table, bpe_tokenizer, 128, 32)["offsets"][0]
+    bpe_offsets = prepare_windows(table, bpe_tokenizer, max_seq_length=128, doc_stride=32)["offsets"][0]
     assert any(SHORT_CONTEXT[s] == " " for s, e in bpe_offsets if s >= 0)
 
 
@@ -211,3 +212,21 @@ def test_distillation_widgets(tiny_model_dir, tmp_path, squad_file):
     soft.temperature.value = 4.0
     assert soft.kl.value != first and "T=4" in soft.kl.value
     assert soft.image.value[:4] == b"\x89PNG"
+
+
+def test_runs_over_different_gold_are_refused_and_other_settings_warned(tiny_model_dir, squad_file, tmp_path):
+    from xdanalysis.runs import predict_run
+
+    small = {"max_seq_length": 64, "doc_stride": 16, "progress": False}
+    first = predict_run(tiny_model_dir, squad_file, tmp_path / "a", **small)
+    payload = json.loads(squad_file.read_text())
+    payload["data"][1]["paragraphs"][0]["qas"][0]["answers"] = [{"text": "France", "answer_start": 24}]
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(payload))
+    second = predict_run(tiny_model_dir, other, tmp_path / "b", **small)
+    assert set(first.table["id"]) == set(second.table["id"])
+    with pytest.raises(ValueError, match=r"different data: 1 shared question id\(s\) .*'p1'"):
+        compare(first, second)
+    third = predict_run(tiny_model_dir, squad_file, tmp_path / "c", n_best_size=5, **small)
+    with pytest.warns(UserWarning, match=r"different settings \(n_best_size: 20 vs 5\)"):
+        compare(first, third)

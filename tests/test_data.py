@@ -94,3 +94,45 @@ def test_real_shared_file():
     assert len(table) == 6078
     assert int(table["is_impossible"].sum()) == 3168
     assert table["title"].nunique() == 16
+
+
+@pytest.mark.parametrize("where, value, message", [
+    (("qas", 1, "answers"), None, r"qas\[1\] \(id 'n2'\): field 'answers' must be a list, got None"),
+    (("answer", 1, "answer_start"), None, r"\(id 'n2'\): answers\[0\]: field 'answer_start' must be an integer"),
+    (("answer", 1, "text"), 7, r"\(id 'n2'\): answers\[0\]: field 'text' must be a string, got 7"),
+    (("qas", 1, "question"), None, r"\(id 'n2'\): field 'question' must be a string, got None"),
+    (("qas", 1, "question"), 12, r"\(id 'n2'\): field 'question' must be a string, got 12"),
+    (("qas", 1, "id"), 12, r"qas\[1\]: field 'id' must be a string, got 12"),
+    (("paragraph", None, "context"), None, r"data\[0\]\.paragraphs\[0\]: field 'context' must be a string"),
+    (("article", None, "paragraphs"), None, r"data\[0\]: field 'paragraphs' must be a list, got None"),
+])
+def test_malformed_fields_are_named(tmp_path, where, value, message):
+    payload = squad_payload()
+    article = payload["data"][0]
+    kind, index, field = where
+    target = {"article": article, "paragraph": article["paragraphs"][0],
+              "qas": article["paragraphs"][0]["qas"][index or 0],
+              "answer": article["paragraphs"][0]["qas"][index or 0]["answers"][0]}[kind]
+    target[field] = value
+    with pytest.raises(DataError, match=message):
+        load_squad(write(tmp_path, payload))
+
+
+def test_encoding_non_utf8_is_named_and_a_bom_is_accepted(tmp_path):
+    text = json.dumps(squad_payload(), ensure_ascii=False)
+    bom = tmp_path / "bom.json"
+    bom.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    assert len(load_squad(bom)) == 8
+    latin = tmp_path / "latin.json"
+    latin.write_bytes(text.replace("Paris is", "Pâris is").encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin.json: not UTF-8 text \(byte \d+, line 1"):
+        load_squad(latin)
+
+
+def test_articles_are_selected_by_title(squad_file):
+    table = load_squad(squad_file, titles="Paris")
+    assert set(table["title"]) == {"Paris"} and len(table) == 4
+    assert list(load_squad(squad_file, exclude_titles=["Paris"])["id"]) == ["n1", "n2", "n3", "n4"]
+    assert list(load_squad(squad_file, titles=["Paris", "Normans"], limit=5)["id"]) == ["n1", "n2", "n3", "n4", "p1"]
+    with pytest.raises(DataError, match=r"no article titled 'Rome'; its articles are 'Normans', 'Paris'"):
+        load_squad(squad_file, titles="Rome")

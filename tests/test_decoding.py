@@ -101,3 +101,67 @@ def test_no_admissible_span_abstains():
     w = Window(np.array([[-1, -1], [-1, -1], [-1, -1]]), np.zeros(3), np.zeros(3))
     result = decode_question("", [w])
     assert result["answer"] == "" and result["null_odds"] == float("inf")
+
+
+def utils_qa_reference(context, features, n_best_size, max_answer_length, null_score_diff_threshold):
+    """transformers' utils_qa.postprocess_qa_predictions (version_2_with_negative=True), rewritten here
+    from its documented behaviour, loop for loop: features are (offsets or None per token, start, end)."""
+    min_null = None
+    prelim = []
+    for offsets, start_logits, end_logits in features:
+        null_score = start_logits[0] + end_logits[0]
+        if min_null is None or min_null["score"] > null_score:
+            min_null = {"offsets": (0, 0), "score": null_score}
+        starts = np.argsort(start_logits)[-1: -n_best_size - 1: -1].tolist()
+        ends = np.argsort(end_logits)[-1: -n_best_size - 1: -1].tolist()
+        for s in starts:
+            for e in ends:
+                if s >= len(offsets) or e >= len(offsets) or offsets[s] is None or offsets[e] is None:
+                    continue
+                if e < s or e - s + 1 > max_answer_length:
+                    continue
+                prelim.append({"offsets": (offsets[s][0], offsets[e][1]), "score": start_logits[s] + end_logits[e]})
+    prelim.append(min_null)
+    predictions = sorted(prelim, key=lambda x: x["score"], reverse=True)[:n_best_size]
+    if not any(p["offsets"] == (0, 0) for p in predictions):
+        predictions.append(min_null)
+    for p in predictions:
+        p["text"] = context[p["offsets"][0]: p["offsets"][1]]
+    i = 0
+    while predictions[i]["text"] == "":
+        i += 1
+    best = predictions[i]
+    score_diff = min_null["score"] - best["score"]
+    return ("" if score_diff > null_score_diff_threshold else best["text"]), score_diff, predictions
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_decoding_matches_utils_qa_on_random_logits(seed):
+    rng = np.random.default_rng(seed)
+    words = [f"w{i}" for i in range(int(rng.integers(8, 40)))]
+    context = " ".join(words)
+    spans, at = [], 0
+    for word in words:
+        spans.append((at, at + len(word)))
+        at += len(word) + 1
+    question_tokens = int(rng.integers(1, 4))
+    window_len, stride = int(rng.integers(4, 12)), int(rng.integers(1, 3))
+    windows, features, first = [], [], 0
+    while True:
+        chunk = spans[first: first + window_len]
+        offsets = [None] * (question_tokens + 2) + chunk + [None]  # [CLS] q.. [SEP] context [SEP]
+        n = len(offsets)
+        start, end = rng.normal(0, 3, n).astype(np.float32), rng.normal(0, 3, n).astype(np.float32)
+        features.append((offsets, start, end))
+        windows.append(Window(np.array([o if o is not None else (-1, -1) for o in offsets]), start, end))
+        if first + window_len >= len(spans):
+            break
+        first += window_len - stride
+    n_best, max_len, threshold = int(rng.integers(2, 21)), int(rng.integers(1, 8)), float(rng.normal(0, 1))
+    answer, score_diff, reference = utils_qa_reference(context, features, n_best, max_len, threshold)
+    ours = decode_question(context, windows, n_best_size=n_best, max_answer_length=max_len,
+                           null_score_diff_threshold=threshold)
+    assert ours["answer"] == answer
+    assert ours["null_odds"] == pytest.approx(score_diff, abs=1e-5)
+    assert [c["text"] for c in ours["nbest"]] == [p["text"] for p in reference]
+    assert [c["score"] for c in ours["nbest"]] == pytest.approx([float(p["score"]) for p in reference], abs=1e-5)

@@ -123,7 +123,8 @@ def test_slice_table_numbers():
 def test_numeric_buckets_fixed_quantile_and_custom_slices():
     table = outcomes(hand_run())
     fixed = slice_values(table, "question length", edges=[0, 4, 5, 100])
-    assert fixed.astype(str).value_counts().to_dict() == {"(-0.001, 4.0]": 5, "(4.0, 5.0]": 2, "(5.0, 100.0]": 2}
+    assert fixed.astype(str).value_counts().to_dict() == {"≤4": 5, "5": 2, "6–100": 2}
+    assert list(fixed.cat.categories) == ["≤4", "5", "6–100"]  # in order, as the edges give them
     assert slice_values(table, "question length", quantiles=2).nunique() == 2
     custom = Slice("mentions Eiffel", lambda t: t["question"].str.contains("Eiffel"), kind="category")
     assert slice_table(table, custom, n_boot=50).set_index("bucket").loc["True", "count"] == 1
@@ -159,3 +160,40 @@ def test_examples_filters_and_sorts_by_confidence():
     assert list(examples(table, by="question type", bucket="who")["id"]) == ["trap", "wrong"]
     with pytest.raises(ValueError, match="unknown outcome"):
         examples(table, outcome="bad")
+
+
+def test_every_bucket_is_kept_even_when_empty():
+    from xdanalysis.errors import SLICE_COLUMNS
+
+    table = outcomes(hand_run())
+    frame = slice_table(table, "gold answer length", n_boot=50)
+    assert list(frame["bucket"]) == ["≤1", "2", "3", "4–5", "6–10", ">10"]  # in order, empty ones included
+    assert frame.set_index("bucket").loc["≤1", "count"] == 0 and np.isnan(frame.set_index("bucket").loc["≤1", "F1"])
+    assert frame["count"].sum() == table["has_answer"].sum()  # unanswerable questions have no gold length
+    unanswerable = table[~table["has_answer"]]
+    empty = slice_table(unanswerable, "gold answer length", n_boot=50)
+    assert list(empty.columns) == SLICE_COLUMNS and len(empty) == 6 and (empty["count"] == 0).all()
+    assert empty["F1"].isna().all()
+    one = slice_table(unanswerable.iloc[1:2], "answer position", n_boot=50)  # one question (with a plausible answer)
+    assert one["count"].sum() == 1 and list(one.columns) == SLICE_COLUMNS
+    for name in SLICES:  # no slice fails on a run with no answerable question
+        assert list(slice_table(unanswerable, name, n_boot=20).columns) == SLICE_COLUMNS
+
+
+def test_threshold_summary_reads_the_runs_own_threshold():
+    table = outcomes(hand_run())
+    # decide again at threshold 1.6: "abst" (null odds 1.5) is now answered
+    table.loc[table["id"] == "abst", "answer"] = "The Eiffel Tower"
+    exact, f1 = question_scores(dict(zip(table["id"], table["answer_texts"])), dict(zip(table["id"], table["answer"])))
+    table["exact"], table["f1"] = table["id"].map(exact), table["id"].map(f1)
+    table.attrs["null_score_diff_threshold"] = 1.6
+    summary = threshold_summary(table).set_index(["metric", "threshold"])
+    assert summary.loc[("F1", "current"), "null_odds_threshold"] == 1.6
+    # the current row is what the run really scores, not the score at 0.0
+    assert summary.loc[("F1", "current"), "overall"] == pytest.approx(100 * table["f1"].mean())
+    assert summary.loc[("F1", "current"), "answered share"] == pytest.approx((table["answer"] != "").mean())
+    assert np.isnan(summary.loc[("F1", "gain"), "null_odds_threshold"])  # a gain has no threshold
+    del table.attrs["null_score_diff_threshold"]  # recovered from the decisions themselves
+    recovered = threshold_summary(table).set_index(["metric", "threshold"])
+    assert recovered.loc[("F1", "current"), "overall"] == pytest.approx(100 * table["f1"].mean())
+    assert 1.5 <= recovered.loc[("F1", "current"), "null_odds_threshold"] < 2.0

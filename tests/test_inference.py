@@ -3,6 +3,7 @@
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import LONG_CONTEXT, needs_shared, shared_path
@@ -106,3 +107,58 @@ def test_real_demo_model_answers_a_real_question():
 def test_real_encoder_is_refused():
     with pytest.raises(ModelLoadError, match="qa_outputs"):
         load_qa_model(shared_path() / "models" / "minilm-l6-h384-uncased")
+
+
+def test_xlnet_null_score_is_taken_at_its_cls_token_at_the_end(tiny_xlnet_dir, squad_file):
+    from xdanalysis.inference import forward_windows
+
+    model, tokenizer = load_qa_model(tiny_xlnet_dir)
+    table = load_squad(squad_file)
+    windows = prepare_windows(table, tokenizer, max_seq_length=64, doc_stride=16)
+    for ids, cls, kinds in zip(windows.input_ids, windows.cls_index, windows.kinds):
+        assert ids[cls] == tokenizer.cls_token_id and cls == len(ids) - 1  # XLNet: <cls> last
+        assert kinds[0] == "context"  # context first
+    predictions, nbest = predict_table(model, tokenizer, table, max_seq_length=64, doc_stride=16, progress=False)
+    # independently: every window alone through the model, [CLS] read at its position
+    for q in range(len(table)):
+        scores = []
+        for w in [i for i, owner in enumerate(windows.question_index) if owner == q]:
+            alone = forward_windows(model, windows, [w])[0]
+            cls = windows.input_ids[w].index(tokenizer.cls_token_id)
+            scores.append(alone.start_logits[cls] + alone.end_logits[cls])
+        assert predictions.iloc[q]["null_score"] == pytest.approx(min(scores), abs=1e-4)
+        assert predictions.iloc[q]["null_score"] != pytest.approx(  # not the first (context) token
+            min(float(forward_windows(model, windows, [w])[0].start_logits[0]
+                      + forward_windows(model, windows, [w])[0].end_logits[0])
+                for w, owner in enumerate(windows.question_index) if owner == q), abs=1e-6)
+        null = next(c for c in nbest[q] if c["text"] == "")
+        assert null["score"] == pytest.approx(predictions.iloc[q]["null_score"], abs=1e-5)
+
+
+def test_xlnet_soft_targets_put_no_answer_mass_at_cls(tiny_xlnet_dir):
+    from conftest import SHORT_CONTEXT
+    from xdanalysis.compare import word_distributions
+    from xdanalysis.inference import forward_windows
+
+    model, tokenizer = load_qa_model(tiny_xlnet_dir)
+    table = pd.DataFrame({"question": ["What is the capital?"], "context": [SHORT_CONTEXT]})
+    windows = prepare_windows(table, tokenizer, max_seq_length=128, doc_stride=32)
+    out = forward_windows(model, windows, [0])[0]
+    start, end = out.start_logits.copy(), out.end_logits.copy()
+    cls = windows.cls_index[0]
+    start[cls], end[cls] = 40.0, 40.0  # all mass on "no answer"
+    frame = word_distributions(SHORT_CONTEXT, windows.offsets[0], start, end, cls_index=cls)
+    assert frame.loc[0, "word"] == "<no answer>" and frame.loc[0, "p_start"] == pytest.approx(1.0)
+
+
+def test_model_positions_limit_is_read_for_bert_and_roberta(tiny_model_dir):
+    from transformers import RobertaConfig, RobertaForQuestionAnswering
+
+    from xdanalysis.inference import max_sequence_length
+
+    model, _ = load_qa_model(tiny_model_dir)
+    assert max_sequence_length(model) == 512
+    roberta = RobertaForQuestionAnswering(RobertaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1,
+                                                        num_attention_heads=2, intermediate_size=32,
+                                                        max_position_embeddings=514, pad_token_id=1))
+    assert max_sequence_length(roberta) == 512

@@ -131,3 +131,26 @@ def test_unknown_prediction_ids_warn_and_are_ignored():
     with pytest.warns(UserWarning, match=r"1 prediction id\(s\) are not in the data.*'zz'"):
         s = squad_v2_scores(gold, {**preds, "zz": "x"})
     assert s["total"] == 5
+
+
+def test_nan_no_answer_probabilities_are_refused_naming_the_ids():
+    gold = {"a": ["x"], "b": [], "c": ["y"]}
+    with pytest.raises(ValueError, match=r"not numbers .*'b'"):
+        squad_v2_scores(gold, {"a": "x", "b": "", "c": "z"}, {"a": 0.1, "b": float("nan"), "c": 0.3})
+
+
+def test_image_directory_that_is_a_file_is_refused(tmp_path):
+    target = tmp_path / "images"
+    target.write_text("not a directory")
+    with pytest.raises(NotADirectoryError, match="images: exists and is not a directory"):
+        squad_v2_scores({"a": ["x"]}, {"a": "x"}, {"a": 0.2}, out_image_dir=str(target))
+
+
+def test_drawing_the_official_images_switches_no_backend(tmp_path):
+    import matplotlib
+
+    before = matplotlib.get_backend()
+    squad_v2_scores({"a": ["x"], "b": []}, {"a": "x", "b": ""}, {"a": 0.2, "b": 0.9}, out_image_dir=str(tmp_path))
+    assert matplotlib.get_backend() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["na_prob_hist_hasAns.png", "na_prob_hist_noAns.png",
+                                                          "pr_exact.png", "pr_f1.png", "pr_oracle.png"]

@@ -1,6 +1,8 @@
 """Every notebook runs top to bottom offline, and is committed without outputs."""
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import nbformat
@@ -22,23 +24,48 @@ def execute(path: Path, env: dict, monkeypatch, cwd: Path, timeout: int = 900):
     return notebook
 
 
+def as_readme_writes_it(path: Path) -> str:
+    """``../shared/...`` relative to the project root when the shared assets sit beside it, as the
+    README's recipe writes it (the kernel runs in notebooks/, so this checks the path resolution)."""
+    try:
+        return os.path.relpath(path, ROOT) if Path(path).resolve().is_relative_to(ROOT.parent) else str(path)
+    except ValueError:
+        return str(path)
+
+
 @pytest.fixture
 def offline_env(tmp_path, tiny_model_dir, squad_file):
-    """The shared trained demo model on real questions when given, else the tiny random model."""
+    """The shared trained demo model on real questions when given (relative paths, as the README
+    writes them), else the tiny random model."""
     shared = shared_path()
     if shared is not None:
-        return {"XDANALYSIS_MODEL": shared / "models" / "minilm-l6-squad2-demo",
-                "XDANALYSIS_DATA": shared / "data" / "squad-v2-dev-half.json",
+        return {"XDANALYSIS_MODEL": as_readme_writes_it(shared / "models" / "minilm-l6-squad2-demo"),
+                "XDANALYSIS_DATA": as_readme_writes_it(shared / "data" / "squad-v2-dev-half.json"),
                 "XDANALYSIS_LIMIT": 120, "XDANALYSIS_RUN": tmp_path / "run",
-                "XDANALYSIS_ENCODER": shared / "models" / "minilm-l6-h384-uncased"}
+                "XDANALYSIS_ENCODER": as_readme_writes_it(shared / "models" / "minilm-l6-h384-uncased")}
     return {"XDANALYSIS_MODEL": tiny_model_dir, "XDANALYSIS_DATA": squad_file, "XDANALYSIS_RUN": tmp_path / "run"}
+
+
+def committed_text(path: Path) -> str:
+    """The notebook as git will commit it (the index), not the copy a user just ran and saved;
+    the working copy outside a git checkout."""
+    relative = path.relative_to(ROOT).as_posix()
+    try:
+        return subprocess.run(["git", "show", f":{relative}"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return path.read_text()
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_committed_without_outputs(path):
-    notebook = json.loads(path.read_text())
+    notebook = json.loads(committed_text(path))
     assert all(not cell.get("outputs") and cell.get("execution_count") is None
                for cell in notebook["cells"] if cell["cell_type"] == "code")
+
+
+def outputs_of(notebook):
+    return [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
 
 
 def test_quickstart_runs(offline_env, monkeypatch, tmp_path):
@@ -46,14 +73,34 @@ def test_quickstart_runs(offline_env, monkeypatch, tmp_path):
     text = "".join(str(o.get("text", "")) + json.dumps(o.get("data", {}))
                    for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
     assert "answerable (HasAns)" in text and "image/png" in text
-    assert (Path(offline_env["XDANALYSIS_RUN"]) / "run.json").exists()
+    from xdanalysis.runs import load_run
+
+    run = load_run(offline_env["XDANALYSIS_RUN"])
+    scores = run.scores()
+    # the notebook's score table shows the official numbers of the run it made
+    table_cell = next(o["data"]["text/plain"] for o in outputs_of(notebook)
+                      if "text/plain" in o.get("data", {}) and "answerable (HasAns)" in o["data"]["text/plain"]
+                      and "questions" in o["data"]["text/plain"])
+    assert f"{scores['exact']:.2f}" in table_cell and f"{scores['f1']:.2f}" in table_cell
+    if shared_path() is not None:  # the demo model's held-out articles, by default
+        assert set(run.table["title"]) <= {"French_and_Indian_War", "Force"}
 
 
 def test_error_analysis_runs(offline_env, monkeypatch, tmp_path):
+    from xdanalysis.errors import confusion, outcomes
+    from xdanalysis.runs import load_run
+
     notebook = execute(ROOT / "notebooks" / "02_error_analysis.ipynb", offline_env, monkeypatch, tmp_path)
-    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
+    outputs = outputs_of(notebook)
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 6
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+    # the confusion table shown is the package's, on the run the notebook used
+    matrix = confusion(outcomes(load_run(offline_env["XDANALYSIS_RUN"]).table))
+    shown = next(o["data"]["text/plain"] for o in outputs
+                 if "answered rate" in o.get("data", {}).get("text/plain", ""))
+    for gold in ("has answer", "no answer"):
+        line = next(ln for ln in shown.splitlines() if ln.startswith(gold))
+        assert line.split()[2:4] == [str(matrix.loc[gold, "answered"]), str(matrix.loc[gold, "abstained"])]
 
 
 def test_attention_runs(offline_env, monkeypatch, tmp_path):
@@ -68,27 +115,15 @@ def test_attention_runs(offline_env, monkeypatch, tmp_path):
         assert "head untrained" in text  # said on screen for the pretrained encoder
 
 
-def truncated_student(teacher_dir: Path, target: Path, keep=(0, 2, 4)) -> Path:
-    """A smaller student made from the trained teacher by keeping some of its layers (the way
-    DistilBERT is initialised): a real, different-sized model offline."""
-    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
-
-    model = AutoModelForQuestionAnswering.from_pretrained(teacher_dir)
-    layers = model.bert.encoder.layer
-    model.bert.encoder.layer = type(layers)([layers[i] for i in keep])
-    model.config.num_hidden_layers = len(keep)
-    model.save_pretrained(target)
-    AutoTokenizer.from_pretrained(teacher_dir).save_pretrained(target)
-    return target
-
-
 def test_distillation_runs(monkeypatch, tmp_path, tiny_model_dir, squad_file):
     from conftest import build_tiny_model
 
     shared = shared_path()
     if shared is not None:
         teacher = shared / "models" / "minilm-l6-squad2-demo"
-        env = {"XDANALYSIS_TEACHER": teacher, "XDANALYSIS_STUDENT": truncated_student(teacher, tmp_path / "student"),
+        from xdanalysis.compare import layer_student  # the README's offline student
+
+        env = {"XDANALYSIS_TEACHER": teacher, "XDANALYSIS_STUDENT": layer_student(teacher, tmp_path / "student"),
                "XDANALYSIS_DATA": shared / "data" / "squad-v2-dev-half.json", "XDANALYSIS_LIMIT": 60}
     else:
         env = {"XDANALYSIS_TEACHER": build_tiny_model(tmp_path / "teacher", layers=3, seed=5),

@@ -28,3 +28,42 @@ def test_report_from_the_cli(tiny_model_dir, squad_file, tmp_path, capsys):
 def test_report_of_a_missing_run_is_a_clear_error(tmp_path, capsys):
     assert main(["report", str(tmp_path / "nothing")]) == 2
     assert "run.json is missing" in capsys.readouterr().err
+
+
+def _unanswerable_only(tmp_path):
+    import json
+
+    from conftest import squad_payload
+
+    payload = squad_payload()
+    payload["data"] = payload["data"][1:]
+    payload["data"][0]["paragraphs"][0]["qas"] = [q for q in payload["data"][0]["paragraphs"][0]["qas"]
+                                                   if not q["answers"]]
+    path = tmp_path / "unanswerable.json"
+    path.write_text(json.dumps(payload))
+    return path
+
+
+def test_report_of_degenerate_runs(tiny_model_dir, squad_file, tmp_path):
+    import html
+
+    from xdanalysis.report import write_report
+    from xdanalysis.runs import predict_run
+
+    small = {"max_seq_length": 64, "doc_stride": 16, "progress": False}
+    cases = {
+        "no answerable question": predict_run(tiny_model_dir, _unanswerable_only(tmp_path), tmp_path / "a", **small),
+        "one unanswerable question": predict_run(tiny_model_dir, _unanswerable_only(tmp_path), tmp_path / "b",
+                                                 limit=1, **small),
+        "always abstains": predict_run(tiny_model_dir, squad_file, tmp_path / "c", null_score_diff_threshold=-1e9,
+                                       **small),
+    }
+    for label, run in cases.items():
+        page = write_report(run, tmp_path / f"{label}.html", n_boot=50).read_text()
+        scores = run.scores()
+        assert f"{scores['exact']:.2f}" in page and f"{scores['f1']:.2f}" in page, label
+        for section in REPORT_SECTIONS:
+            assert f"id='{section.lower().replace(' ', '-')}'" in page
+    # the report's "current" threshold is the run's own
+    page = html.unescape((tmp_path / "always abstains.html").read_text())
+    assert "-1e+09" in page

@@ -101,6 +101,7 @@ def test_attention_explorer_says_when_the_head_is_untrained(encoder_only_dir, sq
     from xdanalysis.runs import predict_run
     from xdanalysis.widgets import AttentionExplorer
 
-    model, tokenizer = load_qa_model(encoder_only_dir, allow_random_head=True)
+    model, tokenizer, info = load_qa_model(encoder_only_dir, allow_random_head=True, with_info=True)
+    assert info["random_head"] and not hasattr(model, "xdanalysis_random_head")  # the user's model is not marked
     run = predict_run((model, tokenizer), squad_file, tmp_path / "run", limit=2, progress=False)
-    assert "untrained" in AttentionExplorer(run, model, tokenizer).note.value
+    assert "untrained" in AttentionExplorer(run, model, tokenizer, random_head=info["random_head"]).note.value

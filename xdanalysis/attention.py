@@ -2,20 +2,21 @@
 many, and the views that show them (matplotlib, offline, savable as PNG/SVG).
 
 transformers 5 returns attention weights only with ``attn_implementation="eager"``;
-:func:`eager_attention` switches a model to it for the duration and restores it after.
+:func:`eager_attention` switches a model to it for the duration and restores it after. Every
+forward pass goes through :func:`xdanalysis.inference.forward_windows` (device handled there).
 """
 
 from __future__ import annotations
 
 import string
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
-from .decoding import Window, decode_question
-from .inference import prepare_windows
+from ._common import check_choice
+from .decoding import DECODING_DEFAULTS, Window, decode_question
+from .inference import eager_attention, forward_windows, prepare_windows
 
 __all__ = [
     "Attention",
@@ -45,7 +46,9 @@ class Attention:
 
     ``kinds`` is ``special``, ``question`` or ``context`` per token; ``offsets`` are character
     offsets into the question or the context (``-1`` for special tokens). ``gold_tokens`` and
-    ``predicted_tokens`` are inclusive token spans in this window, or None.
+    ``predicted_tokens`` are inclusive token spans in this window, or None; ``predicted_tokens``
+    is the model's best span, which it did not give as its answer when ``abstained`` is True.
+    ``cls_index`` is where [CLS] sits (first for BERT, last for XLNet).
     """
 
     tokens: list
@@ -59,20 +62,14 @@ class Attention:
     gold_tokens: tuple | None = None
     predicted_tokens: tuple | None = None
     answer: str = ""
+    cls_index: int = 0
+    abstained: bool = False
+    null_odds: float = float("nan")
 
-
-@contextmanager
-def eager_attention(model):
-    """Run ``model`` with eager attention inside the block (the only kind that returns weights)."""
-    previous = getattr(model.config, "_attn_implementation", None)
-    switch = previous != "eager"
-    if switch:
-        model.set_attn_implementation("eager")
-    try:
-        yield model
-    finally:
-        if switch and previous is not None:
-            model.set_attn_implementation(previous)
+    @property
+    def prediction_label(self) -> str:
+        """What the blue span is: the prediction, or the best span the model abstained from."""
+        return "best span (abstained)" if self.abstained else "prediction"
 
 
 def _char_span_to_tokens(offsets: np.ndarray, kinds: list, start: int, end: int):
@@ -80,71 +77,48 @@ def _char_span_to_tokens(offsets: np.ndarray, kinds: list, start: int, end: int)
     return (inside[0], inside[-1]) if inside else None
 
 
-def _forward(model, ids_list, types_list, pad_token_id=0):
-    import torch
-
-    width = max(len(ids) for ids in ids_list)
-    ids = torch.full((len(ids_list), width), pad_token_id, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    types = torch.zeros_like(ids)
-    for row, token_ids in enumerate(ids_list):
-        ids[row, : len(token_ids)] = torch.as_tensor(token_ids)
-        mask[row, : len(token_ids)] = 1
-        if types_list is not None:
-            types[row, : len(token_ids)] = torch.as_tensor(types_list[row])
-    inputs = {"input_ids": ids, "attention_mask": mask}
-    if types_list is not None:
-        inputs["token_type_ids"] = types
-    with torch.inference_mode(), eager_attention(model):
-        output = model(**inputs, output_attentions=True)
-    return output
-
-
-def get_attention(model, tokenizer, question: str, context: str, window: int | None = None,
-                  gold: list | None = None, prefer: str = "prediction", max_seq_length: int = 384,
-                  doc_stride: int = 128) -> Attention:
+def get_attention(model, tokenizer, question: str, context: str, *, window: int | None = None,
+                  gold: list | None = None, prefer: str = "prediction",
+                  max_seq_length: int = DECODING_DEFAULTS["max_seq_length"],
+                  doc_stride: int = DECODING_DEFAULTS["doc_stride"],
+                  max_query_length: int = DECODING_DEFAULTS["max_query_length"],
+                  null_score_diff_threshold: float = DECODING_DEFAULTS["null_score_diff_threshold"]) -> Attention:
     """Attention of every layer and head for one question.
 
     ``window``: which window; by default the one holding the predicted answer, or with
     ``prefer="gold"`` (and ``gold``, a list of ``(answer_start, text)``) the first window that
-    holds the gold answer. Predictions are those of the model as it is (tested unchanged).
+    holds the gold answer. Predictions are those of the model as it is (tested unchanged): one
+    pass over every window for the logits, then the chosen window again for its attention.
 
     Example::
 
         att = get_attention(model, tokenizer, "Who built it?", "Gustave Eiffel built the tower.")
         att.attentions.shape   # (layers, heads, tokens, tokens)
     """
+    check_choice("prefer", prefer, ["prediction", "gold"])
     table = pd.DataFrame({"question": [question], "context": [context]})
-    windows = prepare_windows(table, tokenizer, max_seq_length, doc_stride)
-    types = windows.get("token_type_ids")
-    output = _forward(model, windows["input_ids"], types, tokenizer.pad_token_id or 0)
-    lengths = [len(ids) for ids in windows["input_ids"]]
-    decoded = decode_question(context, [
-        Window(offsets, output.start_logits[i, :n].float().numpy(), output.end_logits[i, :n].float().numpy())
-        for i, (offsets, n) in enumerate(zip(windows["offsets"], lengths))])
-    encoded = tokenizer(question.lstrip(), context, truncation="only_second", max_length=max_seq_length,
-                        stride=doc_stride, return_overflowing_tokens=True, return_offsets_mapping=True)
-    context_id = 1 if tokenizer.padding_side == "right" else 0
-    kinds_per_window = [["special" if s is None else ("context" if s == context_id else "question")
-                         for s in encoded.sequence_ids(i)] for i in range(len(lengths))]
+    windows = prepare_windows(table, tokenizer, max_seq_length=max_seq_length, doc_stride=doc_stride,
+                              max_query_length=max_query_length)
+    outputs = forward_windows(model, windows, range(len(windows)))
+    decoded = decode_question(context, [Window(o, out.start_logits, out.end_logits, cls) for o, out, cls in
+                                        zip(windows.offsets, outputs, windows.cls_index)],
+                              null_score_diff_threshold=null_score_diff_threshold)
     if window is None:
         window = decoded["best_window"]
         if prefer == "gold" and gold:
             start, text = gold[0]
-            for i, (offsets, kinds) in enumerate(zip(windows["offsets"], kinds_per_window)):
+            for i, offsets in enumerate(windows.offsets):
                 in_context = offsets[:, 0] >= 0
                 if in_context.any() and offsets[in_context, 0].min() <= start and \
                         start + len(text) <= offsets[in_context, 1].max():
                     window = i
                     break
-    if not 0 <= window < len(lengths):
-        raise IndexError(f"window {window} does not exist: this question has {len(lengths)} window(s)")
-    n = lengths[window]
-    kinds = kinds_per_window[window]
-    ids = windows["input_ids"][window]
-    offsets = np.array(encoded["offset_mapping"][window], dtype=np.int64)
-    offsets[[k == "special" for k in kinds]] = -1
-    attentions = np.stack([layer[window, :, :n, :n].float().numpy() for layer in output.attentions])
+    if not 0 <= window < len(windows):
+        raise IndexError(f"window {window} does not exist: this question has {len(windows)} window(s)")
+    attentions = forward_windows(model, windows, [window], attentions=True)[0].attentions
+    kinds = windows.kinds[window]
+    is_context = np.array([k == "context" for k in kinds])[:, None]
+    offsets = np.where(is_context, windows.offsets[window], windows.question_offsets[window])
     gold_tokens = None
     if gold:
         start, text = gold[0]
@@ -152,10 +126,12 @@ def get_attention(model, tokenizer, question: str, context: str, window: int | N
     predicted = None
     if decoded["best_span_text"] and decoded["best_window"] == window:
         predicted = _char_span_to_tokens(offsets, kinds, decoded["answer_start"], decoded["answer_end"])
-    return Attention(tokens=tokenizer.convert_ids_to_tokens(ids), kinds=kinds, offsets=offsets,
-                     attentions=attentions, window=window, n_windows=len(lengths), question=question.lstrip(),
+    return Attention(tokens=tokenizer.convert_ids_to_tokens(windows.input_ids[window]), kinds=kinds, offsets=offsets,
+                     attentions=attentions, window=window, n_windows=len(windows), question=windows.questions[0],
                      context=context, gold_tokens=gold_tokens, predicted_tokens=predicted,
-                     answer=decoded["answer"])
+                     answer=decoded["answer"], cls_index=windows.cls_index[window],
+                     abstained=decoded["answer"] == "" and bool(decoded["best_span_text"]),
+                     null_odds=float(decoded["null_odds"]))
 
 
 def to_words(att: Attention) -> Attention:
@@ -200,9 +176,10 @@ def to_words(att: Attention) -> Attention:
         return (index[span[0]], index[span[1]])
 
     offsets = np.array([[att.offsets[g[0]][0], att.offsets[g[-1]][1]] for g in groups], dtype=np.int64)
+    cls_word = next(w for w, members in enumerate(groups) if att.cls_index in members)
     return replace(att, tokens=[text_of(g) for g in groups], kinds=[att.kinds[g[0]] for g in groups],
                    offsets=offsets, attentions=attentions, gold_tokens=word_span(att.gold_tokens),
-                   predicted_tokens=word_span(att.predicted_tokens))
+                   predicted_tokens=word_span(att.predicted_tokens), cls_index=cls_word)
 
 
 def _is_punctuation(token: str) -> bool:
@@ -210,10 +187,12 @@ def _is_punctuation(token: str) -> bool:
     return bool(token) and all(ch in string.punctuation for ch in token)
 
 
-def head_statistics_of(attentions: np.ndarray, tokens: list, special_tokens=("[SEP]", "</s>")) -> dict:
+def head_statistics_of(attentions: np.ndarray, tokens: list, *, cls_index: int = 0,
+                       special_tokens=("[SEP]", "</s>", "<sep>")) -> dict:
     """Per-head statistics of one window (Clark et al. 2019), each a ``[layers, heads]`` array.
 
-    ``cls``: mean attention to the first token; ``sep``: to separator tokens; ``self``: to the
+    ``cls``: mean attention to [CLS] (at ``cls_index``: 0 for BERT, the last token for XLNet);
+    ``sep``: to separator tokens; ``self``: to the
     token itself; ``previous`` / ``next``: to the neighbouring token; ``punctuation``: to
     punctuation tokens; ``entropy``: of each row's distribution (nats). Averages are over rows.
 
@@ -229,7 +208,7 @@ def head_statistics_of(attentions: np.ndarray, tokens: list, special_tokens=("[S
     with np.errstate(divide="ignore", invalid="ignore"):
         plogp = np.where(attentions > 0, attentions * np.log(attentions), 0.0)
     return {
-        "cls": attentions[..., :, 0].mean(axis=-1),
+        "cls": attentions[..., :, cls_index].mean(axis=-1),
         "sep": attentions[..., :, sep].sum(axis=-1).mean(axis=-1),
         "self": diagonal.mean(axis=-1),
         "previous": (np.einsum("lhii->lhi", attentions[..., 1:, :-1]).mean(axis=-1) if seq > 1
@@ -241,7 +220,7 @@ def head_statistics_of(attentions: np.ndarray, tokens: list, special_tokens=("[S
     }
 
 
-def head_statistics(run, model, tokenizer, ids=None, batch_size: int = 8, max_seq_length: int | None = None,
+def head_statistics(run, model, tokenizer, *, ids=None, batch_size: int = 8, max_seq_length: int | None = None,
                     doc_stride: int | None = None, progress: bool = True) -> pd.DataFrame:
     """Per-question head statistics over many questions, in batches (no full tensors kept).
 
@@ -257,27 +236,25 @@ def head_statistics(run, model, tokenizer, ids=None, batch_size: int = 8, max_se
     table = run.table if ids is None else run.table[run.table["id"].isin(set(ids))]
     table = table.reset_index(drop=True)
     settings = getattr(run, "info", {}).get("settings", {})
-    max_seq_length = max_seq_length or settings.get("max_seq_length", 384)
-    doc_stride = doc_stride or settings.get("doc_stride", 128)
-    windows = prepare_windows(table, tokenizer, max_seq_length, doc_stride)
+    windows = prepare_windows(
+        table, tokenizer,
+        max_seq_length=max_seq_length or settings.get("max_seq_length", DECODING_DEFAULTS["max_seq_length"]),
+        doc_stride=doc_stride or settings.get("doc_stride", DECODING_DEFAULTS["doc_stride"]),
+        max_query_length=settings.get("max_query_length", DECODING_DEFAULTS["max_query_length"]))
     seen: dict[int, int] = {}
     chosen = []
-    for w, q in enumerate(windows["question_index"]):
+    for w, q in enumerate(windows.question_index):
         position = seen.get(q, 0)
         seen[q] = position + 1
         if position == int(table.loc[q, "best_window"]):
             chosen.append(w)
-    types = windows.get("token_type_ids")
     records = []
     for begin in tqdm(range(0, len(chosen), batch_size), desc="attention", unit="batch", disable=not progress):
         batch = chosen[begin: begin + batch_size]
-        output = _forward(model, [windows["input_ids"][w] for w in batch],
-                          [types[w] for w in batch] if types is not None else None, tokenizer.pad_token_id or 0)
-        for row, w in enumerate(batch):
-            n = len(windows["input_ids"][w])
-            attentions = np.stack([layer[row, :, :n, :n].float().numpy() for layer in output.attentions])
-            stats = head_statistics_of(attentions, tokenizer.convert_ids_to_tokens(windows["input_ids"][w]))
-            qid = table.loc[windows["question_index"][w], "id"]
+        for w, output in zip(batch, forward_windows(model, windows, batch, attentions=True)):
+            stats = head_statistics_of(output.attentions, tokenizer.convert_ids_to_tokens(windows.input_ids[w]),
+                                       cls_index=windows.cls_index[w])
+            qid = table.loc[windows.question_index[w], "id"]
             for name, values in stats.items():
                 layers, heads = np.indices(values.shape)
                 records.append(pd.DataFrame({"id": qid, "layer": layers.ravel(), "head": heads.ravel(),
@@ -293,14 +270,13 @@ def summarize_head_statistics(per_question: pd.DataFrame, n_boot: int = 200, see
     questions and the number of questions ``n``."""
     if per_question.empty:
         raise ValueError("no questions to summarise: the slice is empty")
+    from .errors import bootstrap_interval
+
     pivot = per_question.pivot_table(index="id", columns=["statistic", "layer", "head"], values="value")
     values = pivot.to_numpy()
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(values), size=(n_boot, len(values)))
-    means = np.stack([values[p].mean(axis=0) for p in picks])
-    alpha = (1 - level) / 2
-    frame = pd.DataFrame({"mean": values.mean(axis=0), "low": np.quantile(means, alpha, axis=0),
-                          "high": np.quantile(means, 1 - alpha, axis=0)}, index=pivot.columns).reset_index()
+    low, high = bootstrap_interval(values, n_boot=n_boot, seed=seed, level=level)
+    frame = pd.DataFrame({"mean": values.mean(axis=0), "low": low, "high": high},
+                         index=pivot.columns).reset_index()
     frame["n"] = len(values)
     return frame
 
@@ -396,7 +372,7 @@ def plot_head(att: Attention, layer: int, head: int, crop: bool = True, around: 
     for ticks in (ax.get_xticklabels(), ax.get_yticklabels()):
         for tick, i in zip(ticks, indices):
             tick.set_color(_span_color(att, i))
-    ax.set_xlabel("attended token (gold answer green, prediction blue)")
+    ax.set_xlabel(f"attended token (gold answer green, {att.prediction_label} blue)")
     ax.set_ylabel("attending token")
     ax.set_title(f"Layer {layer}, head {head}" + (" (cropped)" if crop and len(indices) < len(att.tokens) else ""))
     ax.figure.colorbar(image, ax=ax, fraction=0.03, label="attention weight")
@@ -433,7 +409,7 @@ def plot_question_to_context(att: Attention, layer: int | None = None, head: int
              f"layer {layer}, all heads" if head is None else
              f"all layers, head {head}" if layer is None else f"layer {layer}, head {head}")
     ax.set_title(f"Attention from the question to each context token ({where}; darker = more; "
-                 f"gold boxed green, prediction underlined blue)", fontsize=9)
+                 f"gold boxed green, {att.prediction_label} underlined blue)", fontsize=9)
     return ax
 
 
@@ -445,14 +421,15 @@ def plot_head_statistics(stats, figure=None, title: str = "", colorbars: bool = 
     draw) each title gives its range.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     if isinstance(stats, pd.DataFrame):
         stats = {name: part.pivot(index="layer", columns="head", values="mean").to_numpy()
                  for name, part in stats.groupby("statistic")}
     names = [s for s in STATISTICS if s in stats]
-    figure = figure or plt.figure(figsize=(3.2 * len(names), 3.2))
-    axes = figure.subplots(1, len(names), squeeze=False)[0]
-    for ax, name in zip(axes, names):
+    # constrained layout keeps each colour bar's ticks off the next panel and the title off the panels
+    figure = figure or plt.figure(figsize=(3.4 * len(names), 3.4), layout="constrained")
+    for ax, name in zip(figure.subplots(1, len(names), squeeze=False)[0], names):
         values = np.asarray(stats[name])
         image = ax.imshow(values, cmap="magma", interpolation="nearest", aspect="auto")
         ax.set_title(name if colorbars else f"{name} ({values.min():.2f} dark – {values.max():.2f} light)",
@@ -460,7 +437,12 @@ def plot_head_statistics(stats, figure=None, title: str = "", colorbars: bool = 
         ax.set_xlabel("head")
         ax.set_ylabel("layer")
         if colorbars:
-            figure.colorbar(image, ax=ax, fraction=0.046)
+            bar = figure.colorbar(image, ax=ax, fraction=0.046, pad=0.02)
+            bar.ax.tick_params(labelsize=7)
+            bar.locator = MaxNLocator(4)
+            bar.update_ticks()
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     figure.suptitle(title or "Per-head attention statistics (mean attention to ..., entropy in nats)", fontsize=10)
     return figure
 

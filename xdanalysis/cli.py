@@ -5,15 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import warnings
-from pathlib import Path
 
 from .data import DataError, HubUnreachableError, gold_answers, load_squad
+from .decoding import DECODING_DEFAULTS
 from .metrics import MissingPredictionsError, squad_v2_scores
+from ._common import name_some, rename_options
+from .summary import summary_text
 
-# The published figures of the default model (its model card, SQuAD 2.0 validation, threshold 0).
-CARD_FIGURES = {"nbroad/xdistil-l12-h384-squad2": {"exact": 75.46, "f1": 79.33}}
+# What `make report` calls each option: errors name what the user typed (MODEL=, not --model).
+MAKE_NAMES = {"--model": "MODEL=", "--data": "DATA=", "--limit": "LIMIT=", "--titles": "TITLES=",
+              "--out": "RUN=", "--overwrite": "OVERWRITE=1"}
 
 
 def _add_predict_arguments(parser: argparse.ArgumentParser, out_required: bool) -> None:
@@ -24,12 +28,16 @@ def _add_predict_arguments(parser: argparse.ArgumentParser, out_required: bool) 
     parser.add_argument("--data", default="squad_v2", help="Hub dataset name, official SQuAD JSON, "
                         "or JSONL/parquet with the squad_v2 columns (default squad_v2)")
     parser.add_argument("--split", default="validation")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N questions")
-    parser.add_argument("--max-seq-length", type=int, default=384)
-    parser.add_argument("--doc-stride", type=int, default=128)
-    parser.add_argument("--n-best-size", type=int, default=20)
-    parser.add_argument("--max-answer-length", type=int, default=30)
-    parser.add_argument("--null-score-diff-threshold", type=float, default=0.0)
+    parser.add_argument("--titles", default=None, help="only these articles (comma-separated titles), e.g. "
+                        "French_and_Indian_War,Force, the demo model's held-out articles")
+    parser.add_argument("--exclude-titles", default=None, help="leave out these articles (comma-separated)")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N questions (after --titles)")
+    for name in ("max_seq_length", "doc_stride", "max_query_length", "n_best_size", "max_answer_length"):
+        parser.add_argument("--" + name.replace("_", "-"), type=int, default=DECODING_DEFAULTS[name],
+                            help=f"default {DECODING_DEFAULTS[name]}")
+    parser.add_argument("--null-score-diff-threshold", type=float,
+                        default=DECODING_DEFAULTS["null_score_diff_threshold"],
+                        help="abstain when null odds exceed it (default 0.0)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--allow-random-head", action="store_true",
                         help="accept a checkpoint without a trained QA head (demos and tests)")
@@ -41,49 +49,16 @@ def _add_predict_arguments(parser: argparse.ArgumentParser, out_required: bool) 
 def _predict(args):
     from .runs import default_run_dir, predict_run
 
-    out = args.out or default_run_dir(args.model, args.data, args.limit)
+    from .data import _title_list
+
+    titles = _title_list(args.titles)
+    out = args.out or default_run_dir(args.model, args.data, args.limit, titles=titles)
     return predict_run(
-        args.model, args.data, out, split=args.split, limit=args.limit, max_seq_length=args.max_seq_length,
-        doc_stride=args.doc_stride, n_best_size=args.n_best_size, max_answer_length=args.max_answer_length,
-        null_score_diff_threshold=args.null_score_diff_threshold, batch_size=args.batch_size,
-        allow_random_head=args.allow_random_head, overwrite=args.overwrite)
-
-
-def _logit(p: float) -> float:
-    if p <= 0.0:
-        return -math.inf
-    if p >= 1.0:
-        return math.inf
-    return math.log(p / (1.0 - p))
-
-
-def summary_text(scores: dict, model: str, run=None) -> str:
-    """A compact table of the scores: overall, answerable, unanswerable, best thresholds."""
-    card = CARD_FIGURES.get(model)
-    lines = [f"model: {model}"]
-    if run is not None:
-        info = run.info
-        lines.append(f"data:  {info['settings']['data']} ({info['settings']['n_questions']} questions)")
-        lines.append(f"run:   {run.path}  ({info['questions_per_second']} q/s, peak RSS {info['peak_rss_mb']} MB)")
-    header = f"{'':28}{'EM':>8}{'F1':>8}{'questions':>11}"
-    if card:
-        header += f"{'card EM':>10}{'card F1':>9}"
-    lines += ["", header]
-    rows = [("overall", ""), ("answerable (HasAns)", "HasAns_"), ("unanswerable (NoAns)", "NoAns_")]
-    for label, prefix in rows:
-        if f"{prefix}total" not in scores:
-            continue
-        line = f"{label:28}{scores[prefix + 'exact']:8.2f}{scores[prefix + 'f1']:8.2f}{scores[prefix + 'total']:11d}"
-        if card and not prefix:
-            line += f"{card['exact']:10.2f}{card['f1']:9.2f}"
-        lines.append(line)
-    if "best_f1" in scores:
-        lines.append("")
-        for key in ("exact", "f1"):
-            p = scores[f"best_{key}_thresh"]
-            lines.append(f"best {key.upper() if key == 'f1' else 'EM'}: {scores['best_' + key]:.2f} at no-answer "
-                         f"probability {p:.4f} (null-odds threshold {_logit(p):+.3f})")
-    return "\n".join(lines)
+        args.model, args.data, out, split=args.split, limit=args.limit, titles=titles,
+        exclude_titles=args.exclude_titles, max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
+        max_query_length=args.max_query_length, n_best_size=args.n_best_size,
+        max_answer_length=args.max_answer_length, null_score_diff_threshold=args.null_score_diff_threshold,
+        batch_size=args.batch_size, allow_random_head=args.allow_random_head, overwrite=args.overwrite)
 
 
 def _read_mapping(path: str, what: str, kind) -> dict:
@@ -96,10 +71,11 @@ def _read_mapping(path: str, what: str, kind) -> dict:
         raise DataError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     if not isinstance(payload, dict):
         raise DataError(f"{path}: a {what} file must be a JSON object {{id: value}}")
-    bad = [k for k, v in payload.items() if not isinstance(v, kind) or isinstance(v, bool)]
+    bad = [k for k, v in payload.items() if not isinstance(v, kind) or isinstance(v, bool)
+           or (isinstance(v, float) and math.isnan(v))]
     if bad:
-        raise DataError(f"{path}: {len(bad)} {what} value(s) of the wrong type, e.g. id {bad[0]!r}: "
-                        f"{payload[bad[0]]!r}")
+        raise DataError(f"{path}: {len(bad)} {what} value(s) of the wrong type or NaN, e.g. id {bad[0]!r}: "
+                        f"{payload[bad[0]]!r} (all: {name_some(bad)})")
     return payload
 
 
@@ -176,31 +152,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _as_typed(message: str) -> str:
+    """Under `make`, name the Makefile variables the user set instead of the CLI's flags."""
+    if os.environ.get("XDANALYSIS_VIA_MAKE") != "1":
+        return message
+    return rename_options(message, MAKE_NAMES)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     warnings.simplefilter("default")
     try:
-        if args.command == "predict":
-            run = _predict(args)
-            print(run.path)
-            return 0
-        if args.command == "score":
-            return _score(args)
-        if args.command == "evaluate":
-            return _evaluate(args)
-        if args.command == "report":
-            return _report(args)
+        return _main(args)
     except KeyboardInterrupt:
         print(f"\nxdanalysis {args.command}: interrupted. Finished chunks are kept: run the same command "
               "again to resume.", file=sys.stderr)
         return 130
-    except (DataError, HubUnreachableError, MissingPredictionsError, FileNotFoundError) as exc:
-        print(f"xdanalysis {args.command}: error: {exc}", file=sys.stderr)
+    except (DataError, HubUnreachableError, MissingPredictionsError, OSError, ValueError) as exc:
+        # Data, model, settings and run-directory problems carry their own message.
+        print(_as_typed(f"xdanalysis {args.command}: error: {exc}"), file=sys.stderr)
         return 2
-    except ValueError as exc:  # model, settings and run-directory problems carry their own message
-        print(f"xdanalysis {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    return 1
+
+
+def _print_predict(args) -> int:
+    print(_predict(args).path)
+    return 0
+
+
+COMMANDS = {"predict": _print_predict, "score": _score, "evaluate": _evaluate, "report": _report}
+
+
+def _main(args) -> int:
+    return COMMANDS[args.command](args)
 
 
 if __name__ == "__main__":

@@ -14,19 +14,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import OUTCOMES, outcomes, slice_values
+from .decoding import DECODING_DEFAULTS
+from ._common import check_choice
+from .errors import OUTCOMES, SLICES, outcomes, slice_values
 from .metrics import compute_f1
 
 __all__ = [
     "Comparison",
     "compare",
     "paired_bootstrap",
+    "format_p_value",
     "word_distributions",
     "soft_targets",
     "kl_divergence",
     "soft_target_kl",
     "slice_kl",
     "model_profile",
+    "layer_student",
     "tradeoff_table",
     "attention_similarity",
     "CARD_POINTS",
@@ -39,6 +43,17 @@ __all__ = [
 
 # Published reference points (model cards), shown on the trade-off chart for these models.
 CARD_POINTS = {"nbroad/xdistil-l12-h384-squad2": {"EM": 75.46, "F1": 79.33, "label": "XtremeDistil l12-h384 card"}}
+
+
+def format_p_value(p: float, n_boot: int) -> str:
+    """A bootstrap p-value as text: below the resolution of ``n_boot`` resamples it is an upper
+    bound, never "0.0".
+
+    >>> format_p_value(0.0, 1000), format_p_value(0.0342, 1000)
+    ('< 0.001', '0.034')
+    """
+    floor = 1.0 / n_boot
+    return f"< {floor:.3g}" if p < floor else f"{p:.3f}"
 
 
 def paired_bootstrap(a, b, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
@@ -70,6 +85,45 @@ def _table_of(run) -> pd.DataFrame:
     return outcomes(table) if "outcome" not in table.columns else table
 
 
+_GOLD_COLUMNS = ["context", "question", "answer_texts"]
+_DECODING_KEYS = ["max_seq_length", "doc_stride", "max_query_length", "n_best_size", "max_answer_length",
+                  "null_score_diff_threshold"]
+
+
+def _info_of(run) -> dict:
+    if isinstance(run, (str, os.PathLike)):
+        from .runs import load_run
+
+        run = load_run(run)
+    return run.info.get("settings", {}) if hasattr(run, "table") and isinstance(run.info, dict) else {}
+
+
+def _check_same_settings(run_a, run_b, labels) -> None:
+    """Warn when the runs were decoded differently (a difference that is not the models')."""
+    a, b = _info_of(run_a), _info_of(run_b)
+    differing = [f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in _DECODING_KEYS if k in a and k in b and a[k] != b[k]]
+    if differing:
+        import warnings
+
+        warnings.warn(f"{labels[0]} and {labels[1]} were decoded with different settings ({'; '.join(differing)}): "
+                      "part of any difference comes from the settings, not the models", stacklevel=3)
+
+
+def _check_same_questions(a: pd.DataFrame, b: pd.DataFrame, labels) -> None:
+    """Refuse runs whose shared ids hold different questions, contexts or gold answers (different
+    data): comparing them would invent regressions."""
+    from ._common import name_some
+
+    left = a.set_index("id")[_GOLD_COLUMNS]
+    right = b.set_index("id")[_GOLD_COLUMNS].loc[left.index]
+    differs = [qid for qid, x, y in zip(left.index, left.itertuples(index=False), right.itertuples(index=False))
+               if x.context != y.context or x.question != y.question or list(x.answer_texts) != list(y.answer_texts)]
+    if differs:
+        raise ValueError(f"{labels[0]} and {labels[1]} were run on different data: {len(differs)} shared question "
+                         f"id(s) have another question, context or gold answer ({name_some(differs, 5)}). Run both "
+                         "models on the same data file.")
+
+
 @dataclass
 class Comparison:
     """The result of :func:`compare`: per-question table ``joined`` (columns suffixed ``_a``/``_b``),
@@ -98,16 +152,25 @@ class Comparison:
         """Per bucket of a slice: the metric under A and B, the difference B - A with its paired
         bootstrap interval, and the count; sorted by the size of the gap. Slices on the predicted
         answer use A's predictions."""
+        check_choice("metric", metric, ["f1", "exact"])
         base = self.joined.rename(columns=lambda c: c[:-2] if c.endswith("_a") else c)
-        buckets = slice_values(base, by, edges, quantiles).astype(str)
+        buckets = slice_values(base, by, edges, quantiles)
+        labels = buckets.astype(object).to_numpy()
         rows = []
-        for bucket, part in self.joined.groupby(buckets, sort=False):
+        for bucket in buckets.cat.categories:
+            part = self.joined[labels == bucket]
+            if part.empty:
+                continue
             result = paired_bootstrap(part[f"{metric}_a"], part[f"{metric}_b"], self.n_boot, self.seed)
             rows.append({"bucket": bucket, "count": len(part), self.labels[0]: 100 * part[f"{metric}_a"].mean(),
                          self.labels[1]: 100 * part[f"{metric}_b"].mean(), "difference": 100 * result["difference"],
                          "low": 100 * result["low"], "high": 100 * result["high"], "p_value": result["p_value"]})
         frame = pd.DataFrame(rows)
-        frame = frame.iloc[frame["difference"].abs().to_numpy().argsort()[::-1]].reset_index(drop=True)
+        frame["p"] = [format_p_value(p, self.n_boot) for p in frame["p_value"]]
+        spec = SLICES.get(by) if isinstance(by, str) else by
+        ordered = getattr(spec, "kind", "category") == "numeric"
+        if not ordered:  # categories: biggest gap first; ordered buckets keep their order
+            frame = frame.iloc[frame["difference"].abs().to_numpy().argsort(kind="stable")[::-1]].reset_index(drop=True)
         frame.attrs["slice"] = by if isinstance(by, str) else getattr(by, "name", str(by))
         frame.attrs["metric"] = metric
         return frame
@@ -124,6 +187,7 @@ def compare(run_a, run_b, labels=("teacher", "student"), intersect: bool = False
         result = compare("runs/teacher", "runs/student")
         result.metrics, result.transitions, result.cell("correct", "abstained")
     """
+    _check_same_settings(run_a, run_b, labels)
     a, b = _table_of(run_a), _table_of(run_b)
     ids_a, ids_b = set(a["id"]), set(b["id"])
     if ids_a != ids_b:
@@ -136,6 +200,7 @@ def compare(run_a, run_b, labels=("teacher", "student"), intersect: bool = False
         a, b = a[a["id"].isin(ids_b)], b[b["id"].isin(ids_a)]
     if a.empty:
         raise ValueError("the runs share no question")
+    _check_same_questions(a, b, labels)
     per_model = ["answer", "exact", "f1", "outcome", "null_odds", "best_span_text", "plausible_trap"]
     joined = a.merge(b[["id"] + per_model], on="id", suffixes=("_a", "_b"))
     has = joined["has_answer"].to_numpy(dtype=bool)
@@ -150,10 +215,12 @@ def compare(run_a, run_b, labels=("teacher", "student"), intersect: bool = False
                          labels[0]: 100 * joined.loc[mask, f"{column}_a"].mean(),
                          labels[1]: 100 * joined.loc[mask, f"{column}_b"].mean(),
                          "difference": 100 * result["difference"], "low": 100 * result["low"],
-                         "high": 100 * result["high"], "p_value": result["p_value"]})
+                         "high": 100 * result["high"], "p_value": result["p_value"],
+                         "p": format_p_value(result["p_value"], n_boot)})
     from .errors import threshold_summary
 
-    summaries = [threshold_summary(t).set_index(["metric", "threshold"]) for t in (a, b)]
+    # Only the "best" rows are read: they do not depend on the current threshold.
+    summaries = [threshold_summary(t, current=0.0).set_index(["metric", "threshold"]) for t in (a, b)]
     for metric in ("EM", "F1"):
         best = [s.loc[(metric, "best"), "overall"] for s in summaries]
         rows.append({"group": "at best threshold", "metric": metric, "count": len(joined),
@@ -184,18 +251,20 @@ def compare(run_a, run_b, labels=("teacher", "student"), intersect: bool = False
 
 # Soft targets --------------------------------------------------------------------------------
 
-def word_distributions(context: str, offsets: np.ndarray, start_logits, end_logits, temperature: float = 1.0) -> pd.DataFrame:
+def word_distributions(context: str, offsets: np.ndarray, start_logits, end_logits, temperature: float = 1.0, *,
+                       cls_index: int = 0) -> pd.DataFrame:
     """Start and end distributions of one window at ``temperature``, moved onto the context's
     words (whitespace-separated spans), so that models with different tokenizers line up.
 
-    Softmax runs over [CLS] and the window's context tokens; a token's probability goes to the
-    word holding its first (start) or last (end) character. Row ``<no answer>`` holds [CLS]'s.
+    Softmax runs over [CLS] (at ``cls_index``: first for BERT, last for XLNet) and the window's
+    context tokens; a token's probability goes to the word holding its first (start) or last
+    (end) character. Row ``<no answer>`` holds [CLS]'s.
     """
     import re
 
     offsets = np.asarray(offsets)
     in_context = offsets[:, 0] >= 0
-    positions = np.concatenate([[0], np.flatnonzero(in_context)])
+    positions = np.concatenate([[cls_index], np.flatnonzero(in_context)])
 
     def softmax(logits):
         z = np.asarray(logits, dtype=np.float64)[positions] / temperature
@@ -230,13 +299,13 @@ def word_distributions(context: str, offsets: np.ndarray, start_logits, end_logi
     return frame
 
 
-def _window_logits(model, tokenizer, question: str, context: str, max_seq_length: int = 384, doc_stride: int = 128):
-    from .inference import prepare_windows, run_windows
+def _window_logits(model, tokenizer, question: str, context: str):
+    from .inference import forward_windows, prepare_windows
 
     table = pd.DataFrame({"question": [question], "context": [context]})
-    windows = prepare_windows(table, tokenizer, max_seq_length, doc_stride)
-    logits = run_windows(model, windows, batch_size=8, pad_token_id=tokenizer.pad_token_id or 0, progress=False)
-    return windows["offsets"], logits
+    windows = prepare_windows(table, tokenizer)
+    outputs = forward_windows(model, windows, range(len(windows)))
+    return windows, [(o.start_logits, o.end_logits) for o in outputs]
 
 
 def soft_targets(models: dict, question: str, context: str, temperatures=(1.0,), window: int = 0) -> pd.DataFrame:
@@ -248,11 +317,13 @@ def soft_targets(models: dict, question: str, context: str, temperatures=(1.0,),
     """
     frames = []
     for label, (model, tokenizer) in models.items():
-        offsets, logits = _window_logits(model, tokenizer, question, context)
+        windows, logits = _window_logits(model, tokenizer, question, context)
+        offsets = windows.offsets
         if window >= len(offsets):
             raise IndexError(f"{label}: window {window} does not exist ({len(offsets)} window(s))")
         for temperature in temperatures:
-            frame = word_distributions(context, offsets[window], *logits[window], temperature=temperature)
+            frame = word_distributions(context, offsets[window], *logits[window], temperature=temperature,
+                                       cls_index=windows.cls_index[window])
             frame.insert(0, "temperature", temperature)
             frame.insert(0, "model", label)
             covered = offsets[window][offsets[window][:, 0] >= 0]
@@ -302,6 +373,36 @@ def slice_kl(models: dict, table: pd.DataFrame, student: str, teacher: str, temp
         for record in soft_target_kl(targets, student, teacher).to_dict("records"):
             rows.append({"id": row.id, **record})
     return pd.DataFrame(rows)
+
+
+def layer_student(teacher, out, *, layers=(0, 2, 4)) -> Path:
+    """A smaller student cut from ``teacher`` (a local checkpoint or a loaded ``(model, tokenizer)``):
+    its embeddings, QA head and the encoder ``layers`` listed, as DistilBERT initialises its
+    student, saved to ``out`` with the teacher's tokenizer. It is not retrained: a starting point
+    for distillation, and a real, smaller model for the comparisons here, offline.
+
+    Example::
+
+        layer_student("../shared/models/minilm-l6-squad2-demo", "runs/students/demo-l3", layers=(0, 2, 4))
+    """
+    from .inference import load_qa_model
+
+    model, tokenizer = load_qa_model(teacher) if isinstance(teacher, (str, os.PathLike)) else teacher
+    import copy
+
+    model = copy.deepcopy(model)  # never change the caller's model
+    encoder = getattr(model.base_model, "encoder", None)
+    stack = getattr(encoder, "layer", None)
+    if stack is None:
+        raise ValueError(f"{type(model).__name__}: no encoder.layer stack to cut layers from")
+    if not layers or any(not 0 <= i < len(stack) for i in layers):
+        raise ValueError(f"layers {list(layers)} must be indices of the teacher's {len(stack)} layers")
+    encoder.layer = type(stack)([stack[i] for i in layers])
+    model.config.num_hidden_layers = len(layers)
+    out = Path(out)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
 
 
 # Size, speed and accuracy ---------------------------------------------------------------------
@@ -382,21 +483,15 @@ def attention_similarity(student, teacher, tokenizer, questions: pd.DataFrame, m
     The two models must share the tokenizer. Returns ``[student layers, teacher layers]``; lower
     is more alike.
     """
-    from .attention import _forward
-    from .inference import prepare_windows
+    from .inference import forward_windows, prepare_windows
 
-    windows = prepare_windows(questions, tokenizer, max_seq_length, doc_stride=min(128, max_seq_length // 2))
-    first = [i for i, q in enumerate(windows["question_index"]) if i == 0 or windows["question_index"][i - 1] != q]
+    windows = prepare_windows(questions, tokenizer, max_seq_length=max_seq_length,
+                              doc_stride=min(DECODING_DEFAULTS["doc_stride"], max_seq_length // 2))
+    first = [i for i, q in enumerate(windows.question_index) if i == 0 or windows.question_index[i - 1] != q]
     total, count = None, 0
-    types = windows.get("token_type_ids")
     for w in first:
-        ids = [windows["input_ids"][w]]
-        type_ids = [types[w]] if types is not None else None
-        maps = []
-        for model in (student, teacher):
-            output = _forward(model, ids, type_ids, tokenizer.pad_token_id or 0)
-            maps.append(np.stack([layer[0].float().numpy().mean(axis=0) for layer in output.attentions]))
-        s, t = maps
+        s, t = (forward_windows(model, windows, [w], attentions=True)[0].attentions.mean(axis=1)
+                for model in (student, teacher))  # [layers, seq, seq], heads averaged
         distance = _js_distance(s[:, None], t[None, :]).mean(axis=-1)  # [student, teacher]
         total = distance if total is None else total + distance
         count += 1
@@ -410,6 +505,8 @@ def plot_attention_similarity(distance: np.ndarray, labels=("student", "teacher"
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4.5))
     image = ax.imshow(distance, cmap="viridis_r", aspect="auto", interpolation="nearest")
+    ax.set_xticks(range(distance.shape[1]))  # layers are whole numbers
+    ax.set_yticks(range(distance.shape[0]))
     ax.set_xlabel(f"{labels[1]} layer")
     ax.set_ylabel(f"{labels[0]} layer")
     ax.set_title("Attention JS distance, heads averaged" + (f" (n={n} questions)" if n else ""))

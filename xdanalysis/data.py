@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ._common import name_some
+
 __all__ = [
     "COLUMNS",
     "DataError",
@@ -41,8 +43,6 @@ COLUMNS = [
     "plausible_starts",
 ]
 
-_MAX_NAMED = 10
-
 
 class DataError(ValueError):
     """A dataset that cannot be used as it is; the message names the file and the ids."""
@@ -50,13 +50,6 @@ class DataError(ValueError):
 
 class HubUnreachableError(OSError):
     """The Hugging Face Hub is needed for a name that is not a local path, and cannot be reached."""
-
-
-def _name_some(ids) -> str:
-    ids = list(ids)
-    shown = ", ".join(repr(i) for i in ids[:_MAX_NAMED])
-    more = f" and {len(ids) - _MAX_NAMED} more" if len(ids) > _MAX_NAMED else ""
-    return f"{shown}{more}"
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
@@ -78,48 +71,78 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
+def _need(value, kind, where: str, field: str):
+    """``value`` when it is of ``kind`` (bool is no int here), else a DataError naming the field."""
+    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+    if not ok:
+        names = {str: "a string", int: "an integer", list: "a list", dict: "an object"}
+        raise DataError(f"{where}: field '{field}' must be {names.get(kind, kind)}, got {value!r}"[:300])
+    return value
+
+
+def _spans(qa: dict, kind: str, where: str) -> tuple[list, list]:
+    spans = qa.get(kind)
+    if spans is None and kind == "plausible_answers":
+        return [], []
+    _need(spans, list, where, kind)
+    texts, starts = [], []
+    for s_index, span in enumerate(spans):
+        here = f"{where}: {kind}[{s_index}]"
+        _need(span, dict, where, f"{kind}[{s_index}]")
+        for field in ("text", "answer_start"):
+            if field not in span:
+                raise DataError(f"{here}: missing field '{field}' (needs 'text' and 'answer_start')")
+        texts.append(_need(span["text"], str, here, "text"))
+        starts.append(_need(span["answer_start"], int, here, "answer_start"))
+    return texts, starts
+
+
 def _rows_from_official(payload, path: str) -> list[dict]:
     if not isinstance(payload, dict) or "data" not in payload:
         raise DataError(f"{path}: not an official SQuAD file: the top level needs a 'data' list")
-    if not isinstance(payload["data"], list):
-        raise DataError(f"{path}: field 'data' must be a list of articles")
+    _need(payload["data"], list, path, "data")
     rows = []
     for a_index, article in enumerate(payload["data"]):
         where = f"{path}: data[{a_index}]"
+        _need(article, dict, path, f"data[{a_index}]")
         for field in ("title", "paragraphs"):
             if field not in article:
                 raise DataError(f"{where}: missing field '{field}'")
-        for p_index, paragraph in enumerate(article["paragraphs"]):
+        title = _need(article["title"], str, where, "title")
+        for p_index, paragraph in enumerate(_need(article["paragraphs"], list, where, "paragraphs")):
             p_where = f"{where}.paragraphs[{p_index}]"
+            _need(paragraph, dict, where, f"paragraphs[{p_index}]")
             for field in ("context", "qas"):
                 if field not in paragraph:
                     raise DataError(f"{p_where}: missing field '{field}'")
-            for q_index, qa in enumerate(paragraph["qas"]):
+            context = _need(paragraph["context"], str, p_where, "context")
+            for q_index, qa in enumerate(_need(paragraph["qas"], list, p_where, "qas")):
                 q_where = f"{p_where}.qas[{q_index}]"
+                _need(qa, dict, p_where, f"qas[{q_index}]")
                 for field in ("id", "question", "answers"):
                     if field not in qa:
                         ident = f" (id {qa['id']!r})" if "id" in qa else ""
                         raise DataError(f"{q_where}{ident}: missing field '{field}'")
-                answers = qa["answers"]
-                plausible = qa.get("plausible_answers") or []
-                for kind, spans in (("answers", answers), ("plausible_answers", plausible)):
-                    for s_index, span in enumerate(spans):
-                        if not isinstance(span, dict) or "text" not in span or "answer_start" not in span:
-                            raise DataError(
-                                f"{q_where} (id {qa['id']!r}): {kind}[{s_index}] needs 'text' and 'answer_start'"
-                            )
+                qid = _need(qa["id"], str, q_where, "id")
+                q_where = f"{q_where} (id {qid!r})"
+                question = _need(qa["question"], str, q_where, "question")
+                texts, starts = _spans(qa, "answers", q_where)
+                plausible_texts, plausible_starts = _spans(qa, "plausible_answers", q_where)
+                impossible = qa.get("is_impossible", not texts)
+                if not isinstance(impossible, bool):
+                    raise DataError(f"{q_where}: field 'is_impossible' must be true or false, got {impossible!r}")
                 rows.append(
                     {
-                        "id": qa["id"],
-                        "title": article["title"],
-                        "context": paragraph["context"],
-                        "question": qa["question"],
-                        "answer_texts": [s["text"] for s in answers],
-                        "answer_starts": [int(s["answer_start"]) for s in answers],
+                        "id": qid,
+                        "title": title,
+                        "context": context,
+                        "question": question,
+                        "answer_texts": texts,
+                        "answer_starts": starts,
                         # The official scorer decides answerability from the answers list alone.
-                        "is_impossible": bool(qa.get("is_impossible", not answers)),
-                        "plausible_texts": [s["text"] for s in plausible],
-                        "plausible_starts": [int(s["answer_start"]) for s in plausible],
+                        "is_impossible": impossible,
+                        "plausible_texts": plausible_texts,
+                        "plausible_starts": plausible_starts,
                     }
                 )
     return rows
@@ -131,17 +154,25 @@ def _rows_from_hub_columns(frame: pd.DataFrame, path: str) -> list[dict]:
         raise DataError(f"{path}: missing column(s) {missing}; expected the Hub's squad_v2 columns "
                         "id, title, context, question, answers{text, answer_start}")
     rows = []
-    for record in frame.to_dict("records"):
+    for number, record in enumerate(frame.to_dict("records")):
+        where = f"{path}: row {number + 1}" + (f" (id {record['id']!r})" if isinstance(record["id"], str) else "")
+        qid = _need(record["id"], str, where, "id")
+        for field in ("title", "context", "question"):
+            _need(record[field], str, where, field)
         answers = record["answers"]
         if not isinstance(answers, dict) or "text" not in answers or "answer_start" not in answers:
-            raise DataError(f"{path}: id {record['id']!r}: 'answers' must hold 'text' and 'answer_start' lists")
-        texts = [str(t) for t in list(answers["text"])]
-        starts = [int(s) for s in list(answers["answer_start"])]
+            raise DataError(f"{where}: field 'answers' must hold 'text' and 'answer_start' lists, got {answers!r}"[:300])
+        texts, starts = list(answers["text"] if answers["text"] is not None else [None]), \
+            list(answers["answer_start"] if answers["answer_start"] is not None else [None])
+        for text in texts:
+            _need(text, str, where, "answers.text")
+        starts = [_need(s.item() if hasattr(s, "item") else s, int, where, "answers.answer_start")
+                  for s in starts]
         if len(texts) != len(starts):
-            raise DataError(f"{path}: id {record['id']!r}: answers.text and answers.answer_start differ in length")
+            raise DataError(f"{where}: answers.text and answers.answer_start differ in length")
         rows.append(
             {
-                "id": record["id"],
+                "id": qid,
                 "title": record["title"],
                 "context": record["context"],
                 "question": record["question"],
@@ -160,15 +191,15 @@ def _validate(table: pd.DataFrame, source: str, strict: bool) -> None:
         raise DataError(f"{source}: no questions found (empty file or empty split)")
     bad_types = table.loc[~table["id"].map(lambda v: isinstance(v, str) and v != ""), "id"]
     if len(bad_types):
-        raise DataError(f"{source}: question ids must be non-empty strings; bad: {_name_some(bad_types)}")
+        raise DataError(f"{source}: question ids must be non-empty strings; bad: {name_some(bad_types)}")
     duplicated = table.loc[table["id"].duplicated(keep=False), "id"].unique()
     if len(duplicated):
-        raise DataError(f"{source}: {len(duplicated)} duplicate question id(s): {_name_some(duplicated)}")
+        raise DataError(f"{source}: {len(duplicated)} duplicate question id(s): {name_some(duplicated)}")
     contradicting = table.loc[table["is_impossible"] & table["answer_texts"].map(len).gt(0), "id"]
     if len(contradicting):
         raise DataError(
             f"{source}: {len(contradicting)} question(s) marked is_impossible but with answers: "
-            f"{_name_some(contradicting)}"
+            f"{name_some(contradicting)}"
         )
     misaligned = []
     for row in table.itertuples(index=False):
@@ -180,7 +211,7 @@ def _validate(table: pd.DataFrame, source: str, strict: bool) -> None:
     if misaligned:
         message = (
             f"{source}: {len(misaligned)} question(s) have an answer_start that does not point at its "
-            f"answer text in the context: {_name_some(misaligned)}"
+            f"answer text in the context: {name_some(misaligned)}"
         )
         if strict:
             raise DataError(message + " (pass strict=False to load them anyway)")
@@ -196,20 +227,31 @@ def _read_local(path: Path) -> list[dict]:
         return _rows_from_hub_columns(pd.read_parquet(path), name)
     if suffixes.endswith(".jsonl"):
         records = []
-        with open(path, encoding="utf-8") as handle:
-            for line_no, line in enumerate(handle, 1):
-                if line.strip():
-                    try:
-                        records.append(json.loads(line))
-                    except json.JSONDecodeError as exc:
-                        raise DataError(f"{name}: line {line_no} is not valid JSON ({exc.msg})") from exc
+        for line_no, line in enumerate(_read_text(path).splitlines(), 1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise DataError(f"{name}: line {line_no} is not valid JSON ({exc.msg})") from exc
+        if not all(isinstance(r, dict) for r in records):
+            raise DataError(f"{name}: every line must be a JSON object with the squad_v2 columns")
         return _rows_from_hub_columns(pd.DataFrame.from_records(records), name)
     try:
-        with open(path, encoding="utf-8") as handle:
-            payload = json.load(handle)
+        payload = json.loads(_read_text(path))
     except json.JSONDecodeError as exc:
         raise DataError(f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from exc
     return _rows_from_official(payload, name)
+
+
+def _read_text(path: Path) -> str:
+    """The file as UTF-8 text (a leading byte-order mark is accepted and dropped)."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}, line {line}: {raw[exc.start:exc.start + 1]!r}); "
+                        "save the file as UTF-8") from None
 
 
 def _read_hub(name: str, split: str) -> list[dict]:
@@ -226,17 +268,20 @@ def _read_hub(name: str, split: str) -> list[dict]:
     return _rows_from_hub_columns(dataset.to_pandas(), f"{name}[{split}]")
 
 
-def load_squad(source, split: str = "validation", limit: int | None = None, strict: bool = True) -> pd.DataFrame:
+def load_squad(source, *, split: str = "validation", limit: int | None = None, titles=None,
+               exclude_titles=None, strict: bool = True) -> pd.DataFrame:
     """Load SQuAD 2.0 questions as a DataFrame with the columns in ``COLUMNS``.
 
     ``source`` is a local file (official JSON, ``.jsonl`` or ``.parquet`` with the Hub's
-    ``squad_v2`` columns) or a Hub dataset name. ``limit`` keeps the first N questions in file
-    order. A misaligned ``answer_start`` is an error unless ``strict=False``.
+    ``squad_v2`` columns) or a Hub dataset name. ``titles`` keeps only those articles,
+    ``exclude_titles`` drops those (a list, or one comma-separated string); then ``limit`` keeps
+    the first N questions in file order. A misaligned ``answer_start`` is an error unless
+    ``strict=False``.
 
     Example::
 
-        table = load_squad("../shared/data/squad-v2-dev-half.json", limit=5)
-        table[["id", "question", "is_impossible"]].shape  # (5, 3)
+        table = load_squad("../shared/data/squad-v2-dev-half.json", titles="French_and_Indian_War,Force")
+        table["title"].unique().tolist()  # ['French_and_Indian_War', 'Force']
     """
     path = Path(os.fspath(source))
     if path.exists():
@@ -251,12 +296,36 @@ def load_squad(source, split: str = "validation", limit: int | None = None, stri
         label = f"{source}[{split}]"
     table = pd.DataFrame.from_records(rows, columns=COLUMNS)
     _validate(table, label, strict)
+    table = _select_titles(table, label, titles, exclude_titles)
     if limit is not None:
         if limit <= 0:
             raise ValueError(f"limit must be a positive number of questions, got {limit}")
         table = table.iloc[:limit].reset_index(drop=True)
     table.attrs["source"] = label
     return table
+
+
+def _title_list(titles) -> list[str] | None:
+    if titles is None:
+        return None
+    if isinstance(titles, str):
+        titles = titles.split(",")
+    return [t.strip() for t in titles if t.strip()]
+
+
+def _select_titles(table: pd.DataFrame, label: str, titles, exclude_titles) -> pd.DataFrame:
+    keep, drop = _title_list(titles), _title_list(exclude_titles)
+    present = list(dict.fromkeys(table["title"]))
+    unknown = [t for t in (keep or []) + (drop or []) if t not in set(present)]
+    if unknown:
+        raise DataError(f"{label}: no article titled {name_some(unknown)}; its articles are {name_some(present, 20)}")
+    if keep:
+        table = table[table["title"].isin(keep)]
+    if drop:
+        table = table[~table["title"].isin(drop)]
+    if table.empty:
+        raise DataError(f"{label}: no questions left after selecting articles")
+    return table.reset_index(drop=True)
 
 
 def source_fingerprint(table: pd.DataFrame) -> str:

@@ -4,7 +4,8 @@ The semantics are those of transformers' ``utils_qa.postprocess_qa_predictions``
 ``version_2_with_negative=True``: in every window, the ``n_best_size`` best starts times the
 ``n_best_size`` best ends; a span must lie in the context, end at or after its start and hold at
 most ``max_answer_length`` tokens; its score is start logit + end logit. The null score is the
-smallest [CLS] start + end over the question's windows, ``null_odds = null_score -
+smallest [CLS] start + end over the question's windows (taken at each window's own [CLS] position:
+first for BERT, last for XLNet), ``null_odds = null_score -
 best_span_score``, and the answer is ``""`` when ``null_odds > null_score_diff_threshold``.
 
 Numpy only: no torch here, so the decoding is testable on hand-made logits.
@@ -16,7 +17,38 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Window", "decode_question"]
+__all__ = ["Window", "decode_question", "DECODING_DEFAULTS", "check_decoding_settings"]
+
+# The one source of the windowing and decoding defaults (run_qa's / utils_qa's, and the original
+# SQuAD scripts' max_query_length); every function, the CLI and the run directories use these.
+DECODING_DEFAULTS = {
+    "max_seq_length": 384,
+    "doc_stride": 128,
+    "max_query_length": 64,
+    "n_best_size": 20,
+    "max_answer_length": 30,
+    "null_score_diff_threshold": 0.0,
+}
+
+
+def check_decoding_settings(*, n_best_size: int, max_answer_length: int, max_seq_length: int | None = None,
+                            doc_stride: int | None = None, max_query_length: int | None = None) -> None:
+    """Refuse settings that cannot work, naming the setting and the value.
+
+    >>> check_decoding_settings(n_best_size=0, max_answer_length=30)
+    Traceback (most recent call last):
+    ...
+    ValueError: n_best_size must be at least 1, got 0
+    """
+    for name, value in (("n_best_size", n_best_size), ("max_answer_length", max_answer_length),
+                        ("max_seq_length", max_seq_length), ("max_query_length", max_query_length)):
+        if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
+            raise ValueError(f"{name} must be at least 1, got {value}")
+    if doc_stride is not None:
+        if not isinstance(doc_stride, (int, np.integer)) or doc_stride < 0:
+            raise ValueError(f"doc_stride must be 0 or more, got {doc_stride}")
+        if max_seq_length is not None and doc_stride >= max_seq_length:
+            raise ValueError(f"doc_stride ({doc_stride}) must be smaller than max_seq_length ({max_seq_length})")
 
 
 @dataclass
@@ -24,12 +56,14 @@ class Window:
     """One window of a question: its logits and, per token, the character span it covers.
 
     ``offsets`` is an int array ``[tokens, 2]``; tokens outside the context (question, special
-    tokens) hold ``(-1, -1)``. Position 0 is [CLS], whose logits give the null score.
+    tokens) hold ``(-1, -1)``. ``cls_index`` is the position of the [CLS] token, whose logits give
+    the null score: 0 for BERT-like models, the last token for XLNet (``input_ids.index(cls_id)``).
     """
 
     offsets: np.ndarray
     start_logits: np.ndarray
     end_logits: np.ndarray
+    cls_index: int = 0
 
 
 def _window_spans(window: Window, n_best_size: int, max_answer_length: int):
@@ -49,9 +83,10 @@ def _window_spans(window: Window, n_best_size: int, max_answer_length: int):
 def decode_question(
     context: str,
     windows: list[Window],
-    n_best_size: int = 20,
-    max_answer_length: int = 30,
-    null_score_diff_threshold: float = 0.0,
+    *,
+    n_best_size: int = DECODING_DEFAULTS["n_best_size"],
+    max_answer_length: int = DECODING_DEFAULTS["max_answer_length"],
+    null_score_diff_threshold: float = DECODING_DEFAULTS["null_score_diff_threshold"],
 ) -> dict:
     """Decode one question's windows into its answer and the evidence behind it.
 
@@ -75,10 +110,11 @@ def decode_question(
     null_score, null_start, null_end, null_window = None, 0.0, 0.0, 0
     span_windows, span_starts, span_ends, start_scores, end_scores = [], [], [], [], []
     for index, window in enumerate(windows):
-        cls_score = window.start_logits[0] + window.end_logits[0]
+        cls = window.cls_index
+        cls_score = window.start_logits[cls] + window.end_logits[cls]
         if null_score is None or cls_score < null_score:
             null_score = cls_score
-            null_start, null_end, null_window = window.start_logits[0], window.end_logits[0], index
+            null_start, null_end, null_window = window.start_logits[cls], window.end_logits[cls], index
         s, e, ls, le = _window_spans(window, n_best_size, max_answer_length)
         span_windows.append(np.full(len(s), index))
         span_starts.append(window.offsets[s, 0])

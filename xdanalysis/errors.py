@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from ._common import check_choice, logit, sigmoid
 from .data import gold_answers
 from .metrics import normalize_answer, question_scores, squad_v2_scores
 
@@ -25,6 +26,9 @@ __all__ = [
     "Slice",
     "SLICES",
     "slice_values",
+    "bucket_labels",
+    "ERROR_OUTCOMES",
+    "run_threshold",
     "slice_table",
     "bootstrap_ci",
     "threshold_curve",
@@ -34,6 +38,8 @@ __all__ = [
 
 OUTCOMES = ["correct", "partial_long", "partial_short", "partial_shifted", "wrong_span", "abstained",
             "correct_abstention", "false_answer"]
+# What counts as an error: everything but a correct answer or a correct abstention.
+ERROR_OUTCOMES = [o for o in OUTCOMES if o not in ("correct", "correct_abstention")]
 
 
 def _spans_overlap(start: int, end: int, spans) -> bool:
@@ -234,10 +240,48 @@ SLICES = {
 }
 
 
+def _format_number(value: float) -> str:
+    return f"{value:g}"
+
+
+def bucket_labels(edges) -> list[str]:
+    """Readable labels for the right-closed buckets of ``edges`` (the first also holds its left edge).
+
+    Whole-number edges count things: ``≤100``, ``101–200``, ``>384``; others are ranges.
+
+    >>> bucket_labels([0, 1, 2, 5, math.inf])
+    ['≤1', '2', '3–5', '>5']
+    >>> bucket_labels([0, 0.5, 1.0001])
+    ['0–0.5', '0.5–1']
+    """
+    edges = [float(e) for e in edges]
+    finite = [e for e in edges if math.isfinite(e)]
+    whole = all(e == int(e) for e in finite)
+    labels = []
+    for i, (low, high) in enumerate(zip(edges[:-1], edges[1:])):
+        if whole:
+            first = int(low) if i == 0 else int(low) + 1  # the first bucket includes its left edge
+            if math.isinf(high):
+                labels.append(f">{int(low)}" if i else f"≥{first}")
+            elif i == 0 and first <= 0:
+                labels.append(f"≤{int(high)}")
+            elif first == int(high):
+                labels.append(str(first))
+            else:
+                labels.append(f"{first}–{int(high)}")
+        else:
+            shown_high = math.floor(high * 100) / 100  # 1.0001 (to hold 1.0) is shown as 1
+            labels.append(f"{_format_number(low)}–{_format_number(shown_high)}" if math.isfinite(high)
+                          else f">{_format_number(low)}")
+    return labels
+
+
 def slice_values(table: pd.DataFrame, by, edges=None, quantiles: int | None = None) -> pd.Series:
     """The bucket of every question for a slice (a name in ``SLICES``, a :class:`Slice`, or a column).
 
-    Numeric slices use ``edges`` (default: the slice's own), or ``quantiles`` equal-count buckets.
+    Numeric slices use ``edges`` (default: the slice's own), or ``quantiles`` equal-count buckets;
+    the result is categorical with every bucket as a category, in order, even an empty one.
+    Questions the slice does not apply to (e.g. unanswerable ones for the gold answer length) are NaN.
     """
     spec = SLICES.get(by) if isinstance(by, str) else by
     if spec is None:
@@ -245,41 +289,68 @@ def slice_values(table: pd.DataFrame, by, edges=None, quantiles: int | None = No
             raise KeyError(f"unknown slice {by!r}: use one of {sorted(SLICES)} or a column of the table")
         kind = "numeric" if pd.api.types.is_numeric_dtype(table[by]) and table[by].nunique() > 12 else "category"
         spec = Slice(str(by), lambda t: t[by], kind=kind)
+    check_choice("slice kind", spec.kind, ["numeric", "category"])
     values = spec.values(table)
     values = pd.Series(values, index=table.index)
     if spec.kind == "category":
         return values.astype("category") if not isinstance(values.dtype, pd.CategoricalDtype) else values
     numeric = pd.to_numeric(values, errors="coerce")
-    if quantiles:
-        return pd.qcut(numeric, quantiles, duplicates="drop")
     cuts = edges or spec.edges
-    if cuts is None:
-        return pd.qcut(numeric, 5, duplicates="drop")
-    return pd.cut(numeric, cuts, right=True, include_lowest=True)
+    if quantiles or cuts is None:
+        if numeric.notna().sum() == 0:
+            return pd.Series(pd.Categorical([np.nan] * len(numeric), categories=[]), index=table.index)
+        buckets = pd.qcut(numeric, quantiles or 5, duplicates="drop")
+        names = [f"{_format_number(i.left)}–{_format_number(i.right)}" for i in buckets.cat.categories]
+        return buckets.cat.rename_categories(names)
+    return pd.cut(numeric, cuts, right=True, include_lowest=True, labels=bucket_labels(cuts))
 
 
-def bootstrap_ci(values, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``values`` (seeded, so reproducible).
+def bootstrap_interval(values, *, n_boot: int = 1000, seed: int = 0, level: float = 0.95):
+    """Percentile bootstrap interval of the mean over the first axis, the one bootstrap of the
+    package: rows are resampled together (seeded, so reproducible), so a 2-D ``values`` gives an
+    interval per column from the same resamples. Returns ``(low, high)``: floats for 1-D values,
+    arrays for 2-D; NaN when there are no rows.
 
-    >>> bootstrap_ci([1.0, 1.0, 1.0])
+    >>> bootstrap_interval([1.0, 1.0, 1.0])
     (1.0, 1.0)
     """
     values = np.asarray(values, dtype=float)
     if len(values) == 0:
-        return (float("nan"), float("nan"))
+        empty = np.full(values.shape[1:], np.nan)
+        return (float("nan"), float("nan")) if values.ndim == 1 else (empty, empty.copy())
     rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), size=(n_boot, len(values)))].mean(axis=1)
+    picks = rng.integers(0, len(values), size=(n_boot, len(values)))
+    if values.ndim == 1:
+        means = values[picks].mean(axis=1)
+    else:  # one resample at a time: [n_boot, rows, columns] at once would not fit in memory
+        means = np.stack([values[p].mean(axis=0) for p in picks])
     alpha = (1 - level) / 2
-    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+    low, high = np.quantile(means, alpha, axis=0), np.quantile(means, 1 - alpha, axis=0)
+    return (float(low), float(high)) if values.ndim == 1 else (low, high)
 
 
-def slice_table(table: pd.DataFrame, by, edges=None, quantiles: int | None = None, n_boot: int = 1000,
+def bootstrap_ci(values, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values`` (see :func:`bootstrap_interval`).
+
+    >>> bootstrap_ci([1.0, 1.0, 1.0])
+    (1.0, 1.0)
+    """
+    return bootstrap_interval(np.asarray(values, dtype=float).ravel(), n_boot=n_boot, seed=seed, level=level)
+
+
+SLICE_COLUMNS = (["bucket", "count", "share", "EM", "EM_low", "EM_high", "F1", "F1_low", "F1_high"]
+                 + [f"{p}_{c}" for p in ("HasAns", "NoAns") for c in ("count", "EM", "F1", "F1_low", "F1_high")]
+                 + OUTCOMES + ["plausible_trap"])
+
+
+def slice_table(table: pd.DataFrame, by, *, edges=None, quantiles: int | None = None, n_boot: int = 1000,
                 seed: int = 0, level: float = 0.95) -> pd.DataFrame:
     """Per bucket: count, share, EM and F1 (in %) with bootstrap intervals, outcome mix, and the
     same split answerable (HasAns) vs unanswerable (NoAns).
 
     ``by``: a name in ``SLICES``, a :class:`Slice`, a column, or a Series of buckets (its name
-    names the slice).
+    names the slice). Every bucket of the slice is a row, in the slice's order, an empty one with
+    count 0 and NaN scores; the columns are ``SLICE_COLUMNS`` even when no question has a bucket.
 
     Example::
 
@@ -291,27 +362,34 @@ def slice_table(table: pd.DataFrame, by, edges=None, quantiles: int | None = Non
         buckets, by = by, by.name or "bucket"
     else:
         buckets = slice_values(table, by, edges, quantiles)
+    if not isinstance(buckets.dtype, pd.CategoricalDtype):
+        buckets = buckets.astype("category")
+    labels = buckets.astype(object).to_numpy()
     rows = []
-    for index, (bucket, part) in enumerate(table.groupby(buckets, observed=True, sort=True)):
-        row = {"bucket": str(bucket), "count": len(part), "share": len(part) / len(table)}
+    for index, bucket in enumerate(buckets.cat.categories):
+        part = table[labels == bucket]
+        row = {"bucket": str(bucket), "count": len(part), "share": len(part) / len(table) if len(table) else np.nan}
         for prefix, piece in (("", part), ("HasAns_", part[part["has_answer"]]), ("NoAns_", part[~part["has_answer"]])):
-            row[f"{prefix}count"] = len(piece) if prefix else row["count"]
+            if prefix:
+                row[f"{prefix}count"] = len(piece)
             for metric, column in (("EM", "exact"), ("F1", "f1")):
                 values = piece[column].to_numpy(dtype=float)
                 row[f"{prefix}{metric}"] = 100 * values.mean() if len(values) else np.nan
                 if not prefix:
-                    low, high = bootstrap_ci(values, n_boot, seed + index, level)
+                    low, high = bootstrap_ci(values, n_boot=n_boot, seed=seed + index, level=level)
                     row[f"{metric}_low"], row[f"{metric}_high"] = 100 * low, 100 * high
             if prefix:
-                low, high = bootstrap_ci(piece["f1"].to_numpy(dtype=float), n_boot, seed + index, level)
+                low, high = bootstrap_ci(piece["f1"].to_numpy(dtype=float), n_boot=n_boot, seed=seed + index,
+                                         level=level)
                 row[f"{prefix}F1_low"], row[f"{prefix}F1_high"] = 100 * low, 100 * high
         mix = part["outcome"].value_counts()
         for name in OUTCOMES:
             row[name] = int(mix.get(name, 0))
         row["plausible_trap"] = int(part["plausible_trap"].sum())
         rows.append(row)
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(rows, columns=SLICE_COLUMNS)
     frame.attrs["slice"] = by if isinstance(by, str) else getattr(by, "name", str(by))
+    frame.attrs["ordered"] = not isinstance(by, str) or SLICES.get(by) is None or SLICES[by].kind == "numeric"
     return frame
 
 
@@ -324,8 +402,8 @@ def _span_scores(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 def threshold_curve(table: pd.DataFrame, thresholds=None) -> pd.DataFrame:
     """EM and F1 (%), overall / HasAns / NoAns, if the model abstained when null odds > threshold.
 
-    ``thresholds`` default: every distinct null-odds value in the run (and the run's own 0.0),
-    so the curve's maximum is the official best threshold's score.
+    ``thresholds`` default: every distinct null-odds value in the run (and 0.0), so the curve's
+    maximum is the official best threshold's score.
     """
     odds = table["null_odds"].to_numpy(dtype=float)
     has = table["has_answer"].to_numpy(dtype=bool)
@@ -346,17 +424,44 @@ def threshold_curve(table: pd.DataFrame, thresholds=None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def threshold_summary(table: pd.DataFrame, current: float = 0.0) -> pd.DataFrame:
+def run_threshold(table) -> float:
+    """The null-odds threshold a run's answers were decided with.
+
+    Read from the run (``run.threshold``) or the table's ``attrs`` (set by :func:`load_run`);
+    otherwise recovered from the decisions themselves (answered where null odds <= threshold):
+    0.0 when it is consistent with them, else the smallest consistent value. Raises when no
+    single threshold explains the answers.
+    """
+    if hasattr(table, "threshold") and hasattr(table, "table"):
+        return float(table.threshold)
+    if "null_score_diff_threshold" in table.attrs:
+        return float(table.attrs["null_score_diff_threshold"])
+    odds = table["null_odds"].to_numpy(dtype=float)
+    answered = (table["answer"] != "").to_numpy()
+    has_span = (table["best_span_text"] != "").to_numpy() & np.isfinite(odds)
+    low = odds[answered].max() if answered.any() else -math.inf        # threshold >= every answered one
+    high = odds[~answered & has_span].min() if (~answered & has_span).any() else math.inf  # < every abstained
+    if not low < high:
+        raise ValueError("no single null-odds threshold explains this table's answers; pass current=...")
+    return 0.0 if low <= 0.0 < high else float(low)
+
+
+def threshold_summary(table, current: float | None = None) -> pd.DataFrame:
     """The current and the best null-odds threshold (from the official search), and what moving
     to the best one changes overall, on answerable and on unanswerable questions.
 
-    The scores are those obtained at each threshold. When several questions share the best
-    threshold's probability, the official ``best_*`` can count only some of them, a split no
-    threshold realises; the ``best`` row then reports what that threshold really gives. The
+    ``table`` is a run or its table; ``current`` defaults to the threshold the run was decided
+    with (:func:`run_threshold`). The scores are those obtained at each threshold. When several
+    questions share the best threshold's probability, the official ``best_*`` can count only some
+    of them, a split no threshold realises; the ``best`` row then reports what that threshold
+    really gives. The ``gain`` row holds differences only (its threshold column is empty). The
     official dict is in ``.attrs["official"]``.
     """
+    if current is None:
+        current = run_threshold(table)
+    table = getattr(table, "table", table)
     odds = table["null_odds"].to_numpy(dtype=float)
-    probs = 1 / (1 + np.exp(-odds))
+    probs = np.array([sigmoid(x) for x in odds])
     na_probs = dict(zip(table["id"], probs))
     gold = gold_answers(table)
     official = squad_v2_scores(gold, dict(zip(table["id"], table["answer"])), na_probs)
@@ -366,30 +471,32 @@ def threshold_summary(table: pd.DataFrame, current: float = 0.0) -> pd.DataFrame
         # The official threshold is a question's probability: take that question's exact null odds
         # (logit(sigmoid(x)) can round below x and drop the boundary question).
         at = np.flatnonzero(probs == p)
-        best[metric] = float(odds[at].max()) if len(at) else (math.log(p / (1 - p)) if 0 < p < 1 else -math.inf)
+        best[metric] = float(odds[at].max()) if len(at) else logit(p)
     curve = threshold_curve(table, [current, best["EM"], best["F1"]])  # one scoring pass for all three
     rows = []
     for metric, position in (("EM", 1), ("F1", 2)):
         def at_row(i, metric=metric):
             return {"overall": curve[metric][i], "HasAns": curve[f"HasAns_{metric}"][i],
-                    "NoAns": curve[f"NoAns_{metric}"][i], "answered": curve["answered"][i]}
+                    "NoAns": curve[f"NoAns_{metric}"][i], "answered share": curve["answered"][i]}
 
         now, then = at_row(0), at_row(position)
         rows.append({"metric": metric, "threshold": "current", "null_odds_threshold": current, **now})
         rows.append({"metric": metric, "threshold": "best", "null_odds_threshold": best[metric], **then})
-        rows.append({"metric": metric, "threshold": "gain", "null_odds_threshold": best[metric] - current,
+        rows.append({"metric": metric, "threshold": "gain", "null_odds_threshold": np.nan,
                      **{k: then[k] - now[k] for k in now}})
     frame = pd.DataFrame(rows)
     frame.attrs["official"] = official
     return frame
 
 
-def examples(table: pd.DataFrame, outcome=None, by=None, bucket=None, sort_by: str = "confidence",
-             ascending: bool = False, edges=None, quantiles: int | None = None) -> pd.DataFrame:
+def examples(table, *, outcome=None, by=None, bucket=None, sort_by: str = "confidence", ascending: bool = False,
+             edges=None, quantiles: int | None = None) -> pd.DataFrame:
     """The questions behind a number: filter by outcome(s), slice and bucket; sort by confidence.
 
-    ``table`` is a run or its table. ``confidence`` is how sure the model was of what it did:
-    ``|null_odds|``.
+    ``table`` is a run or its table. ``outcome``: one name of ``OUTCOMES``, a list of them, or
+    ``"errors"`` (``ERROR_OUTCOMES``). ``by``: a slice (as :func:`slice_table` takes it, a Series
+    of buckets included). ``confidence`` is how sure the model was of what it did: ``|null_odds|``;
+    the sort is stable, so ties keep the run's order.
 
     Example::
 
@@ -400,15 +507,21 @@ def examples(table: pd.DataFrame, outcome=None, by=None, bucket=None, sort_by: s
         table = outcomes(table)
     mask = pd.Series(True, index=table.index)
     if outcome is not None:
-        wanted = [outcome] if isinstance(outcome, str) else list(outcome)
+        wanted = ERROR_OUTCOMES if outcome == "errors" else [outcome] if isinstance(outcome, str) else list(outcome)
         unknown = set(wanted) - set(OUTCOMES)
         if unknown:
-            raise ValueError(f"unknown outcome(s) {sorted(unknown)}; use {OUTCOMES}")
+            raise ValueError(f"unknown outcome(s) {sorted(unknown)}; use {OUTCOMES} or 'errors'")
         mask &= table["outcome"].isin(wanted)
     if by is not None:
-        buckets = slice_values(table, by, edges, quantiles).astype(str)
+        buckets = by if isinstance(by, pd.Series) else slice_values(table, by, edges, quantiles)
         if bucket is not None:
-            mask &= buckets == str(bucket)
+            known = [str(c) for c in buckets.cat.categories] if isinstance(buckets.dtype, pd.CategoricalDtype) \
+                else sorted(set(buckets.dropna().astype(str)))
+            if str(bucket) not in known:
+                raise ValueError(f"unknown bucket {bucket!r} of slice {getattr(by, 'name', by)!r}; use one of {known}")
+            mask &= buckets.astype(object).astype(str) == str(bucket)
     picked = table[mask].copy()
     picked["confidence"] = picked["null_odds"].abs()
+    if sort_by not in picked.columns:
+        raise ValueError(f"unknown sort_by {sort_by!r}; use 'confidence' or a column of the table")
     return picked.sort_values(sort_by, ascending=ascending, kind="stable")

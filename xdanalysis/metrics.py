@@ -9,17 +9,25 @@ this module raises :class:`MissingPredictionsError` naming them; ``missing="wron
 missing predictions as wrong instead. Prediction ids that are not in the data are ignored (as
 the official script does) with a warning that names them.
 
-This module never imports torch; matplotlib is imported only to draw the official images.
+No-answer probabilities must be numbers: NaN is refused, naming the ids (the official search
+would give a result that depends on where the NaN sits in the file).
+
+This module never imports torch; matplotlib is imported only to draw the official images, on
+a bare figure (no pyplot, no backend switched).
 """
 
 from __future__ import annotations
 
 import collections
+import math
+import numbers
 import os
 import re
 import string
 import warnings
 from collections import OrderedDict
+
+from ._common import name_some
 
 __all__ = [
     "MissingPredictionsError",
@@ -33,7 +41,6 @@ __all__ = [
 
 _PUNCTUATION = set(string.punctuation)  # ASCII only, as in the official script
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
-_MAX_NAMED = 10
 
 
 class MissingPredictionsError(KeyError):
@@ -199,41 +206,40 @@ def _precision_recall(scores, na_probs, num_true_pos, has_answer, out_image=None
     return {"ap": ap}
 
 
+def _figure():
+    # A bare Figure on the Agg canvas: no pyplot, so no backend is switched in the caller's session.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure()  # pyplot's default size and dpi (rcParams), as the official script draws
+    FigureCanvasAgg(figure)
+    return figure, figure.add_subplot()
+
+
 def _plot_pr_curve(precisions, recalls, out_image, title):
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig = plt.figure()
-    plt.step(recalls, precisions, color="b", alpha=0.2, where="post")
-    plt.fill_between(recalls, precisions, step="post", alpha=0.2, color="b")
-    plt.xlabel("Recall")
-    plt.ylabel("Precision")
-    plt.xlim([0.0, 1.05])
-    plt.ylim([0.0, 1.05])
-    plt.title(title)
+    fig, ax = _figure()
+    ax.step(recalls, precisions, color="b", alpha=0.2, where="post")
+    ax.fill_between(recalls, precisions, step="post", alpha=0.2, color="b")
+    ax.set_xlabel("Recall")
+    ax.set_ylabel("Precision")
+    ax.set_xlim([0.0, 1.05])
+    ax.set_ylim([0.0, 1.05])
+    ax.set_title(title)
     fig.savefig(out_image)
-    plt.close(fig)
 
 
 def _histogram_na_prob(na_probs, qids, image_dir, name):
     if not qids:
         return
-    import matplotlib
     import numpy as np
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     values = [na_probs[k] for k in qids]
-    fig = plt.figure()
-    plt.hist(values, weights=np.ones_like(values) / float(len(values)), bins=20, range=(0.0, 1.0))
-    plt.xlabel("Model probability of no-answer")
-    plt.ylabel("Proportion of dataset")
-    plt.title(f"Histogram of no-answer probability: {name}")
+    fig, ax = _figure()
+    ax.hist(values, weights=np.ones_like(values) / float(len(values)), bins=20, range=(0.0, 1.0))
+    ax.set_xlabel("Model probability of no-answer")
+    ax.set_ylabel("Proportion of dataset")
+    ax.set_title(f"Histogram of no-answer probability: {name}")
     fig.savefig(os.path.join(image_dir, f"na_prob_hist_{name}.png"))
-    plt.close(fig)
 
 
 def _pr_analysis(main, exact_raw, f1_raw, na_probs, has_answer, out_image_dir):
@@ -256,12 +262,6 @@ def _pr_analysis(main, exact_raw, f1_raw, na_probs, has_answer, out_image_dir):
     _merge(main, pr_exact, "pr_exact")
     _merge(main, pr_f1, "pr_f1")
     _merge(main, pr_oracle, "pr_oracle")
-
-
-def _name_some(ids) -> str:
-    ids = list(ids)
-    more = f" and {len(ids) - _MAX_NAMED} more" if len(ids) > _MAX_NAMED else ""
-    return ", ".join(repr(i) for i in ids[:_MAX_NAMED]) + more
 
 
 def squad_v2_scores(
@@ -291,20 +291,28 @@ def squad_v2_scores(
     unknown = [k for k in predictions if k not in has_answer]
     if unknown:
         warnings.warn(f"{len(unknown)} prediction id(s) are not in the data and are ignored: "
-                      f"{_name_some(unknown)}", stacklevel=2)
+                      f"{name_some(unknown)}", stacklevel=2)
     absent = [k for k in gold if k not in predictions]
     if absent and missing == "error":
         raise MissingPredictionsError(
-            f"{len(absent)} of {len(gold)} questions have no prediction: {_name_some(absent)}. "
+            f"{len(absent)} of {len(gold)} questions have no prediction: {name_some(absent)}. "
             "The official script fails here; pass missing='wrong' (CLI: --missing-as-wrong) "
             "to score them as wrong answers."
         )
+    if out_image_dir is not None and os.path.exists(out_image_dir) and not os.path.isdir(out_image_dir):
+        raise NotADirectoryError(f"{out_image_dir}: exists and is not a directory; the images need a directory "
+                                 "(-p / out_image_dir)")
     if na_probs is not None:
+        not_numbers = [k for k, v in na_probs.items()
+                       if isinstance(v, bool) or not isinstance(v, numbers.Real) or math.isnan(v)]
+        if not_numbers:
+            raise ValueError(f"{len(not_numbers)} no-answer probabilit(ies) are not numbers (NaN or another type): "
+                             f"{name_some(not_numbers)}; the threshold search cannot rank them")
         without_prob = [k for k in gold if k in predictions and k not in na_probs]
         if without_prob:
             raise MissingPredictionsError(
                 f"{len(without_prob)} question(s) have a prediction but no no-answer probability: "
-                f"{_name_some(without_prob)}"
+                f"{name_some(without_prob)}"
             )
     exact_raw, f1_raw = question_scores(gold, predictions)
     fixed = set(absent)

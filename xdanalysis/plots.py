@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ._common import sigmoid
+
 __all__ = ["plot_scores", "plot_null_odds", "plot_confusion", "plot_outcomes", "plot_slice", "plot_threshold_curve",
            "plot_official_curves"]
 
@@ -119,7 +121,7 @@ def plot_slice(frame: pd.DataFrame, metric: str = "F1", ax=None):
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(max(6, 0.7 * len(frame) + 2), 3.8))
+        _, ax = plt.subplots(figsize=(max(6, 0.7 * len(frame) + 2), 4.2))
     x = np.arange(len(frame))
     errors = np.vstack([frame[metric] - frame[f"{metric}_low"], frame[f"{metric}_high"] - frame[metric]])
     ax.bar(x, frame[metric], width=0.6, color="#bbbbbb", label=f"all {metric}",
@@ -128,12 +130,15 @@ def plot_slice(frame: pd.DataFrame, metric: str = "F1", ax=None):
     ax.plot(x, frame[f"NoAns_{metric}"], "s", color="#c44e52", label=f"unanswerable {metric}")
     labels = [f"{b}\nn={c} ({h}/{n})" for b, c, h, n in
               zip(frame["bucket"], frame["count"], frame["HasAns_count"], frame["NoAns_count"])]
-    ax.set_xticks(x, labels, fontsize=7, rotation=30 if len(frame) > 6 else 0, ha="right" if len(frame) > 6 else "center")
-    ax.set_ylim(0, 105)
+    crowded = len(frame) > 6
+    ax.set_xticks(x, labels, fontsize=8, rotation=30 if crowded else 0, ha="right" if crowded else "center")
+    ax.tick_params(axis="y", labelsize=8)
+    ax.set_ylim(0, 100)
     ax.set_ylabel(f"{metric} (%) with 95% CI")
     ax.set_xlabel(f"{frame.attrs.get('slice', 'bucket')}  (n = all (answerable/unanswerable))")
-    ax.set_title(f"{metric} by {frame.attrs.get('slice', 'bucket')}")
-    ax.legend(fontsize=7, loc="best")
+    ax.set_title(f"{metric} by {frame.attrs.get('slice', 'bucket')}", pad=24)
+    # above the plot, never over the bars
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.07), ncol=3, frameon=False)
     return ax
 
 
@@ -166,7 +171,7 @@ def plot_official_curves(table: pd.DataFrame, axes=None):
 
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    na_probs = dict(zip(table["id"], 1 / (1 + np.exp(-table["null_odds"].to_numpy(dtype=float)))))
+    na_probs = dict(zip(table["id"], [sigmoid(x) for x in table["null_odds"]]))  # as na_probs.json holds them
     has_answer = dict(zip(table["id"], table["has_answer"]))
     f1 = dict(zip(table["id"], table["f1"]))  # the run's per-question F1, scored by xdanalysis.metrics
     if any(has_answer.values()):

@@ -32,6 +32,31 @@ def _table(frame: pd.DataFrame, digits: int = 2) -> str:
     return frame.to_html(float_format=lambda v: f"{v:.{digits}f}", border=0, classes="t", na_rep="–")
 
 
+def _wide(table_html: str) -> str:
+    return f"<div class='wide'>{table_html}</div>"  # scrolls inside its section, never past the page
+
+
+def _with_ci(value, low, high) -> str:
+    return "–" if pd.isna(value) else f"{value:.1f} [{low:.1f}–{high:.1f}]"
+
+
+def _slice_display(frame: pd.DataFrame) -> pd.DataFrame:
+    """A slice table for reading: intervals inside the cells, counts and rates named plainly."""
+    shown = pd.DataFrame({
+        "questions": frame["count"],
+        "share of questions (%)": 100 * frame["share"],
+        "EM % [95% CI]": [_with_ci(*v) for v in zip(frame["EM"], frame["EM_low"], frame["EM_high"])],
+        "F1 % [95% CI]": [_with_ci(*v) for v in zip(frame["F1"], frame["F1_low"], frame["F1_high"])],
+        "answerable: questions": frame["HasAns_count"],
+        "answerable: F1 %": frame["HasAns_F1"],
+        "unanswerable: questions": frame["NoAns_count"],
+        "unanswerable: F1 %": frame["NoAns_F1"],
+        **{f"{o} (questions)": frame[o] for o in OUTCOMES},
+    })
+    shown.index = pd.Index(frame["bucket"], name=frame.attrs.get("slice", "bucket"))
+    return shown
+
+
 def write_report(run, out, n_boot: int = 1000, seed: int = 0, examples_per_outcome: int = 3) -> Path:
     """Write the error-analysis report of ``run`` to ``out`` (an .html file) and return its path.
 
@@ -39,19 +64,20 @@ def write_report(run, out, n_boot: int = 1000, seed: int = 0, examples_per_outco
 
         write_report(load_run("runs/demo"), "runs/demo/report.html")
     """
-    from .cli import summary_text
+    from .summary import summary_text
     from .plots import (plot_confusion, plot_official_curves, plot_outcomes, plot_scores, plot_slice,
                         plot_threshold_curve)
 
     table = outcomes(run.table)
     scores = run.scores()
     settings = run.info.get("settings", {})
-    body = [f"<h1>xdanalysis report</h1><p>model <code>{html.escape(str(settings.get('model')))}</code> · data "
+    model = settings.get("model_given") or settings.get("model")  # as the user gave it
+    body = [f"<h1>xdanalysis report</h1><p>model <code>{html.escape(str(model))}</code> · data "
             f"<code>{html.escape(str(settings.get('data')))}</code> · {len(table)} questions · run "
-            f"<code>{html.escape(str(run.path))}</code></p>"]
+            f"<code>{html.escape(str(run.path))}</code> · null-odds threshold {run.threshold:g}</p>"]
 
     body.append("<h2 id='scores'>Scores</h2>")
-    body.append(f"<pre>{html.escape(summary_text(scores, str(settings.get('model')), run))}</pre>")
+    body.append(f"<pre>{html.escape(summary_text(scores, str(model), run))}</pre>")
     body.append(_png(lambda f: plot_scores(scores, ax=f.add_subplot()), (6.5, 3.8)))
 
     body.append("<h2 id='gold-vs-model'>Gold vs model</h2>")
@@ -73,17 +99,17 @@ def write_report(run, out, n_boot: int = 1000, seed: int = 0, examples_per_outco
     for name, spec in SLICES.items():
         frame = slice_table(table, name, n_boot=n_boot, seed=seed)
         body.append(f"<h3>{html.escape(name)}</h3><p>{html.escape(spec.description)}</p>")
-        columns = ["bucket", "count", "share", "EM", "EM_low", "EM_high", "F1", "F1_low", "F1_high",
-                   "HasAns_count", "HasAns_F1", "NoAns_count", "NoAns_F1"] + OUTCOMES + ["plausible_trap"]
-        body.append(_table(frame[columns].set_index("bucket")))
+        body.append(_wide(_slice_display(frame)))
         body.append(_png(lambda f, fr=frame: plot_slice(fr, ax=f.add_subplot()),
                          (max(6, 0.7 * len(frame) + 2), 3.8)))
 
     body.append("<h2 id='thresholds'>Thresholds</h2><p>The model card's figures use threshold 0.0 (what the "
                 "Hugging Face evaluation does when it is given no no-answer probabilities); below, the official "
                 "search over this run's no-answer probabilities.</p>")
-    summary = threshold_summary(table)
-    body.append(_table(summary.set_index(["metric", "threshold"]), 3))
+    summary = threshold_summary(run)  # "current" is the run's own threshold
+    body.append(_table(summary.set_index(["metric", "threshold"]).rename(columns={
+        "null_odds_threshold": "null-odds threshold", "overall": "overall %", "HasAns": "answerable %",
+        "NoAns": "unanswerable %"}), 3))
     curve = threshold_curve(table)
     curve.attrs["n"] = len(table)
     body.append(_png(lambda f: plot_threshold_curve(curve, summary, ax=f.add_subplot())))
@@ -102,7 +128,7 @@ def write_report(run, out, n_boot: int = 1000, seed: int = 0, examples_per_outco
 
     style = ("body{font-family:sans-serif;margin:2em;max-width:75em} table.t{border-collapse:collapse;font-size:0.8em}"
              "table.t td,table.t th{padding:2px 6px;border-bottom:1px solid #eee;text-align:right}"
-             "img{max-width:100%}")
+             "img{max-width:100%} div.wide{overflow-x:auto;max-width:100%}")
     nav = " · ".join(f"<a href='#{s.lower().replace(' ', '-')}'>{s}</a>" for s in REPORT_SECTIONS)
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>xdanalysis report</title>"
             f"<style>{style}</style></head><body><p>{nav}</p>{''.join(body)}</body></html>")

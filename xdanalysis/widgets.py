@@ -8,7 +8,7 @@ import io
 import pandas as pd
 
 from .display import example_html
-from .errors import OUTCOMES, SLICES, outcomes, slice_table, slice_values
+from .errors import OUTCOMES, SLICES, examples, outcomes, slice_table, slice_values
 from .plots import plot_slice
 
 __all__ = ["ErrorExplorer", "AttentionExplorer", "SoftTargetExplorer", "TransitionExplorer"]
@@ -31,6 +31,16 @@ def _figure_png(draw, size=(7.5, 3.4), margins: dict | None = None) -> bytes:
     figure = Figure(figsize=size)
     draw(figure.add_subplot())
     return _png_bytes(figure, margins)
+
+
+def _show_png(image, data: bytes) -> None:
+    """Put a PNG in an Image widget at its own pixel size (never stretched to the cell, so never blurry)."""
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")  # the IHDR chunk
+    with image.hold_sync():
+        image.value = data
+        image.width, image.height = str(width), str(height)
+        image.layout.width, image.layout.height = f"{width}px", f"{height}px"
+        image.layout.max_width = "none"
 
 
 _TOKEN_AXES = {"left": 0.14, "bottom": 0.14, "right": 0.9, "top": 0.94}
@@ -76,6 +86,8 @@ class ErrorExplorer:
         for name in SLICES:  # bucket and score every slice once, up front: updates only filter and draw
             self.bucket_labels(name)
             self.slice_frame(name)
+        everything = pd.Series(pd.Categorical(["all"] * len(self.table)), index=self.table.index, name="all")
+        self.overall = slice_table(self.table, everything, n_boot=n_boot, seed=seed).iloc[0]
         self.widget = w.VBox([
             w.HBox([self.slice, self.bucket, self.outcome]),
             self.summary,
@@ -112,7 +124,7 @@ class ErrorExplorer:
         frame = self.slice_frame(name)
         if name not in self._plots:
             self._plots[name] = _figure_png(lambda ax: plot_slice(frame, ax=ax))
-        self.plot.value = self._plots[name]
+        _show_png(self.plot, self._plots[name])
         options = ["(all)"] + list(frame["bucket"])
         with self.bucket.hold_trait_notifications():
             self.bucket.options = options
@@ -120,30 +132,25 @@ class ErrorExplorer:
         self._on_filter()
 
     def _on_filter(self):
-        mask = pd.Series(True, index=self.table.index)
-        if self.bucket.value not in (None, "(all)"):
-            mask &= self.bucket_labels(self.slice.value) == self.bucket.value
-        if self.outcome.value == "(all errors)":
-            mask &= ~self.table["outcome"].isin(["correct", "correct_abstention"])
-        elif self.outcome.value != "(all)":
-            mask &= self.table["outcome"] == self.outcome.value
-        picked = self.table[mask]
-        self.matching = picked.iloc[picked["null_odds"].abs().to_numpy().argsort(kind="stable")[::-1]]
+        bucket = self.bucket.value if self.bucket.value not in (None, "(all)") else None
+        outcome = {"(all)": None, "(all errors)": "errors"}.get(self.outcome.value, self.outcome.value)
+        self.matching = examples(self.table, outcome=outcome, by=self.buckets(self.slice.value) if bucket else None,
+                                 bucket=bucket)
         self._update_summary()
         self.show(0)
 
     def _update_summary(self):
-        part = self.table[self.bucket_labels(self.slice.value) == self.bucket.value] \
-            if self.bucket.value not in (None, "(all)") else self.table
-        has, no = part[part["has_answer"]], part[~part["has_answer"]]
+        frame = self.slice_frame(self.slice.value).set_index("bucket")
+        row = frame.loc[self.bucket.value] if self.bucket.value not in (None, "(all)") else self.overall
 
-        def pct(frame, column):
-            return f"{100 * frame[column].mean():.1f}" if len(frame) else "–"
+        def pct(value):
+            return "–" if pd.isna(value) else f"{value:.1f}"
 
         self.summary.value = (
-            f"<b>{len(self.matching)}</b> matching question(s) · bucket: {len(part)} questions, "
-            f"EM {pct(part, 'exact')} / F1 {pct(part, 'f1')} · answerable {len(has)}: F1 {pct(has, 'f1')} · "
-            f"unanswerable {len(no)}: F1 {pct(no, 'f1')}")
+            f"<b>{len(self.matching)}</b> matching question(s) · bucket: {int(row['count'])} questions, "
+            f"EM {pct(row['EM'])} / F1 {pct(row['F1'])} (95% CI {pct(row['F1_low'])}–{pct(row['F1_high'])}) · "
+            f"answerable {int(row['HasAns_count'])}: F1 {pct(row['HasAns_F1'])} · "
+            f"unanswerable {int(row['NoAns_count'])}: F1 {pct(row['NoAns_F1'])}")
 
     @property
     def current_id(self) -> str | None:
@@ -179,14 +186,18 @@ class AttentionExplorer:
         explorer.show_question(error_explorer.current_id)
     """
 
-    def __init__(self, run, model, tokenizer, max_questions: int = 500):
+    def __init__(self, run, model, tokenizer, *, random_head: bool = False, max_questions: int = 500,
+                 freeze_gc: bool = False):
         import ipywidgets as w
 
+        from .decoding import DECODING_DEFAULTS
+
         self.run, self.model, self.tokenizer = run, model, tokenizer
-        self.table = run.table.set_index("id", drop=False)
+        self.table = outcomes(run.table).set_index("id", drop=False)
         settings = getattr(run, "info", {}).get("settings", {})
-        self.max_seq_length = settings.get("max_seq_length", 384)
-        self.doc_stride = settings.get("doc_stride", 128)
+        # The run's own windowing and threshold, so the views show the run's decisions.
+        self.window_settings = {name: settings.get(name, DECODING_DEFAULTS[name]) for name in
+                                ("max_seq_length", "doc_stride", "max_query_length", "null_score_diff_threshold")}
         self._attention: dict = {}
         self._images: dict = {}
         layers, heads = model.config.num_hidden_layers, model.config.num_attention_heads
@@ -199,16 +210,19 @@ class AttentionExplorer:
         self.words = w.Checkbox(value=False, description="whole words")
         self.gold_window = w.Checkbox(value=False, description="window of the gold answer")
         self.note = w.HTML()
+        self.header = w.HTML()
         self.image = w.Image(format="png")
-        if getattr(model, "xdanalysis_random_head", False):
+        if random_head:
             self.note.value = ("<b style='color:#b00'>This model's question-answering head is untrained: its "
                                "answers are random; the encoder's attention is real.</b>")
         for control in (self.question, self.layer, self.head, self.view, self.words, self.gold_window):
             control.observe(lambda _: self.redraw(), names="value")
-        # A full garbage collection walks every object of the loaded model and libraries (~0.4 s),
-        # and matplotlib's redraws trigger them; frozen objects are skipped by later collections.
-        gc.freeze()
-        self.widget = w.VBox([self.note, self.question, w.HBox([self.layer, self.head]),
+        if freeze_gc:
+            # Opt-in: a full garbage collection walks every object of the loaded model (~0.4 s) and
+            # matplotlib's redraws trigger them; frozen objects are skipped by later collections.
+            # This changes the whole process, so it is never done unasked.
+            gc.freeze()
+        self.widget = w.VBox([self.note, self.question, self.header, w.HBox([self.layer, self.head]),
                               w.HBox([self.view, self.words, self.gold_window]), self.image])
         self.redraw()
 
@@ -240,8 +254,7 @@ class AttentionExplorer:
             self._attention[key] = get_attention(
                 self.model, self.tokenizer, row["question"], row["context"],
                 gold=list(zip(row["answer_starts"], row["answer_texts"])) or None,
-                prefer="gold" if gold_window else "prediction",
-                max_seq_length=self.max_seq_length, doc_stride=self.doc_stride)
+                prefer="gold" if gold_window else "prediction", **self.window_settings)
         att = self._attention[key]
         if words:
             if (key, "words") not in self._attention:
@@ -291,12 +304,23 @@ class AttentionExplorer:
         key = (qid, words, gold_window, "statistics")
         if key not in self._attention:
             att = self.attention(qid, words, gold_window)
-            self._attention[key] = head_statistics_of(att.attentions, att.tokens)
+            self._attention[key] = head_statistics_of(att.attentions, att.tokens, cls_index=att.cls_index)
         return self._attention[key]
+
+    def _header_html(self, qid: str, att) -> str:
+        import html
+
+        row = self.table.loc[qid]
+        gold = " | ".join(row["answer_texts"]) if len(row["answer_texts"]) else "(no answer)"
+        prediction = row["answer"] or f"(abstained; best span “{row['best_span_text']}”)"
+        return (f"<div><b>gold:</b> {html.escape(gold)} · <b>prediction:</b> {html.escape(prediction)} · "
+                f"<b>outcome:</b> {html.escape(str(row['outcome']))} · null odds {row['null_odds']:+.2f} · "
+                f"window {att.window + 1} of {att.n_windows}</div>")
 
     def redraw(self):
         from .attention import plot_head, plot_head_grid, plot_head_statistics, plot_question_to_context
         qid, view = self.question.value, self.view.value
+        self.header.value = self._header_html(qid, self.attention(qid, self.words.value, self.gold_window.value))
         # The grid and the statistics show every layer and head: the sliders do not change them.
         layer_head = None if view in ("layer x head grid", "head statistics") else (self.layer.value, self.head.value)
         key = (qid, view, self.words.value, self.gold_window.value, layer_head)
@@ -322,7 +346,7 @@ class AttentionExplorer:
                                      figure=figure, colorbars=False)
                 self._images[key] = _png_bytes(figure, {"left": 0.04, "bottom": 0.15, "right": 0.98,
                                                         "top": 0.8, "wspace": 0.45})
-        self.image.value = self._images[key]
+        _show_png(self.image, self._images[key])
 
 
 class SoftTargetExplorer:
@@ -383,7 +407,7 @@ class SoftTargetExplorer:
         if key not in self._images:
             self._images[key] = _figure_png(lambda ax: plot_soft_targets(table, temperature, which, ax=ax),
                                             size=(10, 3.8))
-        self.image.value = self._images[key]
+        _show_png(self.image, self._images[key])
 
 
 class TransitionExplorer:

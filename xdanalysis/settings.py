@@ -1,0 +1,193 @@
+"""Notebook settings from environment variables, with relative paths that work from any folder.
+
+The notebooks read ``XDANALYSIS_MODEL``, ``XDANALYSIS_DATA``, ``XDANALYSIS_LIMIT``,
+``XDANALYSIS_TITLES``, ``XDANALYSIS_RUN`` (and ``XDANALYSIS_ENCODER``, ``XDANALYSIS_TEACHER``,
+``XDANALYSIS_STUDENT``, ``XDANALYSIS_RUNS``). A relative path is taken relative to the project
+root (the folder holding ``pyproject.toml`` and ``notebooks/``), not to the kernel's working
+directory (which is ``notebooks/``), so the README's ``export XDANALYSIS_MODEL=../shared/...``
+means the same in a shell and in JupyterLab; runs go to the project's ``runs/``, where
+``make report`` writes them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ._common import rename_options
+
+__all__ = ["project_root", "resolve_path", "Settings", "notebook_settings", "SettingError", "STUDENT_RECIPE"]
+
+PREFIX = "XDANALYSIS_"
+
+# Offline there is one trained QA model in ../shared: how to make a student from it (said on screen).
+STUDENT_RECIPE = (
+    "Offline, make a smaller student from the shared demo model (its layers 0, 2 and 4, as DistilBERT "
+    "initialises a student; not retrained) and point the notebook at both, from the project root:\n"
+    "  .venv/bin/python -c \"from xdanalysis.compare import layer_student; "
+    "layer_student('../shared/models/minilm-l6-squad2-demo', 'runs/students/demo-layers-0-2-4')\"\n"
+    "  export XDANALYSIS_TEACHER=../shared/models/minilm-l6-squad2-demo "
+    "XDANALYSIS_STUDENT=runs/students/demo-layers-0-2-4 XDANALYSIS_DATA=../shared/data/squad-v2-dev-half.json")
+
+
+class SettingError(ValueError):
+    """An environment setting that cannot be used; names the variable and the folders tried."""
+
+
+def project_root(start=None) -> Path:
+    """The project's root: the nearest folder at or above ``start`` (default: the working
+    directory, then this package's folder) holding ``pyproject.toml`` and ``notebooks/``."""
+    candidates = [Path(start or os.getcwd()).resolve(), Path(__file__).resolve().parent]
+    for origin in candidates:
+        for folder in (origin, *origin.parents):
+            if (folder / "pyproject.toml").is_file() and (folder / "notebooks").is_dir():
+                return folder
+    return Path(os.getcwd()).resolve()
+
+
+def _looks_local(value: str) -> bool:
+    return value.startswith((".", os.sep, "~")) or value.count("/") > 1 or Path(value).suffix in {
+        ".json", ".jsonl", ".parquet"}
+
+
+def resolve_path(value: str, variable: str, root: Path | None = None) -> str:
+    """``value`` as given when it is a Hub name or an absolute path; a relative path resolved
+    against the project root (or, failing that, the working directory). A local path found in
+    neither raises :class:`SettingError` naming the variable and both folders.
+
+    >>> resolve_path("squad_v2", "XDANALYSIS_DATA")
+    'squad_v2'
+    """
+    value = os.path.expanduser(str(value))
+    if not _looks_local(value) or os.path.isabs(value):
+        if _looks_local(value) and not os.path.exists(value):
+            raise SettingError(f"{variable}={value}: no such file or directory")
+        return value
+    root = root or project_root()
+    for base in (root, Path(os.getcwd())):
+        candidate = (base / value).resolve()
+        if candidate.exists():
+            return str(candidate)
+    raise SettingError(f"{variable}={value}: no such file or directory relative to the project root {root} "
+                       f"(nor to the working directory {os.getcwd()}); relative paths are read from the project root")
+
+
+@dataclass
+class Settings:
+    """What a notebook runs on; shows itself as a table, with the notes that matter."""
+
+    values: dict
+    sources: dict
+    notes: list = field(default_factory=list)
+
+    def __getitem__(self, name: str):
+        return self.values[name]
+
+    def option_names(self, model_variable: str = "MODEL") -> dict:
+        """The CLI options' names as this notebook's variables, for error messages."""
+        return {"--model": f"{PREFIX}{model_variable}=", "--data": f"{PREFIX}DATA=", "--limit": f"{PREFIX}LIMIT=",
+                "--titles": f"{PREFIX}TITLES=", "--out": f"{PREFIX}RUN=", "--overwrite": "overwrite=True"}
+
+    def run(self, model: str = "MODEL", out: str | None = None, **options):
+        """``predict_run`` on these settings (model from ``XDANALYSIS_<model>``), reusing the cached
+        run; errors name this notebook's variables."""
+        from .runs import default_run_dir, predict_run
+
+        path = self.values[model]
+        target = out or (self.values["RUN"] if model == "MODEL" and "RUN" in self.values else
+                         default_run_dir(path, self.values["DATA"], self.values.get("LIMIT"),
+                                         titles=self.values.get("TITLES"), root=self.values.get("RUNS", "runs")))
+        try:
+            return predict_run(path, self.values["DATA"], target, limit=self.values.get("LIMIT"),
+                               titles=self.values.get("TITLES"), **options)
+        except (OSError, ValueError) as error:
+            hint = STUDENT_RECIPE if model in ("TEACHER", "STUDENT") and "cannot be reached" in str(error) else ""
+            raise explain(error, self, model, hint) from None
+
+    def load_model(self, model: str = "MODEL", **options):
+        """``load_qa_model(..., with_info=True)`` on ``XDANALYSIS_<model>``; errors name the variable."""
+        from .inference import load_qa_model
+
+        try:
+            return load_qa_model(self.values[model], with_info=True, **options)
+        except (OSError, ValueError) as error:
+            raise explain(error, self, model) from None
+
+    def _repr_markdown_(self) -> str:
+        rows = "\n".join(f"| `{PREFIX}{k}` | `{v}` | {self.sources[k]} |" for k, v in self.values.items())
+        notes = "".join(f"\n\n**{n}**" for n in self.notes)
+        return f"| setting | value | from |\n|---|---|---|\n{rows}{notes}"
+
+
+def _held_out_titles(model: str) -> list | None:
+    file = Path(model) / "training.json"
+    if not file.is_file():
+        return None
+    try:
+        return list(json.loads(file.read_text(encoding="utf-8")).get("held_out_titles") or []) or None
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return None
+
+
+def notebook_settings(*, defaults: dict, paths=("MODEL", "DATA", "ENCODER", "TEACHER", "STUDENT"),
+                      title_model: str = "MODEL", environ=None) -> Settings:
+    """Read ``XDANALYSIS_<NAME>`` for every name in ``defaults`` (a value of None: optional).
+
+    Paths are resolved (:func:`resolve_path`); ``LIMIT`` becomes an int; ``TITLES`` a list. When
+    ``TITLES`` is not set and the model named by ``title_model`` is a local directory whose
+    ``training.json`` lists ``held_out_titles``, the notebook defaults to those articles (and says
+    so): figures on articles a model trained on would flatter it. ``RUN`` defaults to the project's
+    ``runs/<model>__<data>...``.
+
+    Example::
+
+        settings = notebook_settings(defaults={"MODEL": DEFAULT_MODEL, "DATA": "squad_v2", "LIMIT": None,
+                                               "TITLES": None, "RUN": None})
+    """
+    from .runs import default_run_dir
+
+    environ = os.environ if environ is None else environ
+    root = project_root()
+    values, sources, notes = {}, {}, []
+    for name, default in defaults.items():
+        raw = environ.get(PREFIX + name) or None
+        sources[name] = "environment" if raw is not None else "default"
+        value = raw if raw is not None else default
+        if value is not None and name in ("RUN", "RUNS"):  # outputs: need not exist yet
+            value = str((root / os.path.expanduser(value)).resolve())
+        elif value is not None and name in paths:
+            value = resolve_path(value, PREFIX + name, root)
+        if name == "LIMIT" and value is not None:
+            try:
+                value = int(value)
+            except ValueError:
+                raise SettingError(f"{PREFIX}LIMIT={value}: not a whole number of questions") from None
+        if name == "TITLES" and isinstance(value, str):
+            value = [t.strip() for t in value.split(",") if t.strip()] or None
+        values[name] = value
+    if "TITLES" in values and values["TITLES"] is None and values.get(title_model):
+        held_out = _held_out_titles(values[title_model])
+        if held_out:
+            values["TITLES"] = held_out
+            sources["TITLES"] = f"the model's training.json (held-out articles; set {PREFIX}TITLES to change)"
+            notes.append(f"Only the articles {', '.join(held_out)} are used: the model was trained on the others, "
+                         "where its figures would be inflated.")
+    if "RUN" in values and values["RUN"] is None:
+        values["RUN"] = str(default_run_dir(values[title_model], values["DATA"], values.get("LIMIT"),
+                                            titles=values.get("TITLES"), root=root / "runs"))
+        sources["RUN"] = "default (the project's runs/)"
+    if "RUNS" in values and values["RUNS"] is None:
+        values["RUNS"] = str(root / "runs")
+        sources["RUNS"] = "default (the project's runs/)"
+    return Settings(values=values, sources=sources, notes=notes)
+
+
+def explain(error: Exception, settings: Settings, model_variable: str = "MODEL", hint: str = "") -> Exception:
+    """The same error, its message naming the notebook's variables instead of CLI options."""
+    message = rename_options(str(error), settings.option_names(model_variable)) + (f"\n{hint}" if hint else "")
+    try:
+        return type(error)(message)
+    except TypeError:  # an exception type that needs other arguments
+        return SettingError(message)
