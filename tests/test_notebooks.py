@@ -130,6 +130,15 @@ def test_distillation_runs(monkeypatch, tmp_path, tiny_model_dir, squad_file):
                "XDANALYSIS_STUDENT": tiny_model_dir, "XDANALYSIS_DATA": squad_file}
     env["XDANALYSIS_RUNS"] = tmp_path / "runs"
     notebook = execute(ROOT / "notebooks" / "04_distillation.ipynb", env, monkeypatch, tmp_path)
-    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
+    outputs = outputs_of(notebook)
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 4
     assert sum("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs) >= 2
+    # the metric table shows each model's official scores on the runs the notebook cached
+    from xdanalysis.runs import load_run
+
+    runs = [load_run(p) for p in sorted(Path(env["XDANALYSIS_RUNS"]).iterdir()) if (p / "run.json").exists()]
+    assert len(runs) == 2
+    shown = next(o["data"]["text/plain"] for o in outputs if "difference" in o.get("data", {}).get("text/plain", "")
+                 and "HasAns" in o["data"]["text/plain"])
+    for run in runs:
+        assert f"{run.scores()['f1']:.3f}".rstrip("0").rstrip(".") in shown

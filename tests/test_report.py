@@ -23,6 +23,13 @@ def test_report_from_the_cli(tiny_model_dir, squad_file, tmp_path, capsys):
     assert len(images) >= 5 + len(SLICES)
     assert not re.search(r'(src|href)="https?://', page)  # self-contained
     assert "threshold 0.0" in page and "Plausible-answer traps" in page
+    from xdanalysis.runs import load_run
+
+    scores = load_run(run).scores()  # the numbers on the page are the run's official scores
+    summary = re.search(r"<pre>(.*?)</pre>", page, re.S).group(1)
+    overall = next(line for line in summary.splitlines() if line.startswith("overall")).split()
+    assert overall[1:4] == [f"{scores['exact']:.2f}", f"{scores['f1']:.2f}", str(scores["total"])]
+    assert f"{scores['best_f1']:.2f}" in summary
 
 
 def test_report_of_a_missing_run_is_a_clear_error(tmp_path, capsys):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._common import sigmoid
+from ._common import check_choice, sigmoid
 
 __all__ = ["plot_scores", "plot_null_odds", "plot_confusion", "plot_outcomes", "plot_slice", "plot_threshold_curve",
            "plot_official_curves"]
@@ -120,6 +120,7 @@ def plot_slice(frame: pd.DataFrame, metric: str = "F1", ax=None):
     """Per-bucket score with 95% bootstrap intervals, answerable and unanswerable beside it, and counts."""
     import matplotlib.pyplot as plt
 
+    check_choice("metric", metric, ["EM", "F1"])
     if ax is None:
         _, ax = plt.subplots(figsize=(max(6, 0.7 * len(frame) + 2), 4.2))
     x = np.arange(len(frame))

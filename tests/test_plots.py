@@ -1,0 +1,84 @@
+"""The figures draw the numbers they claim: values read back from the artists."""
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from test_errors import hand_run
+from xdanalysis.errors import confusion, outcomes, slice_table, threshold_curve, threshold_summary
+from xdanalysis.metrics import squad_v2_scores
+from xdanalysis.plots import (plot_confusion, plot_null_odds, plot_official_curves, plot_outcomes, plot_scores,
+                              plot_slice, plot_threshold_curve)
+
+
+def axes():
+    return Figure().add_subplot()
+
+
+def test_score_bars_are_the_official_scores():
+    table = hand_run()
+    scores = squad_v2_scores(dict(zip(table["id"], table["answer_texts"])), dict(zip(table["id"], table["answer"])))
+    ax = plot_scores(scores, ax=axes())
+    heights = [p.get_height() for p in ax.patches]
+    assert heights == pytest.approx([scores["exact"], scores["HasAns_exact"], scores["NoAns_exact"],
+                                     scores["f1"], scores["HasAns_f1"], scores["NoAns_f1"]])
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels[0].endswith(f"n={scores['total']}") and labels[2].endswith(f"n={scores['NoAns_total']}")
+
+
+def test_slice_bars_and_counts_are_the_slice_table():
+    table = outcomes(hand_run())
+    frame = slice_table(table, "gold answer length", n_boot=50)
+    ax = plot_slice(frame, ax=axes())
+    bars = [p.get_height() for p in ax.patches]
+    np.testing.assert_allclose(bars, frame["F1"].to_numpy(), equal_nan=True)
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    for label, (bucket, count) in zip(labels, zip(frame["bucket"], frame["count"])):
+        assert label.startswith(f"{bucket}\nn={count} ")
+    with pytest.raises(ValueError, match="unknown metric 'f1'"):
+        plot_slice(frame, metric="f1", ax=axes())
+    answerable = next(line for line in ax.lines if line.get_label() == "answerable F1").get_ydata()
+    np.testing.assert_allclose(answerable, frame["HasAns_F1"].to_numpy(), equal_nan=True)
+
+
+def test_confusion_cells_are_the_counts():
+    table = outcomes(hand_run())
+    matrix = confusion(table)
+    ax = plot_confusion(matrix, ax=axes())
+    texts = [t.get_text().split("\n")[0] for t in ax.texts]
+    assert texts == [str(matrix.loc[g, m]) for g in ("has answer", "no answer") for m in ("answered", "abstained")]
+
+
+def test_outcome_bars_are_the_counts():
+    table = outcomes(hand_run())
+    ax = plot_outcomes(table, ax=axes())
+    widths = {label.get_text(): bar.get_width() for label, bar in zip(ax.get_yticklabels(), ax.patches)}
+    counts = table["outcome"].value_counts()
+    assert all(widths[name] == counts.get(name, 0) for name in widths)
+
+
+def test_threshold_curve_lines_and_markers():
+    table = outcomes(hand_run())
+    curve = threshold_curve(table)
+    summary = threshold_summary(table, current=0.0)
+    ax = plot_threshold_curve(curve, summary, ax=axes())
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), curve["F1"])
+    current, best = ax.lines[3].get_xdata()[0], ax.lines[4].get_xdata()[0]
+    rows = summary[summary["metric"] == "F1"].set_index("threshold")
+    assert current == rows.loc["current", "null_odds_threshold"] and best == rows.loc["best", "null_odds_threshold"]
+    assert max(curve["F1"]) == pytest.approx(rows.loc["best", "overall"])
+
+
+def test_null_odds_histogram_counts_every_question():
+    table = hand_run()
+    ax = plot_null_odds(table, threshold=0.5, ax=axes())
+    assert sum(p.get_height() for p in ax.patches) == len(table)
+    assert ax.lines[0].get_xdata()[0] == 0.5
+
+
+def test_official_curve_ends_at_the_recall_of_answering_everything():
+    table = hand_run()
+    first, _ = plot_official_curves(table, axes=Figure().subplots(1, 2))
+    recalls = first.lines[0].get_xdata() if first.lines else first.collections[0].get_paths()[0].vertices[:, 0]
+    has = table["has_answer"]
+    assert max(recalls) == pytest.approx(table.loc[has, "f1"].sum() / has.sum())
