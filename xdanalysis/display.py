@@ -8,7 +8,7 @@ import pandas as pd
 
 __all__ = ["example_html", "show_example"]
 
-COLORS = {"gold": "#b7e4c7", "plausible": "#ffe8a3", "prediction": "#a9c7ff"}
+COLORS = {"gold": "#b7e4c7", "plausible": "#ffe8a3", "prediction": "#a9c7ff", "best span (abstained)": "#d9d9d9"}
 
 
 def _highlight(context: str, spans: dict) -> str:
@@ -45,9 +45,12 @@ def example_html(row, nbest: list | None = None, top: int = 5) -> str:
         "gold": [(s, s + len(t)) for t, s in zip(row["answer_texts"], row["answer_starts"])],
         "plausible": [(s, s + len(t)) for t, s in zip(row["plausible_texts"], row["plausible_starts"])],
         "prediction": [(int(row["answer_start"]), int(row["answer_end"]))] if row["answer"] else [],
+        # the span the model would have given, had it not abstained
+        "best span (abstained)": ([(int(row["answer_start"]), int(row["answer_end"]))]
+                                  if not row["answer"] and row["best_span_text"] else []),
     }
     legend = " ".join(f'<span style="background:{c};padding:0 4px;border-radius:3px">{k}</span>'
-                      for k, c in COLORS.items())
+                      for k, c in COLORS.items() if k != "best span (abstained)" or spans[k])
     gold = ", ".join(f"“{html.escape(t)}”" for t in dict.fromkeys(row["answer_texts"])) or "<i>no answer</i>"
     outcome = row.get("outcome", "")
     trap = " (plausible-answer trap)" if row.get("plausible_trap", False) else ""
