@@ -311,7 +311,7 @@ class AttentionExplorer:
         import html
 
         row = self.table.loc[qid]
-        gold = " | ".join(row["answer_texts"]) if len(row["answer_texts"]) else "(no answer)"
+        gold = " | ".join(dict.fromkeys(row["answer_texts"])) if len(row["answer_texts"]) else "(no answer)"
         prediction = row["answer"] or f"(abstained; best span “{row['best_span_text']}”)"
         return (f"<div><b>gold:</b> {html.escape(gold)} · <b>prediction:</b> {html.escape(prediction)} · "
                 f"<b>outcome:</b> {html.escape(str(row['outcome']))} · null odds {row['null_odds']:+.2f} · "
