@@ -16,7 +16,8 @@ import pandas as pd
 
 from .decoding import DECODING_DEFAULTS
 from ._common import check_choice
-from .errors import OUTCOMES, SLICES, outcomes, slice_values
+from .errors import OUTCOMES, SLICES, bootstrap_means, outcomes, slice_values
+from .summary import CARD_FIGURES
 from .metrics import compute_f1
 
 __all__ = [
@@ -42,7 +43,8 @@ __all__ = [
 ]
 
 # Published reference points (model cards), shown on the trade-off chart for these models.
-CARD_POINTS = {"nbroad/xdistil-l12-h384-squad2": {"EM": 75.46, "F1": 79.33, "label": "XtremeDistil l12-h384 card"}}
+CARD_POINTS = {model: {"EM": card["exact"], "F1": card["f1"], "label": f"{model.split('/')[-1]} model card"}
+               for model, card in CARD_FIGURES.items()}
 
 
 def format_p_value(p: float, n_boot: int) -> str:
@@ -68,8 +70,7 @@ def paired_bootstrap(a, b, n_boot: int = 1000, seed: int = 0, level: float = 0.9
     if a.shape != b.shape:
         raise ValueError("paired samples must have the same length")
     differences = b - a
-    rng = np.random.default_rng(seed)
-    means = differences[rng.integers(0, len(differences), size=(n_boot, len(differences)))].mean(axis=1)
+    means = bootstrap_means(differences, n_boot=n_boot, seed=seed)
     alpha = (1 - level) / 2
     p_value = min(1.0, 2 * min((means <= 0).mean(), (means >= 0).mean()))
     return {"difference": float(differences.mean()), "low": float(np.quantile(means, alpha)),
@@ -476,7 +477,8 @@ def _js_distance(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(0.0, (kl(p, m) + kl(q, m)) / 2))
 
 
-def attention_similarity(student, teacher, tokenizer, questions: pd.DataFrame, max_seq_length: int = 384) -> np.ndarray:
+def attention_similarity(student, teacher, tokenizer, questions: pd.DataFrame, *,
+                         max_seq_length: int = DECODING_DEFAULTS["max_seq_length"]) -> np.ndarray:
     """Jensen-Shannon distance between each student layer's and each teacher layer's attention
     (heads averaged, rows compared token by token), averaged over the questions' first windows.
 

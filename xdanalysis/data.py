@@ -29,6 +29,7 @@ __all__ = [
     "source_fingerprint",
     "gold_answers",
     "hub_reachable",
+    "data_problem",
 ]
 
 COLUMNS = [
@@ -254,14 +255,27 @@ def _read_text(path: Path) -> str:
                         "save the file as UTF-8") from None
 
 
-def _read_hub(name: str, split: str) -> list[dict]:
-    if not hub_reachable():
-        raise HubUnreachableError(
-            f"Dataset {name!r} is not a local file and the Hugging Face Hub cannot be reached. "
+def data_problem(source) -> str | None:
+    """Why ``source`` cannot be loaded here (a Hub name while the Hub is unreachable), or None.
+
+    Local files are not opened here: their problems are named when they are read.
+    """
+    path = Path(os.fspath(source))
+    if path.exists() or path.suffix.lower() in {".json", ".jsonl", ".parquet"} or \
+            str(source).startswith((".", os.sep, "~")):
+        return None
+    if hub_reachable():
+        return None
+    return (f"Dataset {str(source)!r} is not a local file and the Hugging Face Hub cannot be reached. "
             "Point at a local copy instead: an official SQuAD 2.0 JSON file (e.g. dev-v2.0.json), "
             "or a JSONL/parquet file with the squad_v2 columns, e.g. "
-            "--data ../shared/data/squad-v2-dev-half.json"
-        )
+            "--data ../shared/data/squad-v2-dev-half.json")
+
+
+def _read_hub(name: str, split: str) -> list[dict]:
+    problem = data_problem(name)
+    if problem:
+        raise HubUnreachableError(problem)
     import datasets
 
     dataset = datasets.load_dataset(name, split=split)

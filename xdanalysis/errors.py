@@ -31,6 +31,8 @@ __all__ = [
     "run_threshold",
     "slice_table",
     "bootstrap_ci",
+    "bootstrap_means",
+    "bootstrap_interval",
     "threshold_curve",
     "threshold_summary",
     "examples",
@@ -305,11 +307,26 @@ def slice_values(table: pd.DataFrame, by, edges=None, quantiles: int | None = No
     return pd.cut(numeric, cuts, right=True, include_lowest=True, labels=bucket_labels(cuts))
 
 
+def bootstrap_means(values, *, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+    """The means of ``n_boot`` seeded resamples of the rows of ``values`` (rows resampled together):
+    the one bootstrap of the package, behind every interval and p-value.
+
+    >>> bootstrap_means([2.0, 2.0], n_boot=3).tolist()
+    [2.0, 2.0, 2.0]
+    """
+    values = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(values), size=(n_boot, len(values)))
+    if values.ndim == 1:
+        return values[picks].mean(axis=1)
+    # one resample at a time: [n_boot, rows, columns] at once would not fit in memory
+    return np.stack([values[p].mean(axis=0) for p in picks])
+
+
 def bootstrap_interval(values, *, n_boot: int = 1000, seed: int = 0, level: float = 0.95):
-    """Percentile bootstrap interval of the mean over the first axis, the one bootstrap of the
-    package: rows are resampled together (seeded, so reproducible), so a 2-D ``values`` gives an
-    interval per column from the same resamples. Returns ``(low, high)``: floats for 1-D values,
-    arrays for 2-D; NaN when there are no rows.
+    """Percentile bootstrap interval of the mean over the first axis (see :func:`bootstrap_means`),
+    so a 2-D ``values`` gives an interval per column from the same resamples. Returns
+    ``(low, high)``: floats for 1-D values, arrays for 2-D; NaN when there are no rows.
 
     >>> bootstrap_interval([1.0, 1.0, 1.0])
     (1.0, 1.0)
@@ -318,12 +335,7 @@ def bootstrap_interval(values, *, n_boot: int = 1000, seed: int = 0, level: floa
     if len(values) == 0:
         empty = np.full(values.shape[1:], np.nan)
         return (float("nan"), float("nan")) if values.ndim == 1 else (empty, empty.copy())
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(values), size=(n_boot, len(values)))
-    if values.ndim == 1:
-        means = values[picks].mean(axis=1)
-    else:  # one resample at a time: [n_boot, rows, columns] at once would not fit in memory
-        means = np.stack([values[p].mean(axis=0) for p in picks])
+    means = bootstrap_means(values, n_boot=n_boot, seed=seed)
     alpha = (1 - level) / 2
     low, high = np.quantile(means, alpha, axis=0), np.quantile(means, 1 - alpha, axis=0)
     return (float(low), float(high)) if values.ndim == 1 else (low, high)

@@ -90,11 +90,32 @@ class Settings:
         return {"--model": f"{PREFIX}{model_variable}=", "--data": f"{PREFIX}DATA=", "--limit": f"{PREFIX}LIMIT=",
                 "--titles": f"{PREFIX}TITLES=", "--out": f"{PREFIX}RUN=", "--overwrite": "overwrite=True"}
 
+    def check(self) -> None:
+        """Refuse, in one message, every model and dataset of these settings that cannot be had here
+        (Hub names while the Hub is unreachable, missing directories), each named by its variable."""
+        from .data import HubUnreachableError, data_problem
+        from .inference import model_problem
+
+        problems = []
+        for name in ("MODEL", "TEACHER", "STUDENT", "ENCODER"):
+            if self.values.get(name):
+                problem = model_problem(self.values[name])
+                if problem:
+                    problems.append(rename_options(problem, self.option_names(name)))
+        if self.values.get("DATA"):
+            problem = data_problem(self.values["DATA"])
+            if problem:
+                problems.append(rename_options(problem, self.option_names()))
+        if problems:
+            hint = STUDENT_RECIPE if {"TEACHER", "STUDENT"} & set(self.values) else ""
+            raise HubUnreachableError("\n".join(problems + ([hint] if hint else [])))
+
     def run(self, model: str = "MODEL", out: str | None = None, **options):
         """``predict_run`` on these settings (model from ``XDANALYSIS_<model>``), reusing the cached
         run; errors name this notebook's variables."""
         from .runs import default_run_dir, predict_run
 
+        self.check()
         path = self.values[model]
         target = out or (self.values["RUN"] if model == "MODEL" and "RUN" in self.values else
                          default_run_dir(path, self.values["DATA"], self.values.get("LIMIT"),
@@ -103,8 +124,7 @@ class Settings:
             return predict_run(path, self.values["DATA"], target, limit=self.values.get("LIMIT"),
                                titles=self.values.get("TITLES"), **options)
         except (OSError, ValueError) as error:
-            hint = STUDENT_RECIPE if model in ("TEACHER", "STUDENT") and "cannot be reached" in str(error) else ""
-            raise explain(error, self, model, hint) from None
+            raise explain(error, self, model) from None
 
     def load_model(self, model: str = "MODEL", **options):
         """``load_qa_model(..., with_info=True)`` on ``XDANALYSIS_<model>``; errors name the variable."""
@@ -184,9 +204,9 @@ def notebook_settings(*, defaults: dict, paths=("MODEL", "DATA", "ENCODER", "TEA
     return Settings(values=values, sources=sources, notes=notes)
 
 
-def explain(error: Exception, settings: Settings, model_variable: str = "MODEL", hint: str = "") -> Exception:
+def explain(error: Exception, settings: Settings, model_variable: str = "MODEL") -> Exception:
     """The same error, its message naming the notebook's variables instead of CLI options."""
-    message = rename_options(str(error), settings.option_names(model_variable)) + (f"\n{hint}" if hint else "")
+    message = rename_options(str(error), settings.option_names(model_variable))
     try:
         return type(error)(message)
     except TypeError:  # an exception type that needs other arguments
