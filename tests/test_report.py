@@ -19,6 +19,8 @@ def test_report_from_the_cli(tiny_model_dir, squad_file, tmp_path, capsys):
         assert f"id='{section.lower().replace(' ', '-')}'" in page
     for name in SLICES:
         assert f"<h3>{name}</h3>" in page
+    # every slice is a real table, its intervals inside the cells, scrolling inside its section
+    assert page.count("<div class='wide'><table") == len(SLICES) and "F1 % [95% CI]" in page
     images = re.findall(r'src="data:image/png;base64,', page)
     assert len(images) >= 5 + len(SLICES)
     assert not re.search(r'(src|href)="https?://', page)  # self-contained

@@ -99,7 +99,7 @@ def write_report(run, out, n_boot: int = 1000, seed: int = 0, examples_per_outco
     for name, spec in SLICES.items():
         frame = slice_table(table, name, n_boot=n_boot, seed=seed)
         body.append(f"<h3>{html.escape(name)}</h3><p>{html.escape(spec.description)}</p>")
-        body.append(_wide(_slice_display(frame)))
+        body.append(_wide(_table(_slice_display(frame), 1)))
         body.append(_png(lambda f, fr=frame: plot_slice(fr, ax=f.add_subplot()),
                          (max(6, 0.7 * len(frame) + 2), 3.8)))
 
@@ -128,7 +128,7 @@ def write_report(run, out, n_boot: int = 1000, seed: int = 0, examples_per_outco
 
     style = ("body{font-family:sans-serif;margin:2em;max-width:75em} table.t{border-collapse:collapse;font-size:0.8em}"
              "table.t td,table.t th{padding:2px 6px;border-bottom:1px solid #eee;text-align:right}"
-             "img{max-width:100%} div.wide{overflow-x:auto;max-width:100%}")
+             "table.t td,table.t tbody th{white-space:nowrap} img{max-width:100%} div.wide{overflow-x:auto;max-width:100%}")
     nav = " · ".join(f"<a href='#{s.lower().replace(' ', '-')}'>{s}</a>" for s in REPORT_SECTIONS)
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>xdanalysis report</title>"
             f"<style>{style}</style></head><body><p>{nav}</p>{''.join(body)}</body></html>")
