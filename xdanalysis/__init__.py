@@ -5,7 +5,9 @@ SQuAD 2.0 scoring), ``decoding`` (logits to answers), ``inference`` (run a model
 ``runs`` (cached run directories), ``errors`` (outcomes, slices, thresholds on a run's
 table), ``attention`` (extraction, statistics, views), ``compare`` (teacher vs student),
 ``display`` and ``plots`` (figures), ``widgets`` (ipywidgets apps), ``report`` (HTML
-report), ``cli`` (the ``xdanalysis`` command).
+report), ``summary`` (the score summary), ``settings`` (notebook settings from the
+environment), ``cli`` (the ``xdanalysis`` command); ``_common`` holds the small helpers every
+layer shares (one sigmoid, one way to name ids).
 """
 
 __version__ = "0.1.0"
