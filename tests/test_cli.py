@@ -106,3 +106,19 @@ def test_make_names_what_the_user_typed(monkeypatch, capsys, tmp_path):
     assert "MODEL=" in err and "DATA=" in err
     # the missing data and the missing model are both reported, in one round
     assert "Dataset 'squad_v2'" in err and "Model 'nbroad/xdistil-l12-h384-squad2'" in err
+
+
+def test_distill_from_the_command_line(tmp_path, squad_file, capsys):
+    from conftest import build_tiny_model
+
+    teacher = build_tiny_model(tmp_path / "teacher", layers=2, seed=2)
+    code = main(["distill", "--teacher", str(teacher), "--data", str(squad_file), "--out", str(tmp_path / "student"),
+                 "--student-layers", "1", "--titles", "Normans", "--max-steps", "3", "--batch-size", "4",
+                 "--max-seq-length", "64", "--doc-stride", "16"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "student:" in out and "3 steps" in out and "overall" in out  # evaluated on the other article
+    info = json.loads((tmp_path / "student" / "distill.json").read_text())
+    assert info["eval_titles"] == ["Paris"] and info["trained_on_titles"] == ["Normans"]
+    assert main(["distill", "--teacher", str(teacher), "--data", str(squad_file), "--out", str(tmp_path / "x"),
+                 "--student", str(teacher), "--student-layers", "1"]) == 2

@@ -144,6 +144,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict_arguments(evaluate, out_required=False)
     evaluate.add_argument("--report", action="store_true", help="also write RUN/report.html")
 
+    from .distill import DISTILL_DEFAULTS as D
+
+    distil = commands.add_parser("distill", help="train a student from a teacher (soft targets, attention transfer)")
+    distil.add_argument("--teacher", required=True, help="teacher: Hub id or local QA checkpoint")
+    distil.add_argument("--data", required=True, help="training data (as for predict)")
+    distil.add_argument("--out", required=True, help="the student's directory")
+    distil.add_argument("--student-layers", default=None, help="keep these teacher layers (default 0,2,4)")
+    distil.add_argument("--student", default=None, help="or start from this checkpoint (a plain encoder is fine)")
+    distil.add_argument("--titles", default=None, help="train on these articles only (comma-separated)")
+    distil.add_argument("--exclude-titles", default=None, help="train on all but these articles")
+    distil.add_argument("--limit", type=int, default=None)
+    for name in ("temperature", "alpha", "attention_weight", "learning_rate"):
+        distil.add_argument("--" + name.replace("_", "-"), type=float, default=D[name], help=f"default {D[name]}")
+    for name in ("epochs", "max_steps", "batch_size", "max_seq_length", "doc_stride", "seed"):
+        distil.add_argument("--" + name.replace("_", "-"), type=int, default=D[name], help=f"default {D[name]}")
+    distil.add_argument("--eval-data", default=None, help="evaluate the student on this data (default: the "
+                        "training data's other articles, when --titles/--exclude-titles chose some)")
+    distil.add_argument("--eval-titles", default=None)
+    distil.add_argument("--cache-dir", default=None, help="teacher-logit cache (default OUT/../teacher-logits)")
+
     report = commands.add_parser("report", help="write the error-analysis HTML report of a run")
     report.add_argument("run", help="run directory")
     report.add_argument("--out", default=None, help="HTML file (default RUN/report.html)")
@@ -179,7 +199,31 @@ def _print_predict(args) -> int:
     return 0
 
 
-COMMANDS = {"predict": _print_predict, "score": _score, "evaluate": _evaluate, "report": _report}
+def _distill(args) -> int:
+    from .data import _title_list
+    from .distill import distill
+    from .summary import summary_text as text_of
+
+    if args.student and args.student_layers:
+        raise ValueError("give --student or --student-layers, not both")
+    layers = [int(x) for x in (args.student_layers or "0,2,4").split(",")]
+    result = distill(args.teacher, args.data, args.out, student=args.student, student_layers=layers,
+                     titles=_title_list(args.titles), exclude_titles=_title_list(args.exclude_titles), limit=args.limit,
+                     temperature=args.temperature, alpha=args.alpha, attention_weight=args.attention_weight,
+                     epochs=args.epochs, max_steps=args.max_steps, learning_rate=args.learning_rate,
+                     batch_size=args.batch_size, max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
+                     seed=args.seed, eval_data=args.eval_data, eval_titles=_title_list(args.eval_titles),
+                     cache_dir=args.cache_dir)
+    info = result.info
+    print(f"student: {result.path}  ({info['steps']} steps, {info['windows_per_second']} windows/s, "
+          f"peak RSS {info['peak_rss_mb']} MB)")
+    if result.run is not None:
+        print(text_of(result.run.scores(), str(result.path), result.run))
+    return 0
+
+
+COMMANDS = {"predict": _print_predict, "score": _score, "evaluate": _evaluate, "report": _report,
+            "distill": _distill}
 
 
 def _main(args) -> int:

@@ -386,20 +386,11 @@ def layer_student(teacher, out, *, layers=(0, 2, 4)) -> Path:
 
         layer_student("../shared/models/minilm-l6-squad2-demo", "runs/students/demo-l3", layers=(0, 2, 4))
     """
+    from .distill import cut_layers
     from .inference import load_qa_model
 
     model, tokenizer = load_qa_model(teacher) if isinstance(teacher, (str, os.PathLike)) else teacher
-    import copy
-
-    model = copy.deepcopy(model)  # never change the caller's model
-    encoder = getattr(model.base_model, "encoder", None)
-    stack = getattr(encoder, "layer", None)
-    if stack is None:
-        raise ValueError(f"{type(model).__name__}: no encoder.layer stack to cut layers from")
-    if not layers or any(not 0 <= i < len(stack) for i in layers):
-        raise ValueError(f"layers {list(layers)} must be indices of the teacher's {len(stack)} layers")
-    encoder.layer = type(stack)([stack[i] for i in layers])
-    model.config.num_hidden_layers = len(layers)
+    model = cut_layers(model, layers)  # a copy: the caller's model is not changed
     out = Path(out)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)

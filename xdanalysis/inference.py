@@ -29,6 +29,7 @@ __all__ = [
     "WindowOutput",
     "prepare_windows",
     "forward_windows",
+    "batch_tensors",
     "eager_attention",
     "run_windows",
     "decode_windows",
@@ -355,6 +356,30 @@ class WindowOutput:
     attentions: np.ndarray | None = None
 
 
+def batch_tensors(windows: Windows, indices, *, device=None) -> dict:
+    """The model inputs of the windows at ``indices``: ``input_ids``, ``attention_mask`` (and
+    ``token_type_ids`` when the model has them), padded on the right to the longest window and
+    moved to ``device``. Shared by inference and training."""
+    import torch
+
+    indices = [int(i) for i in indices]
+    lengths = [len(windows.input_ids[i]) for i in indices]
+    width = max(lengths)
+    has_types = windows.token_type_ids is not None
+    ids = torch.full((len(indices), width), windows.pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(indices), width), dtype=torch.long)
+    types = torch.zeros((len(indices), width), dtype=torch.long) if has_types else None
+    for row, (index, n) in enumerate(zip(indices, lengths)):
+        ids[row, :n] = torch.as_tensor(windows.input_ids[index])
+        mask[row, :n] = 1
+        if has_types:
+            types[row, :n] = torch.as_tensor(windows.token_type_ids[index])
+    inputs = {"input_ids": ids, "attention_mask": mask}
+    if has_types:
+        inputs["token_type_ids"] = types
+    return {name: tensor.to(device) for name, tensor in inputs.items()} if device is not None else inputs
+
+
 def forward_windows(model, windows: Windows, indices, *, attentions: bool = False) -> list[WindowOutput]:
     """The one forward pass everything model-facing shares: the windows at ``indices`` in one
     batch, padded on the right to the longest, moved to the model's device; results come back on
@@ -371,20 +396,7 @@ def forward_windows(model, windows: Windows, indices, *, attentions: bool = Fals
     if not indices:
         return []
     lengths = [len(windows.input_ids[i]) for i in indices]
-    width = max(lengths)
-    has_types = windows.token_type_ids is not None
-    ids = torch.full((len(indices), width), windows.pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(indices), width), dtype=torch.long)
-    types = torch.zeros((len(indices), width), dtype=torch.long) if has_types else None
-    for row, (index, n) in enumerate(zip(indices, lengths)):
-        ids[row, :n] = torch.as_tensor(windows.input_ids[index])
-        mask[row, :n] = 1
-        if has_types:
-            types[row, :n] = torch.as_tensor(windows.token_type_ids[index])
-    device = next(model.parameters()).device
-    inputs = {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
-    if has_types:
-        inputs["token_type_ids"] = types.to(device)
+    inputs = batch_tensors(windows, indices, device=next(model.parameters()).device)
     with torch.inference_mode():
         if attentions:
             with eager_attention(model):

@@ -113,10 +113,15 @@ def read_null_odds(path) -> dict:
             for k, v in payload.items()}
 
 
+# Files beside a checkpoint that say how it was made and cannot change its answers.
+_NOT_MODEL_FILES = {"training.json", "distill.json", "training_log.parquet", "checkpoint.pt", "distill-progress.json"}
+
+
 def _model_files(path: Path):
-    # Everything that can change the model's answers; notes and hidden files are not part of it.
+    # Everything that can change the model's answers; notes, provenance and hidden files are not part of it.
     return [f for f in sorted(path.iterdir())
-            if f.is_file() and not f.name.startswith(".") and f.suffix.lower() != ".md"]
+            if f.is_file() and not f.name.startswith(".") and f.suffix.lower() != ".md"
+            and f.name not in _NOT_MODEL_FILES and not f.name.endswith(".tmp")]
 
 
 def _model_identity(model) -> dict:
