@@ -205,3 +205,18 @@ def test_attention_transfer_across_tokenizers_is_refused(tmp_path, squad_file, b
     with pytest.raises(ValueError, match="must share a tokenizer"):
         distill(teacher, squad_file, tmp_path / "x", student=student_dir, attention_weight=1.0, max_steps=1,
                 progress=False, **SMALL)
+
+
+def test_temperature_softens_targets_and_t_squared_keeps_the_gradient_scale(tiny_model_dir, squad_file):
+    from xdanalysis.distill import soft_gradient_scale, soft_target_entropy
+
+    model, tokenizer = load_qa_model(tiny_model_dir)
+    frame = soft_target_entropy(model, tokenizer, load_squad(squad_file), temperatures=(0.5, 1, 4), **SMALL)
+    for _, part in frame.groupby("answerable"):
+        assert part["entropy"].is_monotonic_increasing and (part["entropy"] <= part["max_entropy"] + 1e-9).all()
+    rng = np.random.default_rng(0)
+    scale = soft_gradient_scale(rng.normal(0, 2, (4, 30)), rng.normal(0, 2, (4, 30)), temperatures=(4, 8, 16, 32))
+    without, with_t2 = scale["without T²"].to_numpy(), scale["with T²"].to_numpy()
+    assert (np.diff(without) < 0).all()  # the bare KL's gradient fades as T grows (about 1/T² for large T)
+    assert without[-1] / without[0] == pytest.approx((4 / 32) ** 2, rel=0.2)
+    assert with_t2.max() / with_t2.min() < 1.3  # the T² factor keeps it on one scale

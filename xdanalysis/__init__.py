@@ -2,8 +2,8 @@
 
 Modules, one concern each: ``data`` (load and validate SQuAD), ``metrics`` (the official
 SQuAD 2.0 scoring), ``decoding`` (logits to answers), ``inference`` (run a model),
-``runs`` (cached run directories), ``errors`` (outcomes, slices, thresholds on a run's
-table), ``attention`` (extraction, statistics, views), ``compare`` (teacher vs student),
+``runs`` (cached run directories), ``distill`` (train a student from a teacher),
+``errors`` (outcomes, slices, thresholds on a run's table), ``attention`` (extraction, statistics, views), ``compare`` (teacher vs student),
 ``display`` and ``plots`` (figures), ``widgets`` (ipywidgets apps), ``report`` (HTML
 report), ``summary`` (the score summary), ``settings`` (notebook settings from the
 environment), ``cli`` (the ``xdanalysis`` command); ``_common`` holds the small helpers every

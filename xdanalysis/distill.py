@@ -46,8 +46,17 @@ __all__ = [
     "move_distribution",
     "teacher_logits",
     "cut_layers",
+    "epoch_batches",
     "distill",
     "Distilled",
+    "LAB_STUDENTS",
+    "default_precision",
+    "lab_student",
+    "soft_target_entropy",
+    "soft_gradient_scale",
+    "plot_learning_curves",
+    "plot_entropy",
+    "plot_gradient_scale",
 ]
 
 # The one source of the distillation defaults (the CLI and the notebook use these).
@@ -315,6 +324,24 @@ def _subset(windows: Windows, indices, renumber=None) -> Windows:
                    token_type_ids=pick(windows.token_type_ids) if windows.token_type_ids is not None else None)
 
 
+def epoch_batches(lengths, *, batch_size: int, seed: int, group: int = 50) -> list[np.ndarray]:
+    """One epoch's batches of window indices: shuffled (seeded), then sorted by length within
+    groups of ``group`` batches, so that a batch pads little while the order stays random (the
+    length-grouped sampling of transformers' Trainer); the batches themselves are shuffled too.
+
+    >>> sorted(int(i) for batch in epoch_batches([5, 9, 7, 3, 8], batch_size=2, seed=0) for i in batch)
+    [0, 1, 2, 3, 4]
+    """
+    lengths = np.asarray(lengths)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(lengths))
+    span = batch_size * group
+    grouped = np.concatenate([chunk[np.argsort(-lengths[chunk], kind="stable")]
+                              for chunk in np.array_split(order, max(1, math.ceil(len(order) / span)))])
+    batches = [grouped[i: i + batch_size] for i in range(0, len(grouped), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
 # Students ------------------------------------------------------------------------------------
 
 def cut_layers(model, layers):
@@ -380,8 +407,8 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
             learning_rate: float = DISTILL_DEFAULTS["learning_rate"], batch_size: int = DISTILL_DEFAULTS["batch_size"],
             max_seq_length: int = DISTILL_DEFAULTS["max_seq_length"], doc_stride: int = DISTILL_DEFAULTS["doc_stride"],
             seed: int = DISTILL_DEFAULTS["seed"], eval_data=None, eval_titles=None, eval_limit: int | None = None,
-            cache_dir=None, checkpoint_every: int | None = None, progress: bool = True,
-            _stop_after: int | None = None) -> Distilled:
+            precision: str = "float32", cache_dir=None, checkpoint_every: int | None = None,
+            progress: bool = True, _stop_after: int | None = None) -> Distilled:
     """Train a student from ``teacher`` on ``data`` and save it in ``out``; resume when ``out``
     holds an unfinished training with the same settings, reuse it when finished.
 
@@ -390,6 +417,8 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
     targets against the hard labels (0: hard labels only); ``attention_weight`` adds attention
     transfer (same tokenizer only). ``eval_data`` (default: the same data, without the articles
     trained on, when ``titles`` was given) is predicted with the student into ``out/eval-run``.
+    ``precision="bfloat16"`` trains under bf16 autocast (weights stay fp32; faster where the CPU has
+    AVX512-BF16 or AMX, see ``benchmarks/bench_distill.py``); the default is float32.
 
     Example::
 
@@ -406,6 +435,9 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
         raise ValueError(f"epochs, batch_size and max_steps must be at least 1, got {epochs}, {batch_size}, {max_steps}")
     if attention_weight < 0:
         raise ValueError(f"attention_weight must be 0 or more, got {attention_weight}")
+    from ._common import check_choice
+
+    check_choice("precision", precision, ["float32", "bfloat16"])
     table = load_squad(data, titles=titles, exclude_titles=exclude_titles, limit=limit)
     torch.manual_seed(seed)  # before the student exists: a freshly initialised QA head is seeded too
     teacher_model, teacher_tokenizer = _load(teacher)
@@ -421,7 +453,8 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
                          "and the student must share a tokenizer; they do not here")
     settings = {"temperature": temperature, "alpha": alpha, "attention_weight": attention_weight, "epochs": epochs,
                 "max_steps": max_steps, "learning_rate": learning_rate, "batch_size": batch_size,
-                "max_seq_length": max_seq_length, "doc_stride": doc_stride, "seed": seed, **init}
+                "max_seq_length": max_seq_length, "doc_stride": doc_stride, "seed": seed, "precision": precision,
+                **init}
     teacher_identity = _model_identity(teacher if isinstance(teacher, (str, os.PathLike)) else (teacher_model, None))
     identity = {"teacher": teacher_identity, "data_fingerprint": source_fingerprint(table), **settings}
     if (out / "distill.json").exists():
@@ -442,6 +475,7 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
                                  settings={"max_seq_length": max_seq_length, "doc_stride": doc_stride},
                                  progress=progress)
 
+    lengths = windows.lengths()
     steps_per_epoch = math.ceil(len(windows) / batch_size)
     total_steps = min(max_steps or steps_per_epoch * epochs, steps_per_epoch * epochs)
     optimizer = torch.optim.AdamW(student_model.parameters(), lr=learning_rate)
@@ -484,12 +518,13 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
     with eager:
         while step < total_steps:
             epoch, position = divmod(step, steps_per_epoch)
-            order = np.random.default_rng(seed + epoch).permutation(len(windows))
-            batch = order[position * batch_size: (position + 1) * batch_size]
+            batch = epoch_batches(lengths, batch_size=batch_size, seed=seed + epoch)[position]
             started = time.perf_counter()
             inputs = batch_tensors(windows, batch, device=device)
             mask = inputs["attention_mask"]
-            output = student_model(**inputs, output_attentions=attention_weight > 0)
+            autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16")
+            with autocast:
+                output = student_model(**inputs, output_attentions=attention_weight > 0)
             width = mask.shape[1]
             if targets is not None:
                 t_start = torch.full((len(batch), width), _NO_MASS)
@@ -500,16 +535,17 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
                     t_end[row, :n] = torch.as_tensor(targets[w][1])
             else:
                 t_start = t_end = output.start_logits.detach()
-            losses = distillation_loss(output.start_logits, output.end_logits, t_start.to(device), t_end.to(device),
+            losses = distillation_loss(output.start_logits.float(), output.end_logits.float(), t_start.to(device),
+                                       t_end.to(device),
                                        torch.as_tensor(starts[batch], device=device),
                                        torch.as_tensor(ends[batch], device=device), temperature=temperature,
                                        alpha=alpha, mask=mask)
             total = losses["total"]
             attention = torch.zeros(())
             if attention_weight > 0:
-                with torch.no_grad(), eager_attention(teacher_model):
+                with torch.no_grad(), eager_attention(teacher_model), autocast:
                     teacher_attention = teacher_model(**inputs, output_attentions=True).attentions[-1]
-                attention = attention_loss(output.attentions[-1], teacher_attention, mask)
+                attention = attention_loss(output.attentions[-1].float(), teacher_attention.float(), mask)
                 total = total + attention_weight * attention
             optimizer.zero_grad()
             total.backward()
@@ -564,3 +600,174 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
     checkpoint.unlink(missing_ok=True)
     state_file.unlink(missing_ok=True)
     return Distilled(out, info, log_frame, run)
+
+
+# The lab's students, shared by the notebooks --------------------------------------------------
+
+def default_precision() -> str:
+    """``"bfloat16"`` where bf16 arithmetic is fast (a CUDA GPU; a CPU with AVX512-BF16 or AMX),
+    else ``"float32"``: bf16 autocast on a CPU without them is slower than fp32.
+
+    >>> default_precision() in ("float32", "bfloat16")
+    True
+    """
+    import torch
+
+    if torch.cuda.is_available():
+        return "bfloat16"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            flags = handle.read()
+    except OSError:
+        return "float32"
+    return "bfloat16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "float32"
+
+
+LAB_STUDENTS = {"hard labels": {"alpha": 0.0},
+                "soft targets": {"alpha": 0.7, "temperature": 2.0},
+                "soft + attention": {"alpha": 0.7, "temperature": 2.0, "attention_weight": 1.0}}
+
+
+def lab_student(name: str, teacher, data, *, runs, held_out, train_limit: int | None = 2000,
+                steps: int | None = None, student_layers=(0, 2, 4), precision: str | None = None,
+                progress: bool = True) -> Distilled:
+    """One of the distillation lab's students (``LAB_STUDENTS``), trained on the teacher's data
+    without the ``held_out`` articles and evaluated on them; cached under ``runs/students/``, so
+    notebook 05 and notebook 04 (its offline student) share it. ``precision`` defaults to
+    :func:`default_precision` (bf16 autocast where the hardware runs it fast).
+
+    Example::
+
+        soft = lab_student("soft targets", "../shared/models/minilm-l6-squad2-demo",
+                           "../shared/data/squad-v2-dev-half.json", runs="runs",
+                           held_out=["French_and_Indian_War", "Force"])
+    """
+    if name not in LAB_STUDENTS:
+        raise ValueError(f"unknown lab student {name!r}; use one of {list(LAB_STUDENTS)}")
+    precision = precision or default_precision()
+    tag = (f"layers{'-'.join(str(i) for i in student_layers)}-limit{train_limit}-steps{steps or 'epoch'}"
+           f"-{precision}")
+    return distill(teacher, data, Path(runs) / "students" / f"{name.replace(' ', '-').replace('+', 'and')}-{tag}",
+                   exclude_titles=held_out, limit=train_limit, max_steps=steps, eval_data=data, eval_titles=held_out,
+                   student_layers=student_layers, cache_dir=Path(runs) / "teacher-logits", precision=precision,
+                   progress=progress, **LAB_STUDENTS[name])
+
+
+# What temperature does ------------------------------------------------------------------------
+
+def soft_target_entropy(model, tokenizer, table: pd.DataFrame, temperatures=(0.5, 1, 2, 4, 8), *,
+                        max_seq_length: int = DISTILL_DEFAULTS["max_seq_length"],
+                        doc_stride: int = DISTILL_DEFAULTS["doc_stride"]) -> pd.DataFrame:
+    """How soft a model's start distributions are at each temperature, over ``table``'s windows:
+    mean entropy (nats, over each window's real tokens) and mean probability of the null
+    ([CLS]) position, answerable and unanswerable questions apart.
+
+    Example::
+
+        soft_target_entropy(teacher, tokenizer, run.table.head(50))
+    """
+    windows = prepare_windows(table, tokenizer, max_seq_length=max_seq_length, doc_stride=doc_stride)
+    outputs = []
+    for batch in length_batches(windows.lengths(), 32):
+        outputs += list(zip(batch, forward_windows(model, windows, batch)))
+    has_answer = np.array([len(t) > 0 for t in table["answer_texts"]])
+    rows = []
+    for temperature in temperatures:
+        for w, out in outputs:
+            z = out.start_logits.astype(np.float64) / temperature
+            p = np.exp(z - z.max())
+            p /= p.sum()
+            rows.append({"temperature": float(temperature), "answerable": bool(has_answer[windows.question_index[w]]),
+                         "entropy": float(-(p * np.log(np.maximum(p, 1e-300))).sum()),
+                         "null_probability": float(p[windows.cls_index[w]]), "tokens": len(p)})
+    frame = pd.DataFrame(rows)
+    return frame.groupby(["temperature", "answerable"], as_index=False).agg(
+        entropy=("entropy", "mean"), null_probability=("null_probability", "mean"), windows=("entropy", "size"),
+        max_entropy=("tokens", lambda n: float(np.mean(np.log(n)))))
+
+
+def soft_gradient_scale(student_logits, teacher_logits, temperatures=(1, 2, 4, 8)) -> pd.DataFrame:
+    """Why the soft term is multiplied by T²: the norm of its gradient with respect to the
+    student's logits, with and without the T² factor, at each temperature (the gradient of the
+    KL at T shrinks as 1/T² for large T; the factor restores it). ``*_logits``: ``[windows, tokens]``.
+
+    >>> frame = soft_gradient_scale(np.array([[1.0, 2.0, 0.0]]), np.array([[0.0, 3.0, 1.0]]), [1, 8])
+    >>> bool(frame["without T²"].iloc[1] < frame["without T²"].iloc[0])
+    True
+    """
+    import torch
+
+    teacher = torch.as_tensor(np.asarray(teacher_logits, dtype=np.float64))
+    rows = []
+    for temperature in temperatures:
+        student = torch.as_tensor(np.asarray(student_logits, dtype=np.float64)).clone().requires_grad_(True)
+        loss = distillation_loss(student, student.detach(), teacher, teacher.detach(),
+                                 torch.zeros(len(teacher), dtype=torch.long), torch.zeros(len(teacher), dtype=torch.long),
+                                 temperature=float(temperature), alpha=1.0)["soft"] * 2  # the start term alone
+        (gradient,) = torch.autograd.grad(loss, student)
+        norm = float(gradient.norm())
+        rows.append({"temperature": float(temperature), "without T²": norm, "with T²": norm * temperature**2})
+    return pd.DataFrame(rows)
+
+
+def plot_learning_curves(logs: dict, ax=None, window: int = 10):
+    """Each student's losses against the step (rolling mean over ``window`` steps): total (solid),
+    soft (dashed), hard (dotted), attention (dash-dot) where present."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 4))
+    styles = {"total": "-", "soft": "--", "hard": ":", "attention": "-."}
+    for k, (label, log) in enumerate(logs.items()):
+        color = f"C{k}"
+        for term, style in styles.items():
+            if term not in log or (log[term] == 0).all():
+                continue
+            ax.plot(log["step"], log[term].rolling(window, min_periods=1).mean(), style, color=color,
+                    label=f"{label}: {term}")
+    ax.set_xlabel("training step")
+    ax.set_ylabel(f"loss (rolling mean of {window} steps)")
+    ax.set_title("Learning curves: total —, soft targets – –, hard labels ···, attention –·")
+    ax.legend(fontsize=7, ncol=2)
+    return ax
+
+
+def plot_entropy(frame: pd.DataFrame, axes=None):
+    """Soft-target entropy and the null position's probability against the temperature."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    for answerable, color in ((True, "#4c72b0"), (False, "#c44e52")):
+        part = frame[frame["answerable"] == answerable]
+        label = f"{'answerable' if answerable else 'unanswerable'} (n={int(part['windows'].iloc[0])} windows)"
+        axes[0].plot(part["temperature"], part["entropy"], "o-", color=color, label=label)
+        axes[1].plot(part["temperature"], part["null_probability"], "o-", color=color, label=label)
+    axes[0].plot(frame["temperature"].unique(), frame.groupby("temperature")["max_entropy"].mean(), "k:",
+                 label="uniform over the window (maximum)")
+    for ax in axes:
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("temperature T")
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("entropy of the start distribution (nats)")
+    axes[0].set_title("Softer targets as T grows")
+    axes[1].set_ylabel("probability of the null ([CLS]) position")
+    axes[1].set_title("How much of the target says 'no answer'")
+    return axes
+
+
+def plot_gradient_scale(frame: pd.DataFrame, ax=None):
+    """Gradient norm of the soft term against T, with and without the T² factor."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.6))
+    ax.plot(frame["temperature"], frame["without T²"], "o-", label="KL at T alone")
+    ax.plot(frame["temperature"], frame["with T²"], "s-", label="T² · KL at T (the loss used)")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("temperature T")
+    ax.set_ylabel("gradient norm w.r.t. the student's logits")
+    ax.set_title("Why the soft term is scaled by T²")
+    ax.legend(fontsize=8)
+    return ax

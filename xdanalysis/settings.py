@@ -21,15 +21,17 @@ from ._common import rename_options
 __all__ = ["project_root", "resolve_path", "Settings", "notebook_settings", "SettingError", "STUDENT_RECIPE"]
 
 PREFIX = "XDANALYSIS_"
+WHOLE_NUMBERS = {"LIMIT", "TRAIN_LIMIT", "STEPS", "STUDENT_STEPS"}
 
-# Offline there is one trained QA model in ../shared: how to make a student from it (said on screen).
+# Offline there is one trained QA model in ../shared: how to get a student from it (said on screen).
 STUDENT_RECIPE = (
-    "Offline, make a smaller student from the shared demo model (its layers 0, 2 and 4, as DistilBERT "
-    "initialises a student; not retrained) and point the notebook at both, from the project root:\n"
-    "  .venv/bin/python -c \"from xdanalysis.compare import layer_student; "
-    "layer_student('../shared/models/minilm-l6-squad2-demo', 'runs/students/demo-layers-0-2-4')\"\n"
+    "Offline, point the notebook at the shared demo model as the teacher and leave the student unset: a student "
+    "is distilled from it (notebook 05's soft-target student; cached), from the project root:\n"
     "  export XDANALYSIS_TEACHER=../shared/models/minilm-l6-squad2-demo "
-    "XDANALYSIS_STUDENT=runs/students/demo-layers-0-2-4 XDANALYSIS_DATA=../shared/data/squad-v2-dev-half.json")
+    "XDANALYSIS_DATA=../shared/data/squad-v2-dev-half.json\n"
+    "or distil one yourself: .venv/bin/xdanalysis distill --teacher ../shared/models/minilm-l6-squad2-demo "
+    "--data ../shared/data/squad-v2-dev-half.json --exclude-titles French_and_Indian_War,Force --limit 2400 "
+    "--out runs/students/mine, then export XDANALYSIS_STUDENT=runs/students/mine")
 
 
 class SettingError(ValueError):
@@ -89,6 +91,11 @@ class Settings:
         """The CLI options' names as this notebook's variables, for error messages."""
         return {"--model": f"{PREFIX}{model_variable}=", "--data": f"{PREFIX}DATA=", "--limit": f"{PREFIX}LIMIT=",
                 "--titles": f"{PREFIX}TITLES=", "--out": f"{PREFIX}RUN=", "--overwrite": "overwrite=True"}
+
+    def use(self, name: str, value, why: str) -> None:
+        """Set ``name`` to ``value`` (e.g. a student made here), recording why on screen."""
+        self.values[name] = value
+        self.sources[name] = why
 
     def check(self) -> None:
         """Refuse, in one message, every model and dataset of these settings that cannot be had here
@@ -179,11 +186,11 @@ def notebook_settings(*, defaults: dict, paths=("MODEL", "DATA", "ENCODER", "TEA
             value = str((root / os.path.expanduser(value)).resolve())
         elif value is not None and name in paths:
             value = resolve_path(value, PREFIX + name, root)
-        if name == "LIMIT" and value is not None:
+        if name in WHOLE_NUMBERS and value is not None:
             try:
                 value = int(value)
             except ValueError:
-                raise SettingError(f"{PREFIX}LIMIT={value}: not a whole number of questions") from None
+                raise SettingError(f"{PREFIX}{name}={value}: not a whole number") from None
         if name == "TITLES" and isinstance(value, str):
             value = [t.strip() for t in value.split(",") if t.strip()] or None
         values[name] = value
