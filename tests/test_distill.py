@@ -220,3 +220,22 @@ def test_temperature_softens_targets_and_t_squared_keeps_the_gradient_scale(tiny
     assert (np.diff(without) < 0).all()  # the bare KL's gradient fades as T grows (about 1/T² for large T)
     assert without[-1] / without[0] == pytest.approx((4 / 32) ** 2, rel=0.2)
     assert with_t2.max() / with_t2.min() < 1.3  # the T² factor keeps it on one scale
+
+
+def test_a_hard_label_student_needs_no_teacher_pass(tmp_path, squad_file, monkeypatch):
+    from xdanalysis import distill as module
+
+    teacher = build_tiny_model(tmp_path / "teacher", layers=2, seed=1)
+    monkeypatch.setattr(module, "teacher_logits", lambda *a, **k: pytest.fail("teacher pass for a hard-label student"))
+    result = distill(teacher, squad_file, tmp_path / "hard", alpha=0.0, student_layers=(0,), max_steps=2,
+                     batch_size=8, progress=False, **SMALL)
+    assert result.log["soft"].isna().all() and (result.log["total"] == result.log["hard"]).all()
+
+
+def test_the_lab_refuses_to_score_students_on_their_training_questions(tiny_model_dir, squad_file, tmp_path):
+    from xdanalysis.distill import lab_student
+
+    with pytest.raises(ValueError, match="name the articles to hold out"):
+        lab_student("soft targets", tiny_model_dir, squad_file, runs=tmp_path, held_out=None)
+    with pytest.raises(ValueError, match="unknown lab student"):
+        lab_student("no such student", tiny_model_dir, squad_file, runs=tmp_path, held_out=["Paris"])

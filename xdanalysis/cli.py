@@ -163,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "training data's other articles, when --titles/--exclude-titles chose some)")
     distil.add_argument("--eval-titles", default=None)
     distil.add_argument("--cache-dir", default=None, help="teacher-logit cache (default OUT/../teacher-logits)")
+    distil.add_argument("--checkpoint-every", type=int, default=None,
+                        help="save a resumable checkpoint every N steps (default: every epoch)")
     distil.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
                         help="bfloat16: train under bf16 autocast (faster on CPUs with AVX512-BF16/AMX)")
 
@@ -215,7 +217,7 @@ def _distill(args) -> int:
                      epochs=args.epochs, max_steps=args.max_steps, learning_rate=args.learning_rate,
                      batch_size=args.batch_size, max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
                      seed=args.seed, eval_data=args.eval_data, eval_titles=_title_list(args.eval_titles),
-                     precision=args.precision, cache_dir=args.cache_dir)
+                     precision=args.precision, cache_dir=args.cache_dir, checkpoint_every=args.checkpoint_every)
     info = result.info
     print(f"student: {result.path}  ({info['steps']} steps, {info['windows_per_second']} windows/s, "
           f"peak RSS {info['peak_rss_mb']} MB)")

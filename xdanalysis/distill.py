@@ -533,8 +533,8 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
                     n = len(targets[w][0])
                     t_start[row, :n] = torch.as_tensor(targets[w][0])
                     t_end[row, :n] = torch.as_tensor(targets[w][1])
-            else:
-                t_start = t_end = output.start_logits.detach()
+            else:  # hard labels only: no teacher; the soft term is not computed (logged as NaN)
+                t_start, t_end = output.start_logits.detach().float(), output.end_logits.detach().float()
             losses = distillation_loss(output.start_logits.float(), output.end_logits.float(), t_start.to(device),
                                        t_end.to(device),
                                        torch.as_tensor(starts[batch], device=device),
@@ -555,7 +555,8 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
             step += 1
             seconds += time.perf_counter() - started
             log.append({"step": step, "epoch": epoch, "windows": len(batch), "total": total.item(),
-                        "soft": losses["soft"].item(), "hard": losses["hard"].item(), "attention": attention.item(),
+                        "soft": losses["soft"].item() if targets is not None else float("nan"),
+                        "hard": losses["hard"].item(), "attention": attention.item(),
                         "learning_rate": float(schedule.get_last_lr()[0]), "seconds": seconds})
             bar.update(1)
             if step % every == 0 or step == total_steps:
@@ -644,6 +645,10 @@ def lab_student(name: str, teacher, data, *, runs, held_out, train_limit: int | 
     """
     if name not in LAB_STUDENTS:
         raise ValueError(f"unknown lab student {name!r}; use one of {list(LAB_STUDENTS)}")
+    if not held_out:
+        raise ValueError("the lab evaluates on held-out articles: name the articles to hold out from training "
+                         "(XDANALYSIS_TITLES / held_out=[...]); without them it would score students on their own "
+                         "training questions")
     precision = precision or default_precision()
     tag = (f"layers{'-'.join(str(i) for i in student_layers)}-limit{train_limit}-steps{steps or 'epoch'}"
            f"-{precision}")
@@ -721,7 +726,7 @@ def plot_learning_curves(logs: dict, ax=None, window: int = 10):
     for k, (label, log) in enumerate(logs.items()):
         color = f"C{k}"
         for term, style in styles.items():
-            if term not in log or (log[term] == 0).all():
+            if term not in log or (log[term].fillna(0) == 0).all():
                 continue
             ax.plot(log["step"], log[term].rolling(window, min_periods=1).mean(), style, color=color,
                     label=f"{label}: {term}")
