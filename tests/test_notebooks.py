@@ -141,6 +141,8 @@ def test_distillation_runs(monkeypatch, tmp_path, tiny_model_dir, squad_file):
     assert len(runs) == 2
     if shared is not None:
         assert (Path(env["XDANALYSIS_RUNS"]) / "students").is_dir()  # the distilled default student
+        said = json.dumps([o.get("data", {}).get("text/markdown", "") for o in outputs])
+        assert "`nbroad/xdistil-l12-h384-squad2` cannot be had offline" in said  # and says so on screen
     shown = next(o["data"]["text/plain"] for o in outputs if "difference" in o.get("data", {}).get("text/plain", "")
                  and "HasAns" in o["data"]["text/plain"])
     for run in runs:
