@@ -30,7 +30,7 @@ STUDENT_RECIPE = (
     "  export XDANALYSIS_TEACHER=../shared/models/minilm-l6-squad2-demo "
     "XDANALYSIS_DATA=../shared/data/squad-v2-dev-half.json\n"
     "or distil one yourself: .venv/bin/xdanalysis distill --teacher ../shared/models/minilm-l6-squad2-demo "
-    "--data ../shared/data/squad-v2-dev-half.json --exclude-titles French_and_Indian_War,Force --limit 2400 "
+    "--data ../shared/data/squad-v2-dev-half.json --exclude-titles French_and_Indian_War,Force --limit 2000 "
     "--out runs/students/mine, then export XDANALYSIS_STUDENT=runs/students/mine")
 
 
