@@ -33,9 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._common import name_some
 from .data import load_squad, source_fingerprint
-from .decoding import DECODING_DEFAULTS
 from .inference import Windows, batch_tensors, eager_attention, forward_windows, length_batches, prepare_windows
 
 __all__ = [
@@ -387,19 +385,6 @@ def _load(model, **kwargs):
     return load_qa_model(model, **kwargs) if isinstance(model, (str, os.PathLike)) else model
 
 
-def _trained_titles(teacher) -> list:
-    if not isinstance(teacher, (str, os.PathLike)):
-        return []
-    for name in ("training.json", "distill.json"):
-        file = Path(os.fspath(teacher)) / name
-        if file.is_file():
-            try:
-                return list(json.loads(file.read_text(encoding="utf-8")).get("trained_on_titles") or [])
-            except (OSError, json.JSONDecodeError, AttributeError):
-                return []
-    return []
-
-
 def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), titles=None, exclude_titles=None,
             limit: int | None = None, temperature: float = DISTILL_DEFAULTS["temperature"],
             alpha: float = DISTILL_DEFAULTS["alpha"], attention_weight: float = DISTILL_DEFAULTS["attention_weight"],
@@ -428,7 +413,7 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
     """
     import torch
 
-    from .runs import _model_identity, _peak_rss_mb, _write_json, predict_run
+    from .runs import _model_identity, _peak_rss_mb, _write_json, predict_run, training_record
 
     out = Path(out)
     if epochs < 1 or batch_size < 1 or (max_steps is not None and max_steps < 1):
@@ -569,7 +554,8 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
     student_tokenizer.save_pretrained(out)
     log_frame = pd.DataFrame(log)
     log_frame.to_parquet(out / "training_log.parquet", index=False)
-    trained = sorted(set(table["title"]) | set(_trained_titles(teacher)))
+    # a distilled student writes training.json too, so a teacher that was itself distilled is covered
+    trained = sorted(set(table["title"]) | set(training_record(teacher).get("trained_on_titles") or []))
     info = {
         "identity": identity,
         "teacher": teacher_identity.get("model"),

@@ -31,7 +31,6 @@ import os
 import platform
 import re
 import resource
-import shutil
 import sys
 import time
 import warnings
@@ -39,7 +38,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from . import __version__
@@ -49,7 +47,8 @@ from .decoding import DECODING_DEFAULTS, check_decoding_settings
 from .metrics import question_scores, squad_v2_scores
 
 __all__ = ["Run", "RunError", "RunMismatchError", "RunBusyError", "predict_run", "load_run", "default_run_dir",
-           "DECODING_DEFAULTS", "NULL_ODDS_NO_SPAN", "read_null_odds", "RUN_OUTPUTS", "training_overlap"]
+           "DECODING_DEFAULTS", "NULL_ODDS_NO_SPAN", "read_null_odds", "RUN_OUTPUTS", "training_overlap",
+           "training_record"]
 
 # +inf null odds (no admissible span: the model can only abstain) as valid JSON.
 NULL_ODDS_NO_SPAN = sys.float_info.max
@@ -343,18 +342,44 @@ def _chunk_files(out: Path, n_chunks: int) -> list[Path]:
 
 
 def _damaged_outputs(out: Path) -> list[str]:
+    """The outputs that are missing or cut short. Checked without parsing them (a finished run is
+    reused on every call, and nbest_predictions.json of the dev set is tens of MB): a JSON file
+    must end with its closing brace, a parquet file must have a readable footer."""
+    import pyarrow.parquet as pq
+
     damaged = []
     for name in RUN_OUTPUTS:
         file = out / name
         try:
             if name.endswith(".json"):
-                with open(file, encoding="utf-8") as handle:
-                    json.load(handle)
+                with open(file, "rb") as handle:
+                    handle.seek(max(0, file.stat().st_size - 64))
+                    whole = handle.read().rstrip().endswith(b"}")
             else:
-                pd.read_parquet(file, columns=["id"])
-        except Exception:  # missing, truncated, not JSON/parquet
+                whole = pq.read_metadata(file).num_rows >= 0
+        except Exception:  # missing, or not parquet at all
+            whole = False
+        if not whole:
             damaged.append(name)
     return damaged
+
+
+def training_record(model) -> dict:
+    """What a model directory's ``training.json`` says it was trained on (``trained_on_titles``,
+    ``held_out_titles``, ...); ``{}`` for a Hub id, a loaded model, or a directory that says nothing.
+    The one reader of that file.
+
+    >>> training_record("nbroad/xdistil-l12-h384-squad2")
+    {}
+    """
+    if not isinstance(model, (str, os.PathLike)):
+        return {}
+    file = Path(os.fspath(model)).expanduser() / "training.json"
+    try:
+        record = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 def training_overlap(model, table: pd.DataFrame) -> dict | None:
@@ -365,17 +390,10 @@ def training_overlap(model, table: pd.DataFrame) -> dict | None:
 
         training_overlap("../shared/models/minilm-l6-squad2-demo", table)["questions"]
     """
-    if not isinstance(model, (str, os.PathLike)):
+    record = training_record(model)
+    if "trained_on_titles" not in record:
         return None
-    file = Path(os.fspath(model)).expanduser() / "training.json"
-    if not file.is_file():
-        return None
-    try:
-        with open(file, encoding="utf-8") as handle:
-            trained = set(json.load(handle).get("trained_on_titles") or [])
-    except (OSError, json.JSONDecodeError, AttributeError):
-        return None
-    seen = table["title"].isin(trained)
+    seen = table["title"].isin(set(record["trained_on_titles"] or []))
     return {"titles": sorted(set(table.loc[seen, "title"])), "questions": int(seen.sum()),
             "of": int(len(table))}
 

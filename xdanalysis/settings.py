@@ -11,7 +11,6 @@ means the same in a shell and in JupyterLab; runs go to the project's ``runs/``,
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,16 +147,6 @@ class Settings:
         return f"| setting | value | from |\n|---|---|---|\n{rows}{notes}"
 
 
-def _held_out_titles(model: str) -> list | None:
-    file = Path(model) / "training.json"
-    if not file.is_file():
-        return None
-    try:
-        return list(json.loads(file.read_text(encoding="utf-8")).get("held_out_titles") or []) or None
-    except (OSError, json.JSONDecodeError, AttributeError):
-        return None
-
-
 def notebook_settings(*, defaults: dict, paths=("MODEL", "DATA", "ENCODER", "TEACHER", "STUDENT"),
                       title_model: str = "MODEL", environ=None) -> Settings:
     """Read ``XDANALYSIS_<NAME>`` for every name in ``defaults`` (a value of None: optional).
@@ -173,7 +162,7 @@ def notebook_settings(*, defaults: dict, paths=("MODEL", "DATA", "ENCODER", "TEA
         settings = notebook_settings(defaults={"MODEL": DEFAULT_MODEL, "DATA": "squad_v2", "LIMIT": None,
                                                "TITLES": None, "RUN": None})
     """
-    from .runs import default_run_dir
+    from .runs import default_run_dir, training_record
 
     environ = os.environ if environ is None else environ
     root = project_root()
@@ -195,7 +184,7 @@ def notebook_settings(*, defaults: dict, paths=("MODEL", "DATA", "ENCODER", "TEA
             value = [t.strip() for t in value.split(",") if t.strip()] or None
         values[name] = value
     if "TITLES" in values and values["TITLES"] is None and values.get(title_model):
-        held_out = _held_out_titles(values[title_model])
+        held_out = list(training_record(values[title_model]).get("held_out_titles") or []) or None
         if held_out:
             values["TITLES"] = held_out
             sources["TITLES"] = f"the model's training.json (held-out articles; set {PREFIX}TITLES to change)"

@@ -318,7 +318,7 @@ class AttentionExplorer:
                 f"window {att.window + 1} of {att.n_windows}</div>")
 
     def redraw(self):
-        from .attention import plot_head, plot_head_grid, plot_head_statistics, plot_question_to_context
+        from .attention import plot_head_grid, plot_head_statistics, plot_question_to_context
         qid, view = self.question.value, self.view.value
         self.header.value = self._header_html(qid, self.attention(qid, self.words.value, self.gold_window.value))
         # The grid and the statistics show every layer and head: the sliders do not change them.
