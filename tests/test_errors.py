@@ -6,6 +6,12 @@ import pytest
 
 from xdanalysis.errors import (
     SLICES,
+    aurc,
+    calibration_summary,
+    cross_fitted_threshold,
+    reliability,
+    risk_coverage,
+    selective_summary,
     Slice,
     bootstrap_ci,
     confusion,
@@ -197,3 +203,114 @@ def test_threshold_summary_reads_the_runs_own_threshold():
     recovered = threshold_summary(table).set_index(["metric", "threshold"])
     assert recovered.loc[("F1", "current"), "overall"] == pytest.approx(100 * table["f1"].mean())
     assert 1.5 <= recovered.loc[("F1", "current"), "null_odds_threshold"] < 2.0
+
+
+# Selective QA and calibration ----------------------------------------------------------------
+
+def test_risk_coverage_and_aurc_by_hand():
+    table = hand_run()
+    # By hand: the questions by null odds (most confident first) and the F1 of each best span.
+    ranked = ["c", "long", "short", "trap", "shift", "wrong", "fa", "abst", "ca"]
+    f1 = [1.0, 0.5, 0.5, 0.0, 1 / 3, 0.0, 0.0, 1.0, 0.0]  # "finished in 1889" vs "1889": P 1/3, R 1 -> 0.5
+    risks = [1 - sum(f1[:k]) / k for k in range(1, 10)]
+    curve = risk_coverage(table)
+    assert curve["id"].tolist() == ranked
+    np.testing.assert_allclose(curve["risk"], risks)
+    np.testing.assert_allclose(curve["coverage"], np.arange(1, 10) / 9)
+    assert aurc(table) == pytest.approx(sum(risks) / 9)
+    assert curve.attrs["coverage at 80% F1"] == pytest.approx(1 / 9)  # only the first reaches risk <= 0.2
+    # answering everything at the end: risk = 1 - mean F1 of every best span
+    assert curve["risk"].iloc[-1] == pytest.approx(1 - sum(f1) / 9)
+    summary = selective_summary(table).iloc[0]
+    oracle = sorted(f1, reverse=True)
+    assert summary["oracle_aurc"] == pytest.approx(np.mean([1 - sum(oracle[:k]) / k for k in range(1, 10)]))
+    assert summary["excess_aurc"] == pytest.approx(summary["aurc"] - summary["oracle_aurc"])
+    by = selective_summary(table, by="has_answer")  # sliceable like everything else
+    assert by["count"].tolist() == [3, 6] and by["bucket"].tolist() == [False, True]
+
+
+def test_risk_coverage_ties_keep_the_runs_order():
+    table = hand_run()
+    table["null_odds"] = 0.0
+    assert risk_coverage(table)["id"].tolist() == table["id"].tolist()
+
+
+def calibration_table():
+    return pd.DataFrame({"id": list("abcd"), "has_answer": [True, True, True, False],
+                         "answer": ["x", "y", "z", ""], "span_probability": [0.9, 0.8, 0.3, 0.2],
+                         "na_prob": [0.1, 0.2, 0.7, 0.6], "exact": [1, 0, 1, 1]})
+
+
+def test_reliability_ece_and_brier_by_hand():
+    frame = reliability(calibration_table(), bins=2)
+    summary = frame.attrs["summary"].set_index("group")
+    # decisions: 0.9 right, 0.8 wrong, 0.3 right, abstained with na_prob 0.6 right
+    # bins (0, .5] and (.5, 1]: {0.3: 1/1} and {0.9, 0.8, 0.6: 2/3}
+    assert summary.loc["all", "ECE"] == pytest.approx(0.25 * 0.7 + 0.75 * abs(2 / 3 - (0.9 + 0.8 + 0.6) / 3))
+    assert summary.loc["all", "Brier"] == pytest.approx((0.01 + 0.64 + 0.49 + 0.16) / 4)
+    assert summary.loc["unanswerable", "count"] == 1 and summary.loc["unanswerable", "Brier"] == pytest.approx(0.16)
+    assert summary.loc["answerable", "ECE"] == pytest.approx(1 / 3 * 0.7 + 2 / 3 * abs(0.5 - 0.85))
+    everything = frame[frame["group"] == "all"]
+    assert everything["count"].tolist() == [1, 3]
+    assert everything["accuracy"].tolist() == pytest.approx([1.0, 2 / 3])
+    assert calibration_summary(calibration_table(), bins=2)["ECE"].iloc[0] == pytest.approx(summary.loc["all", "ECE"])
+
+
+def test_reliability_reads_span_probabilities_from_the_runs_nbest():
+    from types import SimpleNamespace
+
+    table = calibration_table().drop(columns="span_probability")
+    nbest = {"a": [{"text": "", "probability": 0.05}, {"text": "x", "probability": 0.9}],
+             "b": [{"text": "y", "probability": 0.8}], "c": [{"text": "z", "probability": 0.3}],
+             "d": [{"text": "", "probability": 0.99}]}
+    run = SimpleNamespace(table=table, nbest=nbest)
+    summary = reliability(run, bins=2).attrs["summary"].set_index("group")
+    assert summary.loc["all", "Brier"] == pytest.approx((0.01 + 0.64 + 0.49 + 0.16) / 4)
+    with pytest.raises(ValueError, match="n-best"):
+        reliability(table)
+
+
+def known_threshold_table(n=40, seed=1):
+    """Answerable questions with right spans at null odds < 0; unanswerable with wrong spans at > 0."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        answerable = i % 2 == 0
+        rows.append({"id": f"q{i}", "answer_texts": ["Paris"] if answerable else [], "best_span_text": "Paris",
+                     "null_odds": -rng.uniform(1, 3) if answerable else rng.uniform(1, 3)})
+    table = pd.DataFrame(rows)
+    table["has_answer"] = table["answer_texts"].map(len) > 0
+    table["answer"] = "Paris"  # decided at a threshold above every null odds: it always answers
+    table.attrs["null_score_diff_threshold"] = 10.0
+    return table
+
+
+def test_cross_fitted_threshold_on_a_table_where_the_answer_is_known():
+    audit = cross_fitted_threshold(known_threshold_table(), folds=5, n_boot=200)
+    assert audit["current_threshold"] == 10.0
+    assert audit["default_f1"] == pytest.approx(50.0)  # answers everything: right on the answerable half only
+    assert audit["cross_fitted_f1"] == pytest.approx(100.0)  # any fold's threshold separates the two groups
+    assert audit["best_f1"] == pytest.approx(100.0) and audit["optimism"] == pytest.approx(0.0)
+    assert audit["gain"] == pytest.approx(50.0) and audit["gain_low"] <= 50.0 <= audit["gain_high"]
+    assert all(-1 <= t < 1 for t in audit["fold_thresholds"])
+    assert not audit["best_threshold_is_zero"]
+
+
+def test_cross_fitting_sees_through_an_overfitted_threshold():
+    # Null odds that say nothing about correctness: the in-sample best threshold overfits.
+    rng = np.random.default_rng(3)
+    table = known_threshold_table(200)
+    table["null_odds"] = rng.normal(size=len(table))
+    table["answer"] = np.where(table["null_odds"] <= 0, "Paris", "")
+    table.attrs["null_score_diff_threshold"] = 0.0
+    audit = cross_fitted_threshold(table, folds=5, n_boot=200)
+    assert audit["best_f1"] > audit["cross_fitted_f1"]  # the official figure is optimistic
+    assert audit["optimism"] == pytest.approx(audit["best_f1"] - audit["cross_fitted_f1"])
+
+
+def test_a_threshold_of_exactly_zero_is_flagged():
+    table = known_threshold_table(10)
+    table["null_odds"] = -np.inf  # no-answer probability 0 everywhere: as if scored without them
+    assert cross_fitted_threshold(table, folds=2, n_boot=50)["best_threshold_is_zero"]
+    with pytest.raises(ValueError, match="folds"):
+        cross_fitted_threshold(table, folds=1)

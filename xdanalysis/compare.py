@@ -38,6 +38,7 @@ __all__ = [
     "plot_tradeoff",
     "plot_attention_similarity",
     "plot_transitions",
+    "transition_table",
     "plot_slice_differences",
     "plot_soft_targets",
 ]
@@ -177,6 +178,22 @@ class Comparison:
         return frame
 
 
+def transition_table(outcome_a, outcome_b, labels=("teacher", "student")) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Counts of outcome under A (rows) x outcome under B (columns), every outcome of ``OUTCOMES``
+    in order, and the same as row shares.
+
+    >>> counts, rates = transition_table(["correct", "correct"], ["correct", "abstained"])
+    >>> int(counts.loc["correct", "abstained"]), float(rates.loc["correct", "abstained"])
+    (1, 0.5)
+    """
+    transitions = pd.crosstab(pd.Categorical(list(outcome_a), OUTCOMES), pd.Categorical(list(outcome_b), OUTCOMES),
+                              dropna=False)
+    transitions.index.name, transitions.columns.name = f"{labels[0]} outcome", f"{labels[1]} outcome"
+    transitions = transitions.reindex(index=OUTCOMES, columns=OUTCOMES, fill_value=0)
+    rates = transitions.div(transitions.sum(axis=1).replace(0, np.nan), axis=0)
+    return transitions, rates
+
+
 def compare(run_a, run_b, labels=("teacher", "student"), intersect: bool = False, n_boot: int = 1000,
             seed: int = 0) -> Comparison:
     """Compare two runs over the same questions (run directories, runs or run tables).
@@ -230,11 +247,7 @@ def compare(run_a, run_b, labels=("teacher", "student"), intersect: bool = False
                      f"{labels[1]} threshold": summaries[1].loc[(metric, "best"), "null_odds_threshold"]})
     metrics = pd.DataFrame(rows)
 
-    transitions = pd.crosstab(pd.Categorical(joined["outcome_a"], OUTCOMES), pd.Categorical(joined["outcome_b"], OUTCOMES),
-                              dropna=False)
-    transitions.index.name, transitions.columns.name = f"{labels[0]} outcome", f"{labels[1]} outcome"
-    transitions = transitions.reindex(index=OUTCOMES, columns=OUTCOMES, fill_value=0)
-    rates = transitions.div(transitions.sum(axis=1).replace(0, np.nan), axis=0)
+    transitions, rates = transition_table(joined["outcome_a"], joined["outcome_b"], labels)
 
     answered_a, answered_b = joined["answer_a"] != "", joined["answer_b"] != ""
     both = answered_a & answered_b

@@ -36,6 +36,17 @@ __all__ = [
     "threshold_curve",
     "threshold_summary",
     "examples",
+    "risk_coverage",
+    "coverage_at",
+    "aurc",
+    "selective_summary",
+    "per_bucket",
+    "best_span_probabilities",
+    "decision_confidence",
+    "reliability",
+    "RELIABILITY_GROUPS",
+    "calibration_summary",
+    "cross_fitted_threshold",
 ]
 
 OUTCOMES = ["correct", "partial_long", "partial_short", "partial_shifted", "wrong_span", "abstained",
@@ -537,3 +548,274 @@ def examples(table, *, outcome=None, by=None, bucket=None, sort_by: str = "confi
     if sort_by not in picked.columns:
         raise ValueError(f"unknown sort_by {sort_by!r}; use 'confidence' or a column of the table")
     return picked.sort_values(sort_by, ascending=ascending, kind="stable")
+
+
+# Selective QA and calibration ---------------------------------------------------------------
+# The ranking every selective-QA number shares: most confident (lowest null odds) first; ties keep
+# the run's order.
+
+def _confidence_order(table: pd.DataFrame) -> np.ndarray:
+    return np.argsort(table["null_odds"].to_numpy(dtype=float), kind="stable")
+
+
+def risk_coverage(table) -> pd.DataFrame:
+    """The risk–coverage curve of a run: answer the ``k`` most confident questions, abstain on the rest.
+
+    Questions are ranked by confidence ``-null_odds`` (best span score − null score), most confident
+    first (ties keep the run's order). At each ``k`` the model answers the top ``k`` with its best
+    span: ``coverage`` is k/n and ``risk`` is 1 − the mean official F1 of those ``k`` best spans (an
+    answered unanswerable question scores 0). ``null_odds`` is the k-th question's: abstaining above
+    it gives that point. ``.attrs`` holds ``aurc`` and the coverage at 80% and 90% F1.
+
+    >>> t = pd.DataFrame({"id": ["a", "b"], "answer_texts": [["x"], []], "best_span_text": ["x", "y"],
+    ...                   "null_odds": [-2.0, 1.0]})
+    >>> risk_coverage(t)[["coverage", "risk"]].values.tolist()
+    [[0.5, 0.0], [1.0, 0.5]]
+    """
+    table = getattr(table, "table", table)
+    if len(table) == 0:
+        raise ValueError("risk_coverage needs at least one question")
+    order = _confidence_order(table)
+    _, span_f1 = _span_scores(table)
+    f1 = span_f1[order]
+    k = np.arange(1, len(table) + 1)
+    risk = 1.0 - np.cumsum(f1) / k
+    frame = pd.DataFrame({"k": k, "coverage": k / len(table), "risk": risk,
+                          "null_odds": table["null_odds"].to_numpy(dtype=float)[order],
+                          "id": table["id"].to_numpy()[order], "f1": f1})
+    frame.attrs["aurc"] = float(risk.mean())
+    for target in (0.8, 0.9):
+        frame.attrs[f"coverage at {target:.0%} F1"] = coverage_at(frame, target)
+    return frame
+
+
+def coverage_at(curve: pd.DataFrame, f1: float) -> float:
+    """The largest coverage of a :func:`risk_coverage` curve whose answered questions reach mean F1
+    ``f1`` (0 to 1); 0.0 when even the most confident question falls short.
+
+    >>> coverage_at(pd.DataFrame({"coverage": [0.5, 1.0], "risk": [0.0, 0.5]}), 0.8)
+    0.5
+    """
+    reached = curve["coverage"][curve["risk"].to_numpy() <= 1.0 - f1 + 1e-12]
+    return float(reached.max()) if len(reached) else 0.0
+
+
+def aurc(table) -> float:
+    """Area under the risk–coverage curve: the mean risk over k = 1..n (lower is better).
+
+    >>> t = pd.DataFrame({"id": ["a", "b"], "answer_texts": [["x"], []], "best_span_text": ["x", "y"],
+    ...                   "null_odds": [-2.0, 1.0]})
+    >>> aurc(t)
+    0.25
+    """
+    return risk_coverage(table).attrs["aurc"]
+
+
+def selective_summary(table, *, by=None, edges=None, quantiles: int | None = None) -> pd.DataFrame:
+    """AURC, the AURC of a perfect ranking (``oracle_aurc``: the same answers, best F1 first), their
+    difference ``excess_aurc``, and the coverage at 80% / 90% F1; per bucket of a slice with ``by``.
+
+    Example::
+
+        selective_summary(run, by="question type")
+    """
+    def one(part: pd.DataFrame) -> dict:
+        curve = risk_coverage(part)
+        best = np.sort(curve["f1"].to_numpy())[::-1]
+        oracle = float((1.0 - np.cumsum(best) / np.arange(1, len(best) + 1)).mean())
+        return {"count": len(part), "aurc": curve.attrs["aurc"], "oracle_aurc": oracle,
+                "excess_aurc": curve.attrs["aurc"] - oracle,
+                "coverage_at_80_f1": curve.attrs["coverage at 80% F1"],
+                "coverage_at_90_f1": curve.attrs["coverage at 90% F1"]}
+
+    return per_bucket(table, one, by=by, edges=edges, quantiles=quantiles)
+
+
+def per_bucket(table, summarise, *, by=None, edges=None, quantiles: int | None = None) -> pd.DataFrame:
+    """``summarise(part) -> dict`` for the whole table (``by=None``) or for every non-empty bucket
+    of a slice (as :func:`slice_table` takes it), one row each, with a ``bucket`` column.
+
+    >>> t = pd.DataFrame({"x": [1, 2, 3], "g": ["a", "b", "a"]})
+    >>> per_bucket(t, lambda p: {"n": len(p)}, by="g").values.tolist()
+    [['a', 2], ['b', 1]]
+    """
+    table = getattr(table, "table", table)
+    if by is None:
+        return pd.DataFrame([{"bucket": "all", **summarise(table)}])
+    buckets = by if isinstance(by, pd.Series) else slice_values(table, by, edges, quantiles)
+    labels = buckets.astype(object).to_numpy()
+    categories = buckets.cat.categories if isinstance(buckets.dtype, pd.CategoricalDtype) \
+        else sorted(set(buckets.dropna()))
+    rows = [{"bucket": b, **summarise(table[labels == b])} for b in categories if (labels == b).any()]
+    frame = pd.DataFrame(rows)
+    frame.attrs["slice"] = by if isinstance(by, str) else getattr(by, "name", str(by))
+    return frame
+
+
+def best_span_probabilities(run) -> pd.Series:
+    """The n-best softmax probability of each question's best span (NaN where it has none), from
+    the run's ``nbest_predictions.json``; a table that carries a ``span_probability`` column is
+    read as it is."""
+    table = getattr(run, "table", run)
+    if "span_probability" in table.columns:
+        return table["span_probability"].astype(float)
+    if not hasattr(run, "nbest"):
+        raise ValueError("the span probabilities live in the run's n-best list: pass the run itself (load_run(...)), "
+                         "or a table with a 'span_probability' column")
+    nbest = run.nbest
+    values = []
+    for qid in table["id"]:
+        spans = [c for c in nbest.get(qid, []) if c["text"] != ""]
+        values.append(spans[0]["probability"] if spans else np.nan)  # n-best lists are sorted by score
+    return pd.Series(values, index=table.index, dtype=float)
+
+
+def decision_confidence(run) -> pd.DataFrame:
+    """Per question: what the model decided (``answered``), the probability it gave that decision
+    (the n-best probability of the chosen span, or ``na_prob`` when it abstained) and whether the
+    decision was right (``correct``: EM 1; a correct abstention counts).
+
+    Example::
+
+        decision_confidence(load_run("runs/demo")).groupby("answered")["correct"].mean()
+    """
+    table = getattr(run, "table", run)
+    answered = (table["answer"] != "").to_numpy()
+    span = best_span_probabilities(run).to_numpy()
+    confidence = np.where(answered, span, table["na_prob"].to_numpy(dtype=float))
+    return pd.DataFrame({"id": table["id"].to_numpy(), "has_answer": table["has_answer"].to_numpy(dtype=bool),
+                         "answered": answered, "confidence": confidence,
+                         "correct": table["exact"].to_numpy(dtype=float)}, index=table.index)
+
+
+def _reliability_of(confidence: np.ndarray, correct: np.ndarray, bins: int) -> tuple[pd.DataFrame, float, float]:
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)  # (a, b] buckets, 0 in the first
+    rows = []
+    for b in range(bins):
+        mask = which == b
+        rows.append({"bin": b, "low": edges[b], "high": edges[b + 1], "count": int(mask.sum()),
+                     "confidence": float(confidence[mask].mean()) if mask.any() else np.nan,
+                     "accuracy": float(correct[mask].mean()) if mask.any() else np.nan})
+    frame = pd.DataFrame(rows)
+    filled = frame[frame["count"] > 0]
+    n = max(1, len(confidence))
+    ece = float((filled["count"] / n * (filled["accuracy"] - filled["confidence"]).abs()).sum())
+    brier = float(np.mean((confidence - correct) ** 2)) if len(confidence) else np.nan
+    return frame, ece, brier
+
+
+RELIABILITY_GROUPS = ["all", "answerable", "unanswerable"]
+
+
+def reliability(run, *, bins: int = 10) -> pd.DataFrame:
+    """The reliability diagram of a run's decisions (see :func:`decision_confidence`): per group
+    (all, answerable, unanswerable) and equal-width confidence bin, the count, mean confidence and
+    accuracy (EM). ``.attrs["summary"]``: per group n, ECE (count-weighted |accuracy − confidence|
+    over the bins) and the Brier score (mean squared confidence − correct).
+
+    Example::
+
+        reliability(load_run("runs/demo")).attrs["summary"]
+    """
+    if bins < 1:
+        raise ValueError(f"bins must be at least 1, got {bins}")
+    decisions = decision_confidence(run)
+    known = decisions["confidence"].notna()
+    frames, rows = [], []
+    for group in RELIABILITY_GROUPS:
+        mask = known & {"all": True, "answerable": decisions["has_answer"],
+                        "unanswerable": ~decisions["has_answer"]}[group]
+        part = decisions[mask]
+        frame, ece, brier = _reliability_of(part["confidence"].to_numpy(), part["correct"].to_numpy(), bins)
+        frames.append(frame.assign(group=group))
+        rows.append({"group": group, "count": len(part), "ECE": ece if len(part) else np.nan, "Brier": brier,
+                     "mean confidence": part["confidence"].mean(), "accuracy": part["correct"].mean()})
+    result = pd.concat(frames, ignore_index=True)[["group", "bin", "low", "high", "count", "confidence", "accuracy"]]
+    result.attrs["summary"] = pd.DataFrame(rows)
+    return result
+
+
+def calibration_summary(run, *, bins: int = 10, by=None, edges=None, quantiles: int | None = None) -> pd.DataFrame:
+    """ECE and Brier score of the run's decisions, overall and per bucket of a slice with ``by``."""
+    decisions = decision_confidence(run)
+    table = getattr(run, "table", run).assign(_confidence=decisions["confidence"], _correct=decisions["correct"])
+
+    def one(part):
+        known = part["_confidence"].notna()
+        _, ece, brier = _reliability_of(part.loc[known, "_confidence"].to_numpy(),
+                                        part.loc[known, "_correct"].to_numpy(), bins)
+        return {"count": len(part), "ECE": ece, "Brier": brier, "mean confidence": part["_confidence"].mean(),
+                "accuracy": part["_correct"].mean()}
+
+    return per_bucket(table, one, by=by, edges=edges, quantiles=quantiles)
+
+
+def _best_f1_threshold(odds: np.ndarray, span_f1: np.ndarray, has: np.ndarray) -> float:
+    """The null-odds threshold that maximises F1 on these questions. Every threshold from one
+    question's null odds up to the next gives the same decisions; the official search returns the
+    lower end, on a question, which held-out questions fall on either side of by chance. Here:
+    the middle of that interval (of the lowest best one), ±inf at the ends."""
+    finite = np.unique(odds[np.isfinite(odds)])
+    candidates = np.concatenate([[-np.inf], finite])  # answer where odds <= candidate
+    answered = odds[None, :] <= candidates[:, None]
+    f1 = np.where(answered, span_f1[None, :], (~has).astype(float)[None, :]).mean(axis=1)
+    k = int(np.argmax(f1))
+    if k == 0:
+        return -math.inf
+    if k == len(candidates) - 1:
+        return math.inf
+    return float((candidates[k] + candidates[k + 1]) / 2)
+
+
+def _f1_at(odds, span_f1, has, threshold) -> np.ndarray:
+    return np.where(odds <= threshold, span_f1, (~has).astype(float))
+
+
+def cross_fitted_threshold(table, *, folds: int = 5, seed: int = 0, n_boot: int = 1000,
+                           level: float = 0.95) -> dict:
+    """An honest estimate of what tuning the null-odds threshold gains.
+
+    The official ``best_f1`` chooses its threshold on the very questions it scores. Here the
+    questions are split into ``folds`` seeded folds; each fold is scored at the threshold that
+    maximises F1 on the other folds (the middle of the best interval between two questions'
+    null odds). Returns F1 (%) at the run's own threshold (``default_f1``),
+    the official in-sample ``best_f1`` and its threshold, the ``cross_fitted_f1``, the honest
+    ``gain`` (cross-fitted − default) with a bootstrap interval over questions, the ``optimism``
+    of the official figure (best − cross-fitted), the per-fold thresholds, and
+    ``best_threshold_is_zero``: True when the official ``best_f1_thresh`` is exactly 0, the mark of
+    scores computed without no-answer probabilities (as on model cards).
+
+    Example::
+
+        cross_fitted_threshold(load_run("runs/demo"))["gain"]
+    """
+    current = run_threshold(table)
+    table = getattr(table, "table", table)
+    if folds < 2 or folds > len(table):
+        raise ValueError(f"folds must be between 2 and the number of questions ({len(table)}), got {folds}")
+    odds = table["null_odds"].to_numpy(dtype=float)
+    has = table["has_answer"].to_numpy(dtype=bool)
+    _, span_f1 = _span_scores(table)
+    fold_of = np.empty(len(table), dtype=int)
+    fold_of[np.random.default_rng(seed).permutation(len(table))] = np.arange(len(table)) % folds
+    honest = np.empty(len(table))
+    thresholds = []
+    for k in range(folds):
+        held = fold_of == k
+        t = _best_f1_threshold(odds[~held], span_f1[~held], has[~held])
+        thresholds.append(t)
+        honest[held] = _f1_at(odds[held], span_f1[held], has[held], t)
+    default = _f1_at(odds, span_f1, has, current)
+    official = threshold_summary(table, current=current).attrs["official"]
+    low, high = bootstrap_interval(honest - default, n_boot=n_boot, seed=seed, level=level)
+    return {
+        "count": len(table), "folds": folds, "current_threshold": current,
+        "default_f1": 100 * float(default.mean()),
+        "best_f1": float(official["best_f1"]), "best_f1_thresh": float(official["best_f1_thresh"]),
+        "cross_fitted_f1": 100 * float(honest.mean()),
+        "gain": 100 * float((honest - default).mean()), "gain_low": 100 * low, "gain_high": 100 * high,
+        "optimism": float(official["best_f1"]) - 100 * float(honest.mean()),
+        "fold_thresholds": thresholds,
+        "best_threshold_is_zero": float(official["best_f1_thresh"]) == 0.0,
+    }
