@@ -136,3 +136,16 @@ def test_articles_are_selected_by_title(squad_file):
     assert list(load_squad(squad_file, titles=["Paris", "Normans"], limit=5)["id"]) == ["n1", "n2", "n3", "n4", "p1"]
     with pytest.raises(DataError, match=r"no article titled 'Rome'; its articles are 'Normans', 'Paris'"):
         load_squad(squad_file, titles="Rome")
+
+
+def test_write_squad_round_trips_and_refuses_a_misaligned_table(squad_file, tmp_path):
+    from xdanalysis.data import write_squad
+
+    table = load_squad(squad_file)
+    back = load_squad(write_squad(table, tmp_path / "copy.json"))
+    assert back.to_dict("records") == table.to_dict("records")
+    broken = table.copy()
+    broken.at[0, "answer_starts"] = [broken.at[0, "answer_starts"][0] + 1]
+    with pytest.raises(DataError, match="n1"):
+        write_squad(broken, tmp_path / "broken.json")
+    assert not (tmp_path / "broken.json").exists()

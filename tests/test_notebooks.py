@@ -173,3 +173,29 @@ def test_distillation_lab_runs(monkeypatch, tmp_path, squad_file):
         assert 1 <= info["steps"] <= 2 and set(info["eval_titles"]).isdisjoint(info["trained_on_titles"])
     text = json.dumps([o.get("data", {}).get("text/markdown", "") for o in outputs], ensure_ascii=False)
     assert "soft targets − hard labels" in text  # the verdict is stated, whichever way it goes
+
+
+def test_robustness_and_calibration_runs(offline_env, monkeypatch, tmp_path):
+    from xdanalysis.probes import load_probes, probe_summary
+
+    env = {k: v for k, v in offline_env.items() if k in ("XDANALYSIS_MODEL", "XDANALYSIS_DATA")}
+    env.update({"XDANALYSIS_OUT": tmp_path / "probes", "XDANALYSIS_RUN": tmp_path / "run"})
+    if shared_path() is not None:
+        env["XDANALYSIS_PER_ARTICLE"] = 25  # both held-out articles: probes borrow from the other one
+    notebook = execute(ROOT / "notebooks" / "06_robustness_and_calibration.ipynb", env, monkeypatch, tmp_path)
+    outputs = outputs_of(notebook)
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 3
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+    results = load_probes(tmp_path / "probes")
+    assert results["title"].nunique() == 2
+    # the consistency table on screen is the package's, on the probes the notebook ran
+    summary = probe_summary(results).round(1).set_index("probe")
+    shown = next(o["data"]["text/html"] for o in outputs
+                 if "consistency_if_correct" in o.get("data", {}).get("text/html", ""))
+    import re
+
+    for name in summary.index[summary["n"] > 0]:
+        row = re.search(rf"<th>{name}</th>(.*?)</tr>", shown, re.S).group(1)
+        assert f"<td>{summary.loc[name, 'consistency']}</td>" in row
+    text = json.dumps([o.get("data", {}).get("text/markdown", "") for o in outputs], ensure_ascii=False)
+    assert "cross-fitted, the honest gain" in text

@@ -23,11 +23,11 @@ def test_torch_is_pinned_everywhere():
     assert "torch==2.13.0" in (ROOT / "Makefile").read_text()
 
 
-def test_data_metrics_and_errors_never_import_torch():
+def test_data_metrics_errors_and_probes_never_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys, xdanalysis.data, xdanalysis.metrics, xdanalysis.errors, xdanalysis.decoding; "
+    code = ("import sys, xdanalysis.data, xdanalysis.metrics, xdanalysis.errors, xdanalysis.decoding, xdanalysis.probes; "
             "print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr

@@ -82,3 +82,51 @@ def test_official_curve_ends_at_the_recall_of_answering_everything():
     recalls = first.lines[0].get_xdata() if first.lines else first.collections[0].get_paths()[0].vertices[:, 0]
     has = table["has_answer"]
     assert max(recalls) == pytest.approx(table.loc[has, "f1"].sum() / has.sum())
+
+
+def test_risk_coverage_lines_are_the_curves():
+    from xdanalysis.errors import risk_coverage
+    from xdanalysis.plots import plot_risk_coverage
+
+    table = hand_run()
+    curve = risk_coverage(table)
+    shifted = table.assign(null_odds=-table["null_odds"])  # the opposite ranking
+    ax = plot_risk_coverage({"a": curve, "b": risk_coverage(shifted)}, ax=axes())
+    lines = [line for line in ax.lines if not line.get_label().startswith("_")]
+    np.testing.assert_allclose(lines[0].get_ydata(), 100 * curve["risk"])
+    assert lines[0].get_label() == f"a: AURC {100 * curve.attrs['aurc']:.1f} (n=9)"
+    assert "coverage" in ax.get_xlabel() and "risk" in ax.get_ylabel()
+
+
+def test_reliability_points_and_counts_are_the_table():
+    from test_errors import calibration_table
+    from xdanalysis.errors import reliability
+    from xdanalysis.plots import plot_reliability
+
+    frame = reliability(calibration_table(), bins=2)
+    ax = plot_reliability(frame, ax=axes())
+    answerable = next(line for line in ax.lines if line.get_label().startswith("answerable"))
+    part = frame[(frame["group"] == "answerable") & (frame["count"] > 0)]
+    np.testing.assert_allclose(answerable.get_xdata(), part["confidence"])
+    np.testing.assert_allclose(answerable.get_ydata(), part["accuracy"])
+    assert "n=3" in answerable.get_label() and "ECE" in answerable.get_label()
+    assert sorted(t.get_text() for t in ax.texts) == ["1", "1", "2"]  # the counts per bin
+
+
+def test_probe_consistency_bars():
+    import pandas as pd
+
+    from xdanalysis.plots import plot_probe_consistency
+
+    summary = pd.DataFrame([
+        {"probe": "question_typo", "expect": "same_answer", "n": 10, "skipped": 0, "consistency": 90.0,
+         "low": 70.0, "high": 100.0, "n_correct": 5, "consistency_if_correct": 80.0},
+        {"probe": "swap_answer", "expect": "-", "n": 0, "skipped": 4, "consistency": np.nan, "low": np.nan,
+         "high": np.nan, "n_correct": 0, "consistency_if_correct": np.nan},
+        {"probe": "remove_answer_sentence", "expect": "abstain", "n": 4, "skipped": 6, "consistency": 25.0,
+         "low": 0.0, "high": 75.0, "n_correct": 1, "consistency_if_correct": 100.0}])
+    ax = plot_probe_consistency(summary, ax=axes())
+    assert [p.get_width() for p in ax.patches] == [90.0, 25.0]  # probes with nothing probed are left out
+    by_position = {t.get_position()[1]: t.get_text() for t in ax.get_yticklabels()}
+    assert [by_position[y] for y in sorted(by_position, reverse=True)] == [  # the summary's order, top down
+        "question_typo\n(expect same_answer, n=10)", "remove_answer_sentence\n(expect abstain, n=4)"]

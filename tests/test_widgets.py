@@ -105,3 +105,44 @@ def test_attention_explorer_says_when_the_head_is_untrained(encoder_only_dir, sq
     assert info["random_head"] and not hasattr(model, "xdanalysis_random_head")  # the user's model is not marked
     run = predict_run((model, tokenizer), squad_file, tmp_path / "run", limit=2, progress=False)
     assert "untrained" in AttentionExplorer(run, model, tokenizer, random_head=info["random_head"]).note.value
+
+
+def test_probe_explorer_pages_through_the_unmet_expectations(tiny_model_dir, squad_file, tmp_path):
+    from xdanalysis.probes import probe_examples, probe_summary, run_probes
+    from xdanalysis.widgets import ProbeExplorer
+
+    results = run_probes(str(tiny_model_dir), squad_file, tmp_path / "probes", progress=False,
+                         probes="remove_answer_sentence,question_typo,swap_answer", max_seq_length=64, doc_stride=16)
+    explorer = ProbeExplorer(results, n_boot=100)
+    summary = probe_summary(results, n_boot=100).set_index("probe")
+    probed = [p for p in summary.index if summary.loc[p, "n"] > 0]
+    assert [value for _, value in explorer.probe.options] == probed
+    assert explorer.plot.value[:4] == b"\x89PNG"
+    for name in probed:
+        explorer.probe.value = name
+        for met in (False, True, None):
+            explorer.met.value = met
+            expected = probe_examples(results, probe=name, met=met)
+            assert explorer.matching["id"].tolist() == expected["id"].tolist()
+            assert f"<b>{len(expected)}</b> matching" in explorer.summary.value
+            if len(expected):
+                explorer.show(len(expected) + 5)  # clamped to the last one
+                assert explorer.current_id == expected["id"].iloc[-1]
+                assert f"question {len(expected)} of {len(expected)}" in explorer.example.value
+                assert expected["source_id"].iloc[-1] in explorer.example.value
+            else:
+                assert "no probed question matches" in explorer.example.value
+    explorer.probe.value, explorer.met.value = "remove_answer_sentence", None
+    assert "line-through" in explorer.example.value  # the removed sentence is shown struck through
+    explorer.outcome.value = "correct_abstention"  # answerable originals only: nothing can match
+    assert explorer.matching.empty
+
+
+def test_probe_pair_marks_only_what_changed():
+    from xdanalysis.display import _diff_words
+
+    left, right = _diff_words("Paris is big. Rome is old.", "Paris is big.")
+    assert left.count("line-through") == 1 and ">Rome is old.</span>" in left
+    assert "background" not in right  # "big." stayed, though the space after it went
+    left, right = _diff_words("Paris is big.", "Rome is big.")
+    assert ">Paris </span>" in left and ">Rome </span>" in right

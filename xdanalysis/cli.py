@@ -1,4 +1,4 @@
-"""The ``xdanalysis`` command: predict, score, evaluate, report."""
+"""The ``xdanalysis`` command: predict, score, evaluate, report, probe, distill."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import math
 import os
 import sys
 import warnings
+from pathlib import Path
 
 from .data import DataError, HubUnreachableError, gold_answers, load_squad
 from .decoding import DECODING_DEFAULTS
@@ -146,6 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .distill import DISTILL_DEFAULTS as D
 
+    probe = commands.add_parser("probe", help="robustness probes: rewrite the questions (answer sentence removed, "
+                                "sentences moved, typos, ...) and check the model behaves as it should")
+    _add_predict_arguments(probe, out_required=True)
+    probe.add_argument("--probes", default="all", help="'all' or a comma-separated list of probe names")
+    probe.add_argument("--seed", type=int, default=0, help="seed of the probes' random choices")
+    probe.add_argument("--report", action="store_true", help="also write OUT/original/report.html with the probes")
+
     distil = commands.add_parser("distill", help="train a student from a teacher (soft targets, attention transfer)")
     distil.add_argument("--teacher", required=True, help="teacher: Hub id or local QA checkpoint")
     distil.add_argument("--data", required=True, help="training data (as for predict)")
@@ -226,8 +234,30 @@ def _distill(args) -> int:
     return 0
 
 
+def _probe(args) -> int:
+    from .data import _title_list
+    from .probes import probe_summary, probe_summary_text, run_probes
+
+    decoding = {name: getattr(args, name) for name in DECODING_DEFAULTS}
+    results = run_probes(args.model, args.data, args.out, probes=args.probes, seed=args.seed, split=args.split,
+                         limit=args.limit, titles=_title_list(args.titles), exclude_titles=args.exclude_titles,
+                         allow_random_head=args.allow_random_head, overwrite=args.overwrite,
+                         batch_size=args.batch_size, **decoding)
+    text = probe_summary_text(probe_summary(results))
+    (Path(args.out) / "probe_summary.txt").write_text(text + "\n", encoding="utf-8")
+    print(text)
+    print(f"\nper question: {Path(args.out) / 'probes.parquet'}")
+    if args.report:
+        from .report import write_report
+        from .runs import load_run
+
+        run = load_run(Path(args.out) / "original")
+        print(f"report: {write_report(run, run.path / 'report.html')}")
+    return 0
+
+
 COMMANDS = {"predict": _print_predict, "score": _score, "evaluate": _evaluate, "report": _report,
-            "distill": _distill}
+            "probe": _probe, "distill": _distill}
 
 
 def _main(args) -> int:

@@ -30,6 +30,8 @@ __all__ = [
     "gold_answers",
     "hub_reachable",
     "data_problem",
+    "write_squad",
+    "first_per_title",
 ]
 
 COLUMNS = [
@@ -357,3 +359,52 @@ def source_fingerprint(table: pd.DataFrame) -> str:
 def gold_answers(table: pd.DataFrame) -> dict[str, list[str]]:
     """``{id: [gold answer texts]}`` in table order, the input of :func:`xdanalysis.metrics.squad_v2_scores`."""
     return {qid: list(texts) for qid, texts in zip(table["id"], table["answer_texts"])}
+
+
+def write_squad(table: pd.DataFrame, path) -> Path:
+    """Write a question table as an official SQuAD 2.0 JSON file (articles and paragraphs in table
+    order) that :func:`load_squad` reads back to the same table. The table is validated first, as
+    :func:`load_squad` validates, so a file that is written can be read.
+
+    Example::
+
+        write_squad(load_squad("dev.json", limit=10), "dev-10.json")
+    """
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise DataError(f"cannot write {path}: the table lacks the column(s) {missing}")
+    _validate(table.reset_index(drop=True), f"table for {path}", strict=True)
+    articles: dict = {}
+    for row in table.itertuples(index=False):
+        paragraphs = articles.setdefault(row.title, {})
+        qas = paragraphs.setdefault(row.context, [])
+        qas.append({
+            "id": row.id, "question": row.question, "is_impossible": bool(row.is_impossible),
+            "answers": [{"text": t, "answer_start": int(s)} for t, s in zip(row.answer_texts, row.answer_starts)],
+            "plausible_answers": [{"text": t, "answer_start": int(s)}
+                                  for t, s in zip(row.plausible_texts, row.plausible_starts)],
+        })
+    payload = {"version": "v2.0", "data": [
+        {"title": title, "paragraphs": [{"context": c, "qas": qas} for c, qas in paragraphs.items()]}
+        for title, paragraphs in articles.items()]}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def first_per_title(table: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The first ``n`` questions of every article, in table order: a small sample that keeps every
+    article (``limit`` keeps the first articles only).
+
+    >>> t = pd.DataFrame({"id": list("abcde"), "title": ["A", "A", "A", "B", "B"]})
+    >>> first_per_title(t, 2)["id"].tolist()
+    ['a', 'b', 'd', 'e']
+    """
+    if n is None or n <= 0:
+        raise ValueError(f"n must be a positive number of questions per article, got {n}")
+    picked = table[table.groupby("title", sort=False).cumcount() < n].reset_index(drop=True)
+    picked.attrs.update(table.attrs)
+    return picked

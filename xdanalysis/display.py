@@ -6,7 +6,7 @@ import html
 
 import pandas as pd
 
-__all__ = ["example_html", "show_example"]
+__all__ = ["example_html", "show_example", "probe_pair_html", "show_probe_pair"]
 
 COLORS = {"gold": "#b7e4c7", "plausible": "#ffe8a3", "prediction": "#a9c7ff", "best span (abstained)": "#d9d9d9"}
 
@@ -99,3 +99,67 @@ def show_example(run_or_table, qid: str, top: int = 5):
 
         matches = outcomes(matches)
     return HTML(example_html(matches.iloc[0], nbest, top))
+
+
+_DIFF_STYLE = {"removed": "background:#f4b6b6;text-decoration:line-through", "added": "background:#b7e4c7",
+               "answer": "outline:2px solid #4c72b0;border-radius:3px"}
+
+
+def _diff_words(before: str, after: str) -> tuple[str, str]:
+    """Both texts as HTML, words only in ``before`` struck through, words only in ``after`` marked
+    (difflib on whitespace-separated words; a moved sentence shows as removed here, added there)."""
+    import difflib
+    import re
+
+    a, b = re.findall(r"\S+\s*", before), re.findall(r"\S+\s*", after)  # words with their trailing space
+    left, right = [], []
+    matcher = difflib.SequenceMatcher(a=[w.strip() for w in a], b=[w.strip() for w in b], autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():  # compared without the spaces: "colonies." == "colonies. "
+        old, new = html.escape("".join(a[i1:i2])), html.escape("".join(b[j1:j2]))
+        if op == "equal":
+            left.append(old)
+            right.append(new)
+            continue
+        if old:
+            left.append(f'<span style="{_DIFF_STYLE["removed"]}">{old}</span>')
+        if new:
+            right.append(f'<span style="{_DIFF_STYLE["added"]}">{new}</span>')
+    return "".join(left), "".join(right)
+
+
+def probe_pair_html(row) -> str:
+    """One probed question beside its original: the questions and contexts with what the probe
+    removed (struck through) and added (green), the gold, each answer and outcome, and whether
+    the expectation was met. ``row`` is a row of :func:`xdanalysis.probes.probe_results`."""
+    row = row if isinstance(row, pd.Series) else pd.Series(row)
+    q_left, q_right = _diff_words(row["original_question"], row["probed_question"])
+    c_left, c_right = _diff_words(row["original_context"], row["probed_context"])
+
+    def side(title, question, context, side_name):
+        gold = ", ".join(f"“{html.escape(t)}”" for t in dict.fromkeys(row[f"{side_name}_answer_texts"])) \
+            or "<i>no answer</i>"
+        answer = html.escape(row[f"{side_name}_answer"]) or "<i>abstained</i>"
+        return (f'<div style="flex:1;min-width:20em;border:1px solid #ddd;padding:6px">'
+                f"<b>{title}</b><br><b>Q:</b> {question}<br><b>gold:</b> {gold}<br>"
+                f"<b>model:</b> {answer} <i>({row[f'{side_name}_outcome']}, F1 {100 * row[f'{side_name}_f1']:.0f}, "
+                f"null odds {row[f'{side_name}_null_odds']:.2f})</i>"
+                f'<p style="font-size:0.9em;line-height:1.4">{context}</p></div>')
+
+    verdict = ("<span style='color:#2b8a3e'>expectation met</span>" if row["met"]
+               else "<span style='color:#c92a2a'>expectation NOT met</span>")
+    return (f'<div style="font-family:sans-serif;max-width:80em;margin:4px 0">'
+            f"<div><b>{html.escape(row['probe'])}</b> on <code>{html.escape(row['source_id'])}</code> · expect "
+            f"<b>{html.escape(row['expect'])}</b> · {verdict} · <i>{html.escape(str(row['note']))[:300]}</i></div>"
+            f'<div style="display:flex;gap:8px">{side("original", q_left, c_left, "original")}'
+            f'{side("probed", q_right, c_right, "probed")}</div></div>')
+
+
+def show_probe_pair(results: pd.DataFrame, qid: str):
+    """Display :func:`probe_pair_html` for the probed question ``qid`` (``"<source_id>~<probe>"``)."""
+    from IPython.display import HTML, display
+
+    picked = results[results["id"] == qid]
+    if picked.empty:
+        raise KeyError(f"no probed question {qid!r} in these results; ids look like {results['id'].iloc[0]!r}"
+                       if len(results) else f"no probed question {qid!r}: the results are empty")
+    display(HTML(probe_pair_html(picked.iloc[0])))

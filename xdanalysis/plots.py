@@ -8,7 +8,7 @@ import pandas as pd
 from ._common import check_choice, sigmoid
 
 __all__ = ["plot_scores", "plot_null_odds", "plot_confusion", "plot_outcomes", "plot_slice", "plot_threshold_curve",
-           "plot_official_curves"]
+           "plot_official_curves", "plot_risk_coverage", "plot_reliability", "plot_probe_consistency"]
 
 
 def plot_scores(scores: dict, ax=None, title: str | None = None):
@@ -195,3 +195,90 @@ def plot_official_curves(table: pd.DataFrame, axes=None):
     axes[1].set_title("No-answer probability, as the official histograms")
     axes[1].legend()
     return axes
+
+
+def plot_risk_coverage(curves, ax=None):
+    """Risk (1 − F1 of the answered questions) against coverage, one line per run, AURC in the legend.
+
+    ``curves``: a :func:`xdanalysis.errors.risk_coverage` frame, or ``{label: frame}`` to overlay
+    runs (teacher and student). The dotted line is the risk of answering everything.
+
+    Example::
+
+        plot_risk_coverage({"teacher": risk_coverage(teacher), "student": risk_coverage(student)})
+    """
+    import matplotlib.pyplot as plt
+
+    if isinstance(curves, pd.DataFrame):
+        curves = {"model": curves}
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4))
+    for label, curve in curves.items():
+        line, = ax.plot(curve["coverage"], 100 * curve["risk"],
+                        label=f"{label}: AURC {100 * curve.attrs['aurc']:.1f} (n={len(curve)})")
+        ax.axhline(100 * curve["risk"].iloc[-1], color=line.get_color(), linestyle=":", linewidth=1)
+    ax.set_xlabel("coverage (share of questions answered, most confident first)")
+    ax.set_ylabel("risk = 100 − F1 of the answered (%)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 100)
+    ax.set_title("Risk–coverage (lower is better; dotted: answer everything)")
+    ax.legend(fontsize=8, loc="upper left")
+    return ax
+
+
+def plot_reliability(frame: pd.DataFrame, ax=None, groups=("answerable", "unanswerable")):
+    """Reliability diagram from :func:`xdanalysis.errors.reliability`: accuracy against confidence
+    per bin and group, the diagonal of perfect calibration, the counts in a bar strip below, and
+    ECE / Brier in the legend."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4.5))
+    summary = frame.attrs.get("summary")
+    colors = {"all": "#555555", "answerable": "#4c72b0", "unanswerable": "#c44e52"}
+    ax.plot([0, 1], [0, 1], color="#aaaaaa", linestyle="--", linewidth=1, label="perfect calibration")
+    width = (frame["high"] - frame["low"]).iloc[0]
+    total = max(1, frame[frame["group"].isin(groups)]["count"].max())
+    for k, group in enumerate(groups):
+        part = frame[(frame["group"] == group) & (frame["count"] > 0)]
+        label = group
+        if summary is not None:
+            s = summary.set_index("group").loc[group]
+            label = f"{group} (n={int(s['count'])}, ECE {s['ECE']:.3f}, Brier {s['Brier']:.3f})"
+        ax.plot(part["confidence"], part["accuracy"], "o-", color=colors.get(group), label=label)
+        ax.bar(part["low"] + width * (0.25 + 0.5 * k), 0.15 * part["count"] / total, width=width / 2, bottom=-0.2,
+               color=colors.get(group), alpha=0.5)
+        for x, n in zip(part["low"] + width * (0.25 + 0.5 * k), part["count"]):
+            ax.text(x, -0.2 + 0.15 * n / total + 0.005, str(int(n)), ha="center", va="bottom", fontsize=6)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.21, 1.05)
+    ax.set_xlabel("confidence in the decision (span probability, or no-answer probability)")
+    ax.set_ylabel("accuracy (EM); bars below: questions per bin")
+    ax.set_title("Reliability of the model's decisions")
+    ax.legend(fontsize=7, loc="upper left")
+    return ax
+
+
+def plot_probe_consistency(summary: pd.DataFrame, ax=None):
+    """Consistency (% of expectations met) per probe with 95% bootstrap intervals, counts, and the
+    rate among originally correct questions; from :func:`xdanalysis.probes.probe_summary`."""
+    import matplotlib.pyplot as plt
+
+    summary = summary[summary["n"] > 0].reset_index(drop=True)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 0.42 * len(summary) + 1.5))
+    y = np.arange(len(summary))[::-1]
+    colors = {"abstain": "#c44e52", "same_answer": "#4c72b0", "answer": "#55a868"}
+    errors = np.vstack([summary["consistency"] - summary["low"], summary["high"] - summary["consistency"]])
+    ax.barh(y, summary["consistency"], xerr=np.nan_to_num(errors), capsize=3, height=0.6,
+            color=[colors.get(e, "#999999") for e in summary["expect"]])
+    ax.plot(summary["consistency_if_correct"], y, "k|", markersize=12, label="among originally correct")
+    ax.set_yticks(y, [f"{p}\n(expect {e}, n={n})" for p, e, n in zip(summary["probe"], summary["expect"], summary["n"])],
+                  fontsize=7)
+    for yy, value in zip(y, summary["consistency"]):
+        ax.text(1, yy, f"{value:.0f}%", va="center", fontsize=7, color="white")
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("expectation met (%) with 95% CI")
+    ax.set_title("Robustness probes: does the model behave as it should?")
+    ax.legend(fontsize=7, loc="lower right")
+    return ax

@@ -12,9 +12,11 @@ import pandas as pd
 from .display import example_html
 from .errors import OUTCOMES, SLICES, confusion, outcomes, slice_table, threshold_curve, threshold_summary
 
-__all__ = ["write_report", "REPORT_SECTIONS"]
+__all__ = ["write_report", "REPORT_SECTIONS", "PROBE_SECTION", "probes_of_run"]
 
-REPORT_SECTIONS = ["Scores", "Gold vs model", "Outcomes", "Slices", "Thresholds", "Examples"]
+REPORT_SECTIONS = ["Scores", "Gold vs model", "Outcomes", "Slices", "Thresholds", "Selective QA", "Examples"]
+# Shown only when `xdanalysis probe` wrote results beside the run (its OUT/original).
+PROBE_SECTION = "Robustness probes"
 
 
 def _png(draw, size=(8, 3.8)) -> str:
@@ -57,8 +59,79 @@ def _slice_display(frame: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
+def probes_of_run(run) -> pd.DataFrame | None:
+    """The probe results whose original run is ``run`` (``xdanalysis probe --out DIR`` puts the
+    run in ``DIR/original`` and the results in ``DIR/probes.parquet``), or None."""
+    from .probes import load_probes
+
+    folder = Path(run.path).parent
+    if not (folder / "probes.parquet").exists():
+        return None
+    results = load_probes(folder)
+    return results if results.attrs.get("original_run") == Path(run.path).name else None
+
+
+def _selective_section(run, table, n_boot: int, seed: int) -> list[str]:
+    from .errors import calibration_summary, cross_fitted_threshold, reliability, risk_coverage, selective_summary
+    from .plots import plot_reliability, plot_risk_coverage
+
+    body = ["<h2 id='selective-qa'>Selective QA</h2><p>Answer only the most confident questions "
+            "(lowest null odds first) and abstain on the rest: risk is 100 − F1 of the answered ones; AURC is "
+            "its mean over every coverage (lower is better), the oracle the same answers in the best order.</p>"]
+    curve = risk_coverage(table)
+    body.append(_table(selective_summary(table).set_index("bucket"), 3))
+    body.append(_png(lambda f: plot_risk_coverage(curve, ax=f.add_subplot()), (6.5, 4)))
+    body.append("<h3>Calibration</h3><p>The probability the model gave its decision (the n-best probability of "
+                "the chosen span, or the no-answer probability when it abstained) against how often the decision "
+                "was right (EM). ECE: count-weighted gap over 10 bins; Brier: mean squared error.</p>")
+    body.append(_table(calibration_summary(run).set_index("bucket"), 3))
+    frame = reliability(run)
+    body.append(_table(frame.attrs["summary"].set_index("group"), 3))
+    body.append(_png(lambda f: plot_reliability(frame, ax=f.add_subplot()), (6.5, 4.5)))
+    body.append("<h3>Threshold audit</h3>")
+    if len(table) < 4:
+        body.append("<p>Too few questions to cross-fit a threshold.</p>")
+        return body
+    audit = cross_fitted_threshold(run, folds=min(5, len(table)), n_boot=n_boot, seed=seed)
+    body.append(f"<p>The official <code>best_f1</code> picks its threshold on the questions it scores. Chosen on "
+                f"{audit['folds'] - 1} of {audit['folds']} folds and scored on the held-out fold, the tuned "
+                f"threshold gives F1 <b>{audit['cross_fitted_f1']:.2f}</b> against {audit['default_f1']:.2f} at the "
+                f"run's threshold ({audit['current_threshold']:g}): an honest gain of <b>{audit['gain']:+.2f}</b> "
+                f"[95% CI {audit['gain_low']:+.2f}, {audit['gain_high']:+.2f}], where the official search claims "
+                f"{audit['best_f1'] - audit['default_f1']:+.2f} (optimism {audit['optimism']:.2f} points). Fold "
+                f"thresholds: {', '.join(f'{t:.2f}' for t in audit['fold_thresholds'])}.</p>")
+    if audit["best_threshold_is_zero"]:
+        body.append("<p><b>Note:</b> the official best threshold is exactly 0, the mark of scores computed "
+                    "without no-answer probabilities.</p>")
+    return body
+
+
+def _probe_section(results, n_boot: int, seed: int) -> list[str]:
+    from .display import probe_pair_html
+    from .plots import plot_probe_consistency
+    from .probes import PROBES, probe_examples, probe_summary
+
+    summary = probe_summary(results, n_boot=n_boot, seed=seed)
+    body = [f"<h2 id='robustness-probes'>{PROBE_SECTION}</h2><p>Each probe rewrites the questions so that the "
+            f"right behaviour is known (results: <code>{html.escape(str(results.attrs.get('path')))}</code>). "
+            "Met: abstained where it should, kept its answer where nothing relevant changed, or found the new "
+            "answer. Intervals: bootstrap 95%.</p>"]
+    body.append("<ul>" + "".join(f"<li><code>{p}</code>: {html.escape(PROBES[p].description)}</li>"
+                                 for p in summary["probe"]) + "</ul>")
+    body.append(_wide(_table(summary.set_index("probe"), 1)))
+    body.append(_png(lambda f: plot_probe_consistency(summary, ax=f.add_subplot()),
+                     (7.5, 0.42 * int((summary["n"] > 0).sum()) + 1.5)))
+    body.append("<h3>An unmet expectation per probe</h3>")
+    for name in summary.loc[summary["n"] > 0, "probe"]:
+        failed = probe_examples(results, probe=name, met=False)
+        if len(failed):
+            body.append(probe_pair_html(failed.iloc[0]))
+    return body
+
+
 def write_report(run, out, n_boot: int = 1000, seed: int = 0, examples_per_outcome: int = 3) -> Path:
     """Write the error-analysis report of ``run`` to ``out`` (an .html file) and return its path.
+    When ``xdanalysis probe`` ran on it, the report has a robustness section too.
 
     Example::
 
@@ -115,6 +188,11 @@ def write_report(run, out, n_boot: int = 1000, seed: int = 0, examples_per_outco
     body.append(_png(lambda f: plot_threshold_curve(curve, summary, ax=f.add_subplot())))
     body.append(_png(lambda f: plot_official_curves(table, axes=f.subplots(1, 2)), (11, 3.8)))
 
+    body.extend(_selective_section(run, table, n_boot, seed))
+    probe_results = probes_of_run(run)
+    if probe_results is not None:
+        body.extend(_probe_section(probe_results, n_boot, seed))
+
     body.append("<h2 id='examples'>Examples</h2><p>The most confident questions of each outcome "
                 "(largest |null odds|).</p>")
     nbest = run.nbest
@@ -129,7 +207,8 @@ def write_report(run, out, n_boot: int = 1000, seed: int = 0, examples_per_outco
     style = ("body{font-family:sans-serif;margin:2em;max-width:75em} table.t{border-collapse:collapse;font-size:0.8em}"
              "table.t td,table.t th{padding:2px 6px;border-bottom:1px solid #eee;text-align:right}"
              "table.t td,table.t tbody th{white-space:nowrap} img{max-width:100%} div.wide{overflow-x:auto;max-width:100%}")
-    nav = " · ".join(f"<a href='#{s.lower().replace(' ', '-')}'>{s}</a>" for s in REPORT_SECTIONS)
+    sections = REPORT_SECTIONS + ([PROBE_SECTION] if probe_results is not None else [])
+    nav = " · ".join(f"<a href='#{s.lower().replace(' ', '-')}'>{s}</a>" for s in sections)
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>xdanalysis report</title>"
             f"<style>{style}</style></head><body><p>{nav}</p>{''.join(body)}</body></html>")
     out = Path(out)

@@ -418,7 +418,9 @@ def predict_run(
     allow_random_head: bool = False,
     overwrite: bool = False,
     progress: bool = True,
+    progress_label: str = "questions",
     table: pd.DataFrame | None = None,
+    loaded=None,
 ) -> Run:
     """Predict ``data`` with ``model`` into the run directory ``out``, or reuse it if done.
 
@@ -426,7 +428,9 @@ def predict_run(
     ``data`` is any source :func:`xdanalysis.data.load_squad` takes (or pass ``table``);
     ``titles`` / ``exclude_titles`` keep or drop whole articles before ``limit``.
     ``overwrite`` replaces a run in ``out`` (deleting only the run's own files); a directory
-    that holds anything else is refused.
+    that holds anything else is refused. ``loaded``: a ``(model, tokenizer)`` pair, or a function
+    that returns one, to compute with instead of loading ``model`` (which still names the run);
+    it is called only when there is something to compute, so several runs share one load.
 
     Example::
 
@@ -507,7 +511,9 @@ def predict_run(
 
             from . import inference
 
-            if isinstance(model, (str, os.PathLike)):
+            if loaded is not None:
+                loaded_model, tokenizer = loaded() if callable(loaded) else loaded
+            elif isinstance(model, (str, os.PathLike)):
                 loaded_model, tokenizer = inference.load_qa_model(model, allow_random_head=allow_random_head)
             else:
                 loaded_model, tokenizer = model
@@ -520,8 +526,8 @@ def predict_run(
             if not finished:
                 _write_json(state_file, identity, indent=2)
             (out / "chunks").mkdir(exist_ok=True)
-            bar = tqdm(total=len(table), initial=min(len(table), len(finished) * chunk_size), desc="questions",
-                       unit="q", disable=not progress)
+            bar = tqdm(total=len(table), initial=min(len(table), len(finished) * chunk_size),
+                       desc=progress_label, unit="q", disable=not progress)
             for c in pending:
                 part = table.iloc[c * chunk_size: (c + 1) * chunk_size]
                 started = time.perf_counter()

@@ -20,7 +20,7 @@ from ._common import rename_options
 __all__ = ["project_root", "resolve_path", "Settings", "notebook_settings", "SettingError", "STUDENT_RECIPE"]
 
 PREFIX = "XDANALYSIS_"
-WHOLE_NUMBERS = {"LIMIT", "TRAIN_LIMIT", "STEPS", "STUDENT_STEPS"}
+WHOLE_NUMBERS = {"LIMIT", "TRAIN_LIMIT", "STEPS", "STUDENT_STEPS", "PER_ARTICLE"}
 
 # Offline there is one trained QA model in ../shared: how to get a student from it (said on screen).
 STUDENT_RECIPE = (

@@ -7,11 +7,11 @@ import io
 
 import pandas as pd
 
-from .display import example_html
+from .display import example_html, probe_pair_html
 from .errors import OUTCOMES, SLICES, examples, outcomes, slice_table, slice_values
 from .plots import plot_slice
 
-__all__ = ["ErrorExplorer", "AttentionExplorer", "SoftTargetExplorer", "TransitionExplorer"]
+__all__ = ["ErrorExplorer", "AttentionExplorer", "SoftTargetExplorer", "TransitionExplorer", "ProbeExplorer"]
 
 
 def _png_bytes(figure, margins: dict | None = None) -> bytes:
@@ -443,3 +443,80 @@ class TransitionExplorer:
                                                        "f1_a": f"{a} F1", "f1_b": f"{b} F1"})
         self.listing.value = (f"<b>{len(picked)}</b> question(s): {a} {self.outcome_a.value}, "
                               f"{b} {self.outcome_b.value}" + shown.to_html(index=False, float_format="%.2f"))
+
+
+class ProbeExplorer:
+    """Pick a probe and whether its expectation was met; page through the probed questions beside
+    their originals (what was removed struck through, what was added in green), with the
+    consistency chart above.
+
+    Example::
+
+        ProbeExplorer(load_probes("runs/probes-demo"))
+    """
+
+    def __init__(self, results: pd.DataFrame, n_boot: int = 1000, seed: int = 0):
+        import ipywidgets as w
+
+        from .plots import plot_probe_consistency
+        from .probes import probe_summary
+
+        self.results = results
+        self.summary_frame = probe_summary(results, n_boot=n_boot, seed=seed)
+        present = self.summary_frame[self.summary_frame["n"] > 0]
+        self.position = 0
+        self.matching = results.iloc[:0]
+        self.probe = w.Dropdown(options=[(f"{p} ({n})", p) for p, n in zip(present["probe"], present["n"])],
+                                description="probe", layout=w.Layout(width="26em"))
+        self.met = w.Dropdown(options=[("expectation not met", False), ("expectation met", True), ("all", None)],
+                              value=False, description="show")
+        self.outcome = w.Dropdown(options=["(all)"] + OUTCOMES, value="(all)", description="originally")
+        self.previous_button = w.Button(description="◀ previous")
+        self.next_button = w.Button(description="next ▶")
+        self.summary = w.HTML()
+        self.plot = w.Image(format="png")
+        self.example = w.HTML()
+        for control in (self.probe, self.met, self.outcome):
+            control.observe(lambda _: self._on_filter(), names="value")
+        self.previous_button.on_click(lambda _: self.show(self.position - 1))
+        self.next_button.on_click(lambda _: self.show(self.position + 1))
+        _show_png(self.plot, _figure_png(lambda ax: plot_probe_consistency(self.summary_frame, ax=ax),
+                                         size=(7.5, 0.42 * len(present) + 1.5)))
+        self.widget = w.VBox([self.plot, w.HBox([self.probe, self.met, self.outcome]), self.summary,
+                              w.HBox([self.previous_button, self.next_button]), self.example])
+        self._on_filter()
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+    def _on_filter(self):
+        from .probes import probe_examples
+
+        if self.probe.value is None:
+            self.matching = self.results.iloc[:0]
+            self.summary.value = "<i>no probe applied to these questions</i>"
+        else:
+            outcome = None if self.outcome.value == "(all)" else self.outcome.value
+            self.matching = probe_examples(self.results, probe=self.probe.value, met=self.met.value,
+                                           original_outcome=outcome)
+            row = self.summary_frame.set_index("probe").loc[self.probe.value]
+            self.summary.value = (f"<b>{len(self.matching)}</b> matching · {self.probe.value}: expect "
+                                  f"<b>{row['expect']}</b>, met {row['consistency']:.1f}% (95% CI {row['low']:.1f}–"
+                                  f"{row['high']:.1f}) of {int(row['n'])}, {int(row['skipped'])} skipped")
+        self.show(0)
+
+    @property
+    def current_id(self) -> str | None:
+        return None if self.matching.empty else self.matching.iloc[self.position]["id"]
+
+    def show(self, position: int):
+        """Show the probed question at ``position`` among the matching ones (clamped to the list)."""
+        if self.matching.empty:
+            self.position = 0
+            self.example.value = "<i>no probed question matches</i>"
+            return
+        self.position = max(0, min(position, len(self.matching) - 1))
+        self.example.value = (f"<div>question {self.position + 1} of {len(self.matching)}</div>"
+                              + probe_pair_html(self.matching.iloc[self.position]))
