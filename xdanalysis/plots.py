@@ -263,10 +263,11 @@ def plot_probe_consistency(summary: pd.DataFrame, ax=None):
     """Consistency (% of expectations met) per probe with 95% bootstrap intervals, counts, and the
     rate among originally correct questions; from :func:`xdanalysis.probes.probe_summary`."""
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     summary = summary[summary["n"] > 0].reset_index(drop=True)
     if ax is None:
-        _, ax = plt.subplots(figsize=(7.5, 0.42 * len(summary) + 1.5))
+        _, ax = plt.subplots(figsize=(9.5, 0.42 * len(summary) + 1.5))
     y = np.arange(len(summary))[::-1]
     colors = {"abstain": "#c44e52", "same_answer": "#4c72b0", "answer": "#55a868"}
     errors = np.vstack([summary["consistency"] - summary["low"], summary["high"] - summary["consistency"]])
@@ -280,5 +281,10 @@ def plot_probe_consistency(summary: pd.DataFrame, ax=None):
     ax.set_xlim(0, 100)
     ax.set_xlabel("expectation met (%) with 95% CI")
     ax.set_title("Robustness probes: does the model behave as it should?")
-    ax.legend(fontsize=7, loc="lower right")
+    shown = [e for e in colors if e in set(summary["expect"])]
+    handles = [Patch(color=colors[e], label=f"expect {e}") for e in shown]
+    if (~summary["expect"].isin(shown)).any():
+        handles.append(Patch(color="#999999", label="expect abstain (unanswerable) / same answer"))
+    marker, = [line for line in ax.lines if line.get_label() == "among originally correct"]
+    ax.legend(handles=handles + [marker], fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     return ax

@@ -120,7 +120,7 @@ def _probe_section(results, n_boot: int, seed: int) -> list[str]:
                                  for p in summary["probe"]) + "</ul>")
     body.append(_wide(_table(summary.set_index("probe"), 1)))
     body.append(_png(lambda f: plot_probe_consistency(summary, ax=f.add_subplot()),
-                     (7.5, 0.42 * int((summary["n"] > 0).sum()) + 1.5)))
+                     (9.5, 0.42 * int((summary["n"] > 0).sum()) + 1.5)))
     body.append("<h3>An unmet expectation per probe</h3>")
     for name in summary.loc[summary["n"] > 0, "probe"]:
         failed = probe_examples(results, probe=name, met=False)

@@ -481,7 +481,7 @@ class ProbeExplorer:
         self.previous_button.on_click(lambda _: self.show(self.position - 1))
         self.next_button.on_click(lambda _: self.show(self.position + 1))
         _show_png(self.plot, _figure_png(lambda ax: plot_probe_consistency(self.summary_frame, ax=ax),
-                                         size=(7.5, 0.42 * len(present) + 1.5)))
+                                         size=(9.5, 0.42 * len(present) + 1.5)))
         self.widget = w.VBox([self.plot, w.HBox([self.probe, self.met, self.outcome]), self.summary,
                               w.HBox([self.previous_button, self.next_button]), self.example])
         self._on_filter()
