@@ -22,6 +22,9 @@ __all__ = [
     "Attention",
     "eager_attention",
     "get_attention",
+    "locate",
+    "Located",
+    "word_groups",
     "to_words",
     "STATISTICS",
     "head_statistics_of",
@@ -77,24 +80,29 @@ def _char_span_to_tokens(offsets: np.ndarray, kinds: list, start: int, end: int)
     return (inside[0], inside[-1]) if inside else None
 
 
-def get_attention(model, tokenizer, question: str, context: str, *, window: int | None = None,
-                  gold: list | None = None, prefer: str = "prediction",
-                  max_seq_length: int = DECODING_DEFAULTS["max_seq_length"],
-                  doc_stride: int = DECODING_DEFAULTS["doc_stride"],
-                  max_query_length: int = DECODING_DEFAULTS["max_query_length"],
-                  null_score_diff_threshold: float = DECODING_DEFAULTS["null_score_diff_threshold"]) -> Attention:
-    """Attention of every layer and head for one question.
+@dataclass
+class Located:
+    """One question tokenised, run and decoded, with the window chosen for a closer look: what
+    :func:`get_attention` and :func:`xdanalysis.attribution.attribute` share."""
 
-    ``window``: which window; by default the one holding the predicted answer, or with
-    ``prefer="gold"`` (and ``gold``, a list of ``(answer_start, text)``) the first window that
-    holds the gold answer. Predictions are those of the model as it is (tested unchanged): one
-    pass over every window for the logits, then the chosen window again for its attention.
+    windows: object
+    decoded: dict
+    window: int
+    tokens: list
+    kinds: list
+    offsets: np.ndarray
+    gold_tokens: tuple | None
+    predicted_tokens: tuple | None
 
-    Example::
 
-        att = get_attention(model, tokenizer, "Who built it?", "Gustave Eiffel built the tower.")
-        att.attentions.shape   # (layers, heads, tokens, tokens)
-    """
+def locate(model, tokenizer, question: str, context: str, *, window: int | None = None, gold: list | None = None,
+           prefer: str = "prediction", max_seq_length: int = DECODING_DEFAULTS["max_seq_length"],
+           doc_stride: int = DECODING_DEFAULTS["doc_stride"],
+           max_query_length: int = DECODING_DEFAULTS["max_query_length"],
+           null_score_diff_threshold: float = DECODING_DEFAULTS["null_score_diff_threshold"]) -> Located:
+    """Tokenise one question into windows, run every window (one pass), decode, and pick the window:
+    ``window`` if given, else the one holding the predicted best span, or with ``prefer="gold"``
+    (and ``gold``, a list of ``(answer_start, text)``) the first window holding the gold answer."""
     check_choice("prefer", prefer, ["prediction", "gold"])
     table = pd.DataFrame({"question": [question], "context": [context]})
     windows = prepare_windows(table, tokenizer, max_seq_length=max_seq_length, doc_stride=doc_stride,
@@ -115,7 +123,6 @@ def get_attention(model, tokenizer, question: str, context: str, *, window: int 
                     break
     if not 0 <= window < len(windows):
         raise IndexError(f"window {window} does not exist: this question has {len(windows)} window(s)")
-    attentions = forward_windows(model, windows, [window], attentions=True)[0].attentions
     kinds = windows.kinds[window]
     is_context = np.array([k == "context" for k in kinds])[:, None]
     offsets = np.where(is_context, windows.offsets[window], windows.question_offsets[window])
@@ -126,12 +133,64 @@ def get_attention(model, tokenizer, question: str, context: str, *, window: int 
     predicted = None
     if decoded["best_span_text"] and decoded["best_window"] == window:
         predicted = _char_span_to_tokens(offsets, kinds, decoded["answer_start"], decoded["answer_end"])
-    return Attention(tokens=tokenizer.convert_ids_to_tokens(windows.input_ids[window]), kinds=kinds, offsets=offsets,
-                     attentions=attentions, window=window, n_windows=len(windows), question=windows.questions[0],
-                     context=context, gold_tokens=gold_tokens, predicted_tokens=predicted,
-                     answer=decoded["answer"], cls_index=windows.cls_index[window],
+    return Located(windows=windows, decoded=decoded, window=window,
+                   tokens=tokenizer.convert_ids_to_tokens(windows.input_ids[window]), kinds=kinds, offsets=offsets,
+                   gold_tokens=gold_tokens, predicted_tokens=predicted)
+
+
+def get_attention(model, tokenizer, question: str, context: str, *, window: int | None = None,
+                  gold: list | None = None, prefer: str = "prediction",
+                  max_seq_length: int = DECODING_DEFAULTS["max_seq_length"],
+                  doc_stride: int = DECODING_DEFAULTS["doc_stride"],
+                  max_query_length: int = DECODING_DEFAULTS["max_query_length"],
+                  null_score_diff_threshold: float = DECODING_DEFAULTS["null_score_diff_threshold"]) -> Attention:
+    """Attention of every layer and head for one question.
+
+    ``window``: which window; by default the one holding the predicted answer, or with
+    ``prefer="gold"`` (and ``gold``, a list of ``(answer_start, text)``) the first window that
+    holds the gold answer. Predictions are those of the model as it is (tested unchanged): one
+    pass over every window for the logits, then the chosen window again for its attention.
+
+    Example::
+
+        att = get_attention(model, tokenizer, "Who built it?", "Gustave Eiffel built the tower.")
+        att.attentions.shape   # (layers, heads, tokens, tokens)
+    """
+    found = locate(model, tokenizer, question, context, window=window, gold=gold, prefer=prefer,
+                   max_seq_length=max_seq_length, doc_stride=doc_stride, max_query_length=max_query_length,
+                   null_score_diff_threshold=null_score_diff_threshold)
+    windows, decoded = found.windows, found.decoded
+    attentions = forward_windows(model, windows, [found.window], attentions=True)[0].attentions
+    return Attention(tokens=found.tokens, kinds=found.kinds, offsets=found.offsets,
+                     attentions=attentions, window=found.window, n_windows=len(windows), question=windows.questions[0],
+                     context=context, gold_tokens=found.gold_tokens, predicted_tokens=found.predicted_tokens,
+                     answer=decoded["answer"], cls_index=windows.cls_index[found.window],
                      abstained=decoded["answer"] == "" and bool(decoded["best_span_text"]),
                      null_odds=float(decoded["null_odds"]))
+
+
+def word_groups(kinds: list, offsets, question: str, context: str) -> list[list[int]]:
+    """Token indices grouped into words: pieces belong to one word when they touch (one ends where
+    the next starts) with letters or digits on both sides of the seam ("gus|tave", not "who|?").
+    Special tokens stay alone.
+
+    >>> word_groups(["special", "context", "context", "context"], [[-1, -1], [0, 3], [3, 6], [6, 7]], "", "gustav.")
+    [[0], [1, 2], [3]]
+    """
+    def text(kind):
+        return context if kind == "context" else question
+
+    groups, previous = [], None
+    for i, (kind, (start, end)) in enumerate(zip(kinds, offsets)):
+        joined = (previous is not None and kind != "special" and kinds[previous] == kind
+                  and offsets[previous][1] == start and 0 < start < len(text(kind))
+                  and text(kind)[start - 1].isalnum() and text(kind)[start].isalnum())
+        if joined:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+        previous = i
+    return groups
 
 
 def to_words(att: Attention) -> Attention:
@@ -141,20 +200,7 @@ def to_words(att: Attention) -> Attention:
     Pieces belong to one word when they touch (one ends where the next starts) with letters or
     digits on both sides of the seam.
     """
-    def text(kind):
-        return att.context if kind == "context" else att.question
-
-    groups, previous = [], None
-    for i, (kind, (start, end)) in enumerate(zip(att.kinds, att.offsets)):
-        # Same word: touching pieces with letters or digits on both sides ("gus|tave", not "who|?").
-        joined = (previous is not None and kind != "special" and att.kinds[previous] == kind
-                  and att.offsets[previous][1] == start and 0 < start < len(text(kind))
-                  and text(kind)[start - 1].isalnum() and text(kind)[start].isalnum())
-        if joined:
-            groups[-1].append(i)
-        else:
-            groups.append([i])
-        previous = i
+    groups = word_groups(att.kinds, att.offsets, att.question, att.context)
     n, m = len(att.tokens), len(groups)
     to_word = np.zeros((n, m), dtype=np.float32)
     for w, members in enumerate(groups):
