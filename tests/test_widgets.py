@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from test_errors import hand_run
 from xdanalysis.display import example_html
 from xdanalysis.errors import outcomes
@@ -146,3 +148,35 @@ def test_probe_pair_marks_only_what_changed():
     assert "background" not in right  # "big." stayed, though the space after it went
     left, right = _diff_words("Paris is big.", "Rome is big.")
     assert ">Paris </span>" in left and ">Rome </span>" in right
+
+
+def test_attribution_explorer_computes_once_and_follows(tiny_model_dir, squad_file, tmp_path):
+    from xdanalysis.attribution import attribute
+    from xdanalysis.inference import load_qa_model
+    from xdanalysis.runs import predict_run
+    from xdanalysis.widgets import AttributionExplorer, ErrorExplorer
+
+    run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", max_seq_length=64, doc_stride=16, progress=False)
+    model, tokenizer = load_qa_model(tiny_model_dir)
+    explorer = AttributionExplorer(run, model, tokenizer, n_steps=8)
+    qid = explorer.question.value
+    assert "completeness" in explorer.status.value and explorer.image.value[:4] == b"\x89PNG"
+    row = run.table.set_index("id").loc[qid]
+    expected = attribute(model, tokenizer, row["question"], row["context"], target="null_odds", n_steps=8,
+                         max_seq_length=64, doc_stride=16)
+    assert explorer.attribution(qid, "null_odds", "integrated_gradients").scores == pytest.approx(expected.scores)
+    explorer.target.value = "span"
+    explorer.method.value = "gradient_x_input"
+    assert "no completeness guarantee" in explorer.status.value
+    assert set(explorer._cache) == {(qid, "null_odds", "integrated_gradients"), (qid, "span", "integrated_gradients"),
+                                    (qid, "span", "gradient_x_input")}
+    explorer.target.value = "null_odds"
+    explorer.method.value = "integrated_gradients"
+    assert "cached" in explorer.status.value  # computed once
+    errors = ErrorExplorer(run, n_boot=50)
+    explorer.follow(errors)
+    errors.outcome.value = "(all)"
+    errors.show(3)
+    assert explorer.question.value == errors.current_id
+    followed = run.table.set_index("id").loc[errors.current_id, "context"]
+    assert followed.split()[0] in explorer.text.value  # the followed question's context is the one shaded

@@ -37,7 +37,7 @@ from .inference import batch_tensors, forward_windows
 __all__ = ["TARGETS", "METHODS", "Attribution", "attribute", "to_words", "ContextAttribution", "attribute_context",
            "merge_windows", "attention_attribution_correlation", "deletion_curve", "remove_words",
            "attribution_shares", "attribution_html", "plot_top_tokens", "plot_deletion_curves",
-           "plot_layer_correlation"]
+           "plot_layer_correlation", "DECISION_GROUPS", "attribution_statistics", "summarize_attribution_statistics"]
 
 TARGETS = ["start", "end", "span", "null", "null_odds"]
 METHODS = ["integrated_gradients", "gradient_x_input"]
@@ -547,3 +547,83 @@ def plot_layer_correlation(frame: pd.DataFrame, ax=None):
     ax.set_ylim(-1, 1)
     ax.legend(fontsize=8)
     return ax
+
+
+# Over a slice -----------------------------------------------------------------------------------
+
+DECISION_GROUPS = {"correct answer": ["correct"], "false answer": ["false_answer"],
+                   "correct abstention": ["correct_abstention"]}
+
+
+def _evidence_sentence(row) -> tuple | None:
+    """The character span of the sentence holding the gold answer (or, unanswerable, the plausible one)."""
+    from .probes import sentence_spans
+
+    starts = list(row["answer_starts"]) or list(row["plausible_starts"])
+    if not starts:
+        return None
+    start = int(starts[0])
+    return next(((s, e) for s, e in sentence_spans(row["context"]) if s <= start < e), None)
+
+
+def attribution_statistics(run, model, tokenizer, *, per_group: int = 10, groups=None, target: str = "null_odds",
+                           method: str = "integrated_gradients", n_steps: int = 32, with_attention: bool = True,
+                           seed: int = 0, progress: bool = True) -> pd.DataFrame:
+    """Statistics only, over a few questions of each decision group (``DECISION_GROUPS``: correct
+    answers, false answers, correct abstentions; ``per_group`` drawn with ``seed``): the shares of
+    |attribution| on the question, the context and the evidence sentence (gold, or plausible for
+    unanswerable questions), and per layer the rank correlation with the attention received from
+    the span (:func:`attention_attribution_correlation`). One row per question and layer.
+
+    Example::
+
+        stats = attribution_statistics(run, model, tokenizer, per_group=20)
+        stats.groupby("group")[["question", "context", "gold sentence"]].mean()
+    """
+    from tqdm.auto import tqdm
+
+    from .attention import get_attention
+    from .errors import outcomes
+
+    table = outcomes(getattr(run, "table", run))
+    groups = DECISION_GROUPS if groups is None else groups
+    settings = getattr(run, "info", {}).get("settings", {})
+    options = {k: settings[k] for k in ("max_seq_length", "doc_stride", "max_query_length") if k in settings}
+    picked = []
+    for name, members in groups.items():
+        part = table[table["outcome"].isin(members)]
+        part = part.sample(n=min(per_group, len(part)), random_state=seed) if len(part) else part
+        picked.extend((name, row) for _, row in part.iterrows())
+    rows = []
+    for name, row in tqdm(picked, desc="attributions", unit="q", disable=not progress):
+        attr = attribute(model, tokenizer, row["question"], row["context"], target=target, method=method,
+                         n_steps=n_steps, **options)
+        base = {"id": row["id"], "group": name, "outcome": str(row["outcome"]), "n_windows": attr.n_windows,
+                **attribution_shares(attr, _evidence_sentence(row))}
+        if with_attention:
+            attention = get_attention(model, tokenizer, row["question"], row["context"], window=attr.window, **options)
+            for layer in attention_attribution_correlation(attention, attr).itertuples():
+                rows.append({**base, "layer": layer.layer, "spearman": layer.spearman})
+        else:
+            rows.append({**base, "layer": np.nan, "spearman": np.nan})
+    frame = pd.DataFrame(rows)
+    frame.attrs.update(target=target, method=method, n_steps=n_steps)
+    return frame
+
+
+def summarize_attribution_statistics(frame: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Per decision group: questions, and the mean share of |attribution| on the question, the
+    context and the evidence sentence, each with a bootstrap 95% interval."""
+    from .errors import bootstrap_interval
+
+    per_question = frame.drop_duplicates("id")
+    rows = []
+    for group, part in per_question.groupby("group", sort=False):
+        row = {"group": group, "questions": len(part)}
+        for column in ("question", "context", "gold sentence"):
+            values = part[column].dropna().to_numpy(dtype=float) if column in part else np.array([])
+            low, high = bootstrap_interval(values, n_boot=n_boot, seed=seed)
+            row.update({column: 100 * values.mean() if len(values) else np.nan,
+                        f"{column}_low": 100 * low, f"{column}_high": 100 * high})
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -11,7 +11,8 @@ from .display import example_html, probe_pair_html
 from .errors import OUTCOMES, SLICES, examples, outcomes, slice_table, slice_values
 from .plots import plot_slice
 
-__all__ = ["ErrorExplorer", "AttentionExplorer", "SoftTargetExplorer", "TransitionExplorer", "ProbeExplorer"]
+__all__ = ["ErrorExplorer", "AttentionExplorer", "SoftTargetExplorer", "TransitionExplorer", "ProbeExplorer",
+           "AttributionExplorer"]
 
 
 def _png_bytes(figure, margins: dict | None = None) -> bytes:
@@ -176,7 +177,25 @@ class ErrorExplorer:
 ATTENTION_VIEWS = ["layer x head grid", "one head", "question → context", "head statistics"]
 
 
-class AttentionExplorer:
+class _FollowsQuestions:
+    """What the per-question explorers share: a ``question`` dropdown over ``table`` (indexed by id)."""
+
+    def show_question(self, qid: str):
+        """Show question ``qid`` (e.g. the one the ErrorExplorer is showing)."""
+        if qid not in self.table.index:
+            raise KeyError(f"no question with id {qid!r} in this run")
+        if qid not in [value for _, value in self.question.options]:
+            self.question.options = [(f"{qid}: {self.table.loc[qid, 'question'][:70]}", qid), *self.question.options]
+        self.question.value = qid
+
+    def follow(self, error_explorer) -> None:
+        """Show whatever question the ErrorExplorer shows, as it pages through examples."""
+        error_explorer.listeners.append(self.show_question)
+        if error_explorer.current_id is not None:
+            self.show_question(error_explorer.current_id)
+
+
+class AttentionExplorer(_FollowsQuestions):
     """Pick a question (or receive one from the ErrorExplorer), a layer and a head, a view, and
     words or sub-words; the figure redraws from the cached attention of that question.
 
@@ -230,20 +249,6 @@ class AttentionExplorer:
         from IPython.display import display
 
         display(self.widget)
-
-    def show_question(self, qid: str):
-        """Show question ``qid`` (e.g. the one the ErrorExplorer is showing)."""
-        if qid not in self.table.index:
-            raise KeyError(f"no question with id {qid!r} in this run")
-        if qid not in [value for _, value in self.question.options]:
-            self.question.options = [(f"{qid}: {self.table.loc[qid, 'question'][:70]}", qid), *self.question.options]
-        self.question.value = qid
-
-    def follow(self, error_explorer) -> None:
-        """Show whatever question the ErrorExplorer shows, as it pages through examples."""
-        error_explorer.listeners.append(self.show_question)
-        if error_explorer.current_id is not None:
-            self.show_question(error_explorer.current_id)
 
     def attention(self, qid: str, words: bool, gold_window: bool):
         from .attention import get_attention, to_words
@@ -520,3 +525,86 @@ class ProbeExplorer:
         self.position = max(0, min(position, len(self.matching) - 1))
         self.example.value = (f"<div>question {self.position + 1} of {len(self.matching)}</div>"
                               + probe_pair_html(self.matching.iloc[self.position]))
+
+
+class AttributionExplorer(_FollowsQuestions):
+    """Pick a question (or follow the ErrorExplorer), a target (start, end, span score, null score,
+    null odds: the answer-or-abstain decision) and a method; see the question and context shaded by
+    attribution and the top words. Each (question, target, method) is computed once and cached; a
+    "computing" note shows while integrated gradients run.
+
+    Example::
+
+        explorer = AttributionExplorer(run, model, tokenizer)
+        explorer.follow(error_explorer)
+    """
+
+    def __init__(self, run, model, tokenizer, *, n_steps: int = 32, max_questions: int = 500):
+        import ipywidgets as w
+
+        from .attribution import METHODS, TARGETS
+
+        self.run, self.model, self.tokenizer, self.n_steps = run, model, tokenizer, n_steps
+        self.table = outcomes(run.table).set_index("id", drop=False)
+        settings = getattr(run, "info", {}).get("settings", {})
+        self.window_settings = {k: settings[k] for k in ("max_seq_length", "doc_stride", "max_query_length",
+                                                         "null_score_diff_threshold") if k in settings}
+        self._cache: dict = {}
+        options = [(f"{qid}: {q[:70]}", qid) for qid, q in zip(run.table["id"][:max_questions],
+                                                               run.table["question"][:max_questions])]
+        self.question = w.Dropdown(options=options, description="question", layout=w.Layout(width="60em"))
+        self.target = w.Dropdown(options=TARGETS, value="null_odds", description="target")
+        self.method = w.Dropdown(options=METHODS, value="integrated_gradients", description="method")
+        self.status = w.HTML()
+        self.text = w.HTML()
+        self.image = w.Image(format="png")
+        for control in (self.question, self.target, self.method):
+            control.observe(lambda _: self.redraw(), names="value")
+        self.widget = w.VBox([self.question, w.HBox([self.target, self.method]), self.status, self.text, self.image])
+        self.redraw()
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+    def attribution(self, qid: str, target: str, method: str):
+        """The cached attribution of one question (see :func:`xdanalysis.attribution.attribute`)."""
+        from .attribution import attribute
+
+        key = (qid, target, method)
+        if key not in self._cache:
+            row = self.table.loc[qid]
+            self._cache[key] = attribute(self.model, self.tokenizer, row["question"], row["context"], target=target,
+                                         method=method, n_steps=self.n_steps, **self.window_settings)
+        return self._cache[key]
+
+    def redraw(self):
+        import time
+
+        from .attribution import attribution_html, plot_top_tokens
+
+        qid, target, method = self.question.value, self.target.value, self.method.value
+        if qid is None:
+            return
+        row = self.table.loc[qid]
+        if (qid, target, method) not in self._cache:
+            self.status.value = f"<i>computing {method.replace('_', ' ')} for {target}…</i>"
+        started = time.perf_counter()
+        try:
+            attr = self.attribution(qid, target, method)
+        except ValueError as error:  # e.g. a span target in a window with no admissible span
+            self.status.value = f"<b>{error}</b>"
+            self.text.value = ""
+            return
+        seconds = time.perf_counter() - started
+        gold = list(zip(row["answer_starts"], row["answer_texts"]))
+        plausible = list(zip(row["plausible_starts"], row["plausible_texts"]))
+        check = (f"completeness: Σ attributions {attr.scores.sum():+.3f} vs target change "
+                 f"{attr.target_value - attr.baseline_value:+.3f} (delta {attr.delta:.4f})"
+                 if method == "integrated_gradients" else "gradient × input: no completeness guarantee")
+        self.status.value = (f"outcome <b>{row['outcome']}</b> · answer “{attr.answer or '(abstained)'}” · null odds "
+                             f"{attr.null_odds:+.2f} · {target} = {attr.target_value:+.3f} · {check} · "
+                             f"{'cached' if seconds < 0.05 else f'{seconds:.1f} s'}")
+        self.text.value = attribution_html(attr, gold=gold, plausible=plausible)
+        _show_png(self.image, _figure_png(lambda ax: plot_top_tokens(attr, ax=ax), size=(6.5, 4.2)))
