@@ -199,3 +199,18 @@ def test_robustness_and_calibration_runs(offline_env, monkeypatch, tmp_path):
         assert f"<td>{summary.loc[name, 'consistency']}</td>" in row
     text = json.dumps([o.get("data", {}).get("text/markdown", "") for o in outputs], ensure_ascii=False)
     assert "cross-fitted, the honest gain" in text
+
+
+def test_attribution_runs(offline_env, monkeypatch, tmp_path):
+    env = dict(offline_env, XDANALYSIS_N_STEPS=8, XDANALYSIS_PER_GROUP=2)
+    env.pop("XDANALYSIS_ENCODER", None)
+    notebook = execute(ROOT / "notebooks" / "07_attribution.ipynb", env, monkeypatch, tmp_path)
+    outputs = outputs_of(notebook)
+    text = json.dumps([o.get("data", {}).get("text/markdown", "") for o in outputs], ensure_ascii=False)
+    cases = text.count("convergence delta")  # one per decision found in the run (a tiny model lacks some)
+    assert cases >= 1
+    # the top words of each case, the correlation by layer, the deletion curves
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= cases + 2
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+    html = json.dumps([o.get("data", {}).get("text/html", "") for o in outputs], ensure_ascii=False)
+    assert "pushes up" in html and "merged (max)" in html

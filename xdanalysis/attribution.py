@@ -144,7 +144,7 @@ def _explain_window(model, windows, window: int, *, target: str, method: str, sp
 
 
 def attribute(model, tokenizer, question: str, context: str, *, target: str = "span",
-              method: str = "integrated_gradients", n_steps: int = 50, internal_batch_size: int | None = None,
+              method: str = "integrated_gradients", n_steps: int = 50, internal_batch_size: int | None = 16,
               window: int | None = None, gold: list | None = None, prefer: str = "prediction",
               max_seq_length: int = DECODING_DEFAULTS["max_seq_length"],
               doc_stride: int = DECODING_DEFAULTS["doc_stride"],
@@ -270,7 +270,7 @@ class ContextAttribution:
 
 def attribute_context(model, tokenizer, question: str, context: str, *, target: str = "null_odds",
                       method: str = "integrated_gradients", merge: str = "max", n_steps: int = 50,
-                      internal_batch_size: int | None = None,
+                      internal_batch_size: int | None = 16,
                       max_seq_length: int = DECODING_DEFAULTS["max_seq_length"],
                       doc_stride: int = DECODING_DEFAULTS["doc_stride"],
                       max_query_length: int = DECODING_DEFAULTS["max_query_length"]) -> ContextAttribution:
