@@ -178,3 +178,27 @@ def test_unknown_targets_and_methods_are_refused(tiny):
     with pytest.raises(ValueError, match="unknown deletion target"):
         deletion_curve(model, tokenizer, "q?", SHORT_CONTEXT, pd.DataFrame(columns=["kind", "start", "end", "score"]),
                        target="null")
+
+
+def test_statistics_over_decision_groups(tiny_model_dir, squad_file, tmp_path, tiny):
+    from xdanalysis.attribution import attribution_statistics, summarize_attribution_statistics
+    from xdanalysis.errors import outcomes
+    from xdanalysis.runs import predict_run
+
+    model, tokenizer = tiny
+    run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", max_seq_length=64, doc_stride=16, progress=False)
+    groups = {"answered": ["correct", "partial_long", "partial_short", "partial_shifted", "wrong_span",
+                           "false_answer"], "abstained": ["abstained", "correct_abstention"]}
+    stats = attribution_statistics(run, model, tokenizer, per_group=2, groups=groups, n_steps=8, progress=False)
+    table = outcomes(run.table).set_index("id")
+    per_question = stats.drop_duplicates("id")
+    for row in per_question.itertuples():
+        assert row.outcome in groups[row.group] and table.loc[row.id, "outcome"] == row.outcome
+    # the baseline keeps the special tokens, so integrated gradients put nothing on them
+    np.testing.assert_allclose(per_question["question"] + per_question["context"], 1.0, atol=1e-4)
+    assert (stats.groupby("id")["layer"].count() == model.config.num_hidden_layers).all()
+    assert stats["spearman"].between(-1, 1).all()
+    summary = summarize_attribution_statistics(stats, n_boot=100).set_index("group")
+    for group, part in per_question.groupby("group"):
+        assert summary.loc[group, "questions"] == len(part)
+        assert summary.loc[group, "question"] == pytest.approx(100 * part["question"].mean())

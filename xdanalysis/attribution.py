@@ -311,13 +311,14 @@ def attribute_context(model, tokenizer, question: str, context: str, *, target: 
 
 def attribution_shares(attr: Attribution, gold_sentence: tuple | None = None) -> dict:
     """Shares of the absolute attribution on question tokens, context tokens and (when given as a
-    ``(start, end)`` character span of the context) the gold answer's sentence.
+    ``(start, end)`` character span of the context) the evidence sentence: the gold answer's, or
+    for an unanswerable question the plausible answer's.
 
     >>> a = Attribution(["[CLS]", "q", "c1", "c2"], ["special", "question", "context", "context"],
     ...     np.array([[-1, -1], [0, 1], [0, 2], [3, 5]]), np.array([0.0, 1.0, -2.0, 1.0]), "span", "x", 0, 1, "q",
     ...     "c1 c2", 0.0, 0.0, 0.0)
     >>> attribution_shares(a, (0, 2))
-    {'question': 0.25, 'context': 0.75, 'gold sentence': 0.5}
+    {'question': 0.25, 'context': 0.75, 'evidence sentence': 0.5}
     """
     weights = np.abs(attr.scores)
     total = weights.sum() or np.nan
@@ -327,7 +328,7 @@ def attribution_shares(attr: Attribution, gold_sentence: tuple | None = None) ->
     if gold_sentence is not None:
         start, end = gold_sentence
         inside = (kinds == "context") & (attr.offsets[:, 0] >= start) & (attr.offsets[:, 1] <= end)
-        shares["gold sentence"] = float(weights[inside].sum() / total)
+        shares["evidence sentence"] = float(weights[inside].sum() / total)
     return shares
 
 
@@ -578,7 +579,7 @@ def attribution_statistics(run, model, tokenizer, *, per_group: int = 10, groups
     Example::
 
         stats = attribution_statistics(run, model, tokenizer, per_group=20)
-        stats.groupby("group")[["question", "context", "gold sentence"]].mean()
+        stats.groupby("group")[["question", "context", "evidence sentence"]].mean()
     """
     from tqdm.auto import tqdm
 
@@ -620,7 +621,7 @@ def summarize_attribution_statistics(frame: pd.DataFrame, *, n_boot: int = 1000,
     rows = []
     for group, part in per_question.groupby("group", sort=False):
         row = {"group": group, "questions": len(part)}
-        for column in ("question", "context", "gold sentence"):
+        for column in ("question", "context", "evidence sentence"):
             values = part[column].dropna().to_numpy(dtype=float) if column in part else np.array([])
             low, high = bootstrap_interval(values, n_boot=n_boot, seed=seed)
             row.update({column: 100 * values.mean() if len(values) else np.nan,
