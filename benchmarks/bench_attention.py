@@ -19,7 +19,7 @@ from xdanalysis.inference import load_qa_model  # noqa: E402
 from xdanalysis.runs import predict_run  # noqa: E402
 from xdanalysis.widgets import ATTENTION_VIEWS, AttentionExplorer  # noqa: E402
 
-from timing import peak_rss_mb, print_updates, timed_ms  # noqa: E402
+from timing import peak_rss_mb, print_updates, random_l12_h384, timed_ms  # noqa: E402
 
 BUDGET_MS = 300.0
 
@@ -35,12 +35,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     model, tokenizer = load_qa_model(args.model, allow_random_head=True)
     if args.random_l12_h384:  # predictions are then random: only the timing matters here
-        import torch
-        from transformers import BertConfig, BertForQuestionAnswering
-
-        torch.manual_seed(0)
-        model = BertForQuestionAnswering(BertConfig(hidden_size=384, num_hidden_layers=12, num_attention_heads=12,
-                                                    intermediate_size=1536)).eval()
+        model = random_l12_h384()
     import tempfile
 
     run = predict_run((model, tokenizer), args.data, Path(tempfile.mkdtemp()) / "run", limit=args.questions,

@@ -28,7 +28,7 @@ from xdanalysis.data import load_squad  # noqa: E402
 from xdanalysis.inference import forward_windows, load_qa_model  # noqa: E402
 
 from bench_inference import matmul_gflops, window_flops  # noqa: E402
-from timing import peak_rss_mb, timed_ms  # noqa: E402
+from timing import peak_rss_mb, random_l12_h384, timed_ms  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -42,12 +42,8 @@ def main(argv=None) -> int:
                         help="a random model of XtremeDistil l12-h384's shape (12 layers x 12 heads)")
     args = parser.parse_args(argv)
     model, tokenizer = load_qa_model(args.model, allow_random_head=True)
-    if args.random_l12_h384:  # attributions are then meaningless: only the timing matters here
-        from transformers import BertConfig, BertForQuestionAnswering
-
-        torch.manual_seed(0)
-        model = BertForQuestionAnswering(BertConfig(hidden_size=384, num_hidden_layers=12, num_attention_heads=12,
-                                                    intermediate_size=1536)).eval()
+    if args.random_l12_h384:  # predictions are then random: only the timing matters here
+        model = random_l12_h384()
     table = load_squad(args.data, titles=args.titles, limit=args.questions)
     peak = matmul_gflops()
     print(f"{model.config.num_hidden_layers} layers, hidden {model.config.hidden_size}; {len(table)} questions; "

@@ -31,3 +31,13 @@ def print_updates(results: dict, budget_ms: float, exempt=()) -> float:
             worst_held = max(worst_held, worst)
         print(f"{kind:{width}}{len(times):5d}{statistics.median(times):11.1f}{worst:10.1f}  {verdict}")
     return worst_held
+
+
+def random_l12_h384():
+    """A random model of XtremeDistil l12-h384's shape (12 layers x 12 heads, hidden 384): for timings only."""
+    import torch
+    from transformers import BertConfig, BertForQuestionAnswering
+
+    torch.manual_seed(0)
+    return BertForQuestionAnswering(BertConfig(hidden_size=384, num_hidden_layers=12, num_attention_heads=12,
+                                               intermediate_size=1536)).eval()

@@ -25,6 +25,8 @@ __all__ = [
     "locate",
     "Located",
     "word_groups",
+    "word_layout",
+    "WordLayout",
     "to_words",
     "STATISTICS",
     "head_statistics_of",
@@ -193,6 +195,38 @@ def word_groups(kinds: list, offsets, question: str, context: str) -> list[list[
     return groups
 
 
+@dataclass
+class WordLayout:
+    """Tokens grouped into words (:func:`word_groups`): each word's text, kind and character offsets,
+    and ``index`` from a token to its word."""
+
+    groups: list
+    texts: list
+    kinds: list
+    offsets: np.ndarray
+    index: dict
+
+    def span(self, span):
+        """A token span ``(first, last)`` as the span of the words holding them (None stays None)."""
+        return None if span is None else (self.index[span[0]], self.index[span[1]])
+
+
+def word_layout(tokens: list, kinds: list, offsets, question: str, context: str) -> WordLayout:
+    """The words of a window's tokens, shared by the attention and the attribution views."""
+    groups = word_groups(kinds, offsets, question, context)
+
+    def text_of(members):
+        kind = kinds[members[0]]
+        if kind == "special":
+            return tokens[members[0]]
+        source = context if kind == "context" else question
+        return source[offsets[members[0]][0]: offsets[members[-1]][1]]
+
+    return WordLayout(groups=groups, texts=[text_of(g) for g in groups], kinds=[kinds[g[0]] for g in groups],
+                      offsets=np.array([[offsets[g[0]][0], offsets[g[-1]][1]] for g in groups], dtype=np.int64),
+                      index={t: w for w, members in enumerate(groups) for t in members})
+
+
 def to_words(att: Attention) -> Attention:
     """Aggregate sub-word pieces into words: attention *to* a word is the sum over its pieces,
     attention *from* a word the mean over its pieces (so rows still sum to one).
@@ -200,32 +234,16 @@ def to_words(att: Attention) -> Attention:
     Pieces belong to one word when they touch (one ends where the next starts) with letters or
     digits on both sides of the seam.
     """
-    groups = word_groups(att.kinds, att.offsets, att.question, att.context)
-    n, m = len(att.tokens), len(groups)
+    layout = word_layout(att.tokens, att.kinds, att.offsets, att.question, att.context)
+    n, m = len(att.tokens), len(layout.groups)
     to_word = np.zeros((n, m), dtype=np.float32)
-    for w, members in enumerate(groups):
+    for w, members in enumerate(layout.groups):
         to_word[members, w] = 1.0
     from_word = to_word / to_word.sum(axis=0, keepdims=True)
     attentions = from_word.T @ att.attentions @ to_word  # rows averaged, columns summed
-
-    def text_of(members):
-        kind = att.kinds[members[0]]
-        if kind == "special":
-            return att.tokens[members[0]]
-        source = att.context if kind == "context" else att.question
-        return source[att.offsets[members[0]][0]: att.offsets[members[-1]][1]]
-
-    def word_span(span):
-        if span is None:
-            return None
-        index = {t: w for w, members in enumerate(groups) for t in members}
-        return (index[span[0]], index[span[1]])
-
-    offsets = np.array([[att.offsets[g[0]][0], att.offsets[g[-1]][1]] for g in groups], dtype=np.int64)
-    cls_word = next(w for w, members in enumerate(groups) if att.cls_index in members)
-    return replace(att, tokens=[text_of(g) for g in groups], kinds=[att.kinds[g[0]] for g in groups],
-                   offsets=offsets, attentions=attentions, gold_tokens=word_span(att.gold_tokens),
-                   predicted_tokens=word_span(att.predicted_tokens), cls_index=cls_word)
+    return replace(att, tokens=layout.texts, kinds=layout.kinds, offsets=layout.offsets, attentions=attentions,
+                   gold_tokens=layout.span(att.gold_tokens), predicted_tokens=layout.span(att.predicted_tokens),
+                   cls_index=layout.index[att.cls_index])
 
 
 def _is_punctuation(token: str) -> bool:

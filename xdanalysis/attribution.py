@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ._common import check_choice
-from .attention import locate, word_groups
+from .attention import locate, word_layout
 from .decoding import DECODING_DEFAULTS, Window, decode_question
 from .inference import batch_tensors, forward_windows
 
@@ -202,24 +202,11 @@ def _window_best_span(model, windows, window: int, context: str):
 def to_words(attr: Attribution) -> Attribution:
     """Word-level attributions: the sum over each word's sub-word pieces (the total is unchanged).
     Spans map to the words holding their first and last pieces."""
-    groups = word_groups(attr.kinds, attr.offsets, attr.question, attr.context)
-    index = {t: w for w, members in enumerate(groups) for t in members}
-
-    def text_of(members):
-        kind = attr.kinds[members[0]]
-        if kind == "special":
-            return attr.tokens[members[0]]
-        source = attr.context if kind == "context" else attr.question
-        return source[attr.offsets[members[0]][0]: attr.offsets[members[-1]][1]]
-
-    def word_span(span):
-        return None if span is None else (index[span[0]], index[span[1]])
-
-    return replace(attr, tokens=[text_of(g) for g in groups], kinds=[attr.kinds[g[0]] for g in groups],
-                   offsets=np.array([[attr.offsets[g[0]][0], attr.offsets[g[-1]][1]] for g in groups], dtype=np.int64),
-                   scores=np.array([attr.scores[g].sum() for g in groups]), span_tokens=word_span(attr.span_tokens),
-                   gold_tokens=word_span(attr.gold_tokens), predicted_tokens=word_span(attr.predicted_tokens),
-                   cls_index=index[attr.cls_index])
+    layout = word_layout(attr.tokens, attr.kinds, attr.offsets, attr.question, attr.context)
+    return replace(attr, tokens=layout.texts, kinds=layout.kinds, offsets=layout.offsets,
+                   scores=np.array([attr.scores[g].sum() for g in layout.groups]),
+                   span_tokens=layout.span(attr.span_tokens), gold_tokens=layout.span(attr.gold_tokens),
+                   predicted_tokens=layout.span(attr.predicted_tokens), cls_index=layout.index[attr.cls_index])
 
 
 # Across windows --------------------------------------------------------------------------------
