@@ -22,7 +22,7 @@ MAKE_NAMES = {"--model": "MODEL=", "--data": "DATA=", "--limit": "LIMIT=", "--ti
 
 
 def _add_predict_arguments(parser: argparse.ArgumentParser, out_required: bool) -> None:
-    from .inference import DEFAULT_MODEL
+    from .inference import DEFAULT_MODEL, DEVICES, DTYPES
 
     parser.add_argument("--model", default=DEFAULT_MODEL, help="Hub id or local checkpoint directory "
                         f"(default {DEFAULT_MODEL})")
@@ -40,6 +40,11 @@ def _add_predict_arguments(parser: argparse.ArgumentParser, out_required: bool) 
                         default=DECODING_DEFAULTS["null_score_diff_threshold"],
                         help="abstain when null odds exceed it (default 0.0)")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--device", default="auto", choices=DEVICES,
+                        help="auto: CUDA, then Apple MPS, then the CPU (default auto)")
+    parser.add_argument("--dtype", default="float32", choices=DTYPES,
+                        help="float32 (default, as the official figures), bfloat16, float16 (GPU), or auto: bfloat16 "
+                             "where the hardware runs it fast (CUDA, CPUs with AMX or AVX512-BF16)")
     parser.add_argument("--allow-random-head", action="store_true",
                         help="accept a checkpoint without a trained QA head (demos and tests)")
     parser.add_argument("--overwrite", action="store_true", help="replace a run with other settings in --out")
@@ -59,7 +64,8 @@ def _predict(args):
         exclude_titles=args.exclude_titles, max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
         max_query_length=args.max_query_length, n_best_size=args.n_best_size,
         max_answer_length=args.max_answer_length, null_score_diff_threshold=args.null_score_diff_threshold,
-        batch_size=args.batch_size, allow_random_head=args.allow_random_head, overwrite=args.overwrite)
+        batch_size=args.batch_size, allow_random_head=args.allow_random_head, overwrite=args.overwrite,
+        device=args.device, dtype=args.dtype)
 
 
 def _read_mapping(path: str, what: str, kind) -> dict:
@@ -242,7 +248,7 @@ def _probe(args) -> int:
     results = run_probes(args.model, args.data, args.out, probes=args.probes, seed=args.seed, split=args.split,
                          limit=args.limit, titles=_title_list(args.titles), exclude_titles=args.exclude_titles,
                          allow_random_head=args.allow_random_head, overwrite=args.overwrite,
-                         batch_size=args.batch_size, **decoding)
+                         batch_size=args.batch_size, device=args.device, dtype=args.dtype, **decoding)
     text = probe_summary_text(probe_summary(results))
     (Path(args.out) / "probe_summary.txt").write_text(text + "\n", encoding="utf-8")
     print(text)

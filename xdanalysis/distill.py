@@ -598,16 +598,9 @@ def default_precision() -> str:
     >>> default_precision() in ("float32", "bfloat16")
     True
     """
-    import torch
+    from .inference import resolve_device, resolve_dtype
 
-    if torch.cuda.is_available():
-        return "bfloat16"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            flags = handle.read()
-    except OSError:
-        return "float32"
-    return "bfloat16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "float32"
+    return resolve_dtype("auto", resolve_device("auto"))
 
 
 LAB_STUDENTS = {"hard labels": {"alpha": 0.0},

@@ -18,6 +18,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .data import HubUnreachableError, hub_reachable
+from ._common import check_choice
 from .decoding import DECODING_DEFAULTS, Window, check_decoding_settings, decode_question
 
 __all__ = [
@@ -37,6 +38,12 @@ __all__ = [
     "predict_table",
     "token_lengths",
     "DEFAULT_MODEL",
+    "DEVICES",
+    "DTYPES",
+    "resolve_device",
+    "resolve_dtype",
+    "fast_bfloat16",
+    "model_device_dtype",
 ]
 
 DEFAULT_MODEL = "nbroad/xdistil-l12-h384-squad2"
@@ -78,6 +85,80 @@ def model_problem(name_or_path, *, revision: str | None = None) -> str | None:
             f"{name} --local-dir DIR) and pass --model DIR.")
 
 
+DEVICES = ["auto", "cpu", "cuda", "mps"]
+DTYPES = ["auto", "float32", "bfloat16", "float16"]
+
+
+def resolve_device(device: str = "auto") -> str:
+    """The device to run on: ``"auto"`` is CUDA if there is one, then Apple's MPS, then the CPU;
+    a device that is asked for and absent is an error (never a silent fallback).
+
+    >>> resolve_device("cpu")
+    'cpu'
+    """
+    import torch
+
+    check_choice("device", device, DEVICES)
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "mps" if mps else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' asked for, but torch sees no CUDA GPU here (torch "
+                         f"{torch.__version__}); use --device cpu or auto")
+    if device == "mps" and not mps:
+        raise ValueError("device 'mps' asked for, but this machine has no Apple MPS; use --device cpu or auto")
+    return device
+
+
+def fast_bfloat16(device: str) -> bool:
+    """Whether bf16 arithmetic is fast on ``device``: a CUDA GPU that supports it, or a CPU with
+    AMX or AVX512-BF16 (read from /proc/cpuinfo); elsewhere bf16 is emulated and slower than fp32.
+
+    >>> fast_bfloat16("mps")
+    False
+    """
+    import torch
+
+    if device == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if device != "cpu":
+        return False
+    flags = _cpu_flags()
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def _cpu_flags() -> set:
+    """The CPU's feature flags (Linux /proc/cpuinfo); empty where they cannot be read."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            return {flag for line in handle if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
+    except OSError:
+        return set()
+
+
+def resolve_dtype(dtype: str = "float32", device: str = "cpu") -> str:
+    """The dtype to run in: ``"auto"`` is bfloat16 where :func:`fast_bfloat16` says so, else
+    float32 (the official figures are fp32, so float32 is the default everywhere). float16 is
+    refused on a CPU, where torch does not run it fast.
+
+    >>> resolve_dtype("auto", "mps")
+    'float32'
+    """
+    check_choice("dtype", dtype, DTYPES)
+    if dtype == "auto":
+        return "bfloat16" if fast_bfloat16(device) else "float32"
+    if dtype == "float16" and device == "cpu":
+        raise ValueError("dtype float16 on the CPU: torch runs it slowly or not at all; use bfloat16 (fast on CPUs "
+                         "with AMX or AVX512-BF16) or float32")
+    return dtype
+
+
+def model_device_dtype(model) -> tuple[str, str]:
+    """Where a loaded model is and in which dtype: ``("cpu", "float32")``, ``("cuda", "bfloat16")``..."""
+    parameter = next(model.parameters())
+    return parameter.device.type, str(parameter.dtype).replace("torch.", "")
+
+
 def load_qa_model(
     name_or_path,
     *,
@@ -85,8 +166,11 @@ def load_qa_model(
     attn_implementation: str | None = None,
     revision: str | None = None,
     with_info: bool = False,
+    device: str = "auto",
+    dtype: str = "float32",
 ):
-    """Load ``(model, tokenizer)`` for extractive QA from a Hub id or a local directory.
+    """Load ``(model, tokenizer)`` for extractive QA from a Hub id or a local directory, on
+    ``device`` in ``dtype`` (see :func:`resolve_device` and :func:`resolve_dtype`).
 
     Refuses a checkpoint whose QA head would be freshly initialised (a plain encoder) unless
     ``allow_random_head=True``, and a checkpoint without a fast tokenizer (offsets are needed).
@@ -136,9 +220,15 @@ def load_qa_model(
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"{name}: the tokenizer is not a fast tokenizer; offsets (needed to map answers "
                              "back to the text) require one (a tokenizer.json file)")
+    target_device = resolve_device(device)
+    target_dtype = resolve_dtype(dtype, target_device)
+    import torch
+
+    model.to(device=target_device, dtype=getattr(torch, target_dtype))
     model.eval()
     if with_info:
-        return model, tokenizer, {"random_head": bool(fresh), "untrained_weights": sorted(fresh), "name": name}
+        return model, tokenizer, {"random_head": bool(fresh), "untrained_weights": sorted(fresh), "name": name,
+                                  "device": target_device, "dtype": target_dtype}
     return model, tokenizer
 
 
@@ -377,7 +467,11 @@ def batch_tensors(windows: Windows, indices, *, device=None) -> dict:
     inputs = {"input_ids": ids, "attention_mask": mask}
     if has_types:
         inputs["token_type_ids"] = types
-    return {name: tensor.to(device) for name, tensor in inputs.items()} if device is not None else inputs
+    if device is None:
+        return inputs
+    if torch.device(device).type == "cuda":  # pinned pages: the copy to the GPU runs without a staging copy
+        return {name: tensor.pin_memory().to(device, non_blocking=True) for name, tensor in inputs.items()}
+    return {name: tensor.to(device) for name, tensor in inputs.items()}
 
 
 def forward_windows(model, windows: Windows, indices, *, attentions: bool = False) -> list[WindowOutput]:

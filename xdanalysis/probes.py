@@ -483,7 +483,8 @@ def probe_results(original, probed: dict) -> pd.DataFrame:
 
 def run_probes(model, data, out, *, probes="all", seed: int = 0, split: str = "validation", limit: int | None = None,
                titles=None, exclude_titles=None, table: pd.DataFrame | None = None, allow_random_head: bool = False,
-               progress: bool = True, overwrite: bool = False, **decoding) -> pd.DataFrame:
+               progress: bool = True, overwrite: bool = False, device: str | None = None, dtype: str | None = None,
+               **decoding) -> pd.DataFrame:
     """Run ``model`` on the original questions and on every probe's rewrite; write ``out/``:
 
     - ``original/``  the run of the source questions; ``<probe>/questions.json`` (official
@@ -517,12 +518,13 @@ def run_probes(model, data, out, *, probes="all", seed: int = 0, split: str = "v
             return model
         from .inference import load_qa_model
 
-        return load_qa_model(model, allow_random_head=allow_random_head)
+        return load_qa_model(model, allow_random_head=allow_random_head, device=device or "auto",
+                             dtype=dtype or "float32")
 
     def predict(source, where, label, given_table=None):
         return predict_run(model, source, where, table=given_table, loaded=loaded, progress=progress,
                            progress_label=label, allow_random_head=allow_random_head, overwrite=overwrite,
-                           **decoding)
+                           device=device, dtype=dtype, **decoding)
 
     out.mkdir(parents=True, exist_ok=True)
     original = predict(data, out / "original", "original", table)

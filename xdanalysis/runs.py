@@ -248,7 +248,12 @@ def load_run(path) -> Run:
     return Run(path=path, table=table, info=info)
 
 
+# Runs written before device and dtype were recorded ran on the CPU in float32.
+_UNRECORDED = {"device": "cpu", "dtype": "float32"}
+
+
 def _compare(expected: dict, found: dict, path: Path) -> None:
+    found = {**_UNRECORDED, **{k: v for k, v in found.items() if v is not None}}
     differing = {k: (found.get(k), v) for k, v in expected.items() if found.get(k) != v}
     if differing:
         detail = "; ".join(f"{k}: {old!r} there, {new!r} asked" for k, (old, new) in differing.items())
@@ -421,6 +426,8 @@ def predict_run(
     progress_label: str = "questions",
     table: pd.DataFrame | None = None,
     loaded=None,
+    device: str | None = None,
+    dtype: str | None = None,
 ) -> Run:
     """Predict ``data`` with ``model`` into the run directory ``out``, or reuse it if done.
 
@@ -431,6 +438,10 @@ def predict_run(
     that holds anything else is refused. ``loaded``: a ``(model, tokenizer)`` pair, or a function
     that returns one, to compute with instead of loading ``model`` (which still names the run);
     it is called only when there is something to compute, so several runs share one load.
+    ``device`` (``auto``, ``cpu``, ``cuda``, ``mps``; default auto) and ``dtype`` (``auto``,
+    ``float32``, ``bfloat16``, ``float16``; default float32, the dtype of the official figures)
+    are where and how a model given by name runs; a loaded model runs where it is. Both are
+    recorded in ``run.json`` and are part of the run's identity.
 
     Example::
 
@@ -448,8 +459,11 @@ def predict_run(
                                            exclude_titles=exclude_titles)
     elif limit is not None:
         table = table.iloc[:limit].reset_index(drop=True)
+    run_device, run_dtype = _device_and_dtype(model, device, dtype)
     settings = {
         **_model_identity(model),
+        "device": run_device,
+        "dtype": run_dtype,
         "model_given": os.fspath(model) if isinstance(model, (str, os.PathLike)) else None,
         "data": str(table.attrs.get("source", data)),
         "data_fingerprint": source_fingerprint(table),
@@ -514,7 +528,8 @@ def predict_run(
             if loaded is not None:
                 loaded_model, tokenizer = loaded() if callable(loaded) else loaded
             elif isinstance(model, (str, os.PathLike)):
-                loaded_model, tokenizer = inference.load_qa_model(model, allow_random_head=allow_random_head)
+                loaded_model, tokenizer = inference.load_qa_model(model, allow_random_head=allow_random_head,
+                                                                  device=run_device, dtype=run_dtype)
             else:
                 loaded_model, tokenizer = model
             limit_tokens = inference.max_sequence_length(loaded_model)
@@ -552,6 +567,22 @@ def predict_run(
                                    "pass overwrite=True (CLI: --overwrite) to recompute the run")
         info = {"batch_size": batch_size, "inference_seconds": round(float(sum(timings.values())), 3)}
         return _assemble(out, table, chunks, settings, info)
+
+
+def _device_and_dtype(model, device, dtype) -> tuple[str, str]:
+    """Where and in what a run computes: resolved for a model given by name; for a loaded model,
+    where it is (asking for something else is an error: moving the caller's model is theirs to do)."""
+    from .inference import model_device_dtype, resolve_device, resolve_dtype
+
+    if isinstance(model, (str, os.PathLike)):
+        where = resolve_device(device or "auto")
+        return where, resolve_dtype(dtype or "float32", where)
+    have = model_device_dtype(model[0])
+    for name, asked, present in (("device", device, have[0]), ("dtype", dtype, have[1])):
+        if asked not in (None, "auto") and asked != present:
+            raise ValueError(f"{name} {asked!r} asked for, but the model given is loaded with {name} {present!r}; "
+                             f"move it first (model.to(...)) or leave {name} unset")
+    return have
 
 
 def _load_data_and_check_model(model, data, **options) -> pd.DataFrame:

@@ -128,16 +128,20 @@ class Settings:
                                          titles=self.values.get("TITLES"), root=self.values.get("RUNS", "runs")))
         try:
             return predict_run(path, self.values["DATA"], target, limit=self.values.get("LIMIT"),
-                               titles=self.values.get("TITLES"), **options)
+                               titles=self.values.get("TITLES"), **{**self._placement(), **options})
         except (OSError, ValueError) as error:
             raise explain(error, self, model) from None
+
+    def _placement(self) -> dict:
+        """``XDANALYSIS_DEVICE`` / ``XDANALYSIS_DTYPE`` as the keywords of predict_run and load_qa_model."""
+        return {"device": self.values.get("DEVICE", "auto"), "dtype": self.values.get("DTYPE", "float32")}
 
     def load_model(self, model: str = "MODEL", **options):
         """``load_qa_model(..., with_info=True)`` on ``XDANALYSIS_<model>``; errors name the variable."""
         from .inference import load_qa_model
 
         try:
-            return load_qa_model(self.values[model], with_info=True, **options)
+            return load_qa_model(self.values[model], with_info=True, **{**self._placement(), **options})
         except (OSError, ValueError) as error:
             raise explain(error, self, model) from None
 
@@ -149,7 +153,8 @@ class Settings:
 
 def notebook_settings(*, defaults: dict, paths=("MODEL", "DATA", "ENCODER", "TEACHER", "STUDENT"),
                       title_model: str = "MODEL", environ=None) -> Settings:
-    """Read ``XDANALYSIS_<NAME>`` for every name in ``defaults`` (a value of None: optional).
+    """Read ``XDANALYSIS_<NAME>`` for every name in ``defaults`` (a value of None: optional), and
+    ``XDANALYSIS_DEVICE`` (default auto) and ``XDANALYSIS_DTYPE`` (default float32) for every notebook.
 
     Paths are resolved (:func:`resolve_path`); ``LIMIT`` becomes an int; ``TITLES`` a list. When
     ``TITLES`` is not set and the model named by ``title_model`` is a local directory whose
@@ -183,6 +188,10 @@ def notebook_settings(*, defaults: dict, paths=("MODEL", "DATA", "ENCODER", "TEA
         if name == "TITLES" and isinstance(value, str):
             value = [t.strip() for t in value.split(",") if t.strip()] or None
         values[name] = value
+    for name, default in (("DEVICE", "auto"), ("DTYPE", "float32")):  # where and how every model here runs
+        if name not in values:
+            raw = environ.get(PREFIX + name) or None
+            values[name], sources[name] = raw or default, "environment" if raw else "default"
     if "TITLES" in values and values["TITLES"] is None and values.get(title_model):
         held_out = list(training_record(values[title_model]).get("held_out_titles") or []) or None
         if held_out:
