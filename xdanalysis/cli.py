@@ -45,6 +45,11 @@ def _add_predict_arguments(parser: argparse.ArgumentParser, out_required: bool) 
     parser.add_argument("--dtype", default="float32", choices=DTYPES,
                         help="float32 (default, as the official figures), bfloat16, float16 (GPU), or auto: bfloat16 "
                              "where the hardware runs it fast (CUDA, CPUs with AMX or AVX512-BF16)")
+    parser.add_argument("--engine", default="local", choices=["local", "ray"],
+                        help="ray: compute the chunks on Ray Data actors (pip install 'xdanalysis[ray]')")
+    parser.add_argument("--ray-address", default=None, help="a Ray cluster (default: a local Ray started here)")
+    parser.add_argument("--workers", type=int, default=None, help="Ray actors, each loading the model once "
+                        "(default 2, or one per GPU)")
     parser.add_argument("--allow-random-head", action="store_true",
                         help="accept a checkpoint without a trained QA head (demos and tests)")
     parser.add_argument("--overwrite", action="store_true", help="replace a run with other settings in --out")
@@ -65,7 +70,8 @@ def _predict(args):
         max_query_length=args.max_query_length, n_best_size=args.n_best_size,
         max_answer_length=args.max_answer_length, null_score_diff_threshold=args.null_score_diff_threshold,
         batch_size=args.batch_size, allow_random_head=args.allow_random_head, overwrite=args.overwrite,
-        device=args.device, dtype=args.dtype)
+        device=args.device, dtype=args.dtype, engine=args.engine, ray_address=args.ray_address,
+        workers=args.workers)
 
 
 def _read_mapping(path: str, what: str, kind) -> dict:
@@ -179,8 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
     distil.add_argument("--cache-dir", default=None, help="teacher-logit cache (default OUT/../teacher-logits)")
     distil.add_argument("--checkpoint-every", type=int, default=None,
                         help="save a resumable checkpoint every N steps (default: every epoch)")
-    distil.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
-                        help="bfloat16: train under bf16 autocast (faster on CPUs with AVX512-BF16/AMX)")
+    distil.add_argument("--precision", "--dtype", dest="precision", choices=["float32", "bfloat16", "auto"],
+                        default="float32", help="bfloat16: train under bf16 autocast (weights stay fp32; faster on "
+                        "GPUs and CPUs with AVX512-BF16/AMX); auto: bfloat16 where it is fast")
+    distil.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+                        help="where the teacher and the student run (default auto: CUDA, then MPS, then CPU)")
 
     report = commands.add_parser("report", help="write the error-analysis HTML report of a run")
     report.add_argument("run", help="run directory")
@@ -219,7 +228,7 @@ def _print_predict(args) -> int:
 
 def _distill(args) -> int:
     from .data import _title_list
-    from .distill import distill
+    from .distill import default_precision, distill
     from .summary import summary_text as text_of
 
     if args.student and args.student_layers:
@@ -231,7 +240,8 @@ def _distill(args) -> int:
                      epochs=args.epochs, max_steps=args.max_steps, learning_rate=args.learning_rate,
                      batch_size=args.batch_size, max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
                      seed=args.seed, eval_data=args.eval_data, eval_titles=_title_list(args.eval_titles),
-                     precision=args.precision, cache_dir=args.cache_dir, checkpoint_every=args.checkpoint_every)
+                     precision=default_precision() if args.precision == "auto" else args.precision,
+                     cache_dir=args.cache_dir, checkpoint_every=args.checkpoint_every, device=args.device)
     info = result.info
     print(f"student: {result.path}  ({info['steps']} steps, {info['windows_per_second']} windows/s, "
           f"peak RSS {info['peak_rss_mb']} MB)")
@@ -248,7 +258,8 @@ def _probe(args) -> int:
     results = run_probes(args.model, args.data, args.out, probes=args.probes, seed=args.seed, split=args.split,
                          limit=args.limit, titles=_title_list(args.titles), exclude_titles=args.exclude_titles,
                          allow_random_head=args.allow_random_head, overwrite=args.overwrite,
-                         batch_size=args.batch_size, device=args.device, dtype=args.dtype, **decoding)
+                         batch_size=args.batch_size, device=args.device, dtype=args.dtype, engine=args.engine,
+                         ray_address=args.ray_address, workers=args.workers, **decoding)
     text = probe_summary_text(probe_summary(results))
     (Path(args.out) / "probe_summary.txt").write_text(text + "\n", encoding="utf-8")
     print(text)

@@ -393,7 +393,7 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
             max_seq_length: int = DISTILL_DEFAULTS["max_seq_length"], doc_stride: int = DISTILL_DEFAULTS["doc_stride"],
             seed: int = DISTILL_DEFAULTS["seed"], eval_data=None, eval_titles=None, eval_limit: int | None = None,
             precision: str = "float32", cache_dir=None, checkpoint_every: int | None = None,
-            progress: bool = True, _stop_after: int | None = None) -> Distilled:
+            device: str = "auto", progress: bool = True, _stop_after: int | None = None) -> Distilled:
     """Train a student from ``teacher`` on ``data`` and save it in ``out``; resume when ``out``
     holds an unfinished training with the same settings, reuse it when finished.
 
@@ -403,7 +403,9 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
     transfer (same tokenizer only). ``eval_data`` (default: the same data, without the articles
     trained on, when ``titles`` was given) is predicted with the student into ``out/eval-run``.
     ``precision="bfloat16"`` trains under bf16 autocast (weights stay fp32; faster where the CPU has
-    AVX512-BF16 or AMX, see ``benchmarks/bench_distill.py``); the default is float32.
+    AVX512-BF16 or AMX, see ``benchmarks/bench_distill.py``); the default is float32. ``device``
+    (auto: CUDA, then MPS, then the CPU) is where the teacher and the student run; it is recorded
+    in ``distill.json`` (provenance, not identity: the recipe is the same on any device).
 
     Example::
 
@@ -425,9 +427,12 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
     check_choice("precision", precision, ["float32", "bfloat16"])
     table = load_squad(data, titles=titles, exclude_titles=exclude_titles, limit=limit)
     torch.manual_seed(seed)  # before the student exists: a freshly initialised QA head is seeded too
-    teacher_model, teacher_tokenizer = _load(teacher)
+    from .inference import resolve_device
+
+    device = resolve_device(device)
+    teacher_model, teacher_tokenizer = _load(teacher, device=device)
     if student is not None:
-        student_model, student_tokenizer = _load(student, allow_random_head=True)
+        student_model, student_tokenizer = _load(student, allow_random_head=True, device=device)
         init = {"student": os.fspath(student) if isinstance(student, (str, os.PathLike)) else "in-memory"}
     else:
         student_model, student_tokenizer = cut_layers(teacher_model, student_layers), teacher_tokenizer
@@ -474,7 +479,7 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
     if checkpoint.exists() and state_file.exists():
         if json.loads(state_file.read_text(encoding="utf-8")) != identity:
             raise ValueError(f"{out} holds an unfinished training with other settings; choose another --out")
-        saved = torch.load(checkpoint, weights_only=False)
+        saved = torch.load(checkpoint, weights_only=False, map_location=next(student_model.parameters()).device)
         student_model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         schedule.load_state_dict(saved["schedule"])
@@ -562,6 +567,7 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
         "data": str(table.attrs.get("source", data)),
         "trained_on_titles": trained,
         "trained_on_questions": int(len(table)),
+        "device": device,
         "windows": len(windows),
         "steps": step,
         "training_seconds": round(seconds, 2),
@@ -580,7 +586,8 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
         eval_titles = eval_titles or _title_list(exclude_titles) or [
             t for t in dict.fromkeys(load_squad(data)["title"]) if t not in set(_title_list(titles))]
     if eval_data is not None:
-        run = predict_run(out, eval_data, out / "eval-run", titles=eval_titles, limit=eval_limit, progress=progress)
+        run = predict_run(out, eval_data, out / "eval-run", titles=eval_titles, limit=eval_limit, progress=progress,
+                          device=device)
         info["eval_run"] = "eval-run"  # inside the student's directory
         info["eval_titles"] = list(eval_titles) if eval_titles else None
     _write_json(out / "distill.json", info, indent=2)

@@ -44,6 +44,7 @@ __all__ = [
     "resolve_dtype",
     "fast_bfloat16",
     "model_device_dtype",
+    "predict_chunk",
 ]
 
 DEFAULT_MODEL = "nbroad/xdistil-l12-h384-squad2"
@@ -592,3 +593,22 @@ def predict_table(model, tokenizer, table: pd.DataFrame, *,
     predictions = pd.DataFrame(decoded, index=table.index)
     predictions["question_truncated"] = np.isin(np.arange(len(table)), windows.truncated)
     return predictions, nbest
+
+
+def predict_chunk(model, tokenizer, part: pd.DataFrame, *, decoding: dict, batch_size: int = 32):
+    """One chunk of a run (see :mod:`xdanalysis.runs`), as both engines compute it: the questions'
+    predictions, token lengths and n-best lists (as JSON) in one frame, and the seconds it took.
+    ``decoding`` holds the keywords of :func:`predict_table`."""
+    import json
+    import time
+
+    started = time.perf_counter()
+    predictions, nbest = predict_table(model, tokenizer, part, batch_size=batch_size, progress=False, **decoding)
+    seconds = time.perf_counter() - started
+    lengths = token_lengths(part, tokenizer)
+    lengths["prediction_tokens"] = [len(ids) for ids in tokenizer(
+        list(predictions["answer"]), add_special_tokens=False)["input_ids"]]
+    frame = pd.concat([part[["id"]].reset_index(drop=True), predictions.reset_index(drop=True),
+                       lengths.reset_index(drop=True)], axis=1)
+    frame["nbest"] = [json.dumps(n, ensure_ascii=False) for n in nbest]
+    return frame, seconds

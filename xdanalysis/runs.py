@@ -41,7 +41,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import __version__
-from ._common import name_some, sigmoid
+from ._common import check_choice, name_some, sigmoid
 from .data import gold_answers, load_squad, source_fingerprint
 from .decoding import DECODING_DEFAULTS, check_decoding_settings
 from .metrics import question_scores, squad_v2_scores
@@ -261,13 +261,6 @@ def _compare(expected: dict, found: dict, path: Path) -> None:
                                "directory, or pass overwrite=True (CLI: --overwrite) to replace it.")
 
 
-def _chunk_frame(table, predictions, nbest, lengths) -> pd.DataFrame:
-    frame = pd.concat([table[["id"]].reset_index(drop=True), predictions.reset_index(drop=True),
-                       lengths.reset_index(drop=True)], axis=1)
-    frame["nbest"] = [json.dumps(n, ensure_ascii=False) for n in nbest]
-    return frame
-
-
 def _versions() -> dict:
     import importlib.metadata as md
 
@@ -428,6 +421,9 @@ def predict_run(
     loaded=None,
     device: str | None = None,
     dtype: str | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
+    workers: int | None = None,
 ) -> Run:
     """Predict ``data`` with ``model`` into the run directory ``out``, or reuse it if done.
 
@@ -441,7 +437,9 @@ def predict_run(
     ``device`` (``auto``, ``cpu``, ``cuda``, ``mps``; default auto) and ``dtype`` (``auto``,
     ``float32``, ``bfloat16``, ``float16``; default float32, the dtype of the official figures)
     are where and how a model given by name runs; a loaded model runs where it is. Both are
-    recorded in ``run.json`` and are part of the run's identity.
+    recorded in ``run.json`` and are part of the run's identity. ``engine="ray"`` computes the
+    chunks on Ray Data (:mod:`xdanalysis.scale`; ``ray_address`` a cluster, default a local one;
+    ``workers`` actors, each loading the model once): same chunk files, same run.
 
     Example::
 
@@ -451,6 +449,10 @@ def predict_run(
     """
     check_decoding_settings(n_best_size=n_best_size, max_answer_length=max_answer_length,
                             max_seq_length=max_seq_length, doc_stride=doc_stride, max_query_length=max_query_length)
+    check_choice("engine", engine, ENGINES)
+    if engine == "ray" and not isinstance(model, (str, os.PathLike)):
+        raise ValueError("engine='ray' needs the model as a Hub id or a directory every worker can load, "
+                         "not a loaded (model, tokenizer) pair")
     if batch_size < 1 or chunk_size < 1:
         raise ValueError(f"batch_size and chunk_size must be at least 1, got {batch_size} and {chunk_size}")
     out = Path(out)
@@ -525,7 +527,16 @@ def predict_run(
 
             from . import inference
 
-            if loaded is not None:
+            decoding = {"max_seq_length": max_seq_length, "doc_stride": doc_stride,
+                        "max_query_length": max_query_length, "n_best_size": n_best_size,
+                        "max_answer_length": max_answer_length,
+                        "null_score_diff_threshold": null_score_diff_threshold}
+            if engine == "ray":  # the workers load the model; here only its configuration is read
+                from .scale import model_config, require_ray
+
+                require_ray()
+                loaded_model = model_config(model)
+            elif loaded is not None:
                 loaded_model, tokenizer = loaded() if callable(loaded) else loaded
             elif isinstance(model, (str, os.PathLike)):
                 loaded_model, tokenizer = inference.load_qa_model(model, allow_random_head=allow_random_head,
@@ -543,23 +554,22 @@ def predict_run(
             (out / "chunks").mkdir(exist_ok=True)
             bar = tqdm(total=len(table), initial=min(len(table), len(finished) * chunk_size),
                        desc=progress_label, unit="q", disable=not progress)
-            for c in pending:
-                part = table.iloc[c * chunk_size: (c + 1) * chunk_size]
-                started = time.perf_counter()
-                predictions, nbest = inference.predict_table(
-                    loaded_model, tokenizer, part, max_seq_length=max_seq_length, doc_stride=doc_stride,
-                    max_query_length=max_query_length, n_best_size=n_best_size,
-                    max_answer_length=max_answer_length, null_score_diff_threshold=null_score_diff_threshold,
-                    batch_size=batch_size, progress=False)
-                seconds = time.perf_counter() - started
-                lengths = inference.token_lengths(part, tokenizer)
-                lengths["prediction_tokens"] = [len(ids) for ids in tokenizer(
-                    list(predictions["answer"]), add_special_tokens=False)["input_ids"]]
-                frame = _chunk_frame(part, predictions, nbest, lengths)
+            if engine == "ray":
+                from .scale import predict_chunks_on_ray
+
+                done = predict_chunks_on_ray(
+                    model, table, pending, chunk_size=chunk_size, decoding=decoding, batch_size=batch_size,
+                    device=run_device, dtype=run_dtype, allow_random_head=allow_random_head, address=ray_address,
+                    workers=workers)
+            else:
+                done = ((c, *inference.predict_chunk(loaded_model, tokenizer,
+                                                     table.iloc[c * chunk_size: (c + 1) * chunk_size],
+                                                     decoding=decoding, batch_size=batch_size)) for c in pending)
+            for c, frame, seconds in done:  # each chunk is on disk as soon as it is done: a killed run resumes
                 _write_atomic(chunk_files[c], lambda tmp: frame.to_parquet(tmp, index=False))
                 timings[str(c)] = seconds
                 _write_json(timing_file, timings)
-                bar.update(len(part))
+                bar.update(len(frame))
             bar.close()
         chunks = pd.concat([pd.read_parquet(f) for f in chunk_files], ignore_index=True)
         if list(chunks["id"]) != list(table["id"]):
@@ -567,6 +577,9 @@ def predict_run(
                                    "pass overwrite=True (CLI: --overwrite) to recompute the run")
         info = {"batch_size": batch_size, "inference_seconds": round(float(sum(timings.values())), 3)}
         return _assemble(out, table, chunks, settings, info)
+
+
+ENGINES = ["local", "ray"]
 
 
 def _device_and_dtype(model, device, dtype) -> tuple[str, str]:

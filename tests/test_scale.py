@@ -1,0 +1,104 @@
+"""Scale-out on Ray Data: the same run as a local one, and a resume after the driver is killed (local Ray)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import squad_payload
+from xdanalysis.runs import load_run, predict_run
+
+SETTINGS = {"max_seq_length": 64, "doc_stride": 16, "progress": False}
+
+
+def need_ray():
+    """Ray is installed by make test (the [ray] extra): in CI its absence is a failure, elsewhere a skip."""
+    if os.environ.get("CI"):
+        import ray  # noqa: F401
+    else:
+        pytest.importorskip("ray")
+
+
+def many_questions(path, copies: int):
+    """The fixture's eight questions, ``copies`` times over under new ids."""
+    payload = squad_payload()
+    articles = []
+    for k in range(copies):
+        for article in payload["data"]:
+            copy = json.loads(json.dumps(article))
+            copy["title"] = f"{article['title']} {k}"
+            for paragraph in copy["paragraphs"]:
+                for qa in paragraph["qas"]:
+                    qa["id"] = f"{qa['id']}-{k}"
+            articles.append(copy)
+    path.write_text(json.dumps({"version": "v2.0", "data": articles}))
+    return path
+
+
+def same_run(a, b):
+    assert list(a.table["id"]) == list(b.table["id"])
+    assert list(a.table["answer"]) == list(b.table["answer"])
+    assert (a.table["null_odds"] - b.table["null_odds"]).abs().max() <= 1e-4
+    identity = {k: v for k, v in a.info["settings"].items() if k not in ("data", "model_given")}
+    assert identity == {k: v for k, v in b.info["settings"].items() if k not in ("data", "model_given")}
+
+
+def test_a_ray_run_is_the_local_run(tiny_model_dir, tmp_path):
+    need_ray()
+    data = many_questions(tmp_path / "d.json", 5)
+    local = predict_run(tiny_model_dir, data, tmp_path / "local", chunk_size=4, **SETTINGS)
+    on_ray = predict_run(tiny_model_dir, data, tmp_path / "ray", chunk_size=4, engine="ray", workers=2, **SETTINGS)
+    same_run(local, on_ray)
+    assert sorted(p.name for p in (tmp_path / "ray" / "chunks").iterdir()) == \
+        sorted(p.name for p in (tmp_path / "local" / "chunks").iterdir())
+
+
+def test_a_killed_ray_driver_resumes(tiny_model_dir, tmp_path):
+    need_ray()
+    data = many_questions(tmp_path / "d.json", 30)  # 240 questions, one chunk each
+    out = tmp_path / "run"
+    code = (f"from xdanalysis.runs import predict_run; predict_run({str(tiny_model_dir)!r}, {str(data)!r}, "
+            f"{str(out)!r}, chunk_size=1, engine='ray', workers=2, max_seq_length=64, doc_stride=16, progress=False)")
+    driver = subprocess.Popen([sys.executable, "-c", code], start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    chunks = out / "chunks"
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and not (chunks.exists() and len(list(chunks.glob("*.parquet"))) >= 3):
+            time.sleep(0.02)
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver and what it started
+        driver.wait(timeout=30)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    done_before = {p.name: p.stat().st_mtime_ns for p in chunks.glob("*.parquet")}
+    assert 3 <= len(done_before) < 240 and not (out / "run.json").exists()
+    resumed = predict_run(tiny_model_dir, data, out, chunk_size=1, engine="ray", workers=2, **SETTINGS)
+    kept = {name: (chunks / name).stat().st_mtime_ns for name in done_before}
+    assert kept == done_before  # finished chunks were reused, not recomputed
+    same_run(resumed, predict_run(tiny_model_dir, data, tmp_path / "local", chunk_size=1, **SETTINGS))
+    assert load_run(out).info["settings"]["n_questions"] == 240
+
+
+def test_without_ray_the_engine_says_how_to_install_it(tiny_model_dir, squad_file, tmp_path, monkeypatch, capsys):
+    from xdanalysis.cli import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if it were not installed
+    out = tmp_path / "r"
+    assert main(["predict", "--model", str(tiny_model_dir), "--data", str(squad_file), "--out", str(out),
+                 "--max-seq-length", "64", "--doc-stride", "16", "--engine", "ray"]) == 2
+    assert "pip install 'xdanalysis[ray]'" in capsys.readouterr().err
+    assert not (out / "progress.json").exists()  # refused before the directory became a run in progress
+
+
+def test_the_ray_engine_needs_a_model_every_worker_can_load(tiny_model_dir, squad_file, tmp_path):
+    from xdanalysis.inference import load_qa_model
+
+    with pytest.raises(ValueError, match="every worker can load"):
+        predict_run(load_qa_model(tiny_model_dir), squad_file, tmp_path / "r", engine="ray", **SETTINGS)
+    with pytest.raises(ValueError, match="unknown engine 'spark'"):
+        predict_run(tiny_model_dir, squad_file, tmp_path / "r", engine="spark", **SETTINGS)
