@@ -102,3 +102,26 @@ def test_the_ray_engine_needs_a_model_every_worker_can_load(tiny_model_dir, squa
         predict_run(load_qa_model(tiny_model_dir), squad_file, tmp_path / "r", engine="ray", **SETTINGS)
     with pytest.raises(ValueError, match="unknown engine 'spark'"):
         predict_run(tiny_model_dir, squad_file, tmp_path / "r", engine="spark", **SETTINGS)
+
+
+def test_the_teacher_logit_pass_on_ray_fills_the_same_cache(tiny_model_dir, tmp_path):
+    import numpy as np
+
+    from xdanalysis.data import load_squad
+    from xdanalysis.distill import teacher_logits
+    from xdanalysis.inference import load_qa_model, prepare_windows
+
+    need_ray()
+    teacher, tokenizer = load_qa_model(tiny_model_dir)
+    table = load_squad(many_questions(tmp_path / "d.json", 4))
+    windows = prepare_windows(table, tokenizer, max_seq_length=64, doc_stride=16)
+    options = {"settings": {"max_seq_length": 64, "doc_stride": 16}, "chunk_windows": 16, "progress": False}
+    local = teacher_logits(teacher, tokenizer, table, windows, tokenizer, cache_dir=tmp_path / "local", **options)
+    on_ray = teacher_logits(teacher, tokenizer, table, windows, tokenizer, cache_dir=tmp_path / "ray", engine="ray",
+                            teacher_path=str(tiny_model_dir), workers=2, **options)
+    assert len(local) == len(on_ray) == len(windows)
+    for (s1, e1), (s2, e2) in zip(local, on_ray):
+        np.testing.assert_allclose(s1, s2, atol=1e-5)
+        np.testing.assert_allclose(e1, e2, atol=1e-5)
+    names = [sorted(p.name for p in d.rglob("chunk-*.npz")) for d in (tmp_path / "local", tmp_path / "ray")]
+    assert names[0] == names[1] and len(names[0]) > 1

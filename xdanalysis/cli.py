@@ -190,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "GPUs and CPUs with AVX512-BF16/AMX); auto: bfloat16 where it is fast")
     distil.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                         help="where the teacher and the student run (default auto: CUDA, then MPS, then CPU)")
+    distil.add_argument("--engine", default="local", choices=["local", "ray"],
+                        help="ray: the teacher-logit pass on Ray Data actors (pip install 'xdanalysis[ray]')")
+    distil.add_argument("--ray-address", default=None)
+    distil.add_argument("--workers", type=int, default=None)
 
     report = commands.add_parser("report", help="write the error-analysis HTML report of a run")
     report.add_argument("run", help="run directory")
@@ -241,7 +245,8 @@ def _distill(args) -> int:
                      batch_size=args.batch_size, max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
                      seed=args.seed, eval_data=args.eval_data, eval_titles=_title_list(args.eval_titles),
                      precision=default_precision() if args.precision == "auto" else args.precision,
-                     cache_dir=args.cache_dir, checkpoint_every=args.checkpoint_every, device=args.device)
+                     cache_dir=args.cache_dir, checkpoint_every=args.checkpoint_every, device=args.device,
+                     engine=args.engine, ray_address=args.ray_address, workers=args.workers)
     info = result.info
     print(f"student: {result.path}  ({info['steps']} steps, {info['windows_per_second']} windows/s, "
           f"peak RSS {info['peak_rss_mb']} MB)")

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._common import check_choice
 from .data import load_squad, source_fingerprint
 from .inference import Windows, batch_tensors, eager_attention, forward_windows, length_batches, prepare_windows
 
@@ -251,20 +252,50 @@ def _cache_key(teacher_identity: dict, table: pd.DataFrame, settings: dict, stud
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def _save_logits(file: Path, logits) -> None:
+    flat_start = np.concatenate([s for s, _ in logits]).astype(np.float32)
+    flat_end = np.concatenate([e for _, e in logits]).astype(np.float32)
+    lengths = np.array([len(s) for s, _ in logits])
+    tmp = file.with_name(file.name + ".tmp.npz")
+    np.savez(tmp, start=flat_start, end=flat_end, lengths=lengths)
+    os.replace(tmp, file)
+
+
+def teacher_chunk(teacher, teacher_tokenizer, table: pd.DataFrame, student_windows: Windows, indices, *,
+                  same: bool, settings: dict, batch_size: int = 32) -> list:
+    """The teacher's ``(start, end)`` logits for the student windows at ``indices``: run on the same
+    windows when the tokenizers agree, else on the teacher's own windows and moved onto the student's."""
+    from .inference import run_windows
+
+    if same:
+        return run_windows(teacher, _subset(student_windows, indices), batch_size=batch_size, progress=False)
+    questions = sorted({student_windows.question_index[i] for i in indices})
+    sub_table = table.iloc[questions].reset_index(drop=True)
+    position = {q: k for k, q in enumerate(questions)}
+    part = _subset(student_windows, indices, renumber=position)
+    teacher_windows = prepare_windows(sub_table, teacher_tokenizer,
+                                      max_seq_length=settings.get("max_seq_length", DISTILL_DEFAULTS["max_seq_length"]),
+                                      doc_stride=settings.get("doc_stride", DISTILL_DEFAULTS["doc_stride"]))
+    outputs = run_windows(teacher, teacher_windows, batch_size=batch_size, progress=False)
+    return _moved_logits(teacher_windows, outputs, part, list(sub_table["context"]))
+
+
 def teacher_logits(teacher, teacher_tokenizer, table: pd.DataFrame, student_windows: Windows, student_tokenizer, *,
                    cache_dir, teacher_identity: dict | None = None, settings: dict | None = None,
-                   batch_size: int = 32, chunk_windows: int = 2048, progress: bool = True) -> list:
+                   batch_size: int = 32, chunk_windows: int = 2048, progress: bool = True, engine: str = "local",
+                   teacher_path=None, device: str = "cpu", ray_address: str | None = None,
+                   workers: int | None = None) -> list:
     """The teacher's ``(start, end)`` logits for every student window, from the cache when it
     holds them. Computed chunk by chunk (``cache_dir/<key>/chunk-*.npz``), so a killed pass
     resumes; the key covers the teacher, the data, the window settings and the student's tokenizer.
+    ``engine="ray"`` computes the missing chunks on Ray Data actors that load ``teacher_path``
+    (:func:`xdanalysis.scale.teacher_chunks_on_ray`); the cache files are the same.
 
     Example::
 
         targets = teacher_logits(teacher, tok, table, windows, tok, cache_dir="runs/teacher-logits")
     """
     from tqdm.auto import tqdm
-
-    from .inference import run_windows
 
     settings = settings or {}
     identity = teacher_identity or {"model": getattr(teacher.config, "_name_or_path", "in-memory")}
@@ -275,32 +306,27 @@ def teacher_logits(teacher, teacher_tokenizer, table: pd.DataFrame, student_wind
                                                  "settings": settings, "windows": len(student_windows)}, indent=2))
     same = _same_tokenizer(teacher_tokenizer, student_tokenizer)
     n_chunks = max(1, math.ceil(len(student_windows) / chunk_windows))
+    check_choice("engine", engine, ["local", "ray"])
+    if engine == "ray":
+        from .scale import teacher_chunks_on_ray
+
+        pending = [c for c in range(n_chunks) if not (folder / f"chunk-{c:05d}.npz").exists()]
+        if pending:
+            if not isinstance(teacher_path, (str, os.PathLike)):
+                raise ValueError("engine='ray' needs the teacher as a Hub id or a directory every worker can load")
+            for c, logits in teacher_chunks_on_ray(teacher_path, table, student_windows, pending,
+                                                   compute=teacher_chunk, chunk_windows=chunk_windows, same=same, settings=settings,
+                                                   batch_size=batch_size, device=device, address=ray_address,
+                                                   workers=workers):
+                _save_logits(folder / f"chunk-{c:05d}.npz", logits)  # as it arrives: a killed pass resumes
     results: list = []
     bar = tqdm(total=len(student_windows), desc="teacher logits", unit="win", disable=not progress)
     for c in range(n_chunks):
         indices = list(range(c * chunk_windows, min(len(student_windows), (c + 1) * chunk_windows)))
         file = folder / f"chunk-{c:05d}.npz"
         if not file.exists():
-            if same:
-                part = _subset(student_windows, indices)
-                logits = run_windows(teacher, part, batch_size=batch_size, progress=False)
-            else:
-                questions = sorted({student_windows.question_index[i] for i in indices})
-                sub_table = table.iloc[questions].reset_index(drop=True)
-                position = {q: k for k, q in enumerate(questions)}
-                part = _subset(student_windows, indices, renumber=position)
-                teacher_windows = prepare_windows(sub_table, teacher_tokenizer,
-                                                  max_seq_length=settings.get("max_seq_length",
-                                                                              DISTILL_DEFAULTS["max_seq_length"]),
-                                                  doc_stride=settings.get("doc_stride", DISTILL_DEFAULTS["doc_stride"]))
-                outputs = run_windows(teacher, teacher_windows, batch_size=batch_size, progress=False)
-                logits = _moved_logits(teacher_windows, outputs, part, list(sub_table["context"]))
-            flat_start = np.concatenate([s for s, _ in logits]).astype(np.float32)
-            flat_end = np.concatenate([e for _, e in logits]).astype(np.float32)
-            lengths = np.array([len(s) for s, _ in logits])
-            tmp = file.with_name(file.name + ".tmp.npz")
-            np.savez(tmp, start=flat_start, end=flat_end, lengths=lengths)
-            os.replace(tmp, file)
+            _save_logits(file, teacher_chunk(teacher, teacher_tokenizer, table, student_windows, indices, same=same,
+                                             settings=settings, batch_size=batch_size))
         with np.load(file) as saved:  # each saved["..."] reads the file again: read each array once
             start, end, lengths = saved["start"], saved["end"], saved["lengths"]
         bounds = np.concatenate([[0], np.cumsum(lengths)])
@@ -393,7 +419,8 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
             max_seq_length: int = DISTILL_DEFAULTS["max_seq_length"], doc_stride: int = DISTILL_DEFAULTS["doc_stride"],
             seed: int = DISTILL_DEFAULTS["seed"], eval_data=None, eval_titles=None, eval_limit: int | None = None,
             precision: str = "float32", cache_dir=None, checkpoint_every: int | None = None,
-            device: str = "auto", progress: bool = True, _stop_after: int | None = None) -> Distilled:
+            device: str = "auto", engine: str = "local", ray_address: str | None = None, workers: int | None = None,
+            progress: bool = True, _stop_after: int | None = None) -> Distilled:
     """Train a student from ``teacher`` on ``data`` and save it in ``out``; resume when ``out``
     holds an unfinished training with the same settings, reuse it when finished.
 
@@ -406,6 +433,8 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
     AVX512-BF16 or AMX, see ``benchmarks/bench_distill.py``); the default is float32. ``device``
     (auto: CUDA, then MPS, then the CPU) is where the teacher and the student run; it is recorded
     in ``distill.json`` (provenance, not identity: the recipe is the same on any device).
+    ``engine="ray"`` computes the teacher-logit pass on Ray Data actors (``ray_address``,
+    ``workers``; the same cache files).
 
     Example::
 
@@ -422,17 +451,15 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
         raise ValueError(f"epochs, batch_size and max_steps must be at least 1, got {epochs}, {batch_size}, {max_steps}")
     if attention_weight < 0:
         raise ValueError(f"attention_weight must be 0 or more, got {attention_weight}")
-    from ._common import check_choice
-
     check_choice("precision", precision, ["float32", "bfloat16"])
     table = load_squad(data, titles=titles, exclude_titles=exclude_titles, limit=limit)
     torch.manual_seed(seed)  # before the student exists: a freshly initialised QA head is seeded too
     from .inference import resolve_device
 
-    device = resolve_device(device)
-    teacher_model, teacher_tokenizer = _load(teacher, device=device)
+    run_device = resolve_device(device)
+    teacher_model, teacher_tokenizer = _load(teacher, device=run_device)
     if student is not None:
-        student_model, student_tokenizer = _load(student, allow_random_head=True, device=device)
+        student_model, student_tokenizer = _load(student, allow_random_head=True, device=run_device)
         init = {"student": os.fspath(student) if isinstance(student, (str, os.PathLike)) else "in-memory"}
     else:
         student_model, student_tokenizer = cut_layers(teacher_model, student_layers), teacher_tokenizer
@@ -463,7 +490,9 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
         targets = teacher_logits(teacher_model, teacher_tokenizer, table, windows, student_tokenizer,
                                  cache_dir=cache_dir or out.parent / "teacher-logits", teacher_identity=teacher_identity,
                                  settings={"max_seq_length": max_seq_length, "doc_stride": doc_stride},
-                                 progress=progress)
+                                 progress=progress, engine=engine, device=run_device, ray_address=ray_address,
+                                 workers=workers,
+                                 teacher_path=teacher if isinstance(teacher, (str, os.PathLike)) else None)
 
     lengths = windows.lengths()
     steps_per_epoch = math.ceil(len(windows) / batch_size)
@@ -567,7 +596,7 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
         "data": str(table.attrs.get("source", data)),
         "trained_on_titles": trained,
         "trained_on_questions": int(len(table)),
-        "device": device,
+        "device": run_device,
         "windows": len(windows),
         "steps": step,
         "training_seconds": round(seconds, 2),
@@ -587,7 +616,7 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
             t for t in dict.fromkeys(load_squad(data)["title"]) if t not in set(_title_list(titles))]
     if eval_data is not None:
         run = predict_run(out, eval_data, out / "eval-run", titles=eval_titles, limit=eval_limit, progress=progress,
-                          device=device)
+                          device=run_device)
         info["eval_run"] = "eval-run"  # inside the student's directory
         info["eval_titles"] = list(eval_titles) if eval_titles else None
     _write_json(out / "distill.json", info, indent=2)
