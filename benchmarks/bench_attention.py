@@ -15,27 +15,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from xdanalysis.inference import load_qa_model  # noqa: E402
 from xdanalysis.runs import predict_run  # noqa: E402
 from xdanalysis.widgets import ATTENTION_VIEWS, AttentionExplorer  # noqa: E402
 
-from timing import peak_rss_mb, print_updates, random_l12_h384, timed_ms  # noqa: E402
+from timing import peak_rss_mb, print_updates, timed_ms, timed_model, add_model_arguments  # noqa: E402
 
 BUDGET_MS = 300.0
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True)
+    add_model_arguments(parser)
     parser.add_argument("--data", required=True)
     parser.add_argument("--questions", type=int, default=5)
     parser.add_argument("--freeze-gc", action="store_true", help="AttentionExplorer(freeze_gc=True)")
-    parser.add_argument("--random-l12-h384", action="store_true",
-                        help="a random model of XtremeDistil l12-h384's shape (12 layers x 12 heads)")
     args = parser.parse_args(argv)
-    model, tokenizer = load_qa_model(args.model, allow_random_head=True)
-    if args.random_l12_h384:  # predictions are then random: only the timing matters here
-        model = random_l12_h384()
+    model, tokenizer = timed_model(args)
     import tempfile
 
     run = predict_run((model, tokenizer), args.data, Path(tempfile.mkdtemp()) / "run", limit=args.questions,

@@ -25,25 +25,21 @@ import torch  # noqa: E402
 from xdanalysis.attention import locate  # noqa: E402
 from xdanalysis.attribution import attribute  # noqa: E402
 from xdanalysis.data import load_squad  # noqa: E402
-from xdanalysis.inference import forward_windows, load_qa_model  # noqa: E402
+from xdanalysis.inference import forward_windows  # noqa: E402
 
 from bench_inference import matmul_gflops, window_flops  # noqa: E402
-from timing import peak_rss_mb, random_l12_h384, timed_ms  # noqa: E402
+from timing import peak_rss_mb, timed_ms, timed_model, add_model_arguments  # noqa: E402
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True)
+    add_model_arguments(parser)
     parser.add_argument("--data", required=True)
     parser.add_argument("--titles", default=None)
     parser.add_argument("--questions", type=int, default=6)
     parser.add_argument("--n-steps", type=int, default=50)
-    parser.add_argument("--random-l12-h384", action="store_true",
-                        help="a random model of XtremeDistil l12-h384's shape (12 layers x 12 heads)")
     args = parser.parse_args(argv)
-    model, tokenizer = load_qa_model(args.model, allow_random_head=True)
-    if args.random_l12_h384:  # predictions are then random: only the timing matters here
-        model = random_l12_h384()
+    model, tokenizer = timed_model(args)
     table = load_squad(args.data, titles=args.titles, limit=args.questions)
     peak = matmul_gflops()
     print(f"{model.config.num_hidden_layers} layers, hidden {model.config.hidden_size}; {len(table)} questions; "

@@ -41,3 +41,20 @@ def random_l12_h384():
     torch.manual_seed(0)
     return BertForQuestionAnswering(BertConfig(hidden_size=384, num_hidden_layers=12, num_attention_heads=12,
                                                intermediate_size=1536)).eval()
+
+
+def add_model_arguments(parser) -> None:
+    """``--model`` and ``--random-l12-h384``, as every model benchmark takes them."""
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--random-l12-h384", action="store_true",
+                        help="a random model of XtremeDistil l12-h384's shape (12 layers x 12 heads), with --model's "
+                             "tokenizer")
+
+
+def timed_model(args):
+    """``(model, tokenizer)`` for a benchmark: ``--model``, or its tokenizer with a random
+    l12-h384 model (its predictions are random: only the timing matters)."""
+    from xdanalysis.inference import load_qa_model
+
+    model, tokenizer = load_qa_model(args.model, allow_random_head=True)
+    return (random_l12_h384() if args.random_l12_h384 else model), tokenizer

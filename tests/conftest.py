@@ -157,6 +157,14 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-qa"))
 
 
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir):
+    """The tiny model loaded: ``(model, tokenizer)``, shared by a module's tests (which leave it as it is)."""
+    from xdanalysis.inference import load_qa_model
+
+    return load_qa_model(tiny_model_dir)
+
+
 @pytest.fixture(scope="session")
 def encoder_only_dir(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-encoder"), with_head=False)

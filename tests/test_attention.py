@@ -26,11 +26,6 @@ from xdanalysis.inference import load_qa_model
 from xdanalysis.runs import predict_run
 
 
-@pytest.fixture(scope="module")
-def tiny(tiny_model_dir):
-    return load_qa_model(tiny_model_dir)
-
-
 def test_eager_switch_leaves_logits_unchanged_and_is_restored(tiny):
     model, tokenizer = tiny
     inputs = tokenizer("When was it finished?", SHORT_CONTEXT, return_tensors="pt")

@@ -19,11 +19,6 @@ from xdanalysis.attribution import (
 from xdanalysis.inference import load_qa_model
 
 
-@pytest.fixture(scope="module")
-def tiny(tiny_model_dir):
-    return load_qa_model(tiny_model_dir)
-
-
 class LinearQA(torch.nn.Module):
     """start[i] = e_i · w_start, end[i] = e_i · w_end: every logit depends on its own token only."""
 
@@ -146,6 +141,9 @@ def test_deletion_curve_finds_the_answer_token(linear):
     merged = attribute_context(model, tokenizer, question, context, target="span", method="gradient_x_input")
     top = merged.words.sort_values("score", ascending=False).iloc[0]
     assert top["text"] == "Paris"
+    from xdanalysis.attribution import attribution_html
+
+    assert 'outline:2px solid #333">Paris</span>' in attribution_html(merged)  # the best span is boxed
     curve = deletion_curve(model, tokenizer, question, context, merged.words, target="span", max_words=4,
                            random_repeats=4)
     attributed = curve[curve["order"] == "attribution"].set_index("k")["change"]

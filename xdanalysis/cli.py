@@ -22,7 +22,7 @@ MAKE_NAMES = {"--model": "MODEL=", "--data": "DATA=", "--limit": "LIMIT=", "--ti
 
 
 def _add_predict_arguments(parser: argparse.ArgumentParser, out_required: bool) -> None:
-    from .inference import DEFAULT_MODEL, DEVICES, DTYPES
+    from .inference import DEFAULT_MODEL, DEVICES, DTYPES, ENGINES
 
     parser.add_argument("--model", default=DEFAULT_MODEL, help="Hub id or local checkpoint directory "
                         f"(default {DEFAULT_MODEL})")
@@ -45,7 +45,7 @@ def _add_predict_arguments(parser: argparse.ArgumentParser, out_required: bool) 
     parser.add_argument("--dtype", default="float32", choices=DTYPES,
                         help="float32 (default, as the official figures), bfloat16, float16 (GPU), or auto: bfloat16 "
                              "where the hardware runs it fast (CUDA, CPUs with AMX or AVX512-BF16)")
-    parser.add_argument("--engine", default="local", choices=["local", "ray"],
+    parser.add_argument("--engine", default="local", choices=ENGINES,
                         help="ray: compute the chunks on Ray Data actors (pip install 'xdanalysis[ray]')")
     parser.add_argument("--ray-address", default=None, help="a Ray cluster (default: a local Ray started here)")
     parser.add_argument("--workers", type=int, default=None, help="Ray actors, each loading the model once "
@@ -158,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--report", action="store_true", help="also write RUN/report.html")
 
     from .distill import DISTILL_DEFAULTS as D
+    from .inference import DEVICES, ENGINES
 
     probe = commands.add_parser("probe", help="robustness probes: rewrite the questions (answer sentence removed, "
                                 "sentences moved, typos, ...) and check the model behaves as it should")
@@ -188,9 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     distil.add_argument("--precision", "--dtype", dest="precision", choices=["float32", "bfloat16", "auto"],
                         default="float32", help="bfloat16: train under bf16 autocast (weights stay fp32; faster on "
                         "GPUs and CPUs with AVX512-BF16/AMX); auto: bfloat16 where it is fast")
-    distil.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+    distil.add_argument("--device", default="auto", choices=DEVICES,
                         help="where the teacher and the student run (default auto: CUDA, then MPS, then CPU)")
-    distil.add_argument("--engine", default="local", choices=["local", "ray"],
+    distil.add_argument("--engine", default="local", choices=ENGINES,
                         help="ray: the teacher-logit pass on Ray Data actors (pip install 'xdanalysis[ray]')")
     distil.add_argument("--ray-address", default=None)
     distil.add_argument("--workers", type=int, default=None)

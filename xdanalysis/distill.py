@@ -306,7 +306,9 @@ def teacher_logits(teacher, teacher_tokenizer, table: pd.DataFrame, student_wind
                                                  "settings": settings, "windows": len(student_windows)}, indent=2))
     same = _same_tokenizer(teacher_tokenizer, student_tokenizer)
     n_chunks = max(1, math.ceil(len(student_windows) / chunk_windows))
-    check_choice("engine", engine, ["local", "ray"])
+    from .inference import ENGINES
+
+    check_choice("engine", engine, ENGINES)
     if engine == "ray":
         from .scale import teacher_chunks_on_ray
 

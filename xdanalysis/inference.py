@@ -40,6 +40,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "DEVICES",
     "DTYPES",
+    "ENGINES",
     "resolve_device",
     "resolve_dtype",
     "fast_bfloat16",
@@ -86,8 +87,17 @@ def model_problem(name_or_path, *, revision: str | None = None) -> str | None:
             f"{name} --local-dir DIR) and pass --model DIR.")
 
 
+def require_model(name: str, *, revision: str | None = None) -> None:
+    """Raise :func:`model_problem`'s message when the model cannot be had: a ``ModelLoadError`` for
+    a local path, a ``HubUnreachableError`` (which says how to point at local files) for a Hub id."""
+    problem = model_problem(name, revision=revision)
+    if problem:
+        raise (ModelLoadError if _looks_local(name) else HubUnreachableError)(problem)
+
+
 DEVICES = ["auto", "cpu", "cuda", "mps"]
 DTYPES = ["auto", "float32", "bfloat16", "float16"]
+ENGINES = ["local", "ray"]  # ray: xdanalysis.scale
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -97,9 +107,11 @@ def resolve_device(device: str = "auto") -> str:
     >>> resolve_device("cpu")
     'cpu'
     """
+    check_choice("device", device, DEVICES)
+    if device == "cpu":
+        return device  # without importing torch: a finished run is checked on every reuse
     import torch
 
-    check_choice("device", device, DEVICES)
     mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "mps" if mps else "cpu"
@@ -192,9 +204,7 @@ def load_qa_model(
         kwargs["revision"] = revision
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
-    problem = model_problem(name, revision=revision)
-    if problem:
-        raise (ModelLoadError if _looks_local(name) else HubUnreachableError)(problem)
+    require_model(name, revision=revision)
     if _looks_local(name):
         name = str(Path(name).expanduser())
     verbosity = transformers.logging.get_verbosity()

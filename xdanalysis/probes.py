@@ -381,15 +381,14 @@ def apply_probe(table: pd.DataFrame, name: str, *, seed: int = 0) -> pd.DataFram
     for row in table.itertuples(index=False):
         answerable = len(row.answer_texts) > 0
         if probe.applies_to == "answerable" and not answerable:
-            reason = "unanswerable question"
+            changed = "unanswerable question"
         elif probe.applies_to == "unanswerable" and answerable:
-            reason = "answerable question"
+            changed = "answerable question"
         else:
-            reason = probe.rewrite(row, _rng(seed, name, row.id), pool)
-        if isinstance(reason, str):
-            skipped[reason] = skipped.get(reason, 0) + 1
+            changed = probe.rewrite(row, _rng(seed, name, row.id), pool)  # the changed fields, or why not
+        if isinstance(changed, str):
+            skipped[changed] = skipped.get(changed, 0) + 1
             continue
-        changed = reason
         new = {c: getattr(row, c) for c in COLUMNS}
         new.update({k: v for k, v in changed.items() if k in COLUMNS})
         new["answer_texts"], new["answer_starts"] = list(new["answer_texts"]), [int(s) for s in new["answer_starts"]]
@@ -503,7 +502,7 @@ def run_probes(model, data, out, *, probes="all", seed: int = 0, split: str = "v
         probe_summary(results)
     """
     from .data import load_squad, write_squad
-    from .runs import _write_json, predict_run
+    from .runs import _write_json, predict_run, run_identity
 
     names = probe_names(probes)
     out = Path(out)
@@ -513,13 +512,12 @@ def run_probes(model, data, out, *, probes="all", seed: int = 0, split: str = "v
         table = table.iloc[:limit].reset_index(drop=True)
 
     @cache
-    def loaded():
+    def loaded(*, device: str, dtype: str):  # one load for every run (they share device and dtype)
         if not isinstance(model, (str, os.PathLike)):
             return model
         from .inference import load_qa_model
 
-        return load_qa_model(model, allow_random_head=allow_random_head, device=device or "auto",
-                             dtype=dtype or "float32")
+        return load_qa_model(model, allow_random_head=allow_random_head, device=device, dtype=dtype)
 
     def predict(source, where, label, given_table=None):
         return predict_run(model, source, where, table=given_table, loaded=loaded, progress=progress,
@@ -539,8 +537,7 @@ def run_probes(model, data, out, *, probes="all", seed: int = 0, split: str = "v
         probed[name] = (rewritten, predict(questions, out / name / "run", name))
     results = probe_results(original, probed)
     settings = original.info["settings"]
-    identity = {**{k: v for k, v in settings.items() if k not in ("data", "model_given", "trained_on_overlap")},
-                "seed": seed}
+    identity = {**run_identity(settings), "seed": seed}
     if (out / "probes.parquet").exists() and (out / "probes.json").exists():
         # Probes run earlier on the same original run and seed are kept; those run now replace theirs.
         earlier = load_probes(out)

@@ -72,7 +72,7 @@ def probes_of_run(run) -> pd.DataFrame | None:
 
 
 def _selective_section(run, table, n_boot: int, seed: int) -> list[str]:
-    from .errors import calibration_summary, cross_fitted_threshold, reliability, risk_coverage, selective_summary
+    from .errors import cross_fitted_threshold, reliability, risk_coverage, selective_summary
     from .plots import plot_reliability, plot_risk_coverage
 
     body = ["<h2 id='selective-qa'>Selective QA</h2><p>Answer only the most confident questions "
@@ -84,7 +84,6 @@ def _selective_section(run, table, n_boot: int, seed: int) -> list[str]:
     body.append("<h3>Calibration</h3><p>The probability the model gave its decision (the n-best probability of "
                 "the chosen span, or the no-answer probability when it abstained) against how often the decision "
                 "was right (EM). ECE: count-weighted gap over 10 bins; Brier: mean squared error.</p>")
-    body.append(_table(calibration_summary(run).set_index("bucket"), 3))
     frame = reliability(run)
     body.append(_table(frame.attrs["summary"].set_index("group"), 3))
     body.append(_png(lambda f: plot_reliability(frame, ax=f.add_subplot()), (6.5, 4.5)))

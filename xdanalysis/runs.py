@@ -48,7 +48,7 @@ from .metrics import question_scores, squad_v2_scores
 
 __all__ = ["Run", "RunError", "RunMismatchError", "RunBusyError", "predict_run", "load_run", "default_run_dir",
            "DECODING_DEFAULTS", "NULL_ODDS_NO_SPAN", "read_null_odds", "RUN_OUTPUTS", "training_overlap",
-           "training_record"]
+           "training_record", "run_identity"]
 
 # +inf null odds (no admissible span: the model can only abstain) as valid JSON.
 NULL_ODDS_NO_SPAN = sys.float_info.max
@@ -248,6 +248,20 @@ def load_run(path) -> Run:
     return Run(path=path, table=table, info=info)
 
 
+# Where the data and the model came from, and what that implies, is provenance, not identity:
+# the same questions from a copy of the file, or the same weights by another path, match.
+_PROVENANCE = ("data", "model_given", "trained_on_overlap")
+
+
+def run_identity(settings: dict) -> dict:
+    """What makes two runs the same run: their ``run.json`` settings without the provenance.
+
+    >>> run_identity({"model": "m", "data": "a/dev.json", "model_given": "m", "max_seq_length": 384})
+    {'model': 'm', 'max_seq_length': 384}
+    """
+    return {k: v for k, v in settings.items() if k not in _PROVENANCE}
+
+
 # Runs written before device and dtype were recorded ran on the CPU in float32.
 _UNRECORDED = {"device": "cpu", "dtype": "float32"}
 
@@ -432,8 +446,9 @@ def predict_run(
     ``titles`` / ``exclude_titles`` keep or drop whole articles before ``limit``.
     ``overwrite`` replaces a run in ``out`` (deleting only the run's own files); a directory
     that holds anything else is refused. ``loaded``: a ``(model, tokenizer)`` pair, or a function
-    that returns one, to compute with instead of loading ``model`` (which still names the run);
-    it is called only when there is something to compute, so several runs share one load.
+    ``loaded(device=, dtype=)`` that returns one (called with the run's resolved device and
+    dtype), to compute with instead of loading ``model`` (which still names the run); it is called
+    only when there is something to compute, so several runs share one load.
     ``device`` (``auto``, ``cpu``, ``cuda``, ``mps``; default auto) and ``dtype`` (``auto``,
     ``float32``, ``bfloat16``, ``float16``; default float32, the dtype of the official figures)
     are where and how a model given by name runs; a loaded model runs where it is. Both are
@@ -449,6 +464,8 @@ def predict_run(
     """
     check_decoding_settings(n_best_size=n_best_size, max_answer_length=max_answer_length,
                             max_seq_length=max_seq_length, doc_stride=doc_stride, max_query_length=max_query_length)
+    from .inference import ENGINES
+
     check_choice("engine", engine, ENGINES)
     if engine == "ray" and not isinstance(model, (str, os.PathLike)):
         raise ValueError("engine='ray' needs the model as a Hub id or a directory every worker can load, "
@@ -477,8 +494,7 @@ def predict_run(
         "max_answer_length": max_answer_length,
         "null_score_diff_threshold": null_score_diff_threshold,
     }
-    # Where the data came from is provenance, not identity: the same questions from a copy match.
-    identity = {k: v for k, v in settings.items() if k not in ("data", "model_given")}
+    identity = run_identity(settings)
     overlap = training_overlap(model, table)
     if overlap and overlap["questions"]:
         settings["trained_on_overlap"] = overlap
@@ -537,7 +553,7 @@ def predict_run(
                 require_ray()
                 loaded_model = model_config(model)
             elif loaded is not None:
-                loaded_model, tokenizer = loaded() if callable(loaded) else loaded
+                loaded_model, tokenizer = loaded(device=run_device, dtype=run_dtype) if callable(loaded) else loaded
             elif isinstance(model, (str, os.PathLike)):
                 loaded_model, tokenizer = inference.load_qa_model(model, allow_random_head=allow_random_head,
                                                                   device=run_device, dtype=run_dtype)
@@ -577,9 +593,6 @@ def predict_run(
                                    "pass overwrite=True (CLI: --overwrite) to recompute the run")
         info = {"batch_size": batch_size, "inference_seconds": round(float(sum(timings.values())), 3)}
         return _assemble(out, table, chunks, settings, info)
-
-
-ENGINES = ["local", "ray"]
 
 
 def _device_and_dtype(model, device, dtype) -> tuple[str, str]:

@@ -42,6 +42,9 @@ def model_config(model):
 
     from transformers import AutoConfig
 
+    from .inference import require_model
+
+    require_model(os.fspath(model))  # the same message as a local run: how to point at local files
     return SimpleNamespace(config=AutoConfig.from_pretrained(os.fspath(model)))
 
 
