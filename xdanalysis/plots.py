@@ -286,5 +286,6 @@ def plot_probe_consistency(summary: pd.DataFrame, ax=None):
     if (~summary["expect"].isin(shown)).any():
         handles.append(Patch(color="#999999", label="expect abstain (unanswerable) / same answer"))
     marker, = [line for line in ax.lines if line.get_label() == "among originally correct"]
-    ax.legend(handles=handles + [marker], fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    ax.legend(handles=handles + [marker], fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=3,
+              frameon=False)  # below the axes: tight layouts keep the long probe labels whole
     return ax
