@@ -22,10 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from xdanalysis.attention import locate  # noqa: E402
-from xdanalysis.attribution import attribute  # noqa: E402
-from xdanalysis.data import load_squad  # noqa: E402
-from xdanalysis.inference import forward_windows  # noqa: E402
+from xdanalysis.interpret.attention import locate  # noqa: E402
+from xdanalysis.interpret.attribution import attribute  # noqa: E402
+from xdanalysis.core.data import load_squad  # noqa: E402
+from xdanalysis.model.forward import forward_windows  # noqa: E402
 
 from bench_inference import matmul_gflops, window_flops  # noqa: E402
 from timing import peak_rss_mb, timed_ms, timed_model, add_model_arguments  # noqa: E402

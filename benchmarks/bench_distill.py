@@ -23,9 +23,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from xdanalysis.data import load_squad  # noqa: E402
-from xdanalysis.distill import distill, teacher_logits  # noqa: E402
-from xdanalysis.inference import load_qa_model, prepare_windows, run_windows  # noqa: E402
+from xdanalysis.core.data import load_squad  # noqa: E402
+from xdanalysis.distill.train import distill
+from xdanalysis.distill.teacher import teacher_logits  # noqa: E402
+from xdanalysis.model.loading import load_qa_model
+from xdanalysis.model.windows import prepare_windows
+from xdanalysis.model.forward import run_windows  # noqa: E402
 
 from bench_inference import window_flops  # noqa: E402
 from timing import peak_rss_mb, timed_ms  # noqa: E402

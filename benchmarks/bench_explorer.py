@@ -17,8 +17,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from xdanalysis.runs import Run, load_run  # noqa: E402
-from xdanalysis.widgets import ErrorExplorer  # noqa: E402
+from xdanalysis.runs.run import Run, load_run  # noqa: E402
+from xdanalysis.apps.widgets import ErrorExplorer  # noqa: E402
 
 from timing import peak_rss_mb, print_updates, timed_ms  # noqa: E402
 

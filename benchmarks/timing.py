@@ -54,7 +54,7 @@ def add_model_arguments(parser) -> None:
 def timed_model(args):
     """``(model, tokenizer)`` for a benchmark: ``--model``, or its tokenizer with a random
     l12-h384 model (its predictions are random: only the timing matters)."""
-    from xdanalysis.inference import load_qa_model
+    from xdanalysis.model.loading import load_qa_model
 
     model, tokenizer = load_qa_model(args.model, allow_random_head=True)
     return (random_l12_h384() if args.random_l12_h384 else model), tokenizer

@@ -160,7 +160,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def tiny(tiny_model_dir):
     """The tiny model loaded: ``(model, tokenizer)``, shared by a module's tests (which leave it as it is)."""
-    from xdanalysis.inference import load_qa_model
+    from xdanalysis.model.loading import load_qa_model
 
     return load_qa_model(tiny_model_dir)
 

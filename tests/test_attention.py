@@ -5,25 +5,13 @@ import pytest
 import torch
 
 from conftest import LONG_CONTEXT, SHORT_CONTEXT, needs_shared, shared_path
-from xdanalysis.attention import (
-    Attention,
-    crop_indices,
-    eager_attention,
-    get_attention,
-    head_statistics,
-    head_statistics_of,
-    plot_cls_by_layer,
-    plot_head,
-    plot_head_grid,
-    plot_head_statistics,
-    plot_question_to_context,
-    plot_statistic_difference,
-    question_to_context,
-    summarize_head_statistics,
-    to_words,
-)
-from xdanalysis.inference import load_qa_model
-from xdanalysis.runs import predict_run
+from xdanalysis.interpret.attention import (Attention, crop_indices, get_attention, head_statistics,
+    head_statistics_of, question_to_context, summarize_head_statistics, to_words)
+from xdanalysis.model.forward import eager_attention
+from xdanalysis.views.attention import (plot_cls_by_layer, plot_head, plot_head_grid, plot_head_statistics,
+    plot_question_to_context, plot_statistic_difference)
+from xdanalysis.model.loading import load_qa_model
+from xdanalysis.runs.run import predict_run
 
 
 def test_eager_switch_leaves_logits_unchanged_and_is_restored(tiny):

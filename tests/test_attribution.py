@@ -8,15 +8,9 @@ import pytest
 import torch
 
 from conftest import LONG_CONTEXT, SHORT_CONTEXT
-from xdanalysis.attribution import (
-    attention_attribution_correlation,
-    attribute,
-    attribute_context,
-    deletion_curve,
-    merge_windows,
-    to_words,
-)
-from xdanalysis.inference import load_qa_model
+from xdanalysis.interpret.attribution_stats import attention_attribution_correlation
+from xdanalysis.interpret.attribution import attribute, attribute_context, deletion_curve, merge_windows, to_words
+from xdanalysis.model.loading import load_qa_model
 
 
 class LinearQA(torch.nn.Module):
@@ -141,7 +135,7 @@ def test_deletion_curve_finds_the_answer_token(linear):
     merged = attribute_context(model, tokenizer, question, context, target="span", method="gradient_x_input")
     top = merged.words.sort_values("score", ascending=False).iloc[0]
     assert top["text"] == "Paris"
-    from xdanalysis.attribution import attribution_html
+    from xdanalysis.views.attribution import attribution_html
 
     assert 'outline:2px solid #333">Paris</span>' in attribution_html(merged)  # the best span is boxed
     curve = deletion_curve(model, tokenizer, question, context, merged.words, target="span", max_words=4,
@@ -179,9 +173,9 @@ def test_unknown_targets_and_methods_are_refused(tiny):
 
 
 def test_statistics_over_decision_groups(tiny_model_dir, squad_file, tmp_path, tiny):
-    from xdanalysis.attribution import attribution_statistics, summarize_attribution_statistics
-    from xdanalysis.errors import outcomes
-    from xdanalysis.runs import predict_run
+    from xdanalysis.interpret.attribution_stats import attribution_statistics, summarize_attribution_statistics
+    from xdanalysis.analysis.outcomes import outcomes
+    from xdanalysis.runs.run import predict_run
 
     model, tokenizer = tiny
     run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", max_seq_length=64, doc_stride=16, progress=False)

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from xdanalysis.cli import main
+from xdanalysis.apps.cli import main
 
 SMALL = ["--max-seq-length", "64", "--doc-stride", "16"]
 
@@ -64,12 +64,12 @@ def test_model_without_head_and_bad_data_exit_cleanly(encoder_only_dir, squad_fi
 
 
 def test_console_script_installed():
-    result = subprocess.run([sys.executable, "-m", "xdanalysis.cli", "score", "--help"], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "xdanalysis.apps.cli", "score", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "--na-prob-file" in result.stdout
 
 
 def test_interrupted_predict_says_how_to_resume(tiny_model_dir, squad_file, tmp_path, capsys, monkeypatch):
-    import xdanalysis.inference as inference
+    import xdanalysis.model.predict as inference
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -80,7 +80,7 @@ def test_interrupted_predict_says_how_to_resume(tiny_model_dir, squad_file, tmp_
 
 
 def test_score_refuses_nan_and_a_file_as_image_directory(squad_file, tmp_path, capsys):
-    from xdanalysis.data import load_squad
+    from xdanalysis.core.data import load_squad
 
     ids = list(load_squad(squad_file)["id"])
     preds = tmp_path / "preds.json"

@@ -6,22 +6,13 @@ import pandas as pd
 import pytest
 
 from test_errors import hand_run
-from xdanalysis.compare import (
-    attention_similarity,
-    compare,
-    kl_divergence,
-    paired_bootstrap,
-    plot_attention_similarity,
-    plot_slice_differences,
-    plot_soft_targets,
-    plot_tradeoff,
-    plot_transitions,
-    soft_target_kl,
-    soft_targets,
-    tradeoff_table,
-    word_distributions,
-)
-from xdanalysis.metrics import question_scores
+from xdanalysis.interpret.soft_targets import attention_similarity, soft_target_kl, soft_targets, word_distributions
+from xdanalysis.analysis.compare import compare
+from xdanalysis.core.stats import kl_divergence, paired_bootstrap
+from xdanalysis.views.compare import (plot_attention_similarity, plot_slice_differences, plot_soft_targets,
+    plot_tradeoff, plot_transitions)
+from xdanalysis.analysis.tradeoff import tradeoff_table
+from xdanalysis.core.metrics import question_scores
 
 
 def test_paired_bootstrap_matches_a_direct_computation():
@@ -129,7 +120,8 @@ def bpe_tokenizer():
 
 def test_alignment_between_two_different_tokenizers(tiny_model_dir, bpe_tokenizer):
     from conftest import SHORT_CONTEXT
-    from xdanalysis.inference import load_qa_model, prepare_windows
+    from xdanalysis.model.loading import load_qa_model
+    from xdanalysis.model.windows import prepare_windows
 
     _, wordpiece = load_qa_model(tiny_model_dir)
     table = pd.DataFrame({"question": ["When was the Eiffel Tower finished?"], "context": [SHORT_CONTEXT]})
@@ -157,9 +149,9 @@ def test_alignment_between_two_different_tokenizers(tiny_model_dir, bpe_tokenize
 
 def test_soft_targets_tradeoff_and_attention_transfer(tiny_model_dir, tmp_path, squad_file):
     from conftest import build_tiny_model
-    from xdanalysis.data import load_squad
-    from xdanalysis.inference import load_qa_model
-    from xdanalysis.runs import predict_run
+    from xdanalysis.core.data import load_squad
+    from xdanalysis.model.loading import load_qa_model
+    from xdanalysis.runs.run import predict_run
 
     small_dir = tiny_model_dir
     big_dir = build_tiny_model(tmp_path / "big", layers=3, seed=1, hidden=48)
@@ -195,9 +187,10 @@ def test_soft_targets_tradeoff_and_attention_transfer(tiny_model_dir, tmp_path, 
 
 def test_distillation_widgets(tiny_model_dir, tmp_path, squad_file):
     from conftest import build_tiny_model
-    from xdanalysis.data import load_squad
-    from xdanalysis.inference import load_qa_model
-    from xdanalysis.widgets import SoftTargetExplorer, TransitionExplorer
+    from xdanalysis.core.data import load_squad
+    from xdanalysis.model.loading import load_qa_model
+    from xdanalysis.apps.model_widgets import SoftTargetExplorer
+    from xdanalysis.apps.widgets import TransitionExplorer
 
     teacher = hand_run()
     student = rescored(teacher, {"c": "", "ca": "iron"})
@@ -215,7 +208,7 @@ def test_distillation_widgets(tiny_model_dir, tmp_path, squad_file):
 
 
 def test_runs_over_different_gold_are_refused_and_other_settings_warned(tiny_model_dir, squad_file, tmp_path):
-    from xdanalysis.runs import predict_run
+    from xdanalysis.runs.run import predict_run
 
     small = {"max_seq_length": 64, "doc_stride": 16, "progress": False}
     first = predict_run(tiny_model_dir, squad_file, tmp_path / "a", **small)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from conftest import needs_shared, shared_path, squad_payload
-from xdanalysis.data import COLUMNS, DataError, HubUnreachableError, gold_answers, load_squad, source_fingerprint
+from xdanalysis.core.data import COLUMNS, DataError, HubUnreachableError, gold_answers, load_squad, source_fingerprint
 
 
 def write(tmp_path, payload, name="data.json"):
@@ -139,7 +139,7 @@ def test_articles_are_selected_by_title(squad_file):
 
 
 def test_write_squad_round_trips_and_refuses_a_misaligned_table(squad_file, tmp_path):
-    from xdanalysis.data import write_squad
+    from xdanalysis.core.data import write_squad
 
     table = load_squad(squad_file)
     back = load_squad(write_squad(table, tmp_path / "copy.json"))

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from xdanalysis.decoding import Window, decode_question
+from xdanalysis.core.decoding import Window, decode_question
 
 NEG = -10.0
 CONTEXT = "alpha beta gamma delta"  # tokens: alpha(0,5) beta(6,10) gamma(11,16) delta(17,22)

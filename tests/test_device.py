@@ -5,9 +5,11 @@ import json
 import pytest
 import torch
 
-import xdanalysis.inference as inference
-from xdanalysis.inference import fast_bfloat16, load_qa_model, resolve_device, resolve_dtype
-from xdanalysis.runs import RunMismatchError, load_run, predict_run
+import xdanalysis.model.device as inference
+from xdanalysis.model.device import fast_bfloat16, resolve_device, resolve_dtype
+from xdanalysis.model.loading import load_qa_model
+from xdanalysis.runs.store import RunMismatchError
+from xdanalysis.runs.run import load_run, predict_run
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
 SETTINGS = {"max_seq_length": 64, "doc_stride": 16, "progress": False}
@@ -25,11 +27,11 @@ def test_auto_device_and_absent_devices():
 
 
 def test_auto_dtype_follows_the_hardware(monkeypatch):
-    monkeypatch.setattr(inference, "_cpu_flags", lambda: {"avx512f", "avx512_bf16"})
+    monkeypatch.setattr(inference, "cpu_flags", lambda: {"avx512f", "avx512_bf16"})
     assert fast_bfloat16("cpu") and resolve_dtype("auto", "cpu") == "bfloat16"
-    monkeypatch.setattr(inference, "_cpu_flags", lambda: {"amx_bf16", "amx_tile"})
+    monkeypatch.setattr(inference, "cpu_flags", lambda: {"amx_bf16", "amx_tile"})
     assert resolve_dtype("auto", "cpu") == "bfloat16"
-    monkeypatch.setattr(inference, "_cpu_flags", lambda: {"avx2", "fma"})
+    monkeypatch.setattr(inference, "cpu_flags", lambda: {"avx2", "fma"})
     assert not fast_bfloat16("cpu") and resolve_dtype("auto", "cpu") == "float32"
     assert resolve_dtype("float32", "cpu") == "float32" and resolve_dtype("bfloat16", "cpu") == "bfloat16"
     with pytest.raises(ValueError, match="float16 on the CPU"):
@@ -74,7 +76,7 @@ def test_a_loaded_model_runs_where_it_is(tiny_model_dir, squad_file, tmp_path):
 
 
 def test_cli_names_an_impossible_device_or_dtype(tiny_model_dir, squad_file, tmp_path, capsys):
-    from xdanalysis.cli import main
+    from xdanalysis.apps.cli import main
 
     args = ["predict", "--model", str(tiny_model_dir), "--data", str(squad_file), "--out", str(tmp_path / "r"),
             "--max-seq-length", "64", "--doc-stride", "16"]
@@ -101,8 +103,8 @@ def test_cuda_runs_give_the_cpu_answers(tiny_model_dir, squad_file, tmp_path):
 @needs_cuda
 def test_attention_and_attribution_on_a_gpu_model(tiny_model_dir):
     from conftest import SHORT_CONTEXT
-    from xdanalysis.attention import get_attention
-    from xdanalysis.attribution import attribute
+    from xdanalysis.interpret.attention import get_attention
+    from xdanalysis.interpret.attribution import attribute
 
     model, tokenizer = load_qa_model(tiny_model_dir, device="cuda")
     att = get_attention(model, tokenizer, "What is the capital of France?", SHORT_CONTEXT)

@@ -9,16 +9,13 @@ import torch
 
 from conftest import LONG_CONTEXT, SHORT_CONTEXT, build_tiny_model
 from test_compare import bpe_tokenizer  # noqa: F401  (a fixture: a byte-level BPE tokenizer trained here)
-from xdanalysis.data import load_squad
-from xdanalysis.distill import (
-    attention_loss,
-    distill,
-    distillation_loss,
-    move_distribution,
-    teacher_logits,
-    window_labels,
-)
-from xdanalysis.inference import load_qa_model, prepare_windows
+from xdanalysis.core.data import load_squad
+from xdanalysis.distill.losses import attention_loss, distillation_loss
+from xdanalysis.distill.train import distill
+from xdanalysis.distill.teacher import move_distribution, teacher_logits
+from xdanalysis.distill.targets import window_labels
+from xdanalysis.model.loading import load_qa_model
+from xdanalysis.model.windows import prepare_windows
 
 SMALL = {"max_seq_length": 64, "doc_stride": 16}
 
@@ -113,7 +110,7 @@ def test_training_targets_follow_run_qa(tiny_model_dir, squad_file):
 
 
 def test_a_few_steps_lower_the_loss_and_give_a_loadable_student(tmp_path, squad_file):
-    from xdanalysis.runs import predict_run
+    from xdanalysis.runs.run import predict_run
 
     teacher = build_tiny_model(tmp_path / "teacher", layers=3, seed=3)
     result = distill(teacher, squad_file, tmp_path / "student", student_layers=(0, 2), max_steps=30, epochs=30,
@@ -151,7 +148,7 @@ def test_an_interrupted_training_resumes_to_the_same_weights(tmp_path, squad_fil
 
 
 def test_teacher_logits_are_cached_and_reused(tmp_path, squad_file, monkeypatch):
-    import xdanalysis.inference as inference
+    import xdanalysis.model.forward as inference
 
     teacher = build_tiny_model(tmp_path / "teacher", layers=2, seed=1)
     common = dict(student_layers=(0,), max_steps=2, batch_size=8, progress=False, cache_dir=tmp_path / "cache", **SMALL)
@@ -208,7 +205,7 @@ def test_attention_transfer_across_tokenizers_is_refused(tmp_path, squad_file, b
 
 
 def test_temperature_softens_targets_and_t_squared_keeps_the_gradient_scale(tiny_model_dir, squad_file):
-    from xdanalysis.distill import soft_gradient_scale, soft_target_entropy
+    from xdanalysis.distill.losses import soft_gradient_scale, soft_target_entropy
 
     model, tokenizer = load_qa_model(tiny_model_dir)
     frame = soft_target_entropy(model, tokenizer, load_squad(squad_file), temperatures=(0.5, 1, 4), **SMALL)
@@ -223,7 +220,7 @@ def test_temperature_softens_targets_and_t_squared_keeps_the_gradient_scale(tiny
 
 
 def test_a_hard_label_student_needs_no_teacher_pass(tmp_path, squad_file, monkeypatch):
-    from xdanalysis import distill as module
+    from xdanalysis.distill import train as module
 
     teacher = build_tiny_model(tmp_path / "teacher", layers=2, seed=1)
     monkeypatch.setattr(module, "teacher_logits", lambda *a, **k: pytest.fail("teacher pass for a hard-label student"))
@@ -233,7 +230,7 @@ def test_a_hard_label_student_needs_no_teacher_pass(tmp_path, squad_file, monkey
 
 
 def test_the_lab_refuses_to_score_students_on_their_training_questions(tiny_model_dir, squad_file, tmp_path):
-    from xdanalysis.distill import lab_student
+    from xdanalysis.distill.lab import lab_student
 
     with pytest.raises(ValueError, match="name the articles to hold out"):
         lab_student("soft targets", tiny_model_dir, squad_file, runs=tmp_path, held_out=None)

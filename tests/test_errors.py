@@ -4,27 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xdanalysis.errors import (
-    SLICES,
-    aurc,
-    calibration_summary,
-    cross_fitted_threshold,
-    reliability,
-    risk_coverage,
-    selective_summary,
-    Slice,
-    bootstrap_ci,
-    confusion,
-    examples,
-    lexical_overlap,
-    outcomes,
-    question_type,
-    slice_table,
-    slice_values,
-    threshold_curve,
-    threshold_summary,
-)
-from xdanalysis.metrics import question_scores, squad_v2_scores
+from xdanalysis.analysis.slices import SLICES, Slice, examples, slice_table, slice_values
+from xdanalysis.analysis.selective import aurc, risk_coverage, selective_summary
+from xdanalysis.analysis.calibration import calibration_summary, reliability
+from xdanalysis.analysis.thresholds import cross_fitted_threshold, threshold_curve, threshold_summary
+from xdanalysis.core.stats import bootstrap_ci
+from xdanalysis.analysis.outcomes import confusion, outcomes
+from xdanalysis.core.text import lexical_overlap, question_type
+from xdanalysis.core.metrics import question_scores, squad_v2_scores
 
 CONTEXT = "The Eiffel Tower in Paris was finished in 1889. It is made of iron. Gustave Eiffel built it."
 
@@ -169,7 +156,7 @@ def test_examples_filters_and_sorts_by_confidence():
 
 
 def test_every_bucket_is_kept_even_when_empty():
-    from xdanalysis.errors import SLICE_COLUMNS
+    from xdanalysis.analysis.slices import SLICE_COLUMNS
 
     table = outcomes(hand_run())
     frame = slice_table(table, "gold answer length", n_boot=50)

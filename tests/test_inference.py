@@ -7,16 +7,12 @@ import pandas as pd
 import pytest
 
 from conftest import LONG_CONTEXT, needs_shared, shared_path
-from xdanalysis.data import HubUnreachableError, load_squad
-from xdanalysis.decoding import Window, decode_question
-from xdanalysis.inference import (
-    ModelLoadError,
-    decode_windows,
-    load_qa_model,
-    predict_table,
-    prepare_windows,
-    run_windows,
-)
+from xdanalysis.core.data import HubUnreachableError, load_squad
+from xdanalysis.core.decoding import Window, decode_question
+from xdanalysis.model.loading import ModelLoadError, load_qa_model
+from xdanalysis.model.predict import decode_windows, predict_table
+from xdanalysis.model.windows import prepare_windows
+from xdanalysis.model.forward import run_windows
 
 
 def test_encoder_without_qa_head_is_refused(encoder_only_dir):
@@ -110,7 +106,7 @@ def test_real_encoder_is_refused():
 
 
 def test_xlnet_null_score_is_taken_at_its_cls_token_at_the_end(tiny_xlnet_dir, squad_file):
-    from xdanalysis.inference import forward_windows
+    from xdanalysis.model.forward import forward_windows
 
     model, tokenizer = load_qa_model(tiny_xlnet_dir)
     table = load_squad(squad_file)
@@ -137,8 +133,8 @@ def test_xlnet_null_score_is_taken_at_its_cls_token_at_the_end(tiny_xlnet_dir, s
 
 def test_xlnet_soft_targets_put_no_answer_mass_at_cls(tiny_xlnet_dir):
     from conftest import SHORT_CONTEXT
-    from xdanalysis.compare import word_distributions
-    from xdanalysis.inference import forward_windows
+    from xdanalysis.interpret.soft_targets import word_distributions
+    from xdanalysis.model.forward import forward_windows
 
     model, tokenizer = load_qa_model(tiny_xlnet_dir)
     table = pd.DataFrame({"question": ["What is the capital?"], "context": [SHORT_CONTEXT]})
@@ -154,7 +150,7 @@ def test_xlnet_soft_targets_put_no_answer_mass_at_cls(tiny_xlnet_dir):
 def test_model_positions_limit_is_read_for_bert_and_roberta(tiny_model_dir):
     from transformers import RobertaConfig, RobertaForQuestionAnswering
 
-    from xdanalysis.inference import max_sequence_length
+    from xdanalysis.model.loading import max_sequence_length
 
     model, _ = load_qa_model(tiny_model_dir)
     assert max_sequence_length(model) == 512

@@ -73,7 +73,7 @@ def test_quickstart_runs(offline_env, monkeypatch, tmp_path):
     text = "".join(str(o.get("text", "")) + json.dumps(o.get("data", {}))
                    for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
     assert "answerable (HasAns)" in text and "image/png" in text
-    from xdanalysis.runs import load_run
+    from xdanalysis.runs.run import load_run
 
     run = load_run(offline_env["XDANALYSIS_RUN"])
     scores = run.scores()
@@ -89,8 +89,8 @@ def test_quickstart_runs(offline_env, monkeypatch, tmp_path):
 
 
 def test_error_analysis_runs(offline_env, monkeypatch, tmp_path):
-    from xdanalysis.errors import confusion, outcomes
-    from xdanalysis.runs import load_run
+    from xdanalysis.analysis.outcomes import confusion, outcomes
+    from xdanalysis.runs.run import load_run
 
     notebook = execute(ROOT / "notebooks" / "02_error_analysis.ipynb", offline_env, monkeypatch, tmp_path)
     outputs = outputs_of(notebook)
@@ -135,7 +135,7 @@ def test_distillation_runs(monkeypatch, tmp_path, tiny_model_dir, squad_file):
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 4
     assert sum("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs) >= 2
     # the metric table shows each model's official scores on the runs the notebook cached
-    from xdanalysis.runs import load_run
+    from xdanalysis.runs.run import load_run
 
     runs = [load_run(p) for p in sorted(Path(env["XDANALYSIS_RUNS"]).iterdir()) if (p / "run.json").exists()]
     assert len(runs) == 2
@@ -176,7 +176,8 @@ def test_distillation_lab_runs(monkeypatch, tmp_path, squad_file):
 
 
 def test_robustness_and_calibration_runs(offline_env, monkeypatch, tmp_path):
-    from xdanalysis.probes import load_probes, probe_summary
+    from xdanalysis.analysis.probes.run import load_probes
+    from xdanalysis.analysis.probes.summary import probe_summary
 
     env = {k: v for k, v in offline_env.items() if k in ("XDANALYSIS_MODEL", "XDANALYSIS_DATA")}
     env.update({"XDANALYSIS_OUT": tmp_path / "probes", "XDANALYSIS_RUN": tmp_path / "run"})

@@ -5,10 +5,12 @@ import pytest
 from matplotlib.figure import Figure
 
 from test_errors import hand_run
-from xdanalysis.errors import confusion, outcomes, slice_table, threshold_curve, threshold_summary
-from xdanalysis.metrics import squad_v2_scores
-from xdanalysis.plots import (plot_confusion, plot_null_odds, plot_official_curves, plot_outcomes, plot_scores,
-                              plot_slice, plot_threshold_curve)
+from xdanalysis.analysis.outcomes import confusion, outcomes
+from xdanalysis.analysis.slices import slice_table
+from xdanalysis.analysis.thresholds import threshold_curve, threshold_summary
+from xdanalysis.core.metrics import squad_v2_scores
+from xdanalysis.views.plots import (plot_confusion, plot_null_odds, plot_official_curves, plot_outcomes, plot_scores,
+    plot_slice, plot_threshold_curve)
 
 
 def axes():
@@ -85,8 +87,8 @@ def test_official_curve_ends_at_the_recall_of_answering_everything():
 
 
 def test_risk_coverage_lines_are_the_curves():
-    from xdanalysis.errors import risk_coverage
-    from xdanalysis.plots import plot_risk_coverage
+    from xdanalysis.analysis.selective import risk_coverage
+    from xdanalysis.views.plots import plot_risk_coverage
 
     table = hand_run()
     curve = risk_coverage(table)
@@ -100,8 +102,8 @@ def test_risk_coverage_lines_are_the_curves():
 
 def test_reliability_points_and_counts_are_the_table():
     from test_errors import calibration_table
-    from xdanalysis.errors import reliability
-    from xdanalysis.plots import plot_reliability
+    from xdanalysis.analysis.calibration import reliability
+    from xdanalysis.views.plots import plot_reliability
 
     frame = reliability(calibration_table(), bins=2)
     ax = plot_reliability(frame, ax=axes())
@@ -116,7 +118,7 @@ def test_reliability_points_and_counts_are_the_table():
 def test_probe_consistency_bars():
     import pandas as pd
 
-    from xdanalysis.plots import plot_probe_consistency
+    from xdanalysis.views.plots import plot_probe_consistency
 
     summary = pd.DataFrame([
         {"probe": "question_typo", "expect": "same_answer", "n": 10, "skipped": 0, "consistency": 90.0,

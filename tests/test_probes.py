@@ -6,18 +6,12 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from xdanalysis.data import COLUMNS, load_squad, write_squad
-from xdanalysis.metrics import normalize_answer
-from xdanalysis.probes import (
-    PROBES,
-    apply_probe,
-    expectation_met,
-    load_probes,
-    probe_examples,
-    probe_names,
-    probe_summary,
-    sentence_spans,
-)
+from xdanalysis.core.data import COLUMNS, load_squad, write_squad
+from xdanalysis.core.metrics import normalize_answer
+from xdanalysis.analysis.probes.rewrites import PROBES, apply_probe, expectation_met, probe_names
+from xdanalysis.analysis.probes.run import load_probes
+from xdanalysis.analysis.probes.summary import probe_examples, probe_summary
+from xdanalysis.core.text import sentence_spans
 
 TOWER = ("The Eiffel Tower is in Paris. It was finished in 1889 for the fair. Gustave Eiffel's company built it. "
          "Many visitors climb it every year.")
@@ -219,7 +213,7 @@ def test_expectations(expect, original, probed, exact, met):
 
 
 def test_probe_command_end_to_end(tiny_model_dir, squad_file, tmp_path, capsys, monkeypatch):
-    from xdanalysis.cli import main
+    from xdanalysis.apps.cli import main
 
     out = tmp_path / "probes"
     args = ["probe", "--model", str(tiny_model_dir), "--data", str(squad_file), "--out", str(out),
@@ -258,7 +252,7 @@ def test_probe_command_end_to_end(tiny_model_dir, squad_file, tmp_path, capsys, 
         len(probe_examples(results, probe="question_typo", met=False)) == summary.loc["question_typo", "n"]
 
     # Again: every run is reused, and the model is never loaded.
-    import xdanalysis.inference as inference
+    import xdanalysis.model.loading as inference
 
     def refuse(*_, **__):
         raise AssertionError("the model was loaded although every run was finished")
@@ -269,7 +263,7 @@ def test_probe_command_end_to_end(tiny_model_dir, squad_file, tmp_path, capsys, 
 
 
 def test_a_later_subset_of_probes_keeps_the_earlier_results(tiny_model_dir, squad_file, tmp_path):
-    from xdanalysis.probes import run_probes
+    from xdanalysis.analysis.probes.run import run_probes
 
     options = {"progress": False, "max_seq_length": 64, "doc_stride": 16}
     out = tmp_path / "p"
@@ -280,7 +274,7 @@ def test_a_later_subset_of_probes_keeps_the_earlier_results(tiny_model_dir, squa
     kept = again[again["probe"] != "remove_answer_sentence"].reset_index(drop=True)
     pd.testing.assert_frame_equal(kept, first.reset_index(drop=True))
     # another seed is another experiment: refused in the same place, and replaces it with overwrite
-    from xdanalysis.runs import RunMismatchError
+    from xdanalysis.runs.store import RunMismatchError
 
     with pytest.raises(RunMismatchError, match="overwrite"):
         run_probes(str(tiny_model_dir), squad_file, out, probes="question_typo", seed=3, **options)

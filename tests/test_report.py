@@ -2,9 +2,9 @@
 
 import re
 
-from xdanalysis.cli import main
-from xdanalysis.errors import SLICES
-from xdanalysis.report import REPORT_SECTIONS
+from xdanalysis.apps.cli import main
+from xdanalysis.analysis.slices import SLICES
+from xdanalysis.apps.report import REPORT_SECTIONS
 
 
 def test_report_from_the_cli(tiny_model_dir, squad_file, tmp_path, capsys):
@@ -25,7 +25,7 @@ def test_report_from_the_cli(tiny_model_dir, squad_file, tmp_path, capsys):
     assert len(images) >= 5 + len(SLICES)
     assert not re.search(r'(src|href)="https?://', page)  # self-contained
     assert "threshold 0.0" in page and "Plausible-answer traps" in page
-    from xdanalysis.runs import load_run
+    from xdanalysis.runs.run import load_run
 
     scores = load_run(run).scores()  # the numbers on the page are the run's official scores
     summary = re.search(r"<pre>(.*?)</pre>", page, re.S).group(1)
@@ -56,8 +56,8 @@ def _unanswerable_only(tmp_path):
 def test_report_of_degenerate_runs(tiny_model_dir, squad_file, tmp_path):
     import html
 
-    from xdanalysis.report import write_report
-    from xdanalysis.runs import predict_run
+    from xdanalysis.apps.report import write_report
+    from xdanalysis.runs.run import predict_run
 
     small = {"max_seq_length": 64, "doc_stride": 16, "progress": False}
     cases = {

@@ -5,10 +5,12 @@ import json
 import pandas as pd
 import pytest
 
-import xdanalysis.inference as inference
-from xdanalysis.data import load_squad
-from xdanalysis.metrics import squad_v2_scores
-from xdanalysis.runs import RunMismatchError, load_run, predict_run
+import xdanalysis.model.loading as loading
+import xdanalysis.model.predict as predict
+from xdanalysis.core.data import load_squad
+from xdanalysis.core.metrics import squad_v2_scores
+from xdanalysis.runs.store import RunMismatchError
+from xdanalysis.runs.run import load_run, predict_run
 
 SMALL = {"max_seq_length": 64, "doc_stride": 16}
 
@@ -47,14 +49,14 @@ def test_finished_run_is_reused_not_recomputed(tiny_model_dir, squad_file, tmp_p
     def no_model(*args, **kwargs):
         raise AssertionError("the model was loaded again")
 
-    monkeypatch.setattr(inference, "load_qa_model", no_model)
+    monkeypatch.setattr(loading, "load_qa_model", no_model)
     again = predict_run(tiny_model_dir, squad_file, tmp_path / "run", progress=False, **SMALL)
     pd.testing.assert_frame_equal(first.table, again.table)
 
 
 def test_interrupted_run_resumes_from_its_last_chunk(tiny_model_dir, squad_file, tmp_path, monkeypatch):
     reference = predict_run(tiny_model_dir, squad_file, tmp_path / "reference", chunk_size=3, progress=False, **SMALL)
-    real_predict = inference.predict_table
+    real_predict = predict.predict_table
     calls = []
 
     def dies_on_second_chunk(model, tokenizer, part, **kwargs):
@@ -63,7 +65,7 @@ def test_interrupted_run_resumes_from_its_last_chunk(tiny_model_dir, squad_file,
             raise KeyboardInterrupt
         return real_predict(model, tokenizer, part, **kwargs)
 
-    monkeypatch.setattr(inference, "predict_table", dies_on_second_chunk)
+    monkeypatch.setattr(predict, "predict_table", dies_on_second_chunk)
     with pytest.raises(KeyboardInterrupt):
         predict_run(tiny_model_dir, squad_file, tmp_path / "run", chunk_size=3, progress=False, **SMALL)
     with pytest.raises(FileNotFoundError, match="unfinished run"):
@@ -71,7 +73,7 @@ def test_interrupted_run_resumes_from_its_last_chunk(tiny_model_dir, squad_file,
     assert [p.name for p in sorted((tmp_path / "run" / "chunks").glob("*.parquet"))] == ["chunk-00000.parquet"]
 
     calls.clear()
-    monkeypatch.setattr(inference, "predict_table", lambda *a, **k: (calls.append(list(a[2]["id"])), real_predict(*a, **k))[1])
+    monkeypatch.setattr(predict, "predict_table", lambda *a, **k: (calls.append(list(a[2]["id"])), real_predict(*a, **k))[1])
     resumed = predict_run(tiny_model_dir, squad_file, tmp_path / "run", chunk_size=3, progress=False, **SMALL)
     assert calls == [["n4", "p1", "p2"], ["p3", "p4"]]  # the first chunk was not redone
     columns = ["id", "answer", "null_odds", "exact", "f1"]
@@ -93,7 +95,7 @@ def test_other_settings_in_the_same_directory_are_refused(tiny_model_dir, squad_
 # Trust: nothing lost, nothing stale, nothing computed twice -----------------------------------
 
 def test_overwrite_never_deletes_a_directory_that_holds_no_run(tiny_model_dir, squad_file, tmp_path):
-    from xdanalysis.runs import RunError
+    from xdanalysis.runs.store import RunError
 
     precious = tmp_path / "work"
     precious.mkdir()
@@ -115,7 +117,7 @@ def test_overwrite_deletes_only_the_runs_own_files(tiny_model_dir, squad_file, t
 
 
 def test_cli_overwrite_of_the_working_directory_is_refused(tiny_model_dir, squad_file, tmp_path, monkeypatch):
-    from xdanalysis.cli import main
+    from xdanalysis.apps.cli import main
 
     (tmp_path / "keep.txt").write_text("x")
     monkeypatch.chdir(tmp_path)
@@ -145,7 +147,7 @@ def test_a_failed_start_leaves_no_marker_and_the_retry_works(tiny_model_dir, squ
     def broken(*args, **kwargs):
         raise RuntimeError("crash while loading")
 
-    monkeypatch.setattr(inference, "load_qa_model", broken)
+    monkeypatch.setattr(loading, "load_qa_model", broken)
     with pytest.raises(RuntimeError):
         predict_run(tiny_model_dir, squad_file, out, max_seq_length=128, doc_stride=16, progress=False)
     monkeypatch.undo()
@@ -164,14 +166,14 @@ def test_settings_that_cannot_work_are_refused_before_any_work(tiny_model_dir, s
 
 
 def test_deleted_or_damaged_outputs_are_rebuilt_from_the_chunks(tiny_model_dir, squad_file, tmp_path, monkeypatch):
-    from xdanalysis.runs import RunError
+    from xdanalysis.runs.store import RunError
 
     out = tmp_path / "run"
     first = predict_run(tiny_model_dir, squad_file, out, progress=False, **SMALL)
     saved = {name: (out / name).read_bytes() for name in ("predictions.json", "na_probs.json", "null_odds.json")}
     (out / "predictions.json").unlink()
     (out / "examples.parquet").write_bytes((out / "examples.parquet").read_bytes()[:100])  # truncated
-    monkeypatch.setattr(inference, "load_qa_model", lambda *a, **k: pytest.fail("recomputed instead of rebuilt"))
+    monkeypatch.setattr(loading, "load_qa_model", lambda *a, **k: pytest.fail("recomputed instead of rebuilt"))
     rebuilt = predict_run(tiny_model_dir, squad_file, out, progress=False, **SMALL)
     assert {name: (out / name).read_bytes() for name in saved} == saved
     pd.testing.assert_frame_equal(rebuilt.table, first.table)
@@ -184,7 +186,7 @@ def test_deleted_or_damaged_outputs_are_rebuilt_from_the_chunks(tiny_model_dir, 
 
 
 def test_damaged_run_files_are_named(tiny_model_dir, squad_file, tmp_path):
-    from xdanalysis.runs import RunError
+    from xdanalysis.runs.store import RunError
 
     out = tmp_path / "run"
     predict_run(tiny_model_dir, squad_file, out, progress=False, **SMALL)
@@ -202,7 +204,7 @@ def test_a_second_process_on_the_same_run_is_refused(tiny_model_dir, squad_file,
     import fcntl
     import os
 
-    from xdanalysis.runs import RunBusyError
+    from xdanalysis.runs.store import RunBusyError
 
     out = tmp_path / "run"
     out.mkdir()
@@ -227,7 +229,7 @@ def test_a_second_process_on_the_same_run_is_refused(tiny_model_dir, squad_file,
 
 
 def test_null_odds_file_is_valid_json_when_a_question_can_only_abstain(tiny_model_dir, tmp_path):
-    from xdanalysis.runs import NULL_ODDS_NO_SPAN, read_null_odds
+    from xdanalysis.core.io import NULL_ODDS_NO_SPAN, read_null_odds
 
     payload = {"version": "v2.0", "data": [{"title": "T", "paragraphs": [
         {"context": "Paris is in France.", "qas": [{"id": "a", "question": "Where is Paris?", "answers": [

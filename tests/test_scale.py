@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import squad_payload
-from xdanalysis.runs import load_run, predict_run
+from xdanalysis.runs.run import load_run, predict_run
 
 SETTINGS = {"max_seq_length": 64, "doc_stride": 16, "progress": False}
 
@@ -85,7 +85,7 @@ def test_a_killed_ray_driver_resumes(tiny_model_dir, tmp_path):
 
 
 def test_without_ray_the_engine_says_how_to_install_it(tiny_model_dir, squad_file, tmp_path, monkeypatch, capsys):
-    from xdanalysis.cli import main
+    from xdanalysis.apps.cli import main
 
     monkeypatch.setitem(sys.modules, "ray", None)  # as if it were not installed
     out = tmp_path / "r"
@@ -96,7 +96,7 @@ def test_without_ray_the_engine_says_how_to_install_it(tiny_model_dir, squad_fil
 
 
 def test_the_ray_engine_needs_a_model_every_worker_can_load(tiny_model_dir, squad_file, tmp_path):
-    from xdanalysis.inference import load_qa_model
+    from xdanalysis.model.loading import load_qa_model
 
     with pytest.raises(ValueError, match="every worker can load"):
         predict_run(load_qa_model(tiny_model_dir), squad_file, tmp_path / "r", engine="ray", **SETTINGS)
@@ -107,9 +107,10 @@ def test_the_ray_engine_needs_a_model_every_worker_can_load(tiny_model_dir, squa
 def test_the_teacher_logit_pass_on_ray_fills_the_same_cache(tiny_model_dir, tmp_path):
     import numpy as np
 
-    from xdanalysis.data import load_squad
-    from xdanalysis.distill import teacher_logits
-    from xdanalysis.inference import load_qa_model, prepare_windows
+    from xdanalysis.core.data import load_squad
+    from xdanalysis.distill.teacher import teacher_logits
+    from xdanalysis.model.loading import load_qa_model
+    from xdanalysis.model.windows import prepare_windows
 
     need_ray()
     teacher, tokenizer = load_qa_model(tiny_model_dir)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from xdanalysis.settings import SettingError, notebook_settings, project_root
+from xdanalysis.apps.notebook import SettingError, notebook_settings, project_root
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS = {"MODEL": "nbroad/xdistil-l12-h384-squad2", "DATA": "squad_v2", "TITLES": None, "LIMIT": None, "RUN": None}
@@ -36,7 +36,7 @@ def test_held_out_articles_are_the_default_when_the_model_says_so(tiny_model_dir
 
 
 def test_every_unreachable_input_is_named_at_once_by_its_variable(monkeypatch):
-    from xdanalysis.data import HubUnreachableError
+    from xdanalysis.core.data import HubUnreachableError
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     settings = notebook_settings(defaults={"TEACHER": "org/teacher", "STUDENT": "org/student", "DATA": "squad_v2",
@@ -51,7 +51,7 @@ def test_every_unreachable_input_is_named_at_once_by_its_variable(monkeypatch):
 
 
 def test_a_notebook_run_reuses_the_run_make_report_wrote(tiny_model_dir, squad_file, tmp_path, monkeypatch):
-    from xdanalysis.cli import main
+    from xdanalysis.apps.cli import main
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "pyproject.toml").write_text("")
@@ -62,7 +62,7 @@ def test_a_notebook_run_reuses_the_run_make_report_wrote(tiny_model_dir, squad_f
     settings = notebook_settings(defaults=DEFAULTS, environ={"XDANALYSIS_MODEL": str(tiny_model_dir),
                                                              "XDANALYSIS_DATA": str(squad_file),
                                                              "XDANALYSIS_RUN": "runs/r"})
-    import xdanalysis.inference as inference
+    import xdanalysis.model.loading as inference
 
     monkeypatch.setattr(inference, "load_qa_model", lambda *a, **k: pytest.fail("recomputed"))
     run = settings.run(max_seq_length=64, doc_stride=16, progress=False)

@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 
 from test_errors import hand_run
-from xdanalysis.display import example_html
-from xdanalysis.errors import outcomes
-from xdanalysis.runs import Run
-from xdanalysis.widgets import ErrorExplorer
+from xdanalysis.views.display import example_html
+from xdanalysis.analysis.outcomes import outcomes
+from xdanalysis.runs.run import Run
+from xdanalysis.apps.widgets import ErrorExplorer
 
 
 def hand_run_object():
@@ -61,9 +61,9 @@ def test_attention_explorer_follows_the_controls(tiny_model_dir, squad_file, tmp
     from PIL import Image
     import io
 
-    from xdanalysis.inference import load_qa_model
-    from xdanalysis.runs import predict_run
-    from xdanalysis.widgets import ATTENTION_VIEWS, AttentionExplorer
+    from xdanalysis.model.loading import load_qa_model
+    from xdanalysis.runs.run import predict_run
+    from xdanalysis.apps.model_widgets import ATTENTION_VIEWS, AttentionExplorer
 
     run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", max_seq_length=64, doc_stride=16, progress=False)
     model, tokenizer = load_qa_model(tiny_model_dir)
@@ -99,9 +99,9 @@ def test_attention_explorer_follows_the_controls(tiny_model_dir, squad_file, tmp
 
 
 def test_attention_explorer_says_when_the_head_is_untrained(encoder_only_dir, squad_file, tmp_path):
-    from xdanalysis.inference import load_qa_model
-    from xdanalysis.runs import predict_run
-    from xdanalysis.widgets import AttentionExplorer
+    from xdanalysis.model.loading import load_qa_model
+    from xdanalysis.runs.run import predict_run
+    from xdanalysis.apps.model_widgets import AttentionExplorer
 
     model, tokenizer, info = load_qa_model(encoder_only_dir, allow_random_head=True, with_info=True)
     assert info["random_head"] and not hasattr(model, "xdanalysis_random_head")  # the user's model is not marked
@@ -110,8 +110,9 @@ def test_attention_explorer_says_when_the_head_is_untrained(encoder_only_dir, sq
 
 
 def test_probe_explorer_pages_through_the_unmet_expectations(tiny_model_dir, squad_file, tmp_path):
-    from xdanalysis.probes import probe_examples, probe_summary, run_probes
-    from xdanalysis.widgets import ProbeExplorer
+    from xdanalysis.analysis.probes.summary import probe_examples, probe_summary
+    from xdanalysis.analysis.probes.run import run_probes
+    from xdanalysis.apps.widgets import ProbeExplorer
 
     results = run_probes(str(tiny_model_dir), squad_file, tmp_path / "probes", progress=False,
                          probes="remove_answer_sentence,question_typo,swap_answer", max_seq_length=64, doc_stride=16)
@@ -141,7 +142,7 @@ def test_probe_explorer_pages_through_the_unmet_expectations(tiny_model_dir, squ
 
 
 def test_probe_pair_marks_only_what_changed():
-    from xdanalysis.display import _diff_words
+    from xdanalysis.views.display import _diff_words
 
     left, right = _diff_words("Paris is big. Rome is old.", "Paris is big.")
     assert left.count("line-through") == 1 and ">Rome is old.</span>" in left
@@ -151,10 +152,11 @@ def test_probe_pair_marks_only_what_changed():
 
 
 def test_attribution_explorer_computes_once_and_follows(tiny_model_dir, squad_file, tmp_path):
-    from xdanalysis.attribution import attribute
-    from xdanalysis.inference import load_qa_model
-    from xdanalysis.runs import predict_run
-    from xdanalysis.widgets import AttributionExplorer, ErrorExplorer
+    from xdanalysis.interpret.attribution import attribute
+    from xdanalysis.model.loading import load_qa_model
+    from xdanalysis.runs.run import predict_run
+    from xdanalysis.apps.model_widgets import AttributionExplorer
+    from xdanalysis.apps.widgets import ErrorExplorer
 
     run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", max_seq_length=64, doc_stride=16, progress=False)
     model, tokenizer = load_qa_model(tiny_model_dir)

@@ -1,0 +1,92 @@
+"""Probe consistency with bootstrap intervals, a text summary, and the examples behind it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ...core.common import check_choice
+from .rewrites import PROBES
+
+__all__ = ['probe_examples', 'probe_summary', 'probe_summary_text']
+
+
+def probe_summary(results: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
+    """Per probe: what it expects, how many questions it probed (``n``) and skipped, the
+    consistency rate (% of expectations met) with a bootstrap interval, and the same among the
+    questions the model got right originally (``consistency_if_correct``, EM 1 or a correct
+    abstention). ``.attrs["transitions"]``: per probe, original outcome x probed outcome counts
+    (:func:`xdanalysis.analysis.compare.transition_table`).
+
+    Example::
+
+        probe_summary(load_probes("runs/probes-demo"))
+    """
+    from ...core.stats import bootstrap_interval
+    from ..compare import transition_table
+
+    record = results.attrs.get("probes", {})
+    rows, transitions = [], {}
+    for name in [n for n in PROBES if n in set(results["probe"]) or n in record]:
+        part = results[results["probe"] == name]
+        met = part["met"].to_numpy(dtype=float)
+        low, high = bootstrap_interval(met, n_boot=n_boot, seed=seed, level=level)
+        right = part["original_exact"].to_numpy() == 1
+        skipped = record.get(name, {}).get("skipped")
+        rows.append({"probe": name, "expect": "/".join(sorted(set(part["expect"]))) or "-", "n": len(part),
+                     "skipped": sum(skipped.values()) if skipped is not None else np.nan,
+                     "consistency": 100 * met.mean() if len(met) else np.nan,
+                     "low": 100 * low, "high": 100 * high,
+                     "n_correct": int(right.sum()),
+                     "consistency_if_correct": 100 * met[right].mean() if right.any() else np.nan})
+        transitions[name] = transition_table(part["original_outcome"], part["probed_outcome"],
+                                             ("original", "probed"))[0]
+    frame = pd.DataFrame(rows, columns=["probe", "expect", "n", "skipped", "consistency", "low", "high",
+                                        "n_correct", "consistency_if_correct"])
+    frame.attrs["transitions"] = transitions
+    return frame
+
+
+def probe_summary_text(summary: pd.DataFrame) -> str:
+    """The probe summary as a fixed-width table for the terminal.
+
+    >>> s = pd.DataFrame([{"probe": "question_typo", "expect": "same_answer", "n": 10, "skipped": 0,
+    ...     "consistency": 90.0, "low": 70.0, "high": 100.0, "n_correct": 5, "consistency_if_correct": 80.0}])
+    >>> print(probe_summary_text(s).splitlines()[1])
+    question_typo                  same_answer            10        0    90.0 [ 70.0, 100.0]     80.0 (5)
+    """
+    lines = [f"{'probe':30s} {'expect':19s} {'n':>5s} {'skipped':>8s} {'met %':>7s} {'95% CI':>14s} "
+             f"{'if correct %':>12s}"]
+    for row in summary.itertuples(index=False):
+        if not row.n:
+            lines.append(f"{row.probe:30s} {'-':19s} {0:5d} {row.skipped:8.0f}  (nothing to probe)")
+            continue
+        lines.append(f"{row.probe:30s} {row.expect:19s} {row.n:5d} {row.skipped:8.0f} {row.consistency:7.1f} "
+                     f"[{row.low:5.1f}, {row.high:5.1f}] {row.consistency_if_correct:8.1f} ({row.n_correct})")
+    return "\n".join(lines)
+
+
+def probe_examples(results: pd.DataFrame, *, probe: str | None = None, met: bool | None = None,
+                   original_outcome=None) -> pd.DataFrame:
+    """The probed questions behind a number: one probe (or all), met or not (or both), from some
+    original outcome(s); the probe's order, then the run's.
+
+    Example::
+
+        probe_examples(results, probe="remove_answer_sentence", met=False, original_outcome="correct")
+    """
+    from ..outcomes import OUTCOMES
+
+    mask = pd.Series(True, index=results.index)
+    if probe is not None:
+        check_choice("probe", probe, list(PROBES))
+        mask &= results["probe"] == probe
+    if met is not None:
+        mask &= results["met"] == bool(met)
+    if original_outcome is not None:
+        wanted = [original_outcome] if isinstance(original_outcome, str) else list(original_outcome)
+        unknown = sorted(set(wanted) - set(OUTCOMES))
+        if unknown:
+            raise ValueError(f"unknown outcome(s) {unknown}; use {OUTCOMES}")
+        mask &= results["original_outcome"].isin(wanted)
+    return results[mask]

@@ -1,0 +1,92 @@
+"""Selective QA: risk–coverage curves and AURC, overall and per bucket."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .slices import per_bucket
+from .thresholds import _span_scores
+
+__all__ = ['aurc', 'coverage_at', 'risk_coverage', 'selective_summary']
+
+
+# Selective QA and calibration ---------------------------------------------------------------
+# The ranking every selective-QA number shares: most confident (lowest null odds) first; ties keep
+# the run's order.
+
+def _confidence_order(table: pd.DataFrame) -> np.ndarray:
+    return np.argsort(table["null_odds"].to_numpy(dtype=float), kind="stable")
+
+
+def risk_coverage(table) -> pd.DataFrame:
+    """The risk–coverage curve of a run: answer the ``k`` most confident questions, abstain on the rest.
+
+    Questions are ranked by confidence ``-null_odds`` (best span score − null score), most confident
+    first (ties keep the run's order). At each ``k`` the model answers the top ``k`` with its best
+    span: ``coverage`` is k/n and ``risk`` is 1 − the mean official F1 of those ``k`` best spans (an
+    answered unanswerable question scores 0). ``null_odds`` is the k-th question's: abstaining above
+    it gives that point. ``.attrs`` holds ``aurc`` and the coverage at 80% and 90% F1.
+
+    >>> t = pd.DataFrame({"id": ["a", "b"], "answer_texts": [["x"], []], "best_span_text": ["x", "y"],
+    ...                   "null_odds": [-2.0, 1.0]})
+    >>> risk_coverage(t)[["coverage", "risk"]].values.tolist()
+    [[0.5, 0.0], [1.0, 0.5]]
+    """
+    table = getattr(table, "table", table)
+    if len(table) == 0:
+        raise ValueError("risk_coverage needs at least one question")
+    order = _confidence_order(table)
+    _, span_f1 = _span_scores(table)
+    f1 = span_f1[order]
+    k = np.arange(1, len(table) + 1)
+    risk = 1.0 - np.cumsum(f1) / k
+    frame = pd.DataFrame({"k": k, "coverage": k / len(table), "risk": risk,
+                          "null_odds": table["null_odds"].to_numpy(dtype=float)[order],
+                          "id": table["id"].to_numpy()[order], "f1": f1})
+    frame.attrs["aurc"] = float(risk.mean())
+    for target in (0.8, 0.9):
+        frame.attrs[f"coverage at {target:.0%} F1"] = coverage_at(frame, target)
+    return frame
+
+
+def coverage_at(curve: pd.DataFrame, f1: float) -> float:
+    """The largest coverage of a :func:`risk_coverage` curve whose answered questions reach mean F1
+    ``f1`` (0 to 1); 0.0 when even the most confident question falls short.
+
+    >>> coverage_at(pd.DataFrame({"coverage": [0.5, 1.0], "risk": [0.0, 0.5]}), 0.8)
+    0.5
+    """
+    reached = curve["coverage"][curve["risk"].to_numpy() <= 1.0 - f1 + 1e-12]
+    return float(reached.max()) if len(reached) else 0.0
+
+
+def aurc(table) -> float:
+    """Area under the risk–coverage curve: the mean risk over k = 1..n (lower is better).
+
+    >>> t = pd.DataFrame({"id": ["a", "b"], "answer_texts": [["x"], []], "best_span_text": ["x", "y"],
+    ...                   "null_odds": [-2.0, 1.0]})
+    >>> aurc(t)
+    0.25
+    """
+    return risk_coverage(table).attrs["aurc"]
+
+
+def selective_summary(table, *, by=None, edges=None, quantiles: int | None = None) -> pd.DataFrame:
+    """AURC, the AURC of a perfect ranking (``oracle_aurc``: the same answers, best F1 first), their
+    difference ``excess_aurc``, and the coverage at 80% / 90% F1; per bucket of a slice with ``by``.
+
+    Example::
+
+        selective_summary(run, by="question type")
+    """
+    def one(part: pd.DataFrame) -> dict:
+        curve = risk_coverage(part)
+        best = np.sort(curve["f1"].to_numpy())[::-1]
+        oracle = float((1.0 - np.cumsum(best) / np.arange(1, len(best) + 1)).mean())
+        return {"count": len(part), "aurc": curve.attrs["aurc"], "oracle_aurc": oracle,
+                "excess_aurc": curve.attrs["aurc"] - oracle,
+                "coverage_at_80_f1": curve.attrs["coverage at 80% F1"],
+                "coverage_at_90_f1": curve.attrs["coverage at 90% F1"]}
+
+    return per_bucket(table, one, by=by, edges=edges, quantiles=quantiles)

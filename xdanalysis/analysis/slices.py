@@ -1,0 +1,261 @@
+"""Slices of a run's table: buckets by a feature, with bootstrap CIs, and the examples behind them."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from ..core.common import check_choice
+from ..core.stats import bootstrap_ci
+from ..core.text import QUESTION_TYPES, lexical_overlap, question_type
+from .outcomes import ERROR_OUTCOMES, OUTCOMES, outcomes
+
+__all__ = ['SLICES', 'SLICE_COLUMNS', 'Slice', 'bucket_labels', 'examples', 'per_bucket', 'slice_table', 'slice_values']
+
+
+@dataclass
+class Slice:
+    """A way to group questions: a name, a function table -> values, and how to bucket them.
+
+    ``kind`` is ``"numeric"`` (bucketed by ``edges``, or quantiles when ``edges`` is None) or
+    ``"category"`` (values are the buckets). Define your own like the built-ins in ``SLICES``::
+
+        Slice("starts with 'the'", lambda t: t["question"].str.lower().str.startswith("the"), "category")
+    """
+
+    name: str
+    values: Callable[[pd.DataFrame], pd.Series]
+    kind: str = "numeric"
+    edges: list | None = None
+    description: str = ""
+
+
+def _answer_position(t: pd.DataFrame) -> pd.Series:
+    starts = [s[0] if len(s) else (p[0] if len(p) else np.nan) for s, p in zip(t["answer_starts"], t["plausible_starts"])]
+    return pd.Series(starts, index=t.index, dtype=float) / t["context"].str.len()
+
+
+def _outside_first_window(t: pd.DataFrame) -> pd.Series:
+    ends = [s[0] + len(x[0]) if len(s) else np.nan for s, x in zip(t["answer_starts"], t["answer_texts"])]
+    outside = pd.Series(ends, index=t.index, dtype=float) > t["first_window_chars"]
+    return outside.where(t["has_answer"], other=np.nan).map({True: "outside", False: "inside"}).fillna("no gold answer")
+
+
+def _overlap(t: pd.DataFrame) -> pd.Series:
+    starts = [s[0] if len(s) else (p[0] if len(p) else -1) for s, p in zip(t["answer_starts"], t["plausible_starts"])]
+    return pd.Series([lexical_overlap(q, c, s) for q, c, s in zip(t["question"], t["context"], starts)], index=t.index)
+
+
+SLICES = {
+    s.name: s
+    for s in [
+        Slice("context length", lambda t: t["context_tokens"], edges=[0, 100, 150, 200, 300, 384, math.inf],
+              description="context length in model tokens"),
+        Slice("context words", lambda t: t["context"].str.split().str.len(), edges=[0, 75, 110, 150, 250, math.inf],
+              description="context length in words"),
+        Slice("question length", lambda t: t["question_tokens"], edges=[0, 8, 11, 14, 18, math.inf],
+              description="question length in model tokens"),
+        Slice("gold answer length", lambda t: t["answer_tokens"], edges=[0, 1, 2, 3, 5, 10, math.inf],
+              description="first gold answer in model tokens (answerable questions only)"),
+        Slice("gold answer words", lambda t: t["answer_texts"].map(lambda a: len(a[0].split()) if len(a) else np.nan),
+              edges=[0, 1, 2, 3, 5, 10, math.inf], description="first gold answer in words"),
+        Slice("predicted answer length", lambda t: t["prediction_tokens"].where(t["answer"] != ""),
+              edges=[0, 1, 2, 3, 5, 10, math.inf], description="predicted answer in model tokens (answered only)"),
+        Slice("predicted answer words", lambda t: t["answer"].str.split().str.len().where(t["answer"] != ""),
+              edges=[0, 1, 2, 3, 5, 10, math.inf], description="predicted answer in words"),
+        Slice("windows", lambda t: t["n_windows"].astype(str), kind="category",
+              description="number of windows the context needed"),
+        Slice("question type", lambda t: pd.Categorical(t["question"].map(question_type), QUESTION_TYPES),
+              kind="category", description="from the question's wording"),
+        Slice("answer position", _answer_position, edges=[0, 0.2, 0.4, 0.6, 0.8, 1.0001],
+              description="where the gold (or plausible) answer starts, as a share of the context"),
+        Slice("first window", _outside_first_window, kind="category",
+              description="whether the gold answer ends beyond the first window"),
+        Slice("lexical overlap", _overlap, edges=[0, 0.25, 0.5, 0.75, 1.0001],
+              description="share of question content words in the answer's sentence"),
+        Slice("article", lambda t: t["title"], kind="category", description="Wikipedia article"),
+    ]
+}
+
+
+def _format_number(value: float) -> str:
+    return f"{value:g}"
+
+
+def bucket_labels(edges) -> list[str]:
+    """Readable labels for the right-closed buckets of ``edges`` (the first also holds its left edge).
+
+    Whole-number edges count things: ``≤100``, ``101–200``, ``>384``; others are ranges.
+
+    >>> bucket_labels([0, 1, 2, 5, math.inf])
+    ['≤1', '2', '3–5', '>5']
+    >>> bucket_labels([0, 0.5, 1.0001])
+    ['0–0.5', '0.5–1']
+    """
+    edges = [float(e) for e in edges]
+    finite = [e for e in edges if math.isfinite(e)]
+    whole = all(e == int(e) for e in finite)
+    labels = []
+    for i, (low, high) in enumerate(zip(edges[:-1], edges[1:])):
+        if whole:
+            first = int(low) if i == 0 else int(low) + 1  # the first bucket includes its left edge
+            if math.isinf(high):
+                labels.append(f">{int(low)}" if i else f"≥{first}")
+            elif i == 0 and first <= 0:
+                labels.append(f"≤{int(high)}")
+            elif first == int(high):
+                labels.append(str(first))
+            else:
+                labels.append(f"{first}–{int(high)}")
+        else:
+            shown_high = math.floor(high * 100) / 100  # 1.0001 (to hold 1.0) is shown as 1
+            labels.append(f"{_format_number(low)}–{_format_number(shown_high)}" if math.isfinite(high)
+                          else f">{_format_number(low)}")
+    return labels
+
+
+def slice_values(table: pd.DataFrame, by, edges=None, quantiles: int | None = None) -> pd.Series:
+    """The bucket of every question for a slice (a name in ``SLICES``, a :class:`Slice`, or a column).
+
+    Numeric slices use ``edges`` (default: the slice's own), or ``quantiles`` equal-count buckets;
+    the result is categorical with every bucket as a category, in order, even an empty one.
+    Questions the slice does not apply to (e.g. unanswerable ones for the gold answer length) are NaN.
+    """
+    spec = SLICES.get(by) if isinstance(by, str) else by
+    if spec is None:
+        if by not in table.columns:
+            raise KeyError(f"unknown slice {by!r}: use one of {sorted(SLICES)} or a column of the table")
+        kind = "numeric" if pd.api.types.is_numeric_dtype(table[by]) and table[by].nunique() > 12 else "category"
+        spec = Slice(str(by), lambda t: t[by], kind=kind)
+    check_choice("slice kind", spec.kind, ["numeric", "category"])
+    values = spec.values(table)
+    values = pd.Series(values, index=table.index)
+    if spec.kind == "category":
+        return values.astype("category") if not isinstance(values.dtype, pd.CategoricalDtype) else values
+    numeric = pd.to_numeric(values, errors="coerce")
+    cuts = edges or spec.edges
+    if quantiles or cuts is None:
+        if numeric.notna().sum() == 0:
+            return pd.Series(pd.Categorical([np.nan] * len(numeric), categories=[]), index=table.index)
+        buckets = pd.qcut(numeric, quantiles or 5, duplicates="drop")
+        names = [f"{_format_number(i.left)}–{_format_number(i.right)}" for i in buckets.cat.categories]
+        return buckets.cat.rename_categories(names)
+    return pd.cut(numeric, cuts, right=True, include_lowest=True, labels=bucket_labels(cuts))
+
+
+SLICE_COLUMNS = (["bucket", "count", "share", "EM", "EM_low", "EM_high", "F1", "F1_low", "F1_high"]
+                 + [f"{p}_{c}" for p in ("HasAns", "NoAns") for c in ("count", "EM", "F1", "F1_low", "F1_high")]
+                 + OUTCOMES + ["plausible_trap"])
+
+
+def slice_table(table: pd.DataFrame, by, *, edges=None, quantiles: int | None = None, n_boot: int = 1000,
+                seed: int = 0, level: float = 0.95) -> pd.DataFrame:
+    """Per bucket: count, share, EM and F1 (in %) with bootstrap intervals, outcome mix, and the
+    same split answerable (HasAns) vs unanswerable (NoAns).
+
+    ``by``: a name in ``SLICES``, a :class:`Slice`, a column, or a Series of buckets (its name
+    names the slice). Every bucket of the slice is a row, in the slice's order, an empty one with
+    count 0 and NaN scores; the columns are ``SLICE_COLUMNS`` even when no question has a bucket.
+
+    Example::
+
+        slice_table(outcomes(run.table), "question type")
+    """
+    if "outcome" not in table.columns:
+        table = outcomes(table)
+    if isinstance(by, pd.Series):  # buckets already computed (e.g. cached by a widget)
+        buckets, by = by, by.name or "bucket"
+    else:
+        buckets = slice_values(table, by, edges, quantiles)
+    if not isinstance(buckets.dtype, pd.CategoricalDtype):
+        buckets = buckets.astype("category")
+    labels = buckets.astype(object).to_numpy()
+    rows = []
+    for index, bucket in enumerate(buckets.cat.categories):
+        part = table[labels == bucket]
+        row = {"bucket": str(bucket), "count": len(part), "share": len(part) / len(table) if len(table) else np.nan}
+        for prefix, piece in (("", part), ("HasAns_", part[part["has_answer"]]), ("NoAns_", part[~part["has_answer"]])):
+            if prefix:
+                row[f"{prefix}count"] = len(piece)
+            for metric, column in (("EM", "exact"), ("F1", "f1")):
+                values = piece[column].to_numpy(dtype=float)
+                row[f"{prefix}{metric}"] = 100 * values.mean() if len(values) else np.nan
+                if not prefix:
+                    low, high = bootstrap_ci(values, n_boot=n_boot, seed=seed + index, level=level)
+                    row[f"{metric}_low"], row[f"{metric}_high"] = 100 * low, 100 * high
+            if prefix:
+                low, high = bootstrap_ci(piece["f1"].to_numpy(dtype=float), n_boot=n_boot, seed=seed + index,
+                                         level=level)
+                row[f"{prefix}F1_low"], row[f"{prefix}F1_high"] = 100 * low, 100 * high
+        mix = part["outcome"].value_counts()
+        for name in OUTCOMES:
+            row[name] = int(mix.get(name, 0))
+        row["plausible_trap"] = int(part["plausible_trap"].sum())
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=SLICE_COLUMNS)
+    frame.attrs["slice"] = by if isinstance(by, str) else getattr(by, "name", str(by))
+    frame.attrs["ordered"] = not isinstance(by, str) or SLICES.get(by) is None or SLICES[by].kind == "numeric"
+    return frame
+
+
+def examples(table, *, outcome=None, by=None, bucket=None, sort_by: str = "confidence", ascending: bool = False,
+             edges=None, quantiles: int | None = None) -> pd.DataFrame:
+    """The questions behind a number: filter by outcome(s), slice and bucket; sort by confidence.
+
+    ``table`` is a run or its table. ``outcome``: one name of ``OUTCOMES``, a list of them, or
+    ``"errors"`` (``ERROR_OUTCOMES``). ``by``: a slice (as :func:`slice_table` takes it, a Series
+    of buckets included). ``confidence`` is how sure the model was of what it did: ``|null_odds|``;
+    the sort is stable, so ties keep the run's order.
+
+    Example::
+
+        examples(run, outcome="false_answer", by="question type", bucket="how many")
+    """
+    table = getattr(table, "table", table)
+    if "outcome" not in table.columns:
+        table = outcomes(table)
+    mask = pd.Series(True, index=table.index)
+    if outcome is not None:
+        wanted = ERROR_OUTCOMES if outcome == "errors" else [outcome] if isinstance(outcome, str) else list(outcome)
+        unknown = set(wanted) - set(OUTCOMES)
+        if unknown:
+            raise ValueError(f"unknown outcome(s) {sorted(unknown)}; use {OUTCOMES} or 'errors'")
+        mask &= table["outcome"].isin(wanted)
+    if by is not None:
+        buckets = by if isinstance(by, pd.Series) else slice_values(table, by, edges, quantiles)
+        if bucket is not None:
+            known = [str(c) for c in buckets.cat.categories] if isinstance(buckets.dtype, pd.CategoricalDtype) \
+                else sorted(set(buckets.dropna().astype(str)))
+            if str(bucket) not in known:
+                raise ValueError(f"unknown bucket {bucket!r} of slice {getattr(by, 'name', by)!r}; use one of {known}")
+            mask &= buckets.astype(object).astype(str) == str(bucket)
+    picked = table[mask].copy()
+    picked["confidence"] = picked["null_odds"].abs()
+    if sort_by not in picked.columns:
+        raise ValueError(f"unknown sort_by {sort_by!r}; use 'confidence' or a column of the table")
+    return picked.sort_values(sort_by, ascending=ascending, kind="stable")
+
+
+def per_bucket(table, summarise, *, by=None, edges=None, quantiles: int | None = None) -> pd.DataFrame:
+    """``summarise(part) -> dict`` for the whole table (``by=None``) or for every non-empty bucket
+    of a slice (as :func:`slice_table` takes it), one row each, with a ``bucket`` column.
+
+    >>> t = pd.DataFrame({"x": [1, 2, 3], "g": ["a", "b", "a"]})
+    >>> per_bucket(t, lambda p: {"n": len(p)}, by="g").values.tolist()
+    [['a', 2], ['b', 1]]
+    """
+    table = getattr(table, "table", table)
+    if by is None:
+        return pd.DataFrame([{"bucket": "all", **summarise(table)}])
+    buckets = by if isinstance(by, pd.Series) else slice_values(table, by, edges, quantiles)
+    labels = buckets.astype(object).to_numpy()
+    categories = buckets.cat.categories if isinstance(buckets.dtype, pd.CategoricalDtype) \
+        else sorted(set(buckets.dropna()))
+    rows = [{"bucket": b, **summarise(table[labels == b])} for b in categories if (labels == b).any()]
+    frame = pd.DataFrame(rows)
+    frame.attrs["slice"] = by if isinstance(by, str) else getattr(by, "name", str(by))
+    return frame

@@ -1,0 +1,48 @@
+"""Size, speed and accuracy of several models, timed on the same questions in one run."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ['model_profile', 'tradeoff_table']
+
+
+# Size, speed and accuracy ---------------------------------------------------------------------
+
+def model_profile(model, path=None) -> dict:
+    """Parameters, layers, hidden size and on-disk size (of ``path``'s weight files, if given)."""
+    config = model.config
+    disk = None
+    if path is not None and Path(path).is_dir():
+        disk = sum(f.stat().st_size for f in Path(path).iterdir()
+                   if f.suffix in {".safetensors", ".bin", ".pt", ".h5", ".msgpack"}) / 2**20
+    return {"parameters (M)": sum(p.numel() for p in model.parameters()) / 1e6,
+            "layers": getattr(config, "num_hidden_layers", None), "hidden size": getattr(config, "hidden_size", None),
+            "disk (MB)": disk}
+
+
+def tradeoff_table(entries: dict, table: pd.DataFrame, repeats: int = 1, **predict_settings) -> pd.DataFrame:
+    """Size, measured speed and accuracy of several models, timed in one run on the same questions.
+
+    ``entries``: ``{label: (model, tokenizer, path_or_None, run)}``; ``table``: the questions to
+    time on (e.g. 100 of the run's). Accuracy comes from each run's table.
+    """
+    from ..model.predict import predict_table
+
+    rows = []
+    for label, (model, tokenizer, path, run) in entries.items():
+        predict_table(model, tokenizer, table.iloc[:2], progress=False, **predict_settings)  # warm-up
+        started = time.perf_counter()
+        for _ in range(repeats):
+            predict_table(model, tokenizer, table, progress=False, **predict_settings)
+        ms = 1000 * (time.perf_counter() - started) / (repeats * len(table))
+        scores = run.scores()
+        rows.append({"model": label, **model_profile(model, path), "ms/question": ms,
+                     "EM": scores["exact"], "F1": scores["f1"], "HasAns F1": scores.get("HasAns_f1", math.nan),
+                     "NoAns F1": scores.get("NoAns_f1", math.nan),
+                     "reference": run.info.get("settings", {}).get("model", label)})
+    return pd.DataFrame(rows)

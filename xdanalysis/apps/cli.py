@@ -1,0 +1,299 @@
+"""The ``xdanalysis`` command: predict, score, evaluate, report, probe, distill."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import warnings
+from pathlib import Path
+
+from ..core.common import name_some, rename_options
+from ..core.data import DataError, HubUnreachableError, gold_answers, load_squad
+from ..core.decoding import DECODING_DEFAULTS
+from ..core.metrics import MissingPredictionsError, squad_v2_scores
+from ..views.summary import summary_text
+
+__all__ = ['COMMANDS', 'MAKE_NAMES', 'build_parser', 'main']
+
+
+# What `make report` calls each option: errors name what the user typed (MODEL=, not --model).
+MAKE_NAMES = {"--model": "MODEL=", "--data": "DATA=", "--limit": "LIMIT=", "--titles": "TITLES=",
+              "--out": "RUN=", "--overwrite": "OVERWRITE=1"}
+
+
+def _add_predict_arguments(parser: argparse.ArgumentParser, out_required: bool) -> None:
+    from ..model.device import DEVICES, DTYPES
+    from ..model.loading import DEFAULT_MODEL
+    from ..runs.engines import ENGINES
+
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="Hub id or local checkpoint directory "
+                        f"(default {DEFAULT_MODEL})")
+    parser.add_argument("--data", default="squad_v2", help="Hub dataset name, official SQuAD JSON, "
+                        "or JSONL/parquet with the squad_v2 columns (default squad_v2)")
+    parser.add_argument("--split", default="validation")
+    parser.add_argument("--titles", default=None, help="only these articles (comma-separated titles), e.g. "
+                        "French_and_Indian_War,Force, the demo model's held-out articles")
+    parser.add_argument("--exclude-titles", default=None, help="leave out these articles (comma-separated)")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N questions (after --titles)")
+    for name in ("max_seq_length", "doc_stride", "max_query_length", "n_best_size", "max_answer_length"):
+        parser.add_argument("--" + name.replace("_", "-"), type=int, default=DECODING_DEFAULTS[name],
+                            help=f"default {DECODING_DEFAULTS[name]}")
+    parser.add_argument("--null-score-diff-threshold", type=float,
+                        default=DECODING_DEFAULTS["null_score_diff_threshold"],
+                        help="abstain when null odds exceed it (default 0.0)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--device", default="auto", choices=DEVICES,
+                        help="auto: CUDA, then Apple MPS, then the CPU (default auto)")
+    parser.add_argument("--dtype", default="float32", choices=DTYPES,
+                        help="float32 (default, as the official figures), bfloat16, float16 (GPU), or auto: bfloat16 "
+                             "where the hardware runs it fast (CUDA, CPUs with AMX or AVX512-BF16)")
+    parser.add_argument("--engine", default="local", choices=ENGINES,
+                        help="ray: compute the chunks on Ray Data actors (pip install 'xdanalysis[ray]')")
+    parser.add_argument("--ray-address", default=None, help="a Ray cluster (default: a local Ray started here)")
+    parser.add_argument("--workers", type=int, default=None, help="Ray actors, each loading the model once "
+                        "(default 2, or one per GPU)")
+    parser.add_argument("--allow-random-head", action="store_true",
+                        help="accept a checkpoint without a trained QA head (demos and tests)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a run with other settings in --out")
+    parser.add_argument("--out", required=out_required, default=None,
+                        help="run directory" + ("" if out_required else " (default runs/<model>__<data>)"))
+
+
+def _predict(args):
+    from ..core.data import title_list as _title_list
+    from ..runs.run import predict_run
+    from ..runs.store import default_run_dir
+
+    titles = _title_list(args.titles)
+    out = args.out or default_run_dir(args.model, args.data, args.limit, titles=titles)
+    return predict_run(
+        args.model, args.data, out, split=args.split, limit=args.limit, titles=titles,
+        exclude_titles=args.exclude_titles, max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
+        max_query_length=args.max_query_length, n_best_size=args.n_best_size,
+        max_answer_length=args.max_answer_length, null_score_diff_threshold=args.null_score_diff_threshold,
+        batch_size=args.batch_size, allow_random_head=args.allow_random_head, overwrite=args.overwrite,
+        device=args.device, dtype=args.dtype, engine=args.engine, ray_address=args.ray_address,
+        workers=args.workers)
+
+
+def _read_mapping(path: str, what: str, kind) -> dict:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            payload = json.load(handle)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such {what} file") from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    if not isinstance(payload, dict):
+        raise DataError(f"{path}: a {what} file must be a JSON object {{id: value}}")
+    bad = [k for k, v in payload.items() if not isinstance(v, kind) or isinstance(v, bool)
+           or (isinstance(v, float) and math.isnan(v))]
+    if bad:
+        raise DataError(f"{path}: {len(bad)} {what} value(s) of the wrong type or NaN, e.g. id {bad[0]!r}: "
+                        f"{payload[bad[0]]!r} (all: {name_some(bad)})")
+    return payload
+
+
+def _score(args) -> int:
+    table = load_squad(args.data_file, strict=False)
+    predictions = _read_mapping(args.pred_file, "prediction", str)
+    na_probs = _read_mapping(args.na_prob_file, "no-answer probability", (int, float)) if args.na_prob_file else None
+    result = squad_v2_scores(gold_answers(table), predictions, na_probs, na_prob_thresh=args.na_prob_thresh,
+                             out_image_dir=args.out_image_dir if na_probs is not None else None,
+                             missing="wrong" if args.missing_as_wrong else "error")
+    if args.out_file:
+        with open(args.out_file, "w") as handle:
+            json.dump(result, handle)
+    else:
+        print(json.dumps(result, indent=2))
+    return 0
+
+
+def _evaluate(args) -> int:
+    run = _predict(args)
+    scores = run.scores()
+    (run.path / "scores.json").write_text(json.dumps(scores, indent=2))
+    text = summary_text(scores, args.model, run)
+    (run.path / "summary.txt").write_text(text + "\n")
+    print(text)
+    if args.report:
+        from .report import write_report
+
+        print(f"\nreport: {write_report(run, run.path / 'report.html')}")
+    return 0
+
+
+def _report(args) -> int:
+    from ..runs.run import load_run
+    from .report import write_report
+
+    run = load_run(args.run)
+    print(write_report(run, args.out or run.path / "report.html", n_boot=args.n_boot, seed=args.seed))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xdanalysis", description="Run, score and analyse extractive QA models "
+                                     "on SQuAD 2.0.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    predict = commands.add_parser("predict", help="run a model over SQuAD 2.0 into a run directory")
+    _add_predict_arguments(predict, out_required=True)
+
+    score = commands.add_parser("score", help="score predictions exactly as the official evaluate-v2.0.py")
+    score.add_argument("data_file", metavar="data.json", help="Input data JSON file.")
+    score.add_argument("pred_file", metavar="pred.json", help="Model predictions.")
+    score.add_argument("--out-file", "-o", metavar="eval.json",
+                       help="Write accuracy metrics to file (default is stdout).")
+    score.add_argument("--na-prob-file", "-n", metavar="na_prob.json",
+                       help="Model estimates of probability of no answer.")
+    score.add_argument("--na-prob-thresh", "-t", type=float, default=1.0,
+                       help='Predict "" if no-answer probability exceeds this (default = 1.0).')
+    score.add_argument("--out-image-dir", "-p", metavar="out_images", default=None,
+                       help="Save precision-recall curves to directory.")
+    score.add_argument("--missing-as-wrong", action="store_true",
+                       help="score questions without a prediction as wrong (the official script crashes)")
+    score.add_argument("--verbose", "-v", action="store_true")
+
+    evaluate = commands.add_parser("evaluate", help="predict, then score, and print a summary table")
+    _add_predict_arguments(evaluate, out_required=False)
+    evaluate.add_argument("--report", action="store_true", help="also write RUN/report.html")
+
+    from ..distill.config import DISTILL_DEFAULTS as D
+    from ..model.device import DEVICES
+    from ..runs.engines import ENGINES
+
+    probe = commands.add_parser("probe", help="robustness probes: rewrite the questions (answer sentence removed, "
+                                "sentences moved, typos, ...) and check the model behaves as it should")
+    _add_predict_arguments(probe, out_required=True)
+    probe.add_argument("--probes", default="all", help="'all' or a comma-separated list of probe names")
+    probe.add_argument("--seed", type=int, default=0, help="seed of the probes' random choices")
+    probe.add_argument("--report", action="store_true", help="also write OUT/original/report.html with the probes")
+
+    distil = commands.add_parser("distill", help="train a student from a teacher (soft targets, attention transfer)")
+    distil.add_argument("--teacher", required=True, help="teacher: Hub id or local QA checkpoint")
+    distil.add_argument("--data", required=True, help="training data (as for predict)")
+    distil.add_argument("--out", required=True, help="the student's directory")
+    distil.add_argument("--student-layers", default=None, help="keep these teacher layers (default 0,2,4)")
+    distil.add_argument("--student", default=None, help="or start from this checkpoint (a plain encoder is fine)")
+    distil.add_argument("--titles", default=None, help="train on these articles only (comma-separated)")
+    distil.add_argument("--exclude-titles", default=None, help="train on all but these articles")
+    distil.add_argument("--limit", type=int, default=None)
+    for name in ("temperature", "alpha", "attention_weight", "learning_rate"):
+        distil.add_argument("--" + name.replace("_", "-"), type=float, default=D[name], help=f"default {D[name]}")
+    for name in ("epochs", "max_steps", "batch_size", "max_seq_length", "doc_stride", "seed"):
+        distil.add_argument("--" + name.replace("_", "-"), type=int, default=D[name], help=f"default {D[name]}")
+    distil.add_argument("--eval-data", default=None, help="evaluate the student on this data (default: the "
+                        "training data's other articles, when --titles/--exclude-titles chose some)")
+    distil.add_argument("--eval-titles", default=None)
+    distil.add_argument("--cache-dir", default=None, help="teacher-logit cache (default OUT/../teacher-logits)")
+    distil.add_argument("--checkpoint-every", type=int, default=None,
+                        help="save a resumable checkpoint every N steps (default: every epoch)")
+    distil.add_argument("--precision", "--dtype", dest="precision", choices=["float32", "bfloat16", "auto"],
+                        default="float32", help="bfloat16: train under bf16 autocast (weights stay fp32; faster on "
+                        "GPUs and CPUs with AVX512-BF16/AMX); auto: bfloat16 where it is fast")
+    distil.add_argument("--device", default="auto", choices=DEVICES,
+                        help="where the teacher and the student run (default auto: CUDA, then MPS, then CPU)")
+    distil.add_argument("--engine", default="local", choices=ENGINES,
+                        help="ray: the teacher-logit pass on Ray Data actors (pip install 'xdanalysis[ray]')")
+    distil.add_argument("--ray-address", default=None)
+    distil.add_argument("--workers", type=int, default=None)
+
+    report = commands.add_parser("report", help="write the error-analysis HTML report of a run")
+    report.add_argument("run", help="run directory")
+    report.add_argument("--out", default=None, help="HTML file (default RUN/report.html)")
+    report.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the intervals")
+    report.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def _as_typed(message: str) -> str:
+    """Under `make`, name the Makefile variables the user set instead of the CLI's flags."""
+    if os.environ.get("XDANALYSIS_VIA_MAKE") != "1":
+        return message
+    return rename_options(message, MAKE_NAMES)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    warnings.simplefilter("default")
+    try:
+        return _main(args)
+    except KeyboardInterrupt:
+        print(f"\nxdanalysis {args.command}: interrupted. Finished chunks are kept: run the same command "
+              "again to resume.", file=sys.stderr)
+        return 130
+    except (DataError, HubUnreachableError, MissingPredictionsError, OSError, ValueError) as exc:
+        # Data, model, settings and run-directory problems carry their own message.
+        print(_as_typed(f"xdanalysis {args.command}: error: {exc}"), file=sys.stderr)
+        return 2
+
+
+def _print_predict(args) -> int:
+    print(_predict(args).path)
+    return 0
+
+
+def _distill(args) -> int:
+    from ..core.data import title_list as _title_list
+    from ..distill.config import default_precision
+    from ..distill.train import distill
+    from ..views.summary import summary_text as text_of
+
+    if args.student and args.student_layers:
+        raise ValueError("give --student or --student-layers, not both")
+    layers = [int(x) for x in (args.student_layers or "0,2,4").split(",")]
+    result = distill(args.teacher, args.data, args.out, student=args.student, student_layers=layers,
+                     titles=_title_list(args.titles), exclude_titles=_title_list(args.exclude_titles), limit=args.limit,
+                     temperature=args.temperature, alpha=args.alpha, attention_weight=args.attention_weight,
+                     epochs=args.epochs, max_steps=args.max_steps, learning_rate=args.learning_rate,
+                     batch_size=args.batch_size, max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
+                     seed=args.seed, eval_data=args.eval_data, eval_titles=_title_list(args.eval_titles),
+                     precision=default_precision() if args.precision == "auto" else args.precision,
+                     cache_dir=args.cache_dir, checkpoint_every=args.checkpoint_every, device=args.device,
+                     engine=args.engine, ray_address=args.ray_address, workers=args.workers)
+    info = result.info
+    print(f"student: {result.path}  ({info['steps']} steps, {info['windows_per_second']} windows/s, "
+          f"peak RSS {info['peak_rss_mb']} MB)")
+    if result.run is not None:
+        print(text_of(result.run.scores(), str(result.path), result.run))
+    return 0
+
+
+def _probe(args) -> int:
+    from ..analysis.probes.run import run_probes
+    from ..analysis.probes.summary import probe_summary, probe_summary_text
+    from ..core.data import title_list as _title_list
+
+    decoding = {name: getattr(args, name) for name in DECODING_DEFAULTS}
+    results = run_probes(args.model, args.data, args.out, probes=args.probes, seed=args.seed, split=args.split,
+                         limit=args.limit, titles=_title_list(args.titles), exclude_titles=args.exclude_titles,
+                         allow_random_head=args.allow_random_head, overwrite=args.overwrite,
+                         batch_size=args.batch_size, device=args.device, dtype=args.dtype, engine=args.engine,
+                         ray_address=args.ray_address, workers=args.workers, **decoding)
+    text = probe_summary_text(probe_summary(results))
+    (Path(args.out) / "probe_summary.txt").write_text(text + "\n", encoding="utf-8")
+    print(text)
+    print(f"\nper question: {Path(args.out) / 'probes.parquet'}")
+    if args.report:
+        from ..runs.run import load_run
+        from .report import write_report
+
+        run = load_run(Path(args.out) / "original")
+        print(f"report: {write_report(run, run.path / 'report.html')}")
+    return 0
+
+
+COMMANDS = {"predict": _print_predict, "score": _score, "evaluate": _evaluate, "report": _report,
+            "probe": _probe, "distill": _distill}
+
+
+def _main(args) -> int:
+    return COMMANDS[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

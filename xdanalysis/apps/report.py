@@ -1,0 +1,230 @@
+"""A static, self-contained HTML report of a run's error analysis (figures embedded)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+import pandas as pd
+
+from ..analysis.outcomes import OUTCOMES, confusion, outcomes
+from ..analysis.slices import SLICES, slice_table
+from ..analysis.thresholds import threshold_curve, threshold_summary
+from ..views.display import example_html
+
+__all__ = ['PROBE_SECTION', 'REPORT_SECTIONS', 'probes_of_run', 'write_report']
+
+
+REPORT_SECTIONS = ["Scores", "Gold vs model", "Outcomes", "Slices", "Thresholds", "Selective QA", "Examples"]
+
+
+# Shown only when `xdanalysis probe` wrote results beside the run (its OUT/original).
+PROBE_SECTION = "Robustness probes"
+
+
+def _png(draw, size=(8, 3.8)) -> str:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=size)
+    draw(figure)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90)
+    return f'<img alt="figure" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
+
+
+def _table(frame: pd.DataFrame, digits: int = 2) -> str:
+    return frame.to_html(float_format=lambda v: f"{v:.{digits}f}", border=0, classes="t", na_rep="–")
+
+
+def _wide(table_html: str) -> str:
+    return f"<div class='wide'>{table_html}</div>"  # scrolls inside its section, never past the page
+
+
+def _with_ci(value, low, high) -> str:
+    return "–" if pd.isna(value) else f"{value:.1f} [{low:.1f}–{high:.1f}]"
+
+
+def _slice_display(frame: pd.DataFrame) -> pd.DataFrame:
+    """A slice table for reading: intervals inside the cells, counts and rates named plainly."""
+    shown = pd.DataFrame({
+        "questions": frame["count"],
+        "share of questions (%)": 100 * frame["share"],
+        "EM % [95% CI]": [_with_ci(*v) for v in zip(frame["EM"], frame["EM_low"], frame["EM_high"])],
+        "F1 % [95% CI]": [_with_ci(*v) for v in zip(frame["F1"], frame["F1_low"], frame["F1_high"])],
+        "answerable: questions": frame["HasAns_count"],
+        "answerable: F1 %": frame["HasAns_F1"],
+        "unanswerable: questions": frame["NoAns_count"],
+        "unanswerable: F1 %": frame["NoAns_F1"],
+        **{f"{o} (questions)": frame[o] for o in OUTCOMES},
+    })
+    shown.index = pd.Index(frame["bucket"], name=frame.attrs.get("slice", "bucket"))
+    return shown
+
+
+def probes_of_run(run) -> pd.DataFrame | None:
+    """The probe results whose original run is ``run`` (``xdanalysis probe --out DIR`` puts the
+    run in ``DIR/original`` and the results in ``DIR/probes.parquet``), or None."""
+    from ..analysis.probes.run import load_probes
+
+    folder = Path(run.path).parent
+    if not (folder / "probes.parquet").exists():
+        return None
+    results = load_probes(folder)
+    return results if results.attrs.get("original_run") == Path(run.path).name else None
+
+
+def _selective_section(run, table, n_boot: int, seed: int) -> list[str]:
+    from ..analysis.calibration import reliability
+    from ..analysis.selective import risk_coverage, selective_summary
+    from ..analysis.thresholds import cross_fitted_threshold
+    from ..views.plots import plot_reliability, plot_risk_coverage
+
+    body = ["<h2 id='selective-qa'>Selective QA</h2><p>Answer only the most confident questions "
+            "(lowest null odds first) and abstain on the rest: risk is 100 − F1 of the answered ones; AURC is "
+            "its mean over every coverage (lower is better), the oracle the same answers in the best order.</p>"]
+    curve = risk_coverage(table)
+    body.append(_table(selective_summary(table).set_index("bucket"), 3))
+    body.append(_png(lambda f: plot_risk_coverage(curve, ax=f.add_subplot()), (6.5, 4)))
+    body.append("<h3>Calibration</h3><p>The probability the model gave its decision (the n-best probability of "
+                "the chosen span, or the no-answer probability when it abstained) against how often the decision "
+                "was right (EM). ECE: count-weighted gap over 10 bins; Brier: mean squared error.</p>")
+    frame = reliability(run)
+    body.append(_table(frame.attrs["summary"].set_index("group"), 3))
+    body.append(_png(lambda f: plot_reliability(frame, ax=f.add_subplot()), (6.5, 4.5)))
+    body.append("<h3>Threshold audit</h3>")
+    if len(table) < 4:
+        body.append("<p>Too few questions to cross-fit a threshold.</p>")
+        return body
+    audit = cross_fitted_threshold(run, folds=min(5, len(table)), n_boot=n_boot, seed=seed)
+    body.append(f"<p>The official <code>best_f1</code> picks its threshold on the questions it scores. Chosen on "
+                f"{audit['folds'] - 1} of {audit['folds']} folds and scored on the held-out fold, the tuned "
+                f"threshold gives F1 <b>{audit['cross_fitted_f1']:.2f}</b> against {audit['default_f1']:.2f} at the "
+                f"run's threshold ({audit['current_threshold']:g}): an honest gain of <b>{audit['gain']:+.2f}</b> "
+                f"[95% CI {audit['gain_low']:+.2f}, {audit['gain_high']:+.2f}], where the official search claims "
+                f"{audit['best_f1'] - audit['default_f1']:+.2f} (optimism {audit['optimism']:.2f} points). Fold "
+                f"thresholds: {', '.join(f'{t:.2f}' for t in audit['fold_thresholds'])}.</p>")
+    if audit["best_threshold_is_zero"]:
+        body.append("<p><b>Note:</b> the official best threshold is exactly 0, the mark of scores computed "
+                    "without no-answer probabilities.</p>")
+    return body
+
+
+def _probe_section(results, n_boot: int, seed: int) -> list[str]:
+    from ..analysis.probes.rewrites import PROBES
+    from ..analysis.probes.summary import probe_examples, probe_summary
+    from ..views.display import probe_pair_html
+    from ..views.plots import plot_probe_consistency
+
+    summary = probe_summary(results, n_boot=n_boot, seed=seed)
+    body = [f"<h2 id='robustness-probes'>{PROBE_SECTION}</h2><p>Each probe rewrites the questions so that the "
+            f"right behaviour is known (results: <code>{html.escape(str(results.attrs.get('path')))}</code>). "
+            "Met: abstained where it should, kept its answer where nothing relevant changed, or found the new "
+            "answer. Intervals: bootstrap 95%.</p>"]
+    body.append("<ul>" + "".join(f"<li><code>{p}</code>: {html.escape(PROBES[p].description)}</li>"
+                                 for p in summary["probe"]) + "</ul>")
+    body.append(_wide(_table(summary.set_index("probe"), 1)))
+    body.append(_png(lambda f: plot_probe_consistency(summary, ax=f.add_subplot()),
+                     (9.5, 0.42 * int((summary["n"] > 0).sum()) + 1.5)))
+    body.append("<h3>An unmet expectation per probe</h3>")
+    for name in summary.loc[summary["n"] > 0, "probe"]:
+        failed = probe_examples(results, probe=name, met=False)
+        if len(failed):
+            body.append(probe_pair_html(failed.iloc[0]))
+    return body
+
+
+def write_report(run, out, n_boot: int = 1000, seed: int = 0, examples_per_outcome: int = 3) -> Path:
+    """Write the error-analysis report of ``run`` to ``out`` (an .html file) and return its path.
+    When ``xdanalysis probe`` ran on it, the report has a robustness section too.
+
+    Example::
+
+        write_report(load_run("runs/demo"), "runs/demo/report.html")
+    """
+    from ..views.plots import (
+        plot_confusion,
+        plot_official_curves,
+        plot_outcomes,
+        plot_scores,
+        plot_slice,
+        plot_threshold_curve,
+    )
+    from ..views.summary import summary_text
+
+    table = outcomes(run.table)
+    scores = run.scores()
+    settings = run.info.get("settings", {})
+    model = settings.get("model_given") or settings.get("model")  # as the user gave it
+    body = [f"<h1>xdanalysis report</h1><p>model <code>{html.escape(str(model))}</code> · data "
+            f"<code>{html.escape(str(settings.get('data')))}</code> · {len(table)} questions · run "
+            f"<code>{html.escape(str(run.path))}</code> · null-odds threshold {run.threshold:g}</p>"]
+
+    body.append("<h2 id='scores'>Scores</h2>")
+    body.append(f"<pre>{html.escape(summary_text(scores, str(model), run))}</pre>")
+    body.append(_png(lambda f: plot_scores(scores, ax=f.add_subplot()), (6.5, 3.8)))
+
+    body.append("<h2 id='gold-vs-model'>Gold vs model</h2>")
+    matrix = confusion(table)
+    body.append(_table(matrix))
+    body.append(_png(lambda f: plot_confusion(matrix, ax=f.add_subplot()), (5, 3.8)))
+
+    body.append("<h2 id='outcomes'>Outcomes</h2>")
+    mix = table.groupby("has_answer")["outcome"].value_counts().unstack(0, fill_value=0)
+    mix = mix.reindex(OUTCOMES, fill_value=0).rename(columns={True: "answerable", False: "unanswerable"})
+    body.append(_table(mix))
+    body.append(f"<p>Plausible-answer traps (false answers overlapping SQuAD 2.0's plausible answer): "
+                f"{int(table['plausible_trap'].sum())} of {int((table['outcome'] == 'false_answer').sum())} "
+                "false answers.</p>")
+    body.append(_png(lambda f: plot_outcomes(table, ax=f.add_subplot())))
+
+    body.append("<h2 id='slices'>Slices</h2><p>Each bucket: EM/F1 (%) with seeded bootstrap 95% intervals "
+                f"({n_boot} resamples), answerable (HasAns) and unanswerable (NoAns) split, outcome mix.</p>")
+    for name, spec in SLICES.items():
+        frame = slice_table(table, name, n_boot=n_boot, seed=seed)
+        body.append(f"<h3>{html.escape(name)}</h3><p>{html.escape(spec.description)}</p>")
+        body.append(_wide(_table(_slice_display(frame), 1)))
+        body.append(_png(lambda f, fr=frame: plot_slice(fr, ax=f.add_subplot()),
+                         (max(6, 0.7 * len(frame) + 2), 3.8)))
+
+    body.append("<h2 id='thresholds'>Thresholds</h2><p>The model card's figures use threshold 0.0 (what the "
+                "Hugging Face evaluation does when it is given no no-answer probabilities); below, the official "
+                "search over this run's no-answer probabilities.</p>")
+    summary = threshold_summary(run)  # "current" is the run's own threshold
+    body.append(_table(summary.set_index(["metric", "threshold"]).rename(columns={
+        "null_odds_threshold": "null-odds threshold", "overall": "overall %", "HasAns": "answerable %",
+        "NoAns": "unanswerable %"}), 3))
+    curve = threshold_curve(table)
+    curve.attrs["n"] = len(table)
+    body.append(_png(lambda f: plot_threshold_curve(curve, summary, ax=f.add_subplot())))
+    body.append(_png(lambda f: plot_official_curves(table, axes=f.subplots(1, 2)), (11, 3.8)))
+
+    body.extend(_selective_section(run, table, n_boot, seed))
+    probe_results = probes_of_run(run)
+    if probe_results is not None:
+        body.extend(_probe_section(probe_results, n_boot, seed))
+
+    body.append("<h2 id='examples'>Examples</h2><p>The most confident questions of each outcome "
+                "(largest |null odds|).</p>")
+    nbest = run.nbest
+    for outcome in OUTCOMES:
+        picked = table[table["outcome"] == outcome]
+        if picked.empty:
+            continue
+        picked = picked.iloc[picked["null_odds"].abs().to_numpy().argsort()[::-1][:examples_per_outcome]]
+        body.append(f"<h3>{outcome} ({int((table['outcome'] == outcome).sum())})</h3>")
+        body.extend(example_html(row, nbest.get(row["id"])) for _, row in picked.iterrows())
+
+    style = ("body{font-family:sans-serif;margin:2em;max-width:75em} table.t{border-collapse:collapse;font-size:0.8em}"
+             "table.t td,table.t th{padding:2px 6px;border-bottom:1px solid #eee;text-align:right}"
+             "table.t td,table.t tbody th{white-space:nowrap} img{max-width:100%} div.wide{overflow-x:auto;max-width:100%}")
+    sections = REPORT_SECTIONS + ([PROBE_SECTION] if probe_results is not None else [])
+    nav = " · ".join(f"<a href='#{s.lower().replace(' ', '-')}'>{s}</a>" for s in sections)
+    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>xdanalysis report</title>"
+            f"<style>{style}</style></head><body><p>{nav}</p>{''.join(body)}</body></html>")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    return out

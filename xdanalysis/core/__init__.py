@@ -1,0 +1,43 @@
+"""The bottom floor, no torch: SQuAD data, the official metrics, decoding logits into answers, settings,
+statistics, text features and atomic files."""
+
+from .common import MAX_NAMED, check_choice, logit, name_some, rename_options, sigmoid
+from .data import (
+    COLUMNS,
+    DataError,
+    HubUnreachableError,
+    data_problem,
+    first_per_title,
+    gold_answers,
+    hub_reachable,
+    load_squad,
+    source_fingerprint,
+    title_list,
+    validate_table,
+    write_squad,
+)
+from .decoding import DECODING_DEFAULTS, Window, check_decoding_settings, decode_question
+from .io import NULL_ODDS_NO_SPAN, finite_odds, peak_rss_mb, read_null_odds, write_atomic, write_json
+from .metrics import (
+    MissingPredictionsError,
+    compute_exact,
+    compute_f1,
+    normalize_answer,
+    precision_recall_curve,
+    question_scores,
+    squad_v2_scores,
+)
+from .stats import bootstrap_ci, bootstrap_interval, bootstrap_means, format_p_value, kl_divergence, paired_bootstrap
+from .text import (
+    QUESTION_TYPES,
+    STOPWORDS,
+    WordLayout,
+    content_words,
+    lexical_overlap,
+    question_type,
+    sentence_spans,
+    word_groups,
+    word_layout,
+)
+
+__all__ = ['COLUMNS', 'DECODING_DEFAULTS', 'DataError', 'HubUnreachableError', 'MAX_NAMED', 'MissingPredictionsError', 'NULL_ODDS_NO_SPAN', 'QUESTION_TYPES', 'STOPWORDS', 'Window', 'WordLayout', 'bootstrap_ci', 'bootstrap_interval', 'bootstrap_means', 'check_choice', 'check_decoding_settings', 'compute_exact', 'compute_f1', 'content_words', 'data_problem', 'decode_question', 'finite_odds', 'first_per_title', 'format_p_value', 'gold_answers', 'hub_reachable', 'kl_divergence', 'lexical_overlap', 'load_squad', 'logit', 'name_some', 'normalize_answer', 'paired_bootstrap', 'peak_rss_mb', 'precision_recall_curve', 'question_scores', 'question_type', 'read_null_odds', 'rename_options', 'sentence_spans', 'sigmoid', 'source_fingerprint', 'squad_v2_scores', 'title_list', 'validate_table', 'word_groups', 'word_layout', 'write_atomic', 'write_json', 'write_squad']

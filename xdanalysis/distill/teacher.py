@@ -1,0 +1,195 @@
+"""Teacher logits: computed once per (teacher, data, windows, student tokenizer), cached in resumable
+chunks, moved across tokenizers through character offsets."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..core.common import check_choice
+from ..core.data import source_fingerprint
+from ..model.windows import Windows, prepare_windows
+from .config import DISTILL_DEFAULTS
+from .targets import _subset
+
+__all__ = ['move_distribution', 'teacher_chunk', 'teacher_logits']
+
+
+_NO_MASS = -30.0  # log-probability given to a student token that receives none of the teacher's mass
+
+
+# The teacher's targets -------------------------------------------------------------------------
+
+def _same_tokenizer(a, b) -> bool:
+    return type(a) is type(b) and a.get_vocab() == b.get_vocab()
+
+
+def move_distribution(probabilities: np.ndarray, source_offsets: np.ndarray, source_cls: int,
+                      target_offsets: np.ndarray, target_cls: int, context: str, *, which: str) -> np.ndarray:
+    """A start (``which="start"``) or end distribution over one tokenizer's window moved onto
+    another tokenizer's window of the same context, through characters: a source token's
+    probability goes to the target token holding its first (start) or last (end) non-space
+    character, [CLS]'s to the target [CLS]; mass that falls outside the target window is dropped,
+    and the result renormalised. The word alignment of :func:`xdanalysis.interpret.soft_targets.word_distributions`,
+    onto tokens.
+
+    >>> ctx = "ab cd"
+    >>> src = np.array([[-1, -1], [0, 2], [3, 5]]); tgt = np.array([[-1, -1], [0, 1], [1, 2], [3, 5]])
+    >>> move_distribution(np.array([0.2, 0.5, 0.3]), src, 0, tgt, 0, ctx, which="start").tolist()
+    [0.2, 0.5, 0.0, 0.3]
+    """
+    if which not in ("start", "end"):
+        raise ValueError(f"unknown which {which!r}; use 'start' or 'end'")
+    moved = np.zeros(len(target_offsets))
+    moved[target_cls] += probabilities[source_cls]
+    in_target = np.flatnonzero(target_offsets[:, 0] >= 0)
+    target_starts = target_offsets[in_target, 0]
+    target_ends = target_offsets[in_target, 1]
+    for position in np.flatnonzero(source_offsets[:, 0] >= 0):
+        start, end = int(source_offsets[position, 0]), int(source_offsets[position, 1])
+        if which == "start":
+            while start < end - 1 and context[start].isspace():
+                start += 1
+            char = start
+        else:
+            while end - 1 > start and context[end - 1].isspace():
+                end -= 1
+            char = end - 1
+        holder = np.flatnonzero((target_starts <= char) & (char < target_ends))
+        if len(holder):
+            moved[in_target[holder[0]]] += probabilities[position]
+    total = moved.sum()
+    return moved / total if total > 0 else moved
+
+
+def _moved_logits(teacher_windows: Windows, teacher_outputs, student_windows: Windows, contexts: list):
+    """Teacher logits moved onto the student's windows, as log-probabilities at T = 1 (exact when
+    tokens map one to one; softmax(log p / T) tempers the moved distribution)."""
+    by_question: dict[int, list[int]] = {}
+    for w, q in enumerate(teacher_windows.question_index):
+        by_question.setdefault(q, []).append(w)
+    moved = []
+    for w, q in enumerate(student_windows.question_index):
+        target = student_windows.offsets[w]
+        inside = target[target[:, 0] >= 0]
+        low, high = (inside[:, 0].min(), inside[:, 1].max()) if len(inside) else (0, 0)
+
+        def overlap(t):
+            source = teacher_windows.offsets[t]
+            covered = source[source[:, 0] >= 0]
+            if not len(covered):
+                return 0
+            return max(0, min(high, covered[:, 1].max()) - max(low, covered[:, 0].min()))
+
+        best = max(by_question[q], key=overlap)
+        pair = []
+        for logits, which in ((teacher_outputs[best][0], "start"), (teacher_outputs[best][1], "end")):
+            z = np.asarray(logits, dtype=np.float64)
+            p = np.exp(z - z.max())
+            p /= p.sum()
+            mapped = move_distribution(p, teacher_windows.offsets[best], teacher_windows.cls_index[best], target,
+                                       student_windows.cls_index[w], contexts[q], which=which)
+            pair.append(np.where(mapped > 0, np.log(np.maximum(mapped, 1e-30)), _NO_MASS).astype(np.float32))
+        moved.append(tuple(pair))
+    return moved
+
+
+def _cache_key(teacher_identity: dict, table: pd.DataFrame, settings: dict, student_tokenizer) -> str:
+    vocab = json.dumps(sorted(student_tokenizer.get_vocab().items()), ensure_ascii=False)
+    payload = json.dumps([teacher_identity, source_fingerprint(table), settings, type(student_tokenizer).__name__,
+                          hashlib.sha256(vocab.encode()).hexdigest()], sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _save_logits(file: Path, logits) -> None:
+    flat_start = np.concatenate([s for s, _ in logits]).astype(np.float32)
+    flat_end = np.concatenate([e for _, e in logits]).astype(np.float32)
+    lengths = np.array([len(s) for s, _ in logits])
+    tmp = file.with_name(file.name + ".tmp.npz")
+    np.savez(tmp, start=flat_start, end=flat_end, lengths=lengths)
+    os.replace(tmp, file)
+
+
+def teacher_chunk(teacher, teacher_tokenizer, table: pd.DataFrame, student_windows: Windows, indices, *,
+                  same: bool, settings: dict, batch_size: int = 32) -> list:
+    """The teacher's ``(start, end)`` logits for the student windows at ``indices``: run on the same
+    windows when the tokenizers agree, else on the teacher's own windows and moved onto the student's."""
+    from ..model.forward import run_windows
+
+    if same:
+        return run_windows(teacher, _subset(student_windows, indices), batch_size=batch_size, progress=False)
+    questions = sorted({student_windows.question_index[i] for i in indices})
+    sub_table = table.iloc[questions].reset_index(drop=True)
+    position = {q: k for k, q in enumerate(questions)}
+    part = _subset(student_windows, indices, renumber=position)
+    teacher_windows = prepare_windows(sub_table, teacher_tokenizer,
+                                      max_seq_length=settings.get("max_seq_length", DISTILL_DEFAULTS["max_seq_length"]),
+                                      doc_stride=settings.get("doc_stride", DISTILL_DEFAULTS["doc_stride"]))
+    outputs = run_windows(teacher, teacher_windows, batch_size=batch_size, progress=False)
+    return _moved_logits(teacher_windows, outputs, part, list(sub_table["context"]))
+
+
+def teacher_logits(teacher, teacher_tokenizer, table: pd.DataFrame, student_windows: Windows, student_tokenizer, *,
+                   cache_dir, teacher_identity: dict | None = None, settings: dict | None = None,
+                   batch_size: int = 32, chunk_windows: int = 2048, progress: bool = True, engine: str = "local",
+                   teacher_path=None, device: str = "cpu", ray_address: str | None = None,
+                   workers: int | None = None) -> list:
+    """The teacher's ``(start, end)`` logits for every student window, from the cache when it
+    holds them. Computed chunk by chunk (``cache_dir/<key>/chunk-*.npz``), so a killed pass
+    resumes; the key covers the teacher, the data, the window settings and the student's tokenizer.
+    ``engine="ray"`` computes the missing chunks on Ray Data actors that load ``teacher_path``
+    (:func:`xdanalysis.runs.engines.teacher_chunks_on_ray`); the cache files are the same.
+
+    Example::
+
+        targets = teacher_logits(teacher, tok, table, windows, tok, cache_dir="runs/teacher-logits")
+    """
+    from tqdm.auto import tqdm
+
+    settings = settings or {}
+    identity = teacher_identity or {"model": getattr(teacher.config, "_name_or_path", "in-memory")}
+    key = _cache_key(identity, table, settings, student_tokenizer)
+    folder = Path(cache_dir) / key
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "key.json").write_text(json.dumps({"teacher": identity, "data_fingerprint": source_fingerprint(table),
+                                                 "settings": settings, "windows": len(student_windows)}, indent=2))
+    same = _same_tokenizer(teacher_tokenizer, student_tokenizer)
+    n_chunks = max(1, math.ceil(len(student_windows) / chunk_windows))
+    from ..runs.engines import ENGINES
+
+    check_choice("engine", engine, ENGINES)
+    if engine == "ray":
+        from ..runs.engines import teacher_chunks_on_ray
+
+        pending = [c for c in range(n_chunks) if not (folder / f"chunk-{c:05d}.npz").exists()]
+        if pending:
+            if not isinstance(teacher_path, (str, os.PathLike)):
+                raise ValueError("engine='ray' needs the teacher as a Hub id or a directory every worker can load")
+            for c, logits in teacher_chunks_on_ray(teacher_path, table, student_windows, pending,
+                                                   compute=teacher_chunk, chunk_windows=chunk_windows, same=same, settings=settings,
+                                                   batch_size=batch_size, device=device, address=ray_address,
+                                                   workers=workers):
+                _save_logits(folder / f"chunk-{c:05d}.npz", logits)  # as it arrives: a killed pass resumes
+    results: list = []
+    bar = tqdm(total=len(student_windows), desc="teacher logits", unit="win", disable=not progress)
+    for c in range(n_chunks):
+        indices = list(range(c * chunk_windows, min(len(student_windows), (c + 1) * chunk_windows)))
+        file = folder / f"chunk-{c:05d}.npz"
+        if not file.exists():
+            _save_logits(file, teacher_chunk(teacher, teacher_tokenizer, table, student_windows, indices, same=same,
+                                             settings=settings, batch_size=batch_size))
+        with np.load(file) as saved:  # each saved["..."] reads the file again: read each array once
+            start, end, lengths = saved["start"], saved["end"], saved["lengths"]
+        bounds = np.concatenate([[0], np.cumsum(lengths)])
+        results += [(start[a:b], end[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+        bar.update(len(indices))
+    bar.close()
+    if any(len(s) != len(ids) for (s, _), ids in zip(results, student_windows.input_ids)):
+        raise ValueError(f"{folder}: cached teacher logits do not match these windows; delete the folder")
+    return results

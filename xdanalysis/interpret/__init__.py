@@ -1,0 +1,36 @@
+"""Inside the model: attention, attribution (captum) and soft targets."""
+
+from .attention import (
+    STATISTICS,
+    Attention,
+    Located,
+    crop_indices,
+    get_attention,
+    head_statistics,
+    head_statistics_of,
+    locate,
+    question_to_context,
+    summarize_head_statistics,
+)
+from .attribution import (
+    MERGES,
+    METHODS,
+    TARGETS,
+    Attribution,
+    ContextAttribution,
+    attribute,
+    attribute_context,
+    deletion_curve,
+    merge_windows,
+    remove_words,
+)
+from .attribution_stats import (
+    DECISION_GROUPS,
+    attention_attribution_correlation,
+    attribution_shares,
+    attribution_statistics,
+    summarize_attribution_statistics,
+)
+from .soft_targets import attention_similarity, slice_kl, soft_target_kl, soft_targets, word_distributions
+
+__all__ = ['Attention', 'Attribution', 'ContextAttribution', 'DECISION_GROUPS', 'Located', 'MERGES', 'METHODS', 'STATISTICS', 'TARGETS', 'attention_attribution_correlation', 'attention_similarity', 'attribute', 'attribute_context', 'attribution_shares', 'attribution_statistics', 'crop_indices', 'deletion_curve', 'get_attention', 'head_statistics', 'head_statistics_of', 'locate', 'merge_windows', 'question_to_context', 'remove_words', 'slice_kl', 'soft_target_kl', 'soft_targets', 'summarize_attribution_statistics', 'summarize_head_statistics', 'word_distributions']

@@ -1,0 +1,295 @@
+"""Attention of an extractive QA model: extraction for one question, per-head statistics over
+many, and the views that show them (matplotlib, offline, savable as PNG/SVG).
+
+transformers 5 returns attention weights only with ``attn_implementation="eager"``;
+:func:`eager_attention` switches a model to it for the duration and restores it after. Every
+forward pass goes through :func:`xdanalysis.model.forward.forward_windows` (device handled there).
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from ..core.common import check_choice
+from ..core.decoding import DECODING_DEFAULTS, Window, decode_question
+from ..core.text import word_layout
+from ..model.forward import forward_windows
+from ..model.windows import prepare_windows
+
+__all__ = ['Attention', 'Located', 'STATISTICS', 'crop_indices', 'get_attention', 'head_statistics', 'head_statistics_of', 'locate', 'question_to_context', 'summarize_head_statistics', 'to_words']
+
+
+STATISTICS = ["cls", "sep", "self", "previous", "next", "punctuation", "entropy"]
+
+
+@dataclass
+class Attention:
+    """One window's attention. ``attentions``: ``[layers, heads, seq, seq]`` (rows attend to columns).
+
+    ``kinds`` is ``special``, ``question`` or ``context`` per token; ``offsets`` are character
+    offsets into the question or the context (``-1`` for special tokens). ``gold_tokens`` and
+    ``predicted_tokens`` are inclusive token spans in this window, or None; ``predicted_tokens``
+    is the model's best span, which it did not give as its answer when ``abstained`` is True.
+    ``cls_index`` is where [CLS] sits (first for BERT, last for XLNet).
+    """
+
+    tokens: list
+    kinds: list
+    offsets: np.ndarray
+    attentions: np.ndarray
+    window: int
+    n_windows: int
+    question: str
+    context: str
+    gold_tokens: tuple | None = None
+    predicted_tokens: tuple | None = None
+    answer: str = ""
+    cls_index: int = 0
+    abstained: bool = False
+    null_odds: float = float("nan")
+
+    @property
+    def prediction_label(self) -> str:
+        """What the blue span is: the prediction, or the best span the model abstained from."""
+        return "best span (abstained)" if self.abstained else "prediction"
+
+
+def _char_span_to_tokens(offsets: np.ndarray, kinds: list, start: int, end: int):
+    inside = [i for i, (k, (s, e)) in enumerate(zip(kinds, offsets)) if k == "context" and s < end and start < e]
+    return (inside[0], inside[-1]) if inside else None
+
+
+@dataclass
+class Located:
+    """One question tokenised, run and decoded, with the window chosen for a closer look: what
+    :func:`get_attention` and :func:`xdanalysis.interpret.attribution.attribute` share."""
+
+    windows: object
+    decoded: dict
+    window: int
+    tokens: list
+    kinds: list
+    offsets: np.ndarray
+    gold_tokens: tuple | None
+    predicted_tokens: tuple | None
+
+
+def locate(model, tokenizer, question: str, context: str, *, window: int | None = None, gold: list | None = None,
+           prefer: str = "prediction", max_seq_length: int = DECODING_DEFAULTS["max_seq_length"],
+           doc_stride: int = DECODING_DEFAULTS["doc_stride"],
+           max_query_length: int = DECODING_DEFAULTS["max_query_length"],
+           null_score_diff_threshold: float = DECODING_DEFAULTS["null_score_diff_threshold"]) -> Located:
+    """Tokenise one question into windows, run every window (one pass), decode, and pick the window:
+    ``window`` if given, else the one holding the predicted best span, or with ``prefer="gold"``
+    (and ``gold``, a list of ``(answer_start, text)``) the first window holding the gold answer."""
+    check_choice("prefer", prefer, ["prediction", "gold"])
+    table = pd.DataFrame({"question": [question], "context": [context]})
+    windows = prepare_windows(table, tokenizer, max_seq_length=max_seq_length, doc_stride=doc_stride,
+                              max_query_length=max_query_length)
+    outputs = forward_windows(model, windows, range(len(windows)))
+    decoded = decode_question(context, [Window(o, out.start_logits, out.end_logits, cls) for o, out, cls in
+                                        zip(windows.offsets, outputs, windows.cls_index)],
+                              null_score_diff_threshold=null_score_diff_threshold)
+    if window is None:
+        window = decoded["best_window"]
+        if prefer == "gold" and gold:
+            start, text = gold[0]
+            for i, offsets in enumerate(windows.offsets):
+                in_context = offsets[:, 0] >= 0
+                if in_context.any() and offsets[in_context, 0].min() <= start and \
+                        start + len(text) <= offsets[in_context, 1].max():
+                    window = i
+                    break
+    if not 0 <= window < len(windows):
+        raise IndexError(f"window {window} does not exist: this question has {len(windows)} window(s)")
+    kinds = windows.kinds[window]
+    is_context = np.array([k == "context" for k in kinds])[:, None]
+    offsets = np.where(is_context, windows.offsets[window], windows.question_offsets[window])
+    gold_tokens = None
+    if gold:
+        start, text = gold[0]
+        gold_tokens = _char_span_to_tokens(offsets, kinds, start, start + len(text))
+    predicted = None
+    if decoded["best_span_text"] and decoded["best_window"] == window:
+        predicted = _char_span_to_tokens(offsets, kinds, decoded["answer_start"], decoded["answer_end"])
+    return Located(windows=windows, decoded=decoded, window=window,
+                   tokens=tokenizer.convert_ids_to_tokens(windows.input_ids[window]), kinds=kinds, offsets=offsets,
+                   gold_tokens=gold_tokens, predicted_tokens=predicted)
+
+
+def get_attention(model, tokenizer, question: str, context: str, *, window: int | None = None,
+                  gold: list | None = None, prefer: str = "prediction",
+                  max_seq_length: int = DECODING_DEFAULTS["max_seq_length"],
+                  doc_stride: int = DECODING_DEFAULTS["doc_stride"],
+                  max_query_length: int = DECODING_DEFAULTS["max_query_length"],
+                  null_score_diff_threshold: float = DECODING_DEFAULTS["null_score_diff_threshold"]) -> Attention:
+    """Attention of every layer and head for one question.
+
+    ``window``: which window; by default the one holding the predicted answer, or with
+    ``prefer="gold"`` (and ``gold``, a list of ``(answer_start, text)``) the first window that
+    holds the gold answer. Predictions are those of the model as it is (tested unchanged): one
+    pass over every window for the logits, then the chosen window again for its attention.
+
+    Example::
+
+        att = get_attention(model, tokenizer, "Who built it?", "Gustave Eiffel built the tower.")
+        att.attentions.shape   # (layers, heads, tokens, tokens)
+    """
+    found = locate(model, tokenizer, question, context, window=window, gold=gold, prefer=prefer,
+                   max_seq_length=max_seq_length, doc_stride=doc_stride, max_query_length=max_query_length,
+                   null_score_diff_threshold=null_score_diff_threshold)
+    windows, decoded = found.windows, found.decoded
+    attentions = forward_windows(model, windows, [found.window], attentions=True)[0].attentions
+    return Attention(tokens=found.tokens, kinds=found.kinds, offsets=found.offsets,
+                     attentions=attentions, window=found.window, n_windows=len(windows), question=windows.questions[0],
+                     context=context, gold_tokens=found.gold_tokens, predicted_tokens=found.predicted_tokens,
+                     answer=decoded["answer"], cls_index=windows.cls_index[found.window],
+                     abstained=decoded["answer"] == "" and bool(decoded["best_span_text"]),
+                     null_odds=float(decoded["null_odds"]))
+
+
+def to_words(att: Attention) -> Attention:
+    """Aggregate sub-word pieces into words: attention *to* a word is the sum over its pieces,
+    attention *from* a word the mean over its pieces (so rows still sum to one).
+
+    Pieces belong to one word when they touch (one ends where the next starts) with letters or
+    digits on both sides of the seam.
+    """
+    layout = word_layout(att.tokens, att.kinds, att.offsets, att.question, att.context)
+    n, m = len(att.tokens), len(layout.groups)
+    to_word = np.zeros((n, m), dtype=np.float32)
+    for w, members in enumerate(layout.groups):
+        to_word[members, w] = 1.0
+    from_word = to_word / to_word.sum(axis=0, keepdims=True)
+    attentions = from_word.T @ att.attentions @ to_word  # rows averaged, columns summed
+    return replace(att, tokens=layout.texts, kinds=layout.kinds, offsets=layout.offsets, attentions=attentions,
+                   gold_tokens=layout.span(att.gold_tokens), predicted_tokens=layout.span(att.predicted_tokens),
+                   cls_index=layout.index[att.cls_index])
+
+
+def _is_punctuation(token: str) -> bool:
+    token = token.removeprefix("##").removeprefix("Ġ").removeprefix("▁")
+    return bool(token) and all(ch in string.punctuation for ch in token)
+
+
+def head_statistics_of(attentions: np.ndarray, tokens: list, *, cls_index: int = 0,
+                       special_tokens=("[SEP]", "</s>", "<sep>")) -> dict:
+    """Per-head statistics of one window (Clark et al. 2019), each a ``[layers, heads]`` array.
+
+    ``cls``: mean attention to [CLS] (at ``cls_index``: 0 for BERT, the last token for XLNet);
+    ``sep``: to separator tokens; ``self``: to the
+    token itself; ``previous`` / ``next``: to the neighbouring token; ``punctuation``: to
+    punctuation tokens; ``entropy``: of each row's distribution (nats). Averages are over rows.
+
+    >>> a = np.full((1, 1, 2, 2), 0.5)
+    >>> {k: float(v[0, 0]) for k, v in head_statistics_of(a, ["[CLS]", "x"]).items()}["entropy"] == float(np.log(2))
+    True
+    """
+    attentions = np.asarray(attentions, dtype=np.float64)
+    seq = attentions.shape[-1]
+    sep = np.array([t in special_tokens for t in tokens])
+    punctuation = np.array([_is_punctuation(t) for t in tokens])
+    diagonal = np.einsum("lhii->lhi", attentions)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        plogp = np.where(attentions > 0, attentions * np.log(attentions), 0.0)
+    return {
+        "cls": attentions[..., :, cls_index].mean(axis=-1),
+        "sep": attentions[..., :, sep].sum(axis=-1).mean(axis=-1),
+        "self": diagonal.mean(axis=-1),
+        "previous": (np.einsum("lhii->lhi", attentions[..., 1:, :-1]).mean(axis=-1) if seq > 1
+                     else np.zeros(attentions.shape[:2])),
+        "next": (np.einsum("lhii->lhi", attentions[..., :-1, 1:]).mean(axis=-1) if seq > 1
+                 else np.zeros(attentions.shape[:2])),
+        "punctuation": attentions[..., :, punctuation].sum(axis=-1).mean(axis=-1),
+        "entropy": (-plogp.sum(axis=-1)).mean(axis=-1),
+    }
+
+
+def head_statistics(run, model, tokenizer, *, ids=None, batch_size: int = 8, max_seq_length: int | None = None,
+                    doc_stride: int | None = None, progress: bool = True) -> pd.DataFrame:
+    """Per-question head statistics over many questions, in batches (no full tensors kept).
+
+    Uses each question's best window (the run's ``best_window``). Returns a tidy DataFrame
+    ``(id, layer, head, statistic, value)``; see :func:`summarize_head_statistics`.
+
+    Example::
+
+        stats = head_statistics(run, model, tokenizer, ids=examples(table, outcome="false_answer")["id"])
+    """
+    from tqdm.auto import tqdm
+
+    table = run.table if ids is None else run.table[run.table["id"].isin(set(ids))]
+    table = table.reset_index(drop=True)
+    settings = getattr(run, "info", {}).get("settings", {})
+    windows = prepare_windows(
+        table, tokenizer,
+        max_seq_length=max_seq_length or settings.get("max_seq_length", DECODING_DEFAULTS["max_seq_length"]),
+        doc_stride=doc_stride or settings.get("doc_stride", DECODING_DEFAULTS["doc_stride"]),
+        max_query_length=settings.get("max_query_length", DECODING_DEFAULTS["max_query_length"]))
+    seen: dict[int, int] = {}
+    chosen = []
+    for w, q in enumerate(windows.question_index):
+        position = seen.get(q, 0)
+        seen[q] = position + 1
+        if position == int(table.loc[q, "best_window"]):
+            chosen.append(w)
+    records = []
+    for begin in tqdm(range(0, len(chosen), batch_size), desc="attention", unit="batch", disable=not progress):
+        batch = chosen[begin: begin + batch_size]
+        for w, output in zip(batch, forward_windows(model, windows, batch, attentions=True)):
+            stats = head_statistics_of(output.attentions, tokenizer.convert_ids_to_tokens(windows.input_ids[w]),
+                                       cls_index=windows.cls_index[w])
+            qid = table.loc[windows.question_index[w], "id"]
+            for name, values in stats.items():
+                layers, heads = np.indices(values.shape)
+                records.append(pd.DataFrame({"id": qid, "layer": layers.ravel(), "head": heads.ravel(),
+                                             "statistic": name, "value": values.ravel()}))
+    if not records:
+        return pd.DataFrame(columns=["id", "layer", "head", "statistic", "value"])
+    return pd.concat(records, ignore_index=True)
+
+
+def summarize_head_statistics(per_question: pd.DataFrame, n_boot: int = 200, seed: int = 0,
+                              level: float = 0.95) -> pd.DataFrame:
+    """Mean of each (layer, head, statistic) over questions, with a bootstrap interval over
+    questions and the number of questions ``n``."""
+    if per_question.empty:
+        raise ValueError("no questions to summarise: the slice is empty")
+    from ..core.stats import bootstrap_interval
+
+    pivot = per_question.pivot_table(index="id", columns=["statistic", "layer", "head"], values="value")
+    values = pivot.to_numpy()
+    low, high = bootstrap_interval(values, n_boot=n_boot, seed=seed, level=level)
+    frame = pd.DataFrame({"mean": values.mean(axis=0), "low": low, "high": high},
+                         index=pivot.columns).reset_index()
+    frame["n"] = len(values)
+    return frame
+
+
+def crop_indices(att: Attention, around: int = 12) -> np.ndarray:
+    """Token indices worth showing: special and question tokens, and the context within
+    ``around`` tokens of the gold and predicted spans (the whole context if neither is known)."""
+    keep = {i for i, k in enumerate(att.kinds) if k != "context"}
+    spans = [s for s in (att.gold_tokens, att.predicted_tokens) if s is not None]
+    context = [i for i, k in enumerate(att.kinds) if k == "context"]
+    if not spans:
+        return np.array(sorted(keep | set(context)))
+    for start, end in spans:
+        keep.update(i for i in context if start - around <= i <= end + around)
+    return np.array(sorted(keep))
+
+
+def question_to_context(att: Attention, layer: int | None = None, head: int | None = None) -> np.ndarray:
+    """Attention each context token receives from the question tokens (mean over question rows;
+    over all layers and/or heads when ``layer``/``head`` is None). Zero outside the context."""
+    attentions = att.attentions
+    attentions = attentions if layer is None else attentions[layer: layer + 1]
+    attentions = attentions if head is None else attentions[:, head: head + 1]
+    rows = np.array([k == "question" for k in att.kinds])
+    columns = np.array([k == "context" for k in att.kinds])
+    received = attentions[:, :, rows, :].mean(axis=(0, 1, 2))
+    return np.where(columns, received, 0.0)

@@ -1,0 +1,85 @@
+"""Where and in what a model runs: the only place ``"auto"`` devices and dtypes are decided."""
+
+from __future__ import annotations
+
+from ..core.common import check_choice
+
+__all__ = ['DEVICES', 'DTYPES', 'cpu_flags', 'fast_bfloat16', 'model_device_dtype', 'resolve_device', 'resolve_dtype']
+
+
+DEVICES = ["auto", "cpu", "cuda", "mps"]
+
+
+DTYPES = ["auto", "float32", "bfloat16", "float16"]
+
+
+def resolve_device(device: str = "auto") -> str:
+    """The device to run on: ``"auto"`` is CUDA if there is one, then Apple's MPS, then the CPU;
+    a device that is asked for and absent is an error (never a silent fallback).
+
+    >>> resolve_device("cpu")
+    'cpu'
+    """
+    check_choice("device", device, DEVICES)
+    if device == "cpu":
+        return device  # without importing torch: a finished run is checked on every reuse
+    import torch
+
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "mps" if mps else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' asked for, but torch sees no CUDA GPU here (torch "
+                         f"{torch.__version__}); use --device cpu or auto")
+    if device == "mps" and not mps:
+        raise ValueError("device 'mps' asked for, but this machine has no Apple MPS; use --device cpu or auto")
+    return device
+
+
+def fast_bfloat16(device: str) -> bool:
+    """Whether bf16 arithmetic is fast on ``device``: a CUDA GPU that supports it, or a CPU with
+    AMX or AVX512-BF16 (read from /proc/cpuinfo); elsewhere bf16 is emulated and slower than fp32.
+
+    >>> fast_bfloat16("mps")
+    False
+    """
+    import torch
+
+    if device == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if device != "cpu":
+        return False
+    flags = cpu_flags()
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def cpu_flags() -> set:
+    """The CPU's feature flags (Linux /proc/cpuinfo); empty where they cannot be read."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            return {flag for line in handle if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
+    except OSError:
+        return set()
+
+
+def resolve_dtype(dtype: str = "float32", device: str = "cpu") -> str:
+    """The dtype to run in: ``"auto"`` is bfloat16 where :func:`fast_bfloat16` says so, else
+    float32 (the official figures are fp32, so float32 is the default everywhere). float16 is
+    refused on a CPU, where torch does not run it fast.
+
+    >>> resolve_dtype("auto", "mps")
+    'float32'
+    """
+    check_choice("dtype", dtype, DTYPES)
+    if dtype == "auto":
+        return "bfloat16" if fast_bfloat16(device) else "float32"
+    if dtype == "float16" and device == "cpu":
+        raise ValueError("dtype float16 on the CPU: torch runs it slowly or not at all; use bfloat16 (fast on CPUs "
+                         "with AMX or AVX512-BF16) or float32")
+    return dtype
+
+
+def model_device_dtype(model) -> tuple[str, str]:
+    """Where a loaded model is and in which dtype: ``("cpu", "float32")``, ``("cuda", "bfloat16")``..."""
+    parameter = next(model.parameters())
+    return parameter.device.type, str(parameter.dtype).replace("torch.", "")
