@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from xdanalysis.core.data import load_squad  # noqa: E402
 from xdanalysis.distill.train import distill
 from xdanalysis.distill.teacher import teacher_logits  # noqa: E402
+from xdanalysis.core.settings import WindowSettings  # noqa: E402
 from xdanalysis.model.loading import load_qa_model
 from xdanalysis.model.windows import prepare_windows
 from xdanalysis.model.forward import run_windows  # noqa: E402
@@ -58,7 +59,7 @@ def main(argv=None) -> int:
 
     model, tokenizer = load_qa_model(args.teacher)
     table = load_squad(args.data, exclude_titles=args.exclude_titles, limit=args.limit)
-    windows = prepare_windows(table, tokenizer, max_seq_length=args.max_seq_length, doc_stride=128)
+    windows = prepare_windows(table, tokenizer, WindowSettings(args.max_seq_length, 128))
     lengths = windows.lengths()
     print(f"{len(table)} questions, {len(windows)} windows of mean length {lengths.mean():.0f}")
 

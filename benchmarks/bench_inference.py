@@ -23,6 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from xdanalysis.core.settings import WindowSettings  # noqa: E402
 from xdanalysis.core.data import load_squad  # noqa: E402
 from xdanalysis.model.predict import decode_windows
 from xdanalysis.model.loading import load_qa_model
@@ -131,16 +132,16 @@ def main(argv=None) -> int:
               flush=True)
         return answers
 
-    window_settings = {"max_seq_length": args.max_seq_length, "doc_stride": args.doc_stride}
+    windowing = WindowSettings(args.max_seq_length, args.doc_stride)
 
     def ours():
-        windows = prepare_windows(table, tokenizer, **window_settings)
+        windows = prepare_windows(table, tokenizer, windowing)
         logits = run_windows(model, windows, batch_size=args.batch_size, progress=False)
         ours.windows = windows
         return [d["answer"] for d in decode_windows(table, windows, logits)]
 
     def run_qa():
-        windows = prepare_windows(table, tokenizer, **window_settings)
+        windows = prepare_windows(table, tokenizer, windowing)
         logits = run_qa_style(model, windows, args.max_seq_length, args.batch_size)
         return [d["answer"] for d in decode_windows(table, windows, logits)]
 

@@ -12,6 +12,7 @@ from xdanalysis.views.attention import (plot_cls_by_layer, plot_head, plot_head_
     plot_question_to_context, plot_statistic_difference)
 from xdanalysis.model.loading import load_qa_model
 from xdanalysis.runs.run import predict_run
+from xdanalysis.core.settings import WindowSettings
 
 
 def test_eager_switch_leaves_logits_unchanged_and_is_restored(tiny):
@@ -51,15 +52,15 @@ def test_multi_window_question_picks_the_gold_window(tiny):
     model, tokenizer = tiny
     gold = [(LONG_CONTEXT.index("1060"), "1060")]
     att = get_attention(model, tokenizer, "When was the castle built?", LONG_CONTEXT, gold=gold, prefer="gold",
-                        max_seq_length=64, doc_stride=16)
+                        windowing=WindowSettings(64, 16))
     assert att.n_windows > 2 and att.gold_tokens is not None
     start, end = att.gold_tokens
     assert LONG_CONTEXT[att.offsets[start][0]:att.offsets[end][1]] == "1060"
     first = get_attention(model, tokenizer, "When was the castle built?", LONG_CONTEXT, gold=gold, window=0,
-                          max_seq_length=64, doc_stride=16)
+                          windowing=WindowSettings(64, 16))
     assert first.window == 0 and first.gold_tokens is None  # 1060 is not in the first window
     with pytest.raises(IndexError, match="window 99 does not exist"):
-        get_attention(model, tokenizer, "q?", LONG_CONTEXT, window=99, max_seq_length=64, doc_stride=16)
+        get_attention(model, tokenizer, "q?", LONG_CONTEXT, window=99, windowing=WindowSettings(64, 16))
 
 
 def hand_attention():
@@ -123,12 +124,12 @@ def test_crop_keeps_the_answer_and_question_to_context():
 
 def test_batched_statistics_equal_one_question_at_a_time(tiny, tiny_model_dir, squad_file, tmp_path):
     model, tokenizer = tiny
-    run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", max_seq_length=64, doc_stride=16, progress=False)
+    run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", windowing=WindowSettings(64, 16), progress=False)
     per_question = head_statistics(run, model, tokenizer, batch_size=3, progress=False)
     assert set(per_question["id"]) == set(run.table["id"])
     row = run.table.iloc[0]
     single = get_attention(model, tokenizer, row["question"], row["context"], window=int(row["best_window"]),
-                           max_seq_length=64, doc_stride=16)
+                           windowing=WindowSettings(64, 16))
     expected = head_statistics_of(single.attentions, single.tokens)
     got = per_question[(per_question["id"] == row["id"]) & (per_question["statistic"] == "entropy")]
     np.testing.assert_allclose(got.sort_values(["layer", "head"])["value"], expected["entropy"].ravel(), atol=1e-5)

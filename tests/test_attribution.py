@@ -11,6 +11,7 @@ from conftest import LONG_CONTEXT, SHORT_CONTEXT
 from xdanalysis.interpret.attribution_stats import attention_attribution_correlation
 from xdanalysis.interpret.attribution import attribute, attribute_context, deletion_curve, merge_windows, to_words
 from xdanalysis.model.loading import load_qa_model
+from xdanalysis.core.settings import WindowSettings
 
 
 class LinearQA(torch.nn.Module):
@@ -90,7 +91,7 @@ def test_null_attribution_changes_sign_with_the_cls_logits(tiny_model_dir, tmp_p
 def test_words_sum_their_pieces(tiny):
     model, tokenizer = tiny
     attr = attribute(model, tokenizer, "Who was the leader of the Norse raiders?", LONG_CONTEXT, target="null_odds",
-                     method="gradient_x_input", max_seq_length=64, doc_stride=16)
+                     method="gradient_x_input", windowing=WindowSettings(64, 16))
     words = to_words(attr)
     assert words.scores.sum() == pytest.approx(attr.scores.sum())
     for w, (kind, (start, end)) in enumerate(zip(words.kinds, words.offsets)):
@@ -117,7 +118,7 @@ def test_two_windows_merge_onto_one_text():
 def test_attribute_context_covers_a_long_context(tiny):
     model, tokenizer = tiny
     merged = attribute_context(model, tokenizer, "When was the castle at Caen built?", LONG_CONTEXT, target="null",
-                               method="gradient_x_input", max_seq_length=64, doc_stride=16)
+                               method="gradient_x_input", windowing=WindowSettings(64, 16))
     assert len(merged.per_window) > 2
     context_words = merged.words[merged.words["kind"] == "context"]
     assert context_words["start"].min() == 0 and context_words["end"].max() == len(LONG_CONTEXT)
@@ -178,7 +179,7 @@ def test_statistics_over_decision_groups(tiny_model_dir, squad_file, tmp_path, t
     from xdanalysis.runs.run import predict_run
 
     model, tokenizer = tiny
-    run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", max_seq_length=64, doc_stride=16, progress=False)
+    run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", windowing=WindowSettings(64, 16), progress=False)
     groups = {"answered": ["correct", "partial_long", "partial_short", "partial_shifted", "wrong_span",
                            "false_answer"], "abstained": ["abstained", "correct_abstention"]}
     stats = attribution_statistics(run, model, tokenizer, per_group=2, groups=groups, n_steps=8, progress=False)

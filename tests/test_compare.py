@@ -13,6 +13,7 @@ from xdanalysis.views.compare import (plot_attention_similarity, plot_slice_diff
     plot_tradeoff, plot_transitions)
 from xdanalysis.analysis.tradeoff import tradeoff_table
 from xdanalysis.core.metrics import question_scores
+from xdanalysis.core.settings import DecodingSettings, WindowSettings
 
 
 def test_paired_bootstrap_matches_a_direct_computation():
@@ -128,7 +129,7 @@ def test_alignment_between_two_different_tokenizers(tiny_model_dir, bpe_tokenize
     targets = {"Eiffel": SHORT_CONTEXT.index("Eiffel"), "World's": SHORT_CONTEXT.index("World's"),
                "1889": SHORT_CONTEXT.index("1889")}
     for tokenizer in (wordpiece, bpe_tokenizer):
-        offsets = prepare_windows(table, tokenizer, max_seq_length=128, doc_stride=32)["offsets"][0]
+        offsets = prepare_windows(table, tokenizer, windowing=WindowSettings(128, 32))["offsets"][0]
         pieces = [SHORT_CONTEXT[s:e] for s, e in offsets if s >= 0]
         assert "".join(pieces).replace(" ", "") == SHORT_CONTEXT.replace(" ", "")
         for word, char in targets.items():
@@ -143,7 +144,7 @@ def test_alignment_between_two_different_tokenizers(tiny_model_dir, bpe_tokenize
             assert frame.loc[word, "p_start"] == pytest.approx(1.0), (tokenizer.__class__.__name__, word)
             assert frame.loc[word, "p_end"] == pytest.approx(1.0)
     # the byte-level tokenizer really does put the space inside its tokens
-    bpe_offsets = prepare_windows(table, bpe_tokenizer, max_seq_length=128, doc_stride=32)["offsets"][0]
+    bpe_offsets = prepare_windows(table, bpe_tokenizer, windowing=WindowSettings(128, 32))["offsets"][0]
     assert any(SHORT_CONTEXT[s] == " " for s, e in bpe_offsets if s >= 0)
 
 
@@ -173,9 +174,9 @@ def test_soft_targets_tradeoff_and_attention_transfer(tiny_model_dir, tmp_path, 
     assert frame.set_index("model").loc["teacher", "parameters (M)"] > frame.set_index("model").loc["student", "parameters (M)"]
     assert (frame["ms/question"] > 0).all() and (frame["disk (MB)"] > 0).all()
 
-    distance = attention_similarity(small[0], big[0], small[1], table.iloc[:3], max_seq_length=64)
+    distance = attention_similarity(small[0], big[0], small[1], table.iloc[:3], windowing=WindowSettings(64, 32))
     assert distance.shape == (2, 3) and (distance >= 0).all() and (distance <= np.sqrt(np.log(2)) + 1e-9).all()
-    same = attention_similarity(small[0], small[0], small[1], table.iloc[:2], max_seq_length=64)
+    same = attention_similarity(small[0], small[0], small[1], table.iloc[:2], windowing=WindowSettings(64, 32))
     np.testing.assert_allclose(np.diag(same), 0.0, atol=1e-6)
     import matplotlib
 
@@ -210,7 +211,7 @@ def test_distillation_widgets(tiny_model_dir, tmp_path, squad_file):
 def test_runs_over_different_gold_are_refused_and_other_settings_warned(tiny_model_dir, squad_file, tmp_path):
     from xdanalysis.runs.run import predict_run
 
-    small = {"max_seq_length": 64, "doc_stride": 16, "progress": False}
+    small = {"windowing": WindowSettings(64, 16), "progress": False}
     first = predict_run(tiny_model_dir, squad_file, tmp_path / "a", **small)
     payload = json.loads(squad_file.read_text())
     payload["data"][1]["paragraphs"][0]["qas"][0]["answers"] = [{"text": "France", "answer_start": 24}]
@@ -220,6 +221,6 @@ def test_runs_over_different_gold_are_refused_and_other_settings_warned(tiny_mod
     assert set(first.table["id"]) == set(second.table["id"])
     with pytest.raises(ValueError, match=r"different data: 1 shared question id\(s\) .*'p1'"):
         compare(first, second)
-    third = predict_run(tiny_model_dir, squad_file, tmp_path / "c", n_best_size=5, **small)
+    third = predict_run(tiny_model_dir, squad_file, tmp_path / "c", decoding=DecodingSettings(n_best_size=5), **small)
     with pytest.warns(UserWarning, match=r"different settings \(n_best_size: 20 vs 5\)"):
         compare(first, third)

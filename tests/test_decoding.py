@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from xdanalysis.core.decoding import Window, decode_question
+from xdanalysis.core.settings import DecodingSettings
 
 NEG = -10.0
 CONTEXT = "alpha beta gamma delta"  # tokens: alpha(0,5) beta(6,10) gamma(11,16) delta(17,22)
@@ -47,7 +48,7 @@ def test_null_wins_and_loses_at_the_threshold():
     # null 6.0, best span "alpha" 4.5: null_odds = +1.5 > 0 -> abstain
     assert result["null_odds"] == pytest.approx(1.5)
     assert result["answer"] == "" and result["best_span_text"] == "alpha"
-    assert decode_question(CONTEXT, [window(WORDS, start, end)], null_score_diff_threshold=2.0)["answer"] == "alpha"
+    assert decode_question(CONTEXT, [window(WORDS, start, end)], decoding=DecodingSettings(null_score_diff_threshold=2.0))["answer"] == "alpha"
     # the other sign: a stronger span answers
     start[5] = 9.0
     end[5] = 9.0
@@ -70,14 +71,14 @@ def test_invalid_spans_are_rejected():
     # a span longer than max_answer_length tokens is rejected
     start = logits(9, p0=-5.0, p4=5.0, p6=1.0)
     end = logits(9, p0=-5.0, p7=5.0, p6=1.0)
-    assert decode_question(CONTEXT, [window(WORDS, start, end)], max_answer_length=4)["answer"] == "alpha beta gamma delta"
-    assert decode_question(CONTEXT, [window(WORDS, start, end)], max_answer_length=3)["answer"] == "alpha beta gamma"
+    assert decode_question(CONTEXT, [window(WORDS, start, end)], decoding=DecodingSettings(max_answer_length=4))["answer"] == "alpha beta gamma delta"
+    assert decode_question(CONTEXT, [window(WORDS, start, end)], decoding=DecodingSettings(max_answer_length=3))["answer"] == "alpha beta gamma"
 
 
 def test_nbest_order_probabilities_and_null_entry():
     start = logits(9, p0=0.0, p4=3.0, p5=2.0)
     end = logits(9, p0=0.0, p4=3.0, p5=1.0)
-    result = decode_question(CONTEXT, [window(WORDS, start, end)], n_best_size=3)
+    result = decode_question(CONTEXT, [window(WORDS, start, end)], decoding=DecodingSettings(n_best_size=3))
     texts = [c["text"] for c in result["nbest"]]
     # alpha 6; alpha beta 4; beta 3; null 0 falls outside the best 3 and is appended
     assert texts == ["alpha", "alpha beta", "beta", ""]
@@ -92,9 +93,9 @@ def test_only_n_best_starts_and_ends_are_searched():
     # and the 2nd end, so with n_best_size=1 no span can be formed at all.
     start = logits(9, p0=0.0, p7=5.0, p5=4.9)
     end = logits(9, p0=0.0, p4=5.0, p5=4.9)
-    only_top = decode_question(CONTEXT, [window(WORDS, start, end)], n_best_size=1)
+    only_top = decode_question(CONTEXT, [window(WORDS, start, end)], decoding=DecodingSettings(n_best_size=1))
     assert only_top["answer"] == "" and only_top["best_span_text"] == ""
-    assert decode_question(CONTEXT, [window(WORDS, start, end)], n_best_size=2)["answer"] == "beta"
+    assert decode_question(CONTEXT, [window(WORDS, start, end)], decoding=DecodingSettings(n_best_size=2))["answer"] == "beta"
 
 
 def test_no_admissible_span_abstains():
@@ -159,8 +160,8 @@ def test_decoding_matches_utils_qa_on_random_logits(seed):
         first += window_len - stride
     n_best, max_len, threshold = int(rng.integers(2, 21)), int(rng.integers(1, 8)), float(rng.normal(0, 1))
     answer, score_diff, reference = utils_qa_reference(context, features, n_best, max_len, threshold)
-    ours = decode_question(context, windows, n_best_size=n_best, max_answer_length=max_len,
-                           null_score_diff_threshold=threshold)
+    ours = decode_question(context, windows, decoding=DecodingSettings(n_best_size=n_best, max_answer_length=max_len,
+                                                     null_score_diff_threshold=threshold))
     assert ours["answer"] == answer
     assert ours["null_odds"] == pytest.approx(score_diff, abs=1e-5)
     assert [c["text"] for c in ours["nbest"]] == [p["text"] for p in reference]

@@ -10,9 +10,10 @@ from xdanalysis.model.device import fast_bfloat16, resolve_device, resolve_dtype
 from xdanalysis.model.loading import load_qa_model
 from xdanalysis.runs.store import RunMismatchError
 from xdanalysis.runs.run import load_run, predict_run
+from xdanalysis.core.settings import WindowSettings
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
-SETTINGS = {"max_seq_length": 64, "doc_stride": 16, "progress": False}
+SETTINGS = {"windowing": WindowSettings(64, 16), "progress": False}
 
 
 def test_auto_device_and_absent_devices():

@@ -16,8 +16,10 @@ from xdanalysis.distill.teacher import move_distribution, teacher_logits
 from xdanalysis.distill.targets import window_labels
 from xdanalysis.model.loading import load_qa_model
 from xdanalysis.model.windows import prepare_windows
+from xdanalysis.core.settings import WindowSettings
 
-SMALL = {"max_seq_length": 64, "doc_stride": 16}
+SMALL = {"max_seq_length": 64, "doc_stride": 16}  # distill's own window options
+WINDOWS = WindowSettings(64, 16)
 
 
 def test_loss_matches_a_hand_computation():
@@ -75,7 +77,7 @@ def test_attention_loss_is_zero_for_equal_maps_and_positive_otherwise():
 def test_training_targets_follow_run_qa(tiny_model_dir, squad_file):
     _, tokenizer = load_qa_model(tiny_model_dir)
     table = load_squad(squad_file)
-    windows = prepare_windows(table, tokenizer, **SMALL)
+    windows = prepare_windows(table, tokenizer, WINDOWS)
     starts, ends = window_labels(table, windows)
     for w, q in enumerate(windows.question_index):
         row = table.iloc[q]
@@ -96,7 +98,7 @@ def test_training_targets_follow_run_qa(tiny_model_dir, squad_file):
     answer = "Norse raiders and pirates from Denmark, Iceland and Norway"
     long = pd.DataFrame({"question": ["Who were they descended from?"], "context": [LONG_CONTEXT],
                          "answer_texts": [[answer]], "answer_starts": [[LONG_CONTEXT.index(answer)]]})
-    windows = prepare_windows(long, tokenizer, max_seq_length=40, doc_stride=8)
+    windows = prepare_windows(long, tokenizer, windowing=WindowSettings(40, 8))
     starts, _ = window_labels(long, windows)
     begin, finish = LONG_CONTEXT.index(answer), LONG_CONTEXT.index(answer) + len(answer)
     cut = [w for w, offsets in enumerate(windows.offsets)
@@ -123,7 +125,7 @@ def test_a_few_steps_lower_the_loss_and_give_a_loadable_student(tmp_path, squad_
     model, tokenizer = load_qa_model(tmp_path / "student")  # a trained head: no allow_random_head needed
     assert model.config.num_hidden_layers == 2
     with pytest.warns(UserWarning, match="trained on"):  # its training.json flags runs over its training articles
-        run = predict_run(tmp_path / "student", squad_file, tmp_path / "run", progress=False, **SMALL)
+        run = predict_run(tmp_path / "student", squad_file, tmp_path / "run", progress=False, windowing=WINDOWS)
     assert run.info["settings"]["trained_on_overlap"]["questions"] == 8
     again = distill(teacher, squad_file, tmp_path / "student", student_layers=(0, 2), max_steps=30, epochs=30,
                     batch_size=8, learning_rate=3e-3, progress=False, **SMALL)  # finished: reused
@@ -170,7 +172,7 @@ def test_teacher_distributions_move_onto_another_tokenizer(tmp_path, tiny_model_
     table = pd.DataFrame({"id": ["q"], "title": ["Paris"], "question": ["When was the Eiffel Tower finished?"],
                           "context": [SHORT_CONTEXT], "answer_texts": [["1889"]],
                           "answer_starts": [[SHORT_CONTEXT.index("1889")]]})
-    student_windows = prepare_windows(table, bpe_tokenizer, max_seq_length=128, doc_stride=32)
+    student_windows = prepare_windows(table, bpe_tokenizer, windowing=WindowSettings(128, 32))
     moved = teacher_logits(teacher, wordpiece, table, student_windows, bpe_tokenizer, cache_dir=tmp_path,
                            settings={"max_seq_length": 128, "doc_stride": 32}, progress=False)
     start, end = moved[0]
@@ -178,7 +180,7 @@ def test_teacher_distributions_move_onto_another_tokenizer(tmp_path, tiny_model_
     p = np.exp(start - start.max())
     assert p.sum() > 0 and np.isfinite(start).all()
     # by hand: all of the teacher's start mass on "Eiffel" lands on the BPE token holding its first letter
-    teacher_windows = prepare_windows(table, wordpiece, max_seq_length=128, doc_stride=32)
+    teacher_windows = prepare_windows(table, wordpiece, windowing=WindowSettings(128, 32))
     offsets = teacher_windows.offsets[0]
     char = SHORT_CONTEXT.index("Eiffel")
     token = next(i for i, (s, e) in enumerate(offsets) if s >= 0 and s <= char < e)

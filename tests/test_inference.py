@@ -13,6 +13,7 @@ from xdanalysis.model.loading import ModelLoadError, load_qa_model
 from xdanalysis.model.predict import decode_windows, predict_table
 from xdanalysis.model.windows import prepare_windows
 from xdanalysis.model.forward import run_windows
+from xdanalysis.core.settings import WindowSettings
 
 
 def test_encoder_without_qa_head_is_refused(encoder_only_dir):
@@ -41,7 +42,7 @@ def test_unreachable_hub_model_fails_fast(monkeypatch):
 def test_windows_offsets_line_up_with_text(tiny_model_dir, squad_file):
     _, tokenizer = load_qa_model(tiny_model_dir)
     table = load_squad(squad_file)
-    windows = prepare_windows(table, tokenizer, max_seq_length=64, doc_stride=16)
+    windows = prepare_windows(table, tokenizer, windowing=WindowSettings(64, 16))
     long_windows = [i for i, q in enumerate(windows["question_index"]) if q == 0]
     assert len(long_windows) > 2  # the long context needs several windows at 64 tokens
     covered = set()
@@ -64,7 +65,7 @@ def test_windows_offsets_line_up_with_text(tiny_model_dir, squad_file):
 def test_batched_inference_equals_window_by_window(tiny_model_dir, squad_file):
     model, tokenizer = load_qa_model(tiny_model_dir)
     table = load_squad(squad_file)
-    windows = prepare_windows(table, tokenizer, max_seq_length=64, doc_stride=16)
+    windows = prepare_windows(table, tokenizer, windowing=WindowSettings(64, 16))
     batched = run_windows(model, windows, batch_size=4, progress=False)
     one_by_one = run_windows(model, windows, batch_size=1, progress=False)
     for (s1, e1), (s2, e2), ids in zip(batched, one_by_one, windows["input_ids"]):
@@ -78,7 +79,7 @@ def test_batched_inference_equals_window_by_window(tiny_model_dir, squad_file):
 def test_predict_table_fields(tiny_model_dir, squad_file):
     model, tokenizer = load_qa_model(tiny_model_dir)
     table = load_squad(squad_file)
-    predictions, nbest = predict_table(model, tokenizer, table, max_seq_length=64, doc_stride=16, progress=False)
+    predictions, nbest = predict_table(model, tokenizer, table, windowing=WindowSettings(64, 16), progress=False)
     assert len(predictions) == len(table) == len(nbest)
     for row, context, candidates in zip(predictions.itertuples(), table["context"], nbest):
         assert row.answer in ("", row.best_span_text)
@@ -110,11 +111,11 @@ def test_xlnet_null_score_is_taken_at_its_cls_token_at_the_end(tiny_xlnet_dir, s
 
     model, tokenizer = load_qa_model(tiny_xlnet_dir)
     table = load_squad(squad_file)
-    windows = prepare_windows(table, tokenizer, max_seq_length=64, doc_stride=16)
+    windows = prepare_windows(table, tokenizer, windowing=WindowSettings(64, 16))
     for ids, cls, kinds in zip(windows.input_ids, windows.cls_index, windows.kinds):
         assert ids[cls] == tokenizer.cls_token_id and cls == len(ids) - 1  # XLNet: <cls> last
         assert kinds[0] == "context"  # context first
-    predictions, nbest = predict_table(model, tokenizer, table, max_seq_length=64, doc_stride=16, progress=False)
+    predictions, nbest = predict_table(model, tokenizer, table, windowing=WindowSettings(64, 16), progress=False)
     # independently: every window alone through the model, [CLS] read at its position
     for q in range(len(table)):
         scores = []
@@ -138,7 +139,7 @@ def test_xlnet_soft_targets_put_no_answer_mass_at_cls(tiny_xlnet_dir):
 
     model, tokenizer = load_qa_model(tiny_xlnet_dir)
     table = pd.DataFrame({"question": ["What is the capital?"], "context": [SHORT_CONTEXT]})
-    windows = prepare_windows(table, tokenizer, max_seq_length=128, doc_stride=32)
+    windows = prepare_windows(table, tokenizer, windowing=WindowSettings(128, 32))
     out = forward_windows(model, windows, [0])[0]
     start, end = out.start_logits.copy(), out.end_logits.copy()
     cls = windows.cls_index[0]

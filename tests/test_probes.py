@@ -12,6 +12,7 @@ from xdanalysis.analysis.probes.rewrites import PROBES, apply_probe, expectation
 from xdanalysis.analysis.probes.run import load_probes
 from xdanalysis.analysis.probes.summary import probe_examples, probe_summary
 from xdanalysis.core.text import sentence_spans
+from xdanalysis.core.settings import WindowSettings
 
 TOWER = ("The Eiffel Tower is in Paris. It was finished in 1889 for the fair. Gustave Eiffel's company built it. "
          "Many visitors climb it every year.")
@@ -265,7 +266,7 @@ def test_probe_command_end_to_end(tiny_model_dir, squad_file, tmp_path, capsys, 
 def test_a_later_subset_of_probes_keeps_the_earlier_results(tiny_model_dir, squad_file, tmp_path):
     from xdanalysis.analysis.probes.run import run_probes
 
-    options = {"progress": False, "max_seq_length": 64, "doc_stride": 16}
+    options = {"progress": False, "windowing": WindowSettings(64, 16)}
     out = tmp_path / "p"
     first = run_probes(str(tiny_model_dir), squad_file, out, probes="question_typo,question_lowercase", **options)
     again = run_probes(str(tiny_model_dir), squad_file, out, probes="remove_answer_sentence", **options)

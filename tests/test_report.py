@@ -5,6 +5,7 @@ import re
 from xdanalysis.apps.cli import main
 from xdanalysis.analysis.slices import SLICES
 from xdanalysis.apps.report import REPORT_SECTIONS
+from xdanalysis.core.settings import WindowSettings, DecodingSettings
 
 
 def test_report_from_the_cli(tiny_model_dir, squad_file, tmp_path, capsys):
@@ -59,12 +60,12 @@ def test_report_of_degenerate_runs(tiny_model_dir, squad_file, tmp_path):
     from xdanalysis.apps.report import write_report
     from xdanalysis.runs.run import predict_run
 
-    small = {"max_seq_length": 64, "doc_stride": 16, "progress": False}
+    small = {"windowing": WindowSettings(64, 16), "progress": False}
     cases = {
         "no answerable question": predict_run(tiny_model_dir, _unanswerable_only(tmp_path), tmp_path / "a", **small),
         "one unanswerable question": predict_run(tiny_model_dir, _unanswerable_only(tmp_path), tmp_path / "b",
                                                  limit=1, **small),
-        "always abstains": predict_run(tiny_model_dir, squad_file, tmp_path / "c", null_score_diff_threshold=-1e9,
+        "always abstains": predict_run(tiny_model_dir, squad_file, tmp_path / "c", decoding=DecodingSettings(null_score_diff_threshold=-1e9),
                                        **small),
     }
     for label, run in cases.items():

@@ -11,8 +11,9 @@ from xdanalysis.core.data import load_squad
 from xdanalysis.core.metrics import squad_v2_scores
 from xdanalysis.runs.store import RunMismatchError
 from xdanalysis.runs.run import load_run, predict_run
+from xdanalysis.core.settings import DecodingSettings, WindowSettings
 
-SMALL = {"max_seq_length": 64, "doc_stride": 16}
+SMALL = {"windowing": WindowSettings(64, 16)}
 
 
 def test_run_directory_contents(tiny_model_dir, squad_file, tmp_path):
@@ -84,7 +85,7 @@ def test_interrupted_run_resumes_from_its_last_chunk(tiny_model_dir, squad_file,
 def test_other_settings_in_the_same_directory_are_refused(tiny_model_dir, squad_file, tmp_path):
     predict_run(tiny_model_dir, squad_file, tmp_path / "run", progress=False, **SMALL)
     with pytest.raises(RunMismatchError, match=r"max_seq_length: 64 there, 128 asked.*--overwrite"):
-        predict_run(tiny_model_dir, squad_file, tmp_path / "run", progress=False, max_seq_length=128, doc_stride=16)
+        predict_run(tiny_model_dir, squad_file, tmp_path / "run", progress=False, windowing=WindowSettings(128, 16))
     with pytest.raises(RunMismatchError, match="n_questions"):
         predict_run(tiny_model_dir, squad_file, tmp_path / "run", limit=4, progress=False, **SMALL)
     replaced = predict_run(tiny_model_dir, squad_file, tmp_path / "run", limit=4, overwrite=True, progress=False,
@@ -141,7 +142,7 @@ def test_weights_edited_in_place_are_not_served_from_a_stale_run(tiny_model_dir,
 def test_a_failed_start_leaves_no_marker_and_the_retry_works(tiny_model_dir, squad_file, tmp_path, monkeypatch):
     out = tmp_path / "run"
     with pytest.raises(ValueError, match=r"max_seq_length 1024 is longer than the model takes .*512 positions"):
-        predict_run(tiny_model_dir, squad_file, out, max_seq_length=1024, doc_stride=16, progress=False)
+        predict_run(tiny_model_dir, squad_file, out, windowing=WindowSettings(1024, 16), progress=False)
     assert not (out / "progress.json").exists()
 
     def broken(*args, **kwargs):
@@ -149,7 +150,7 @@ def test_a_failed_start_leaves_no_marker_and_the_retry_works(tiny_model_dir, squ
 
     monkeypatch.setattr(loading, "load_qa_model", broken)
     with pytest.raises(RuntimeError):
-        predict_run(tiny_model_dir, squad_file, out, max_seq_length=128, doc_stride=16, progress=False)
+        predict_run(tiny_model_dir, squad_file, out, windowing=WindowSettings(128, 16), progress=False)
     monkeypatch.undo()
     assert not (out / "progress.json").exists()
     run = predict_run(tiny_model_dir, squad_file, out, progress=False, **SMALL)  # other settings: accepted
@@ -157,11 +158,17 @@ def test_a_failed_start_leaves_no_marker_and_the_retry_works(tiny_model_dir, squ
 
 
 def test_settings_that_cannot_work_are_refused_before_any_work(tiny_model_dir, squad_file, tmp_path):
+    """Settings are checked when their objects are made, before predict_run can start anything."""
     for bad, message in (({"n_best_size": 0}, "n_best_size must be at least 1"),
                          ({"max_answer_length": 0}, "max_answer_length must be at least 1"),
-                         ({"doc_stride": -1}, "doc_stride must be 0 or more")):
+                         ({"null_score_diff_threshold": float("nan")}, "must be a finite number"),
+                         ({"doc_stride": -1}, "doc_stride must be 0 or more"),
+                         ({"max_seq_length": 64, "doc_stride": 64}, "must be smaller than max_seq_length")):
+        kind = WindowSettings if {"doc_stride", "max_seq_length"} & set(bad) else DecodingSettings
         with pytest.raises(ValueError, match=message):
-            predict_run(tiny_model_dir, squad_file, tmp_path / "run", progress=False, **{**SMALL, **bad})
+            predict_run(tiny_model_dir, squad_file, tmp_path / "run", progress=False,
+                        **{"windowing": WindowSettings(64, 16), kind.__name__.replace("Settings", "").lower()
+                           .replace("window", "windowing"): kind(**bad)})
     assert not (tmp_path / "run").exists()
 
 

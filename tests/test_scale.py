@@ -11,8 +11,9 @@ import pytest
 
 from conftest import squad_payload
 from xdanalysis.runs.run import load_run, predict_run
+from xdanalysis.core.settings import WindowSettings
 
-SETTINGS = {"max_seq_length": 64, "doc_stride": 16, "progress": False}
+SETTINGS = {"windowing": WindowSettings(64, 16), "progress": False}
 
 
 def need_ray():
@@ -61,8 +62,9 @@ def test_a_killed_ray_driver_resumes(tiny_model_dir, tmp_path):
     need_ray()
     data = many_questions(tmp_path / "d.json", 30)  # 240 questions, one chunk each
     out = tmp_path / "run"
-    code = (f"from xdanalysis.runs import predict_run; predict_run({str(tiny_model_dir)!r}, {str(data)!r}, "
-            f"{str(out)!r}, chunk_size=1, engine='ray', workers=2, max_seq_length=64, doc_stride=16, progress=False)")
+    code = ("from xdanalysis.core.settings import WindowSettings; "
+            f"from xdanalysis.runs import predict_run; predict_run({str(tiny_model_dir)!r}, {str(data)!r}, "
+            f"{str(out)!r}, chunk_size=1, engine='ray', workers=2, windowing=WindowSettings(64, 16), progress=False)")
     driver = subprocess.Popen([sys.executable, "-c", code], start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     chunks = out / "chunks"
@@ -115,7 +117,7 @@ def test_the_teacher_logit_pass_on_ray_fills_the_same_cache(tiny_model_dir, tmp_
     need_ray()
     teacher, tokenizer = load_qa_model(tiny_model_dir)
     table = load_squad(many_questions(tmp_path / "d.json", 4))
-    windows = prepare_windows(table, tokenizer, max_seq_length=64, doc_stride=16)
+    windows = prepare_windows(table, tokenizer, windowing=WindowSettings(64, 16))
     options = {"settings": {"max_seq_length": 64, "doc_stride": 16}, "chunk_windows": 16, "progress": False}
     local = teacher_logits(teacher, tokenizer, table, windows, tokenizer, cache_dir=tmp_path / "local", **options)
     on_ray = teacher_logits(teacher, tokenizer, table, windows, tokenizer, cache_dir=tmp_path / "ray", engine="ray",

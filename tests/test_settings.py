@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from xdanalysis.apps.notebook import SettingError, notebook_settings, project_root
+from xdanalysis.core.settings import WindowSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS = {"MODEL": "nbroad/xdistil-l12-h384-squad2", "DATA": "squad_v2", "TITLES": None, "LIMIT": None, "RUN": None}
@@ -65,5 +66,5 @@ def test_a_notebook_run_reuses_the_run_make_report_wrote(tiny_model_dir, squad_f
     import xdanalysis.model.loading as inference
 
     monkeypatch.setattr(inference, "load_qa_model", lambda *a, **k: pytest.fail("recomputed"))
-    run = settings.run(max_seq_length=64, doc_stride=16, progress=False)
+    run = settings.run(windowing=WindowSettings(64, 16), progress=False)
     assert run.path == tmp_path / "runs" / "r" and len(run.table) == 8

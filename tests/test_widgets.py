@@ -9,6 +9,7 @@ from xdanalysis.views.display import example_html
 from xdanalysis.analysis.outcomes import outcomes
 from xdanalysis.runs.run import Run
 from xdanalysis.apps.widgets import ErrorExplorer
+from xdanalysis.core.settings import WindowSettings
 
 
 def hand_run_object():
@@ -65,7 +66,7 @@ def test_attention_explorer_follows_the_controls(tiny_model_dir, squad_file, tmp
     from xdanalysis.runs.run import predict_run
     from xdanalysis.apps.model_widgets import ATTENTION_VIEWS, AttentionExplorer
 
-    run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", max_seq_length=64, doc_stride=16, progress=False)
+    run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", windowing=WindowSettings(64, 16), progress=False)
     model, tokenizer = load_qa_model(tiny_model_dir)
     explorer = AttentionExplorer(run, model, tokenizer)
     assert explorer.layer.max == 1 and explorer.head.max == 1
@@ -115,7 +116,7 @@ def test_probe_explorer_pages_through_the_unmet_expectations(tiny_model_dir, squ
     from xdanalysis.apps.widgets import ProbeExplorer
 
     results = run_probes(str(tiny_model_dir), squad_file, tmp_path / "probes", progress=False,
-                         probes="remove_answer_sentence,question_typo,swap_answer", max_seq_length=64, doc_stride=16)
+                         probes="remove_answer_sentence,question_typo,swap_answer", windowing=WindowSettings(64, 16))
     explorer = ProbeExplorer(results, n_boot=100)
     summary = probe_summary(results, n_boot=100).set_index("probe")
     probed = [p for p in summary.index if summary.loc[p, "n"] > 0]
@@ -158,14 +159,14 @@ def test_attribution_explorer_computes_once_and_follows(tiny_model_dir, squad_fi
     from xdanalysis.apps.model_widgets import AttributionExplorer
     from xdanalysis.apps.widgets import ErrorExplorer
 
-    run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", max_seq_length=64, doc_stride=16, progress=False)
+    run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", windowing=WindowSettings(64, 16), progress=False)
     model, tokenizer = load_qa_model(tiny_model_dir)
     explorer = AttributionExplorer(run, model, tokenizer, n_steps=8)
     qid = explorer.question.value
     assert "completeness" in explorer.status.value and explorer.image.value[:4] == b"\x89PNG"
     row = run.table.set_index("id").loc[qid]
     expected = attribute(model, tokenizer, row["question"], row["context"], target="null_odds", n_steps=8,
-                         max_seq_length=64, doc_stride=16)
+                         windowing=WindowSettings(64, 16))
     assert explorer.attribution(qid, "null_odds", "integrated_gradients").scores == pytest.approx(expected.scores)
     explorer.target.value = "span"
     explorer.method.value = "gradient_x_input"

@@ -8,12 +8,13 @@ import math
 import os
 import sys
 import warnings
+from dataclasses import fields
 from pathlib import Path
 
 from ..core.common import name_some, rename_options
 from ..core.data import DataError, HubUnreachableError, gold_answers, load_squad
-from ..core.decoding import DECODING_DEFAULTS
 from ..core.metrics import MissingPredictionsError, squad_v2_scores
+from ..core.settings import DECODING_DEFAULTS, DecodingSettings, WindowSettings
 from ..views.summary import summary_text
 
 __all__ = ['COMMANDS', 'MAKE_NAMES', 'build_parser', 'main']
@@ -63,20 +64,25 @@ def _add_predict_arguments(parser: argparse.ArgumentParser, out_required: bool) 
 
 
 def _predict(args):
-    from ..core.data import title_list as _title_list
+    from ..core.data import title_list
     from ..runs.run import predict_run
     from ..runs.store import default_run_dir
 
-    titles = _title_list(args.titles)
+    titles = title_list(args.titles)
     out = args.out or default_run_dir(args.model, args.data, args.limit, titles=titles)
     return predict_run(
         args.model, args.data, out, split=args.split, limit=args.limit, titles=titles,
-        exclude_titles=args.exclude_titles, max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
-        max_query_length=args.max_query_length, n_best_size=args.n_best_size,
-        max_answer_length=args.max_answer_length, null_score_diff_threshold=args.null_score_diff_threshold,
-        batch_size=args.batch_size, allow_random_head=args.allow_random_head, overwrite=args.overwrite,
+        exclude_titles=args.exclude_titles, **_settings_of(args), batch_size=args.batch_size, allow_random_head=args.allow_random_head, overwrite=args.overwrite,
         device=args.device, dtype=args.dtype, engine=args.engine, ray_address=args.ray_address,
         workers=args.workers)
+
+
+def _settings_of(args) -> dict:
+    """The window and decoding settings the options give, as the objects every function takes."""
+    def pick(kind):
+        return kind(**{f.name: getattr(args, f.name) for f in fields(kind)})
+
+    return {"windowing": pick(WindowSettings), "decoding": pick(DecodingSettings)}
 
 
 def _read_mapping(path: str, what: str, kind) -> dict:
@@ -238,7 +244,7 @@ def _print_predict(args) -> int:
 
 
 def _distill(args) -> int:
-    from ..core.data import title_list as _title_list
+    from ..core.data import title_list
     from ..distill.config import default_precision
     from ..distill.train import distill
     from ..views.summary import summary_text as text_of
@@ -247,11 +253,11 @@ def _distill(args) -> int:
         raise ValueError("give --student or --student-layers, not both")
     layers = [int(x) for x in (args.student_layers or "0,2,4").split(",")]
     result = distill(args.teacher, args.data, args.out, student=args.student, student_layers=layers,
-                     titles=_title_list(args.titles), exclude_titles=_title_list(args.exclude_titles), limit=args.limit,
+                     titles=title_list(args.titles), exclude_titles=title_list(args.exclude_titles), limit=args.limit,
                      temperature=args.temperature, alpha=args.alpha, attention_weight=args.attention_weight,
                      epochs=args.epochs, max_steps=args.max_steps, learning_rate=args.learning_rate,
                      batch_size=args.batch_size, max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
-                     seed=args.seed, eval_data=args.eval_data, eval_titles=_title_list(args.eval_titles),
+                     seed=args.seed, eval_data=args.eval_data, eval_titles=title_list(args.eval_titles),
                      precision=default_precision() if args.precision == "auto" else args.precision,
                      cache_dir=args.cache_dir, checkpoint_every=args.checkpoint_every, device=args.device,
                      engine=args.engine, ray_address=args.ray_address, workers=args.workers)
@@ -266,14 +272,13 @@ def _distill(args) -> int:
 def _probe(args) -> int:
     from ..analysis.probes.run import run_probes
     from ..analysis.probes.summary import probe_summary, probe_summary_text
-    from ..core.data import title_list as _title_list
+    from ..core.data import title_list
 
-    decoding = {name: getattr(args, name) for name in DECODING_DEFAULTS}
     results = run_probes(args.model, args.data, args.out, probes=args.probes, seed=args.seed, split=args.split,
-                         limit=args.limit, titles=_title_list(args.titles), exclude_titles=args.exclude_titles,
+                         limit=args.limit, titles=title_list(args.titles), exclude_titles=args.exclude_titles,
                          allow_random_head=args.allow_random_head, overwrite=args.overwrite,
                          batch_size=args.batch_size, device=args.device, dtype=args.dtype, engine=args.engine,
-                         ray_address=args.ray_address, workers=args.workers, **decoding)
+                         ray_address=args.ray_address, workers=args.workers, **_settings_of(args))
     text = probe_summary_text(probe_summary(results))
     (Path(args.out) / "probe_summary.txt").write_text(text + "\n", encoding="utf-8")
     print(text)

@@ -34,14 +34,10 @@ class AttentionExplorer(_FollowsQuestions):
                  freeze_gc: bool = False):
         import ipywidgets as w
 
-        from ..core.decoding import DECODING_DEFAULTS
-
         self.run, self.model, self.tokenizer = run, model, tokenizer
         self.table = outcomes(run.table).set_index("id", drop=False)
-        settings = getattr(run, "info", {}).get("settings", {})
         # The run's own windowing and threshold, so the views show the run's decisions.
-        self.window_settings = {name: settings.get(name, DECODING_DEFAULTS[name]) for name in
-                                ("max_seq_length", "doc_stride", "max_query_length", "null_score_diff_threshold")}
+        self.window_settings = {"windowing": run.windowing, "decoding": run.decoding}
         self._attention: dict = {}
         self._images: dict = {}
         layers, heads = model.config.num_hidden_layers, model.config.num_attention_heads
@@ -261,9 +257,7 @@ class AttributionExplorer(_FollowsQuestions):
 
         self.run, self.model, self.tokenizer, self.n_steps = run, model, tokenizer, n_steps
         self.table = outcomes(run.table).set_index("id", drop=False)
-        settings = getattr(run, "info", {}).get("settings", {})
-        self.window_settings = {k: settings[k] for k in ("max_seq_length", "doc_stride", "max_query_length",
-                                                         "null_score_diff_threshold") if k in settings}
+        self.window_settings = {"windowing": run.windowing, "decoding": run.decoding}
         self._cache: dict = {}
         options = [(f"{qid}: {q[:70]}", qid) for qid, q in zip(run.table["id"][:max_questions],
                                                                run.table["question"][:max_questions])]

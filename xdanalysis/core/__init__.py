@@ -16,7 +16,7 @@ from .data import (
     validate_table,
     write_squad,
 )
-from .decoding import DECODING_DEFAULTS, Window, check_decoding_settings, decode_question
+from .decoding import Window, decode_question
 from .io import NULL_ODDS_NO_SPAN, finite_odds, peak_rss_mb, read_null_odds, write_atomic, write_json
 from .metrics import (
     MissingPredictionsError,
@@ -27,6 +27,7 @@ from .metrics import (
     question_scores,
     squad_v2_scores,
 )
+from .settings import DECODING_DEFAULTS, DecodingSettings, WindowSettings, settings_of_run
 from .stats import bootstrap_ci, bootstrap_interval, bootstrap_means, format_p_value, kl_divergence, paired_bootstrap
 from .text import (
     QUESTION_TYPES,
@@ -40,4 +41,4 @@ from .text import (
     word_layout,
 )
 
-__all__ = ['COLUMNS', 'DECODING_DEFAULTS', 'DataError', 'HubUnreachableError', 'MAX_NAMED', 'MissingPredictionsError', 'NULL_ODDS_NO_SPAN', 'QUESTION_TYPES', 'STOPWORDS', 'Window', 'WordLayout', 'bootstrap_ci', 'bootstrap_interval', 'bootstrap_means', 'check_choice', 'check_decoding_settings', 'compute_exact', 'compute_f1', 'content_words', 'data_problem', 'decode_question', 'finite_odds', 'first_per_title', 'format_p_value', 'gold_answers', 'hub_reachable', 'kl_divergence', 'lexical_overlap', 'load_squad', 'logit', 'name_some', 'normalize_answer', 'paired_bootstrap', 'peak_rss_mb', 'precision_recall_curve', 'question_scores', 'question_type', 'read_null_odds', 'rename_options', 'sentence_spans', 'sigmoid', 'source_fingerprint', 'squad_v2_scores', 'title_list', 'validate_table', 'word_groups', 'word_layout', 'write_atomic', 'write_json', 'write_squad']
+__all__ = ['DecodingSettings', 'WindowSettings', 'settings_of_run', 'COLUMNS', 'DECODING_DEFAULTS', 'DataError', 'HubUnreachableError', 'MAX_NAMED', 'MissingPredictionsError', 'NULL_ODDS_NO_SPAN', 'QUESTION_TYPES', 'STOPWORDS', 'Window', 'WordLayout', 'bootstrap_ci', 'bootstrap_interval', 'bootstrap_means', 'check_choice', 'compute_exact', 'compute_f1', 'content_words', 'data_problem', 'decode_question', 'finite_odds', 'first_per_title', 'format_p_value', 'gold_answers', 'hub_reachable', 'kl_divergence', 'lexical_overlap', 'load_squad', 'logit', 'name_some', 'normalize_answer', 'paired_bootstrap', 'peak_rss_mb', 'precision_recall_curve', 'question_scores', 'question_type', 'read_null_odds', 'rename_options', 'sentence_spans', 'sigmoid', 'source_fingerprint', 'squad_v2_scores', 'title_list', 'validate_table', 'word_groups', 'word_layout', 'write_atomic', 'write_json', 'write_squad']

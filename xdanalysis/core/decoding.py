@@ -17,39 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ['DECODING_DEFAULTS', 'Window', 'check_decoding_settings', 'decode_question']
+from .settings import DecodingSettings
 
-
-# The one source of the windowing and decoding defaults (run_qa's / utils_qa's, and the original
-# SQuAD scripts' max_query_length); every function, the CLI and the run directories use these.
-DECODING_DEFAULTS = {
-    "max_seq_length": 384,
-    "doc_stride": 128,
-    "max_query_length": 64,
-    "n_best_size": 20,
-    "max_answer_length": 30,
-    "null_score_diff_threshold": 0.0,
-}
-
-
-def check_decoding_settings(*, n_best_size: int, max_answer_length: int, max_seq_length: int | None = None,
-                            doc_stride: int | None = None, max_query_length: int | None = None) -> None:
-    """Refuse settings that cannot work, naming the setting and the value.
-
-    >>> check_decoding_settings(n_best_size=0, max_answer_length=30)
-    Traceback (most recent call last):
-    ...
-    ValueError: n_best_size must be at least 1, got 0
-    """
-    for name, value in (("n_best_size", n_best_size), ("max_answer_length", max_answer_length),
-                        ("max_seq_length", max_seq_length), ("max_query_length", max_query_length)):
-        if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
-            raise ValueError(f"{name} must be at least 1, got {value}")
-    if doc_stride is not None:
-        if not isinstance(doc_stride, (int, np.integer)) or doc_stride < 0:
-            raise ValueError(f"doc_stride must be 0 or more, got {doc_stride}")
-        if max_seq_length is not None and doc_stride >= max_seq_length:
-            raise ValueError(f"doc_stride ({doc_stride}) must be smaller than max_seq_length ({max_seq_length})")
+__all__ = ['Window', 'decode_question']
 
 
 @dataclass
@@ -85,9 +55,7 @@ def decode_question(
     context: str,
     windows: list[Window],
     *,
-    n_best_size: int = DECODING_DEFAULTS["n_best_size"],
-    max_answer_length: int = DECODING_DEFAULTS["max_answer_length"],
-    null_score_diff_threshold: float = DECODING_DEFAULTS["null_score_diff_threshold"],
+    decoding: DecodingSettings = DecodingSettings(),
 ) -> dict:
     """Decode one question's windows into its answer and the evidence behind it.
 
@@ -106,6 +74,7 @@ def decode_question(
     >>> decode_question("ab cd", [w])["answer"]
     'ab cd'
     """
+    n_best_size, max_answer_length = decoding.n_best_size, decoding.max_answer_length
     if not windows:
         raise ValueError("a question needs at least one window")
     null_score, null_start, null_end, null_window = None, 0.0, 0.0, 0
@@ -165,7 +134,7 @@ def decode_question(
         best = candidates[0]
         best_span_score = best["score"]
         null_odds = float(null_score) - best_span_score
-        answer = "" if null_odds > null_score_diff_threshold else best["text"]
+        answer = "" if null_odds > decoding.null_score_diff_threshold else best["text"]
         answer_start, answer_end, best_window = best["char_start"], best["char_end"], best["window"]
         best_text = best["text"]
     else:  # no admissible span anywhere: the model can only abstain

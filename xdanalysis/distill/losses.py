@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..core.settings import WindowSettings
 from ..model.forward import forward_windows
 from ..model.windows import length_batches, prepare_windows
 from .config import DISTILL_DEFAULTS
@@ -92,7 +93,7 @@ def soft_target_entropy(model, tokenizer, table: pd.DataFrame, temperatures=(0.5
 
         soft_target_entropy(teacher, tokenizer, run.table.head(50))
     """
-    windows = prepare_windows(table, tokenizer, max_seq_length=max_seq_length, doc_stride=doc_stride)
+    windows = prepare_windows(table, tokenizer, WindowSettings(max_seq_length, doc_stride))
     outputs = []
     for batch in length_batches(windows.lengths(), 32):
         outputs += list(zip(batch, forward_windows(model, windows, batch)))

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..core.common import check_choice
 from ..core.data import source_fingerprint
+from ..core.settings import WindowSettings
 from ..model.windows import Windows, prepare_windows
 from .config import DISTILL_DEFAULTS
 from .targets import _subset
@@ -128,9 +129,9 @@ def teacher_chunk(teacher, teacher_tokenizer, table: pd.DataFrame, student_windo
     sub_table = table.iloc[questions].reset_index(drop=True)
     position = {q: k for k, q in enumerate(questions)}
     part = _subset(student_windows, indices, renumber=position)
-    teacher_windows = prepare_windows(sub_table, teacher_tokenizer,
-                                      max_seq_length=settings.get("max_seq_length", DISTILL_DEFAULTS["max_seq_length"]),
-                                      doc_stride=settings.get("doc_stride", DISTILL_DEFAULTS["doc_stride"]))
+    teacher_windows = prepare_windows(sub_table, teacher_tokenizer, WindowSettings(
+        settings.get("max_seq_length", DISTILL_DEFAULTS["max_seq_length"]),
+        settings.get("doc_stride", DISTILL_DEFAULTS["doc_stride"])))
     outputs = run_windows(teacher, teacher_windows, batch_size=batch_size, progress=False)
     return _moved_logits(teacher_windows, outputs, part, list(sub_table["context"]))
 

@@ -32,6 +32,7 @@ import pandas as pd
 
 from ..core.common import check_choice
 from ..core.data import load_squad, source_fingerprint
+from ..core.settings import WindowSettings
 from ..model.forward import batch_tensors, eager_attention
 from ..model.windows import prepare_windows
 from .config import DISTILL_DEFAULTS, Distilled
@@ -76,10 +77,8 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
     """
     import torch
 
-    from ..core.io import peak_rss_mb as _peak_rss_mb
-    from ..core.io import write_json as _write_json
-    from ..model.loading import model_identity as _model_identity
-    from ..model.loading import training_record
+    from ..core.io import peak_rss_mb, write_json
+    from ..model.loading import model_identity, training_record
     from ..runs.run import predict_run
 
     out = Path(out)
@@ -108,7 +107,7 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
                 "max_steps": max_steps, "learning_rate": learning_rate, "batch_size": batch_size,
                 "max_seq_length": max_seq_length, "doc_stride": doc_stride, "seed": seed, "precision": precision,
                 **init}
-    teacher_identity = _model_identity(teacher if isinstance(teacher, (str, os.PathLike)) else (teacher_model, None))
+    teacher_identity = model_identity(teacher if isinstance(teacher, (str, os.PathLike)) else (teacher_model, None))
     identity = {"teacher": teacher_identity, "data_fingerprint": source_fingerprint(table), **settings}
     if (out / "distill.json").exists():
         info = json.loads((out / "distill.json").read_text(encoding="utf-8"))
@@ -119,7 +118,7 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
         run = load_run(out / info["eval_run"]) if info.get("eval_run") and (out / info["eval_run"]).exists() else None
         return Distilled(out, info, pd.read_parquet(out / "training_log.parquet"), run)
 
-    windows = prepare_windows(table, student_tokenizer, max_seq_length=max_seq_length, doc_stride=doc_stride)
+    windows = prepare_windows(table, student_tokenizer, WindowSettings(max_seq_length, doc_stride))
     starts, ends = window_labels(table, windows)
     targets = None
     if alpha > 0:
@@ -150,7 +149,7 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
         schedule.load_state_dict(saved["schedule"])
         torch.set_rng_state(saved["torch_rng"])
         step, log, seconds = saved["step"], saved["log"], saved["seconds"]
-    _write_json(state_file, identity, indent=2)
+    write_json(state_file, identity, indent=2)
     every = checkpoint_every or steps_per_epoch
 
     def save_checkpoint():
@@ -237,25 +236,25 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
         "steps": step,
         "training_seconds": round(seconds, 2),
         "windows_per_second": round(float(log_frame["windows"].sum()) / seconds, 2) if seconds else None,
-        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     # tools that flag runs over trained-on articles read this (see xdanalysis.model.loading.training_overlap)
-    _write_json(out / "training.json", {"trained_on_titles": trained, "made_by": "xdanalysis distill"}, indent=2)
+    write_json(out / "training.json", {"trained_on_titles": trained, "made_by": "xdanalysis distill"}, indent=2)
     run = None
     if eval_data is None and (titles or exclude_titles):
         # the articles the title selection left out (not those a limit cut off), never one trained on
-        from ..core.data import title_list as _title_list
+        from ..core.data import title_list
 
         eval_data = data
-        eval_titles = eval_titles or _title_list(exclude_titles) or [
-            t for t in dict.fromkeys(load_squad(data)["title"]) if t not in set(_title_list(titles))]
+        eval_titles = eval_titles or title_list(exclude_titles) or [
+            t for t in dict.fromkeys(load_squad(data)["title"]) if t not in set(title_list(titles))]
     if eval_data is not None:
         run = predict_run(out, eval_data, out / "eval-run", titles=eval_titles, limit=eval_limit, progress=progress,
                           device=run_device)
         info["eval_run"] = "eval-run"  # inside the student's directory
         info["eval_titles"] = list(eval_titles) if eval_titles else None
-    _write_json(out / "distill.json", info, indent=2)
+    write_json(out / "distill.json", info, indent=2)
     checkpoint.unlink(missing_ok=True)
     state_file.unlink(missing_ok=True)
     return Distilled(out, info, log_frame, run)

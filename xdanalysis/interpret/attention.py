@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from ..core.common import check_choice
-from ..core.decoding import DECODING_DEFAULTS, Window, decode_question
+from ..core.decoding import Window, decode_question
+from ..core.settings import DecodingSettings, WindowSettings
 from ..core.text import word_layout
 from ..model.forward import forward_windows
 from ..model.windows import prepare_windows
@@ -79,21 +80,18 @@ class Located:
 
 
 def locate(model, tokenizer, question: str, context: str, *, window: int | None = None, gold: list | None = None,
-           prefer: str = "prediction", max_seq_length: int = DECODING_DEFAULTS["max_seq_length"],
-           doc_stride: int = DECODING_DEFAULTS["doc_stride"],
-           max_query_length: int = DECODING_DEFAULTS["max_query_length"],
-           null_score_diff_threshold: float = DECODING_DEFAULTS["null_score_diff_threshold"]) -> Located:
+           prefer: str = "prediction", windowing: WindowSettings = WindowSettings(),
+           decoding: DecodingSettings = DecodingSettings()) -> Located:
     """Tokenise one question into windows, run every window (one pass), decode, and pick the window:
     ``window`` if given, else the one holding the predicted best span, or with ``prefer="gold"``
     (and ``gold``, a list of ``(answer_start, text)``) the first window holding the gold answer."""
     check_choice("prefer", prefer, ["prediction", "gold"])
     table = pd.DataFrame({"question": [question], "context": [context]})
-    windows = prepare_windows(table, tokenizer, max_seq_length=max_seq_length, doc_stride=doc_stride,
-                              max_query_length=max_query_length)
+    windows = prepare_windows(table, tokenizer, windowing)
     outputs = forward_windows(model, windows, range(len(windows)))
     decoded = decode_question(context, [Window(o, out.start_logits, out.end_logits, cls) for o, out, cls in
                                         zip(windows.offsets, outputs, windows.cls_index)],
-                              null_score_diff_threshold=null_score_diff_threshold)
+                              decoding=decoding)
     if window is None:
         window = decoded["best_window"]
         if prefer == "gold" and gold:
@@ -123,10 +121,8 @@ def locate(model, tokenizer, question: str, context: str, *, window: int | None 
 
 def get_attention(model, tokenizer, question: str, context: str, *, window: int | None = None,
                   gold: list | None = None, prefer: str = "prediction",
-                  max_seq_length: int = DECODING_DEFAULTS["max_seq_length"],
-                  doc_stride: int = DECODING_DEFAULTS["doc_stride"],
-                  max_query_length: int = DECODING_DEFAULTS["max_query_length"],
-                  null_score_diff_threshold: float = DECODING_DEFAULTS["null_score_diff_threshold"]) -> Attention:
+                  windowing: WindowSettings = WindowSettings(),
+                  decoding: DecodingSettings = DecodingSettings()) -> Attention:
     """Attention of every layer and head for one question.
 
     ``window``: which window; by default the one holding the predicted answer, or with
@@ -140,8 +136,7 @@ def get_attention(model, tokenizer, question: str, context: str, *, window: int 
         att.attentions.shape   # (layers, heads, tokens, tokens)
     """
     found = locate(model, tokenizer, question, context, window=window, gold=gold, prefer=prefer,
-                   max_seq_length=max_seq_length, doc_stride=doc_stride, max_query_length=max_query_length,
-                   null_score_diff_threshold=null_score_diff_threshold)
+                   windowing=windowing, decoding=decoding)
     windows, decoded = found.windows, found.decoded
     attentions = forward_windows(model, windows, [found.window], attentions=True)[0].attentions
     return Attention(tokens=found.tokens, kinds=found.kinds, offsets=found.offsets,
@@ -209,11 +204,12 @@ def head_statistics_of(attentions: np.ndarray, tokens: list, *, cls_index: int =
     }
 
 
-def head_statistics(run, model, tokenizer, *, ids=None, batch_size: int = 8, max_seq_length: int | None = None,
-                    doc_stride: int | None = None, progress: bool = True) -> pd.DataFrame:
+def head_statistics(run, model, tokenizer, *, ids=None, batch_size: int = 8, windowing: WindowSettings | None = None,
+                    progress: bool = True) -> pd.DataFrame:
     """Per-question head statistics over many questions, in batches (no full tensors kept).
 
-    Uses each question's best window (the run's ``best_window``). Returns a tidy DataFrame
+    Uses each question's best window (the run's ``best_window``), windowed as the run was unless
+    ``windowing`` says otherwise. Returns a tidy DataFrame
     ``(id, layer, head, statistic, value)``; see :func:`summarize_head_statistics`.
 
     Example::
@@ -224,12 +220,7 @@ def head_statistics(run, model, tokenizer, *, ids=None, batch_size: int = 8, max
 
     table = run.table if ids is None else run.table[run.table["id"].isin(set(ids))]
     table = table.reset_index(drop=True)
-    settings = getattr(run, "info", {}).get("settings", {})
-    windows = prepare_windows(
-        table, tokenizer,
-        max_seq_length=max_seq_length or settings.get("max_seq_length", DECODING_DEFAULTS["max_seq_length"]),
-        doc_stride=doc_stride or settings.get("doc_stride", DECODING_DEFAULTS["doc_stride"]),
-        max_query_length=settings.get("max_query_length", DECODING_DEFAULTS["max_query_length"]))
+    windows = prepare_windows(table, tokenizer, windowing or run.windowing)
     seen: dict[int, int] = {}
     chosen = []
     for w, q in enumerate(windows.question_index):

@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 
 from ..core.common import check_choice
-from ..core.decoding import DECODING_DEFAULTS, Window, decode_question
+from ..core.decoding import Window, decode_question
+from ..core.settings import DecodingSettings, WindowSettings
 from ..core.text import word_layout
 from ..model.forward import batch_tensors, forward_windows
 from .attention import locate
@@ -147,10 +148,8 @@ def _explain_window(model, windows, window: int, *, target: str, method: str, sp
 def attribute(model, tokenizer, question: str, context: str, *, target: str = "span",
               method: str = "integrated_gradients", n_steps: int = 50, internal_batch_size: int | None = 16,
               window: int | None = None, gold: list | None = None, prefer: str = "prediction",
-              max_seq_length: int = DECODING_DEFAULTS["max_seq_length"],
-              doc_stride: int = DECODING_DEFAULTS["doc_stride"],
-              max_query_length: int = DECODING_DEFAULTS["max_query_length"],
-              null_score_diff_threshold: float = DECODING_DEFAULTS["null_score_diff_threshold"]) -> Attribution:
+              windowing: WindowSettings = WindowSettings(),
+              decoding: DecodingSettings = DecodingSettings()) -> Attribution:
     """Attributions over the input tokens of one window for ``target`` (see the module's docstring).
 
     The window is the one holding the best span, or ``window``; with ``prefer="gold"`` (and
@@ -170,11 +169,10 @@ def attribute(model, tokenizer, question: str, context: str, *, target: str = "s
     if n_steps < 1:
         raise ValueError(f"n_steps must be at least 1, got {n_steps}")
     found = locate(model, tokenizer, question, context, window=window, gold=gold, prefer=prefer,
-                   max_seq_length=max_seq_length, doc_stride=doc_stride, max_query_length=max_query_length,
-                   null_score_diff_threshold=null_score_diff_threshold)
+                   windowing=windowing, decoding=decoding)
     span = found.gold_tokens if prefer == "gold" and found.gold_tokens else found.predicted_tokens
     if span is None and target != "null":
-        span = _window_best_span(model, found.windows, found.window, context)
+        span = _window_best_span(model, found.windows, found.window, context, decoding)
     scores, value, base_value, delta = _explain_window(model, found.windows, found.window, target=target,
                                                        method=method, span=span, n_steps=n_steps,
                                                        internal_batch_size=internal_batch_size)
@@ -189,12 +187,13 @@ def attribute(model, tokenizer, question: str, context: str, *, target: str = "s
                        n_steps=n_steps if method == "integrated_gradients" else 0)
 
 
-def _window_best_span(model, windows, window: int, context: str):
-    """The best admissible span of one window on its own, as token indices (None when it has none)."""
+def _window_best_span(model, windows, window: int, context: str, decoding: DecodingSettings):
+    """The best admissible span of one window on its own, as token indices (None when it has none),
+    among the ``n_best_size`` best starts and ends, as a run decodes."""
     out = forward_windows(model, windows, [window])[0]
     offsets = windows.offsets[window]
     decoded = decode_question(context, [Window(offsets, out.start_logits, out.end_logits,
-                                               int(windows.cls_index[window]))], n_best_size=1)
+                                               int(windows.cls_index[window]))], decoding=decoding)
     if decoded["answer_start"] < 0:
         return None
     starts = np.flatnonzero(offsets[:, 0] == decoded["answer_start"])
@@ -261,9 +260,8 @@ class ContextAttribution:
 def attribute_context(model, tokenizer, question: str, context: str, *, target: str = "null_odds",
                       method: str = "integrated_gradients", merge: str = "max", n_steps: int = 50,
                       internal_batch_size: int | None = 16,
-                      max_seq_length: int = DECODING_DEFAULTS["max_seq_length"],
-                      doc_stride: int = DECODING_DEFAULTS["doc_stride"],
-                      max_query_length: int = DECODING_DEFAULTS["max_query_length"]) -> ContextAttribution:
+                      windowing: WindowSettings = WindowSettings(),
+                      decoding: DecodingSettings = DecodingSettings()) -> ContextAttribution:
     """Attribute every window of a question (each window explains its own target: its own best span
     and its own [CLS]) and merge the word attributions onto the question and context
     (:func:`merge_windows`). With one window this is :func:`attribute` in words.
@@ -274,7 +272,7 @@ def attribute_context(model, tokenizer, question: str, context: str, *, target: 
         merged.words.sort_values("score").tail(10)
     """
     check_choice("merge", merge, MERGES)
-    options = {"max_seq_length": max_seq_length, "doc_stride": doc_stride, "max_query_length": max_query_length}
+    options = {"windowing": windowing, "decoding": decoding}
     first = attribute(model, tokenizer, question, context, target=target, method=method, n_steps=n_steps,
                       internal_batch_size=internal_batch_size, **options)
     per_window = {first.window: to_words(first)}
@@ -315,8 +313,7 @@ def remove_words(context: str, spans) -> str:
 
 def deletion_curve(model, tokenizer, question: str, context: str, words: pd.DataFrame, *, target: str = "span",
                    max_words: int = 10, random_repeats: int = 5, seed: int = 0,
-                   max_seq_length: int = DECODING_DEFAULTS["max_seq_length"],
-                   doc_stride: int = DECODING_DEFAULTS["doc_stride"]) -> pd.DataFrame:
+                   windowing: WindowSettings = WindowSettings()) -> pd.DataFrame:
     """Delete the ``k`` context words with the highest attribution (those pushing ``target`` up),
     ``k = 0..max_words``, re-run the model on each shortened context (one batched prediction) and
     read the question's ``target`` again: ``"span"`` (the best span score) or ``"null_odds"``.
@@ -344,8 +341,7 @@ def deletion_curve(model, tokenizer, question: str, context: str, words: pd.Data
                 rows.append({"order": order, "repeat": r, "k": k, "question": question,
                              "context": remove_words(context, [tuple(p) for p in picked])})
     variants = pd.DataFrame(rows)
-    predictions, _ = predict_table(model, tokenizer, variants, max_seq_length=max_seq_length, doc_stride=doc_stride,
-                                   progress=False)
+    predictions, _ = predict_table(model, tokenizer, variants, windowing=windowing, progress=False)
     variants["value"] = predictions["best_span_score" if target == "span" else "null_odds"].to_numpy(dtype=float)
     curve = variants.groupby(["order", "k"], as_index=False)["value"].mean()
     start = curve[curve["k"] == 0].set_index("order")["value"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..core.settings import settings_of_run
 from .attribution import Attribution, attribute
 
 __all__ = ['DECISION_GROUPS', 'attention_attribution_correlation', 'attribution_shares', 'attribution_statistics', 'summarize_attribution_statistics']
@@ -97,8 +98,8 @@ def attribution_statistics(run, model, tokenizer, *, per_group: int = 10, groups
 
     table = outcomes(getattr(run, "table", run))
     groups = DECISION_GROUPS if groups is None else groups
-    settings = getattr(run, "info", {}).get("settings", {})
-    options = {k: settings[k] for k in ("max_seq_length", "doc_stride", "max_query_length") if k in settings}
+    windowing, decoding = settings_of_run(getattr(run, "info", {}).get("settings", {}))
+    options = {"windowing": windowing, "decoding": decoding}
     picked = []
     for name, members in groups.items():
         part = table[table["outcome"].isin(members)]

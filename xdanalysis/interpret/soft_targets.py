@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..core.decoding import DECODING_DEFAULTS
+from ..core.settings import WindowSettings
 from ..core.stats import kl_divergence
 
 __all__ = ['attention_similarity', 'slice_kl', 'soft_target_kl', 'soft_targets', 'word_distributions']
@@ -141,7 +141,7 @@ def _js_distance(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 def attention_similarity(student, teacher, tokenizer, questions: pd.DataFrame, *,
-                         max_seq_length: int = DECODING_DEFAULTS["max_seq_length"]) -> np.ndarray:
+                         windowing: WindowSettings = WindowSettings()) -> np.ndarray:
     """Jensen-Shannon distance between each student layer's and each teacher layer's attention
     (heads averaged, rows compared token by token), averaged over the questions' first windows.
 
@@ -151,8 +151,7 @@ def attention_similarity(student, teacher, tokenizer, questions: pd.DataFrame, *
     from ..model.forward import forward_windows
     from ..model.windows import prepare_windows
 
-    windows = prepare_windows(questions, tokenizer, max_seq_length=max_seq_length,
-                              doc_stride=min(DECODING_DEFAULTS["doc_stride"], max_seq_length // 2))
+    windows = prepare_windows(questions, tokenizer, windowing)
     first = [i for i, q in enumerate(windows.question_index) if i == 0 or windows.question_index[i - 1] != q]
     total, count = None, 0
     for w in first:

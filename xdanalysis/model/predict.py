@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..core.decoding import DECODING_DEFAULTS, Window, check_decoding_settings, decode_question
+from ..core.decoding import Window, decode_question
+from ..core.settings import DecodingSettings, WindowSettings
 from .forward import run_windows
 from .windows import Windows, prepare_windows
 
@@ -13,9 +14,7 @@ __all__ = ['decode_windows', 'predict_chunk', 'predict_table', 'token_lengths']
 
 
 def decode_windows(table: pd.DataFrame, windows: Windows, logits, *,
-                   n_best_size: int = DECODING_DEFAULTS["n_best_size"],
-                   max_answer_length: int = DECODING_DEFAULTS["max_answer_length"],
-                   null_score_diff_threshold: float = DECODING_DEFAULTS["null_score_diff_threshold"]) -> list[dict]:
+                   decoding: DecodingSettings = DecodingSettings()) -> list[dict]:
     """Group windows by question and decode each question (see :func:`decode_question`)."""
     per_question: list[list[Window]] = [[] for _ in range(len(table))]
     for offsets, question_index, cls, (start, end) in zip(windows.offsets, windows.question_index,
@@ -23,9 +22,7 @@ def decode_windows(table: pd.DataFrame, windows: Windows, logits, *,
         per_question[question_index].append(Window(offsets, start, end, cls))
     contexts = list(table["context"])
     return [
-        decode_question(contexts[i], per_question[i], n_best_size=n_best_size,
-                        max_answer_length=max_answer_length, null_score_diff_threshold=null_score_diff_threshold)
-        for i in range(len(table))
+        decode_question(contexts[i], per_question[i], decoding=decoding) for i in range(len(table))
     ]
 
 
@@ -49,12 +46,7 @@ def token_lengths(table: pd.DataFrame, tokenizer) -> pd.DataFrame:
 
 
 def predict_table(model, tokenizer, table: pd.DataFrame, *,
-                  max_seq_length: int = DECODING_DEFAULTS["max_seq_length"],
-                  doc_stride: int = DECODING_DEFAULTS["doc_stride"],
-                  max_query_length: int = DECODING_DEFAULTS["max_query_length"],
-                  n_best_size: int = DECODING_DEFAULTS["n_best_size"],
-                  max_answer_length: int = DECODING_DEFAULTS["max_answer_length"],
-                  null_score_diff_threshold: float = DECODING_DEFAULTS["null_score_diff_threshold"],
+                  windowing: WindowSettings = WindowSettings(), decoding: DecodingSettings = DecodingSettings(),
                   batch_size: int = 32, progress: bool = True) -> tuple[pd.DataFrame, list[list[dict]]]:
     """Predict every question of ``table``; returns ``(predictions, nbest)``.
 
@@ -67,28 +59,26 @@ def predict_table(model, tokenizer, table: pd.DataFrame, *,
 
         predictions, nbest = predict_table(model, tokenizer, load_squad(path, limit=8))
     """
-    check_decoding_settings(n_best_size=n_best_size, max_answer_length=max_answer_length,
-                            max_seq_length=max_seq_length, doc_stride=doc_stride, max_query_length=max_query_length)
-    windows = prepare_windows(table, tokenizer, max_seq_length=max_seq_length, doc_stride=doc_stride,
-                              max_query_length=max_query_length)
+    windows = prepare_windows(table, tokenizer, windowing)
     logits = run_windows(model, windows, batch_size=batch_size, progress=progress)
-    decoded = decode_windows(table, windows, logits, n_best_size=n_best_size, max_answer_length=max_answer_length,
-                             null_score_diff_threshold=null_score_diff_threshold)
+    decoded = decode_windows(table, windows, logits, decoding=decoding)
     nbest = [d.pop("nbest") for d in decoded]
     predictions = pd.DataFrame(decoded, index=table.index)
     predictions["question_truncated"] = np.isin(np.arange(len(table)), windows.truncated)
     return predictions, nbest
 
 
-def predict_chunk(model, tokenizer, part: pd.DataFrame, *, decoding: dict, batch_size: int = 32):
-    """One chunk of a run (see :mod:`xdanalysis.runs`), as both engines compute it: the questions'
+def predict_chunk(model, tokenizer, part: pd.DataFrame, *, windowing: WindowSettings, decoding: DecodingSettings,
+                  batch_size: int = 32):
+    """One chunk of a run (see :mod:`xdanalysis.runs.run`), as both engines compute it: the questions'
     predictions, token lengths and n-best lists (as JSON) in one frame, and the seconds it took.
-    ``decoding`` holds the keywords of :func:`predict_table`."""
+    """
     import json
     import time
 
     started = time.perf_counter()
-    predictions, nbest = predict_table(model, tokenizer, part, batch_size=batch_size, progress=False, **decoding)
+    predictions, nbest = predict_table(model, tokenizer, part, windowing=windowing, decoding=decoding,
+                                       batch_size=batch_size, progress=False)
     seconds = time.perf_counter() - started
     lengths = token_lengths(part, tokenizer)
     lengths["prediction_tokens"] = [len(ids) for ids in tokenizer(

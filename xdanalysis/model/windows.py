@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..core.decoding import DECODING_DEFAULTS, check_decoding_settings
+from ..core.settings import WindowSettings
 
 __all__ = ['Windows', 'length_batches', 'prepare_windows']
 
@@ -81,9 +81,7 @@ def _truncate_questions(questions: list, tokenizer, budget: int) -> tuple[list, 
     return questions, cut
 
 
-def prepare_windows(table: pd.DataFrame, tokenizer, *, max_seq_length: int = DECODING_DEFAULTS["max_seq_length"],
-                    doc_stride: int = DECODING_DEFAULTS["doc_stride"],
-                    max_query_length: int = DECODING_DEFAULTS["max_query_length"]) -> Windows:
+def prepare_windows(table: pd.DataFrame, tokenizer, windowing: WindowSettings = WindowSettings()) -> Windows:
     """Tokenise every question into overlapping windows (see :class:`Windows`).
 
     Only the context is split into windows; a question longer than ``max_query_length`` tokens
@@ -92,16 +90,15 @@ def prepare_windows(table: pd.DataFrame, tokenizer, *, max_seq_length: int = DEC
 
     Example::
 
-        windows = prepare_windows(load_squad(path, limit=4), tokenizer, max_seq_length=128, doc_stride=32)
+        windows = prepare_windows(load_squad(path, limit=4), tokenizer, WindowSettings(128, 32))
         len(windows), windows.cls_index[0]
     """
-    check_decoding_settings(n_best_size=1, max_answer_length=1, max_seq_length=max_seq_length,
-                            doc_stride=doc_stride, max_query_length=max_query_length)
+    max_seq_length, doc_stride = windowing.max_seq_length, windowing.doc_stride
     if tokenizer.cls_token_id is None:
         raise ValueError(f"{getattr(tokenizer, 'name_or_path', 'the tokenizer')}: no [CLS] token, so there is no "
                          "null (no-answer) score; extractive SQuAD 2.0 models need one")
     pad_on_right = tokenizer.padding_side == "right"
-    budget = _question_budget(tokenizer, max_seq_length, doc_stride, max_query_length)
+    budget = _question_budget(tokenizer, max_seq_length, doc_stride, windowing.max_query_length)
     questions = [str(q).lstrip() for q in table["question"]]  # leading spaces waste window room
     questions, truncated = _truncate_questions(questions, tokenizer, budget)
     contexts = list(table["context"])

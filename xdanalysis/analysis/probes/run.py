@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ...core.settings import DecodingSettings, WindowSettings
 from .rewrites import PROBES, apply_probe, expectation_met, probe_names
 
 __all__ = ['load_probes', 'probe_results', 'run_probes']
@@ -56,7 +57,9 @@ def probe_results(original, probed: dict) -> pd.DataFrame:
 def run_probes(model, data, out, *, probes="all", seed: int = 0, split: str = "validation", limit: int | None = None,
                titles=None, exclude_titles=None, table: pd.DataFrame | None = None, allow_random_head: bool = False,
                progress: bool = True, overwrite: bool = False, device: str | None = None, dtype: str | None = None,
-               **decoding) -> pd.DataFrame:
+               windowing: WindowSettings = WindowSettings(), decoding: DecodingSettings = DecodingSettings(),
+               batch_size: int = 32, engine: str = "local", ray_address: str | None = None,
+               workers: int | None = None) -> pd.DataFrame:
     """Run ``model`` on the original questions and on every probe's rewrite; write ``out/``:
 
     - ``original/``  the run of the source questions; ``<probe>/questions.json`` (official
@@ -75,7 +78,7 @@ def run_probes(model, data, out, *, probes="all", seed: int = 0, split: str = "v
         probe_summary(results)
     """
     from ...core.data import load_squad, write_squad
-    from ...core.io import write_json as _write_json
+    from ...core.io import write_json
     from ...runs.run import predict_run
     from ...runs.store import run_identity
 
@@ -97,7 +100,8 @@ def run_probes(model, data, out, *, probes="all", seed: int = 0, split: str = "v
     def predict(source, where, label, given_table=None):
         return predict_run(model, source, where, table=given_table, loaded=loaded, progress=progress,
                            progress_label=label, allow_random_head=allow_random_head, overwrite=overwrite,
-                           device=device, dtype=dtype, **decoding)
+                           device=device, dtype=dtype, windowing=windowing, decoding=decoding, batch_size=batch_size, engine=engine,
+                           ray_address=ray_address, workers=workers)
 
     out.mkdir(parents=True, exist_ok=True)
     original = predict(data, out / "original", "original", table)
@@ -126,7 +130,7 @@ def run_probes(model, data, out, *, probes="all", seed: int = 0, split: str = "v
     info = {"model": settings.get("model_given") or settings["model"], "data": settings["data"], "seed": seed,
             "original_run": "original", "identity": identity, "probes": record}
     results.to_parquet(out / "probes.parquet", index=False)
-    _write_json(out / "probes.json", info, indent=2)
+    write_json(out / "probes.json", info, indent=2)
     results.attrs.update(info)
     results.attrs["path"] = str(out)
     return results
