@@ -1,5 +1,6 @@
 # make report   set up .venv if needed, run the model over SQuAD 2.0, score it, write the run and its HTML report
-# make test     set up .venv if needed, run the test suite
+# make test     set up .venv if needed, run the test suite (what CI runs)
+# make test-fast  the fast lane while working: everything but notebooks, Ray and slow tests (about a minute)
 #
 # Overrides: make report MODEL=<hub id or dir> DATA=<hub name or file> TITLES=<a,b> LIMIT=<n> RUN=<dir>
 
@@ -13,7 +14,7 @@ TITLES ?=
 RUN    ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: install report test bench clean
+.PHONY: install report test test-fast bench clean
 
 install: $(STAMP)
 
@@ -31,6 +32,9 @@ report: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow and not notebooks and not ray"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_inference.py --model $(MODEL) --data $(DATA) $(if $(TITLES),--titles $(TITLES)) \

@@ -12,6 +12,7 @@ from nbclient import NotebookClient
 from conftest import shared_path
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.notebooks
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 

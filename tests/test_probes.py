@@ -213,6 +213,7 @@ def test_expectations(expect, original, probed, exact, met):
     assert expectation_met(expect, original, probed, exact) is met
 
 
+@pytest.mark.slow
 def test_probe_command_end_to_end(tiny_model_dir, squad_file, tmp_path, capsys, monkeypatch):
     from xdanalysis.apps.cli import main
 

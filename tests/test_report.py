@@ -2,12 +2,15 @@
 
 import re
 
+import pytest
+
 from xdanalysis.apps.cli import main
 from xdanalysis.analysis.slices import SLICES
 from xdanalysis.apps.report import REPORT_SECTIONS
 from xdanalysis.core.settings import WindowSettings, DecodingSettings
 
 
+@pytest.mark.slow
 def test_report_from_the_cli(tiny_model_dir, squad_file, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["evaluate", "--report", "--model", str(tiny_model_dir), "--data", str(squad_file),
@@ -54,6 +57,7 @@ def _unanswerable_only(tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_report_of_degenerate_runs(tiny_model_dir, squad_file, tmp_path):
     import html
 

@@ -13,6 +13,7 @@ from conftest import squad_payload
 from xdanalysis.runs.run import load_run, predict_run
 from xdanalysis.core.settings import WindowSettings
 
+pytestmark = pytest.mark.ray
 SETTINGS = {"windowing": WindowSettings(64, 16), "progress": False}
 
 
