@@ -131,3 +131,16 @@ def test_core_never_imports_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_no_package_file_is_ignored_by_git():
+    """A sub-package whose name an ignore rule also matches (``runs/``) would be missing from every
+    clone: the package's own files are never ignored."""
+    import subprocess
+
+    try:
+        ignored = subprocess.run(["git", "ls-files", "--others", "--ignored", "--exclude-standard", "xdanalysis"],
+                                 cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout")
+    assert not [f for f in ignored if f.endswith(".py")]

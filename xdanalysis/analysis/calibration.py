@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..core.common import table_of
 from .slices import per_bucket
 
 __all__ = ['RELIABILITY_GROUPS', 'best_span_probabilities', 'calibration_summary', 'decision_confidence', 'reliability']
@@ -14,7 +15,7 @@ def best_span_probabilities(run) -> pd.Series:
     """The n-best softmax probability of each question's best span (NaN where it has none), from
     the run's ``nbest_predictions.json``; a table that carries a ``span_probability`` column is
     read as it is."""
-    table = getattr(run, "table", run)
+    table = table_of(run)
     if "span_probability" in table.columns:
         return table["span_probability"].astype(float)
     if not hasattr(run, "nbest"):
@@ -37,7 +38,7 @@ def decision_confidence(run) -> pd.DataFrame:
 
         decision_confidence(load_run("runs/demo")).groupby("answered")["correct"].mean()
     """
-    table = getattr(run, "table", run)
+    table = table_of(run)
     answered = (table["answer"] != "").to_numpy()
     span = best_span_probabilities(run).to_numpy()
     confidence = np.where(answered, span, table["na_prob"].to_numpy(dtype=float))
@@ -97,7 +98,7 @@ def reliability(run, *, bins: int = 10) -> pd.DataFrame:
 def calibration_summary(run, *, bins: int = 10, by=None, edges=None, quantiles: int | None = None) -> pd.DataFrame:
     """ECE and Brier score of the run's decisions, overall and per bucket of a slice with ``by``."""
     decisions = decision_confidence(run)
-    table = getattr(run, "table", run).assign(_confidence=decisions["confidence"], _correct=decisions["correct"])
+    table = table_of(run).assign(_confidence=decisions["confidence"], _correct=decisions["correct"])
 
     def one(part):
         known = part["_confidence"].notna()

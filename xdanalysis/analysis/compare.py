@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from ..core.common import check_choice
+from ..core.common import check_choice, is_reference, table_of
 from ..core.metrics import compute_f1
 from ..core.stats import format_p_value, paired_bootstrap
 from ..model.loading import CARD_FIGURES
@@ -24,11 +23,11 @@ CARD_POINTS = {model: {"EM": card["exact"], "F1": card["f1"], "label": f"{model.
 
 
 def _table_of(run) -> pd.DataFrame:
-    if isinstance(run, (str, os.PathLike)):
+    if is_reference(run):
         from ..runs.run import load_run
 
         run = load_run(run)
-    table = getattr(run, "table", run)
+    table = table_of(run)
     return outcomes(table) if "outcome" not in table.columns else table
 
 
@@ -40,7 +39,7 @@ _DECODING_KEYS = ["max_seq_length", "doc_stride", "max_query_length", "n_best_si
 
 
 def _info_of(run) -> dict:
-    if isinstance(run, (str, os.PathLike)):
+    if is_reference(run):
         from ..runs.run import load_run
 
         run = load_run(run)

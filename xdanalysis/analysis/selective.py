@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..core.common import table_of
 from .slices import per_bucket
 from .thresholds import _span_scores
 
@@ -33,7 +34,7 @@ def risk_coverage(table) -> pd.DataFrame:
     >>> risk_coverage(t)[["coverage", "risk"]].values.tolist()
     [[0.5, 0.0], [1.0, 0.5]]
     """
-    table = getattr(table, "table", table)
+    table = table_of(table)
     if len(table) == 0:
         raise ValueError("risk_coverage needs at least one question")
     order = _confidence_order(table)

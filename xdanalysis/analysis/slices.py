@@ -9,7 +9,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from ..core.common import check_choice
+from ..core.common import check_choice, table_of
 from ..core.stats import bootstrap_ci
 from ..core.text import QUESTION_TYPES, lexical_overlap, question_type
 from .outcomes import ERROR_OUTCOMES, OUTCOMES, outcomes
@@ -215,7 +215,7 @@ def examples(table, *, outcome=None, by=None, bucket=None, sort_by: str = "confi
 
         examples(run, outcome="false_answer", by="question type", bucket="how many")
     """
-    table = getattr(table, "table", table)
+    table = table_of(table)
     if "outcome" not in table.columns:
         table = outcomes(table)
     mask = pd.Series(True, index=table.index)
@@ -248,7 +248,7 @@ def per_bucket(table, summarise, *, by=None, edges=None, quantiles: int | None =
     >>> per_bucket(t, lambda p: {"n": len(p)}, by="g").values.tolist()
     [['a', 2], ['b', 1]]
     """
-    table = getattr(table, "table", table)
+    table = table_of(table)
     if by is None:
         return pd.DataFrame([{"bucket": "all", **summarise(table)}])
     buckets = by if isinstance(by, pd.Series) else slice_values(table, by, edges, quantiles)

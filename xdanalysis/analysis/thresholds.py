@@ -7,18 +7,34 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..core.common import logit, sigmoid
+from ..core.common import logit, sigmoid, table_of
 from ..core.data import gold_answers
 from ..core.metrics import question_scores, squad_v2_scores
 from ..core.stats import bootstrap_interval
 
-__all__ = ['cross_fitted_threshold', 'run_threshold', 'threshold_curve', 'threshold_summary']
+__all__ = ['answered_at', 'scores_at', 'cross_fitted_threshold', 'run_threshold', 'threshold_curve', 'threshold_summary']
 
 
 def _span_scores(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     gold = gold_answers(table)
     exact, f1 = question_scores(gold, dict(zip(table["id"], table["best_span_text"])))
     return table["id"].map(exact).to_numpy(dtype=float), table["id"].map(f1).to_numpy(dtype=float)
+
+
+def answered_at(thresholds, odds: np.ndarray) -> np.ndarray:
+    """``[thresholds, questions]``: whether each question is answered at each threshold. The SQuAD 2.0
+    decision rule, in one place: answer when null odds <= threshold, abstain above it.
+
+    >>> answered_at([0.0, 2.0], np.array([-1.0, 1.0, np.inf])).tolist()
+    [[True, False, False], [True, True, False]]
+    """
+    return odds[None, :] <= np.atleast_1d(np.asarray(thresholds, dtype=float))[:, None]
+
+
+def scores_at(thresholds, odds: np.ndarray, span_scores: np.ndarray, has: np.ndarray) -> np.ndarray:
+    """``[thresholds, questions]``: each question's score at each threshold, the best span's score
+    where it is answered and 1 or 0 for abstaining on an unanswerable or answerable question."""
+    return np.where(answered_at(thresholds, odds), span_scores[None, :], (~has).astype(float)[None, :])
 
 
 def threshold_curve(table: pd.DataFrame, thresholds=None) -> pd.DataFrame:
@@ -34,15 +50,13 @@ def threshold_curve(table: pd.DataFrame, thresholds=None) -> pd.DataFrame:
         finite = odds[np.isfinite(odds)]
         thresholds = np.unique(np.concatenate([finite, [0.0], [finite.min() - 1.0] if len(finite) else []]))
     thresholds = np.asarray(thresholds, dtype=float)
-    answered = odds[None, :] <= thresholds[:, None]  # [thresholds, questions]
-    abstain_score = (~has).astype(float)
     rows = {"threshold": thresholds}
     for metric, span in (("EM", span_exact), ("F1", span_f1)):
-        scores = np.where(answered, span[None, :], abstain_score[None, :])
+        scores = scores_at(thresholds, odds, span, has)
         rows[metric] = 100 * scores.mean(axis=1)
         rows[f"HasAns_{metric}"] = 100 * scores[:, has].mean(axis=1) if has.any() else np.nan
         rows[f"NoAns_{metric}"] = 100 * scores[:, ~has].mean(axis=1) if (~has).any() else np.nan
-    rows["answered"] = answered.mean(axis=1)
+    rows["answered"] = answered_at(thresholds, odds).mean(axis=1)
     return pd.DataFrame(rows)
 
 
@@ -81,7 +95,7 @@ def threshold_summary(table, current: float | None = None) -> pd.DataFrame:
     """
     if current is None:
         current = run_threshold(table)
-    table = getattr(table, "table", table)
+    table = table_of(table)
     odds = table["null_odds"].to_numpy(dtype=float)
     probs = np.array([sigmoid(x) for x in odds])
     na_probs = dict(zip(table["id"], probs))
@@ -118,8 +132,7 @@ def _best_f1_threshold(odds: np.ndarray, span_f1: np.ndarray, has: np.ndarray) -
     the middle of that interval (of the lowest best one), ±inf at the ends."""
     finite = np.unique(odds[np.isfinite(odds)])
     candidates = np.concatenate([[-np.inf], finite])  # answer where odds <= candidate
-    answered = odds[None, :] <= candidates[:, None]
-    f1 = np.where(answered, span_f1[None, :], (~has).astype(float)[None, :]).mean(axis=1)
+    f1 = scores_at(candidates, odds, span_f1, has).mean(axis=1)
     k = int(np.argmax(f1))
     if k == 0:
         return -math.inf
@@ -129,7 +142,7 @@ def _best_f1_threshold(odds: np.ndarray, span_f1: np.ndarray, has: np.ndarray) -
 
 
 def _f1_at(odds, span_f1, has, threshold) -> np.ndarray:
-    return np.where(odds <= threshold, span_f1, (~has).astype(float))
+    return scores_at(threshold, odds, span_f1, has)[0]
 
 
 def cross_fitted_threshold(table, *, folds: int = 5, seed: int = 0, n_boot: int = 1000,
@@ -151,7 +164,7 @@ def cross_fitted_threshold(table, *, folds: int = 5, seed: int = 0, n_boot: int 
         cross_fitted_threshold(load_run("runs/demo"))["gain"]
     """
     current = run_threshold(table)
-    table = getattr(table, "table", table)
+    table = table_of(table)
     if folds < 2 or folds > len(table):
         raise ValueError(f"folds must be between 2 and the number of questions ({len(table)}), got {folds}")
     odds = table["null_odds"].to_numpy(dtype=float)

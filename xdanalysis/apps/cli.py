@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..core.common import name_some, rename_options
 from ..core.data import DataError, HubUnreachableError, gold_answers, load_squad
+from ..core.io import write_text
 from ..core.metrics import MissingPredictionsError, squad_v2_scores
 from ..core.settings import DECODING_DEFAULTS, DecodingSettings, WindowSettings
 from ..views.summary import summary_text
@@ -111,8 +112,7 @@ def _score(args) -> int:
                              out_image_dir=args.out_image_dir if na_probs is not None else None,
                              missing="wrong" if args.missing_as_wrong else "error")
     if args.out_file:
-        with open(args.out_file, "w") as handle:
-            json.dump(result, handle)
+        write_text(args.out_file, json.dumps(result))  # the official script's bytes, written whole
     else:
         print(json.dumps(result, indent=2))
     return 0
@@ -121,9 +121,9 @@ def _score(args) -> int:
 def _evaluate(args) -> int:
     run = _predict(args)
     scores = run.scores()
-    (run.path / "scores.json").write_text(json.dumps(scores, indent=2))
+    write_text(run.path / "scores.json", json.dumps(scores, indent=2))
     text = summary_text(scores, args.model, run)
-    (run.path / "summary.txt").write_text(text + "\n")
+    write_text(run.path / "summary.txt", text + "\n")
     print(text)
     if args.report:
         from .report import write_report
@@ -280,7 +280,7 @@ def _probe(args) -> int:
                          batch_size=args.batch_size, device=args.device, dtype=args.dtype, engine=args.engine,
                          ray_address=args.ray_address, workers=args.workers, **_settings_of(args))
     text = probe_summary_text(probe_summary(results))
-    (Path(args.out) / "probe_summary.txt").write_text(text + "\n", encoding="utf-8")
+    write_text(Path(args.out) / "probe_summary.txt", text + "\n")
     print(text)
     print(f"\nper question: {Path(args.out) / 'probes.parquet'}")
     if args.report:

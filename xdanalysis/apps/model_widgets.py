@@ -9,7 +9,8 @@ import io
 import pandas as pd
 
 from ..analysis.outcomes import outcomes
-from .widgets import _figure_png, _FollowsQuestions, _png_bytes, _show_png
+from ..views.figures import png_bytes
+from .widgets import _figure_png, _FollowsQuestions, _show_png
 
 __all__ = ['ATTENTION_VIEWS', 'AttentionExplorer', 'AttributionExplorer', 'SoftTargetExplorer']
 
@@ -171,8 +172,8 @@ class AttentionExplorer(_FollowsQuestions):
                 figure = Figure(figsize=(18, 3))
                 plot_head_statistics(self.statistics(qid, self.words.value, self.gold_window.value),
                                      figure=figure, colorbars=False)
-                self._images[key] = _png_bytes(figure, {"left": 0.04, "bottom": 0.15, "right": 0.98,
-                                                        "top": 0.8, "wspace": 0.45})
+                self._images[key] = png_bytes(figure, margins={"left": 0.04, "bottom": 0.15, "right": 0.98,
+                                                               "top": 0.8, "wspace": 0.45})
         _show_png(self.image, self._images[key])
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +11,9 @@ import pandas as pd
 from ..analysis.outcomes import OUTCOMES, confusion, outcomes
 from ..analysis.slices import SLICES, slice_table
 from ..analysis.thresholds import threshold_curve, threshold_summary
+from ..core.io import write_text
 from ..views.display import example_html
+from ..views.figures import render_png
 
 __all__ = ['PROBE_SECTION', 'REPORT_SECTIONS', 'probes_of_run', 'write_report']
 
@@ -25,14 +26,9 @@ PROBE_SECTION = "Robustness probes"
 
 
 def _png(draw, size=(8, 3.8)) -> str:
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=size)
-    draw(figure)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90)
-    return f'<img alt="figure" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
+    """``draw(figure)`` as an embedded image."""
+    data = render_png(draw, size=size, dpi=90)
+    return f'<img alt="figure" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
 
 
 def _table(frame: pd.DataFrame, digits: int = 2) -> str:
@@ -226,5 +222,5 @@ def write_report(run, out, n_boot: int = 1000, seed: int = 0, examples_per_outco
             f"<style>{style}</style></head><body><p>{nav}</p>{''.join(body)}</body></html>")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, encoding="utf-8")
+    write_text(out, page)
     return out

@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-import io
-
 import pandas as pd
 
 from ..analysis.outcomes import OUTCOMES, outcomes
 from ..analysis.slices import SLICES, examples, slice_table, slice_values
 from ..views.display import example_html, probe_pair_html
+from ..views.figures import render_png
 from ..views.plots import plot_slice
 
 __all__ = ['ErrorExplorer', 'ProbeExplorer', 'TransitionExplorer']
 
 
-def _png_bytes(figure, margins: dict | None = None) -> bytes:
-    # Fixed margins skip tight_layout's extra text rendering, a third of a redraw.
-    if margins:
-        figure.subplots_adjust(**margins)
-    else:
-        figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=80)
-    return buffer.getvalue()
-
-
 def _figure_png(draw, size=(7.5, 3.4), margins: dict | None = None) -> bytes:
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=size)
-    draw(figure.add_subplot())
-    return _png_bytes(figure, margins)
+    """``draw(ax)`` on one axes, as PNG bytes."""
+    return render_png(lambda figure: draw(figure.add_subplot()), size=size, margins=margins)
 
 
 def _show_png(image, data: bytes) -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
 
-__all__ = ['MAX_NAMED', 'check_choice', 'logit', 'name_some', 'rename_options', 'sigmoid']
+__all__ = ['is_reference', 'table_of', 'MAX_NAMED', 'check_choice', 'logit', 'name_some', 'rename_options', 'sigmoid']
 
 
 MAX_NAMED = 10
@@ -71,3 +72,18 @@ def rename_options(message: str, names: dict) -> str:
         return name if name.endswith("=") else name + space
 
     return re.sub(r"(--[a-z][a-z-]*)( (?=[^\s-]))?", replace, message)
+
+
+def is_reference(thing) -> bool:
+    """Whether ``thing`` names what to load (a Hub id, a model or run directory) rather than being a
+    loaded object (a ``(model, tokenizer)`` pair, a run).
+
+    >>> is_reference("runs/demo"), is_reference(("model", "tokenizer"))
+    (True, False)
+    """
+    return isinstance(thing, (str, os.PathLike))
+
+
+def table_of(run_or_table):
+    """A run's question table, or the table itself: what every analysis of a table accepts."""
+    return getattr(run_or_table, "table", run_or_table)

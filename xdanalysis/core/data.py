@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from .common import name_some
+from .io import write_json
 
 __all__ = ['COLUMNS', 'DataError', 'HubUnreachableError', 'data_problem', 'first_per_title', 'gold_answers', 'hub_reachable', 'load_squad', 'source_fingerprint', 'title_list', 'validate_table', 'write_squad']
 
@@ -379,9 +380,7 @@ def write_squad(table: pd.DataFrame, path) -> Path:
         for title, paragraphs in articles.items()]}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
+    write_json(path, payload)
     return path
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .settings import DecodingSettings
+from .stats import softmax
 
 __all__ = ['Window', 'decode_question']
 
@@ -125,9 +126,7 @@ def decode_question(
     nbest = sorted(candidates + [null_entry], key=lambda c: c["score"], reverse=True)[:n_best_size]
     if not any(c is null_entry for c in nbest):
         nbest.append(null_entry)
-    all_scores = np.array([c["score"] for c in nbest])
-    weights = np.exp(all_scores - all_scores.max())
-    for candidate, probability in zip(nbest, weights / weights.sum()):
+    for candidate, probability in zip(nbest, softmax([c["score"] for c in nbest])):
         candidate["probability"] = float(probability)
 
     if candidates:

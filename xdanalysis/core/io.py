@@ -9,7 +9,7 @@ import resource
 import sys
 from pathlib import Path
 
-__all__ = ['NULL_ODDS_NO_SPAN', 'finite_odds', 'peak_rss_mb', 'read_null_odds', 'write_atomic', 'write_json']
+__all__ = ['write_text', 'NULL_ODDS_NO_SPAN', 'finite_odds', 'peak_rss_mb', 'read_null_odds', 'write_atomic', 'write_json']
 
 
 # +inf null odds (no admissible span: the model can only abstain) as valid JSON.
@@ -20,13 +20,23 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
 
 
-def write_atomic(path: Path, write) -> None:
+def write_atomic(path, write) -> None:
+    """Write ``path`` whole or not at all: ``write(tmp)`` fills a temporary file beside it, which then
+    replaces ``path`` in one step (a killed process leaves the old file or none, never half of one).
+    The one way the package writes a file."""
+    path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     write(tmp)
     os.replace(tmp, path)
 
 
-def write_json(path: Path, payload, indent=None) -> None:
+def write_text(path, text: str) -> None:
+    """``text`` into ``path``, atomically (see :func:`write_atomic`)."""
+    write_atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def write_json(path, payload, indent=None) -> None:
+    """``payload`` as JSON (UTF-8, no NaN or infinity) into ``path``, atomically."""
     def write(tmp):
         with open(tmp, "w", encoding="utf-8") as handle:
             json.dump(payload, handle, indent=indent, ensure_ascii=False, allow_nan=False)

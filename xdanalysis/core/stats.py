@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ['bootstrap_ci', 'bootstrap_interval', 'bootstrap_means', 'format_p_value', 'kl_divergence', 'paired_bootstrap']
+__all__ = ['softmax', 'bootstrap_ci', 'bootstrap_interval', 'bootstrap_means', 'format_p_value', 'kl_divergence', 'paired_bootstrap']
+
+
+def softmax(logits, temperature: float = 1.0) -> np.ndarray:
+    """``exp(z / T)`` normalised, in float64 and overflow-free: the one softmax of the package
+    (n-best probabilities, soft targets, teacher distributions, entropies).
+
+    >>> softmax([0.0, 0.0]).tolist(), softmax([1000.0, 0.0]).round(3).tolist()
+    ([0.5, 0.5], [1.0, 0.0])
+    """
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    z = np.exp(z - z.max())
+    return z / z.sum()
 
 
 def bootstrap_means(values, *, n_boot: int = 1000, seed: int = 0) -> np.ndarray:

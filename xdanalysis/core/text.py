@@ -9,7 +9,7 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ['QUESTION_TYPES', 'STOPWORDS', 'WordLayout', 'content_words', 'lexical_overlap', 'question_type', 'sentence_spans', 'word_groups', 'word_layout']
+__all__ = ['token_char', 'QUESTION_TYPES', 'STOPWORDS', 'WordLayout', 'content_words', 'lexical_overlap', 'question_type', 'sentence_spans', 'word_groups', 'word_layout']
 
 
 _YES_NO_START = re.compile(r"^(is|are|was|were|do|does|did|can|could|will|would|should|has|have|had|may|might|must)\b")
@@ -50,28 +50,23 @@ STOPWORDS = set("a an the of in on at to for by with from and or is are was were
                  "what which who whom whose when where why how that this these those it its as into than".split())
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-
-
 def content_words(text: str) -> set:
     return {w for w in re.findall(r"\w+", text.lower()) if w not in STOPWORDS}
 
 
 def lexical_overlap(question: str, context: str, start: int) -> float:
-    """Share of the question's content words found in the context sentence holding ``start``.
+    """Share of the question's content words found in the context sentence holding ``start``
+    (sentences from :func:`sentence_spans`).
 
     >>> lexical_overlap("Who built the castle at Caen?", "Rain fell. The castle at Caen was built by William.", 27)
     1.0
     """
     if start < 0:
         return float("nan")
-    begin = 0
-    for match in _SENTENCE_END.finditer(context):
-        if match.start() > start:
-            break
-        begin = match.end()
-    end_match = _SENTENCE_END.search(context, start)
-    sentence = context[begin : end_match.start() if end_match else len(context)]
+    spans = sentence_spans(context)
+    # the sentence holding ``start`` (pysbd, the splitter every analysis uses), or the next one
+    begin, end = next(((b, e) for b, e in spans if start < e), spans[-1] if spans else (0, len(context)))
+    sentence = context[begin:end]
     words = content_words(question)
     if not words:
         return float("nan")
@@ -109,6 +104,26 @@ def sentence_spans(text: str) -> tuple:
         start = text.index(rest, position)
         spans.append((start, start + len(rest)))
     return tuple(spans)
+
+
+def token_char(context: str, start: int, end: int, *, which: str) -> int:
+    """The character a token's probability belongs to: its first (``which="start"``) or last
+    (``"end"``) non-space character (byte-level BPE tokens can begin with the space before a word).
+    The one alignment of tokens to characters, shared by soft targets over words and teacher
+    distributions moved across tokenizers.
+
+    >>> token_char(" ab cd", 0, 3, which="start"), token_char("ab  ", 0, 4, which="end")
+    (1, 1)
+    """
+    if which == "start":
+        while start < end - 1 and context[start].isspace():
+            start += 1
+        return start
+    if which != "end":
+        raise ValueError(f"unknown which {which!r}; use 'start' or 'end'")
+    while end - 1 > start and context[end - 1].isspace():
+        end -= 1
+    return end - 1
 
 
 def word_groups(kinds: list, offsets, question: str, context: str) -> list[list[int]]:

@@ -47,6 +47,6 @@ def default_precision() -> str:
     >>> default_precision() in ("float32", "bfloat16")
     True
     """
-    from ..model.device import resolve_device, resolve_dtype
+    from ..model.device import resolve_placement
 
-    return resolve_dtype("auto", resolve_device("auto"))
+    return resolve_placement("auto", "auto")[1]

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.settings import WindowSettings
+from ..core.stats import softmax
 from ..model.forward import forward_windows
 from ..model.windows import length_batches, prepare_windows
 from .config import DISTILL_DEFAULTS
@@ -101,9 +102,7 @@ def soft_target_entropy(model, tokenizer, table: pd.DataFrame, temperatures=(0.5
     rows = []
     for temperature in temperatures:
         for w, out in outputs:
-            z = out.start_logits.astype(np.float64) / temperature
-            p = np.exp(z - z.max())
-            p /= p.sum()
+            p = softmax(out.start_logits, temperature)
             rows.append({"temperature": float(temperature), "answerable": bool(has_answer[windows.question_index[w]]),
                          "entropy": float(-(p * np.log(np.maximum(p, 1e-300))).sum()),
                          "null_probability": float(p[windows.cls_index[w]]), "tokens": len(p)})

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from ..core.common import is_reference
 
 __all__ = ['cut_layers', 'layer_student']
 
@@ -21,7 +22,7 @@ def layer_student(teacher, out, *, layers=(0, 2, 4)) -> Path:
     pass  # (same module)
     from ..model.loading import load_qa_model
 
-    model, tokenizer = load_qa_model(teacher) if isinstance(teacher, (str, os.PathLike)) else teacher
+    model, tokenizer = load_qa_model(teacher) if is_reference(teacher) else teacher
     model = cut_layers(model, layers)  # a copy: the caller's model is not changed
     out = Path(out)
     model.save_pretrained(out)
@@ -58,4 +59,4 @@ def cut_layers(model, layers):
 def _load(model, **kwargs):
     from ..model.loading import load_qa_model
 
-    return load_qa_model(model, **kwargs) if isinstance(model, (str, os.PathLike)) else model
+    return load_qa_model(model, **kwargs) if is_reference(model) else model

@@ -6,15 +6,17 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..core.common import check_choice
+from ..core.common import check_choice, is_reference
 from ..core.data import source_fingerprint
+from ..core.io import write_atomic, write_json
 from ..core.settings import WindowSettings
+from ..core.stats import softmax
+from ..core.text import token_char
 from ..model.windows import Windows, prepare_windows
 from .config import DISTILL_DEFAULTS
 from .targets import _subset
@@ -45,23 +47,14 @@ def move_distribution(probabilities: np.ndarray, source_offsets: np.ndarray, sou
     >>> move_distribution(np.array([0.2, 0.5, 0.3]), src, 0, tgt, 0, ctx, which="start").tolist()
     [0.2, 0.5, 0.0, 0.3]
     """
-    if which not in ("start", "end"):
-        raise ValueError(f"unknown which {which!r}; use 'start' or 'end'")
+    token_char("", 0, 0, which=which)  # an unknown ``which`` is refused before any work
     moved = np.zeros(len(target_offsets))
     moved[target_cls] += probabilities[source_cls]
     in_target = np.flatnonzero(target_offsets[:, 0] >= 0)
     target_starts = target_offsets[in_target, 0]
     target_ends = target_offsets[in_target, 1]
     for position in np.flatnonzero(source_offsets[:, 0] >= 0):
-        start, end = int(source_offsets[position, 0]), int(source_offsets[position, 1])
-        if which == "start":
-            while start < end - 1 and context[start].isspace():
-                start += 1
-            char = start
-        else:
-            while end - 1 > start and context[end - 1].isspace():
-                end -= 1
-            char = end - 1
+        char = token_char(context, int(source_offsets[position, 0]), int(source_offsets[position, 1]), which=which)
         holder = np.flatnonzero((target_starts <= char) & (char < target_ends))
         if len(holder):
             moved[in_target[holder[0]]] += probabilities[position]
@@ -91,10 +84,7 @@ def _moved_logits(teacher_windows: Windows, teacher_outputs, student_windows: Wi
         best = max(by_question[q], key=overlap)
         pair = []
         for logits, which in ((teacher_outputs[best][0], "start"), (teacher_outputs[best][1], "end")):
-            z = np.asarray(logits, dtype=np.float64)
-            p = np.exp(z - z.max())
-            p /= p.sum()
-            mapped = move_distribution(p, teacher_windows.offsets[best], teacher_windows.cls_index[best], target,
+            mapped = move_distribution(softmax(logits), teacher_windows.offsets[best], teacher_windows.cls_index[best], target,
                                        student_windows.cls_index[w], contexts[q], which=which)
             pair.append(np.where(mapped > 0, np.log(np.maximum(mapped, 1e-30)), _NO_MASS).astype(np.float32))
         moved.append(tuple(pair))
@@ -112,9 +102,11 @@ def _save_logits(file: Path, logits) -> None:
     flat_start = np.concatenate([s for s, _ in logits]).astype(np.float32)
     flat_end = np.concatenate([e for _, e in logits]).astype(np.float32)
     lengths = np.array([len(s) for s, _ in logits])
-    tmp = file.with_name(file.name + ".tmp.npz")
-    np.savez(tmp, start=flat_start, end=flat_end, lengths=lengths)
-    os.replace(tmp, file)
+    def write(tmp):
+        with open(tmp, "wb") as handle:  # a handle: np.savez would add ".npz" to a name
+            np.savez(handle, start=flat_start, end=flat_end, lengths=lengths)
+
+    write_atomic(file, write)
 
 
 def teacher_chunk(teacher, teacher_tokenizer, table: pd.DataFrame, student_windows: Windows, indices, *,
@@ -158,8 +150,8 @@ def teacher_logits(teacher, teacher_tokenizer, table: pd.DataFrame, student_wind
     key = _cache_key(identity, table, settings, student_tokenizer)
     folder = Path(cache_dir) / key
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "key.json").write_text(json.dumps({"teacher": identity, "data_fingerprint": source_fingerprint(table),
-                                                 "settings": settings, "windows": len(student_windows)}, indent=2))
+    write_json(folder / "key.json", {"teacher": identity, "data_fingerprint": source_fingerprint(table),
+                                     "settings": settings, "windows": len(student_windows)}, indent=2)
     same = _same_tokenizer(teacher_tokenizer, student_tokenizer)
     n_chunks = max(1, math.ceil(len(student_windows) / chunk_windows))
     from ..runs.engines import ENGINES
@@ -170,7 +162,7 @@ def teacher_logits(teacher, teacher_tokenizer, table: pd.DataFrame, student_wind
 
         pending = [c for c in range(n_chunks) if not (folder / f"chunk-{c:05d}.npz").exists()]
         if pending:
-            if not isinstance(teacher_path, (str, os.PathLike)):
+            if not is_reference(teacher_path):
                 raise ValueError("engine='ray' needs the teacher as a Hub id or a directory every worker can load")
             for c, logits in teacher_chunks_on_ray(teacher_path, table, student_windows, pending,
                                                    compute=teacher_chunk, chunk_windows=chunk_windows, same=same, settings=settings,

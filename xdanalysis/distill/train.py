@@ -30,8 +30,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..core.common import check_choice
+from ..core.common import check_choice, is_reference
 from ..core.data import load_squad, source_fingerprint
+from ..core.io import write_atomic
 from ..core.settings import WindowSettings
 from ..model.forward import batch_tensors, eager_attention
 from ..model.windows import prepare_windows
@@ -95,7 +96,7 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
     teacher_model, teacher_tokenizer = _load(teacher, device=run_device)
     if student is not None:
         student_model, student_tokenizer = _load(student, allow_random_head=True, device=run_device)
-        init = {"student": os.fspath(student) if isinstance(student, (str, os.PathLike)) else "in-memory"}
+        init = {"student": os.fspath(student) if is_reference(student) else "in-memory"}
     else:
         student_model, student_tokenizer = cut_layers(teacher_model, student_layers), teacher_tokenizer
         init = {"student_layers": [int(i) for i in student_layers]}
@@ -107,7 +108,7 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
                 "max_steps": max_steps, "learning_rate": learning_rate, "batch_size": batch_size,
                 "max_seq_length": max_seq_length, "doc_stride": doc_stride, "seed": seed, "precision": precision,
                 **init}
-    teacher_identity = model_identity(teacher if isinstance(teacher, (str, os.PathLike)) else (teacher_model, None))
+    teacher_identity = model_identity(teacher if is_reference(teacher) else (teacher_model, None))
     identity = {"teacher": teacher_identity, "data_fingerprint": source_fingerprint(table), **settings}
     if (out / "distill.json").exists():
         info = json.loads((out / "distill.json").read_text(encoding="utf-8"))
@@ -127,7 +128,7 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
                                  settings={"max_seq_length": max_seq_length, "doc_stride": doc_stride},
                                  progress=progress, engine=engine, device=run_device, ray_address=ray_address,
                                  workers=workers,
-                                 teacher_path=teacher if isinstance(teacher, (str, os.PathLike)) else None)
+                                 teacher_path=teacher if is_reference(teacher) else None)
 
     lengths = windows.lengths()
     steps_per_epoch = math.ceil(len(windows) / batch_size)
@@ -153,11 +154,10 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
     every = checkpoint_every or steps_per_epoch
 
     def save_checkpoint():
-        tmp = checkpoint.with_name("checkpoint.pt.tmp")
-        torch.save({"model": student_model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "schedule": schedule.state_dict(), "torch_rng": torch.get_rng_state(), "step": step,
-                    "log": log, "seconds": seconds}, tmp)
-        os.replace(tmp, checkpoint)
+        state = {"model": student_model.state_dict(), "optimizer": optimizer.state_dict(),
+                 "schedule": schedule.state_dict(), "torch_rng": torch.get_rng_state(), "step": step, "log": log,
+                 "seconds": seconds}
+        write_atomic(checkpoint, lambda tmp: torch.save(state, tmp))
 
     from tqdm.auto import tqdm
 
@@ -222,7 +222,7 @@ def distill(teacher, data, out, *, student=None, student_layers=(0, 2, 4), title
     student_model.save_pretrained(out)
     student_tokenizer.save_pretrained(out)
     log_frame = pd.DataFrame(log)
-    log_frame.to_parquet(out / "training_log.parquet", index=False)
+    write_atomic(out / "training_log.parquet", lambda tmp: log_frame.to_parquet(tmp, index=False))
     # a distilled student writes training.json too, so a teacher that was itself distilled is covered
     trained = sorted(set(table["title"]) | set(training_record(teacher).get("trained_on_titles") or []))
     info = {

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..core.common import table_of
 from ..core.settings import settings_of_run
 from .attribution import Attribution, attribute
 
@@ -96,7 +97,7 @@ def attribution_statistics(run, model, tokenizer, *, per_group: int = 10, groups
     from ..analysis.outcomes import outcomes
     from .attention import get_attention
 
-    table = outcomes(getattr(run, "table", run))
+    table = outcomes(table_of(run))
     groups = DECISION_GROUPS if groups is None else groups
     windowing, decoding = settings_of_run(getattr(run, "info", {}).get("settings", {}))
     options = {"windowing": windowing, "decoding": decoding}

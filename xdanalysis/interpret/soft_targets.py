@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 
 from ..core.settings import WindowSettings
-from ..core.stats import kl_divergence
+from ..core.stats import kl_divergence, softmax
+from ..core.text import token_char
 
 __all__ = ['attention_similarity', 'slice_kl', 'soft_target_kl', 'soft_targets', 'word_distributions']
 
@@ -29,31 +30,17 @@ def word_distributions(context: str, offsets: np.ndarray, start_logits, end_logi
     in_context = offsets[:, 0] >= 0
     positions = np.concatenate([[cls_index], np.flatnonzero(in_context)])
 
-    def softmax(logits):
-        z = np.asarray(logits, dtype=np.float64)[positions] / temperature
-        z = np.exp(z - z.max())
-        return z / z.sum()
-
     words = [(m.start(), m.end(), m.group()) for m in re.finditer(r"\S+", context)]
     word_starts = np.array([w[0] for w in words])
     p_start = np.zeros(len(words) + 1)
     p_end = np.zeros(len(words) + 1)
-    def first_char(start, end):  # byte-level BPE tokens can begin with the space before the word
-        while start < end - 1 and context[start].isspace():
-            start += 1
-        return start
-
-    def last_char(start, end):
-        while end - 1 > start and context[end - 1].isspace():
-            end -= 1
-        return end - 1
-
-    for distribution, target, char_of in ((softmax(start_logits), p_start, first_char),
-                                          (softmax(end_logits), p_end, last_char)):
+    for logits, target, which in ((start_logits, p_start, "start"), (end_logits, p_end, "end")):
+        distribution = softmax(np.asarray(logits)[positions], temperature)
         target[0] = distribution[0]
         for probability, position in zip(distribution[1:], positions[1:]):
             start, end = offsets[position]
-            word = int(np.searchsorted(word_starts, char_of(start, end), side="right")) - 1
+            char = token_char(context, int(start), int(end), which=which)
+            word = int(np.searchsorted(word_starts, char, side="right")) - 1
             target[word + 1] += probability
     frame = pd.DataFrame({"word": ["<no answer>"] + [w[2] for w in words],
                           "char_start": [-1] + [w[0] for w in words], "char_end": [-1] + [w[1] for w in words],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..core.common import check_choice
 
-__all__ = ['DEVICES', 'DTYPES', 'cpu_flags', 'fast_bfloat16', 'model_device_dtype', 'resolve_device', 'resolve_dtype']
+__all__ = ['resolve_placement', 'DEVICES', 'DTYPES', 'cpu_flags', 'fast_bfloat16', 'model_device_dtype', 'resolve_device', 'resolve_dtype']
 
 
 DEVICES = ["auto", "cpu", "cuda", "mps"]
@@ -77,6 +77,17 @@ def resolve_dtype(dtype: str = "float32", device: str = "cpu") -> str:
         raise ValueError("dtype float16 on the CPU: torch runs it slowly or not at all; use bfloat16 (fast on CPUs "
                          "with AMX or AVX512-BF16) or float32")
     return dtype
+
+
+def resolve_placement(device: str | None = "auto", dtype: str | None = "float32") -> tuple[str, str]:
+    """``(device, dtype)`` resolved together (the dtype depends on the device); None means the
+    default, ``auto`` device and float32.
+
+    >>> resolve_placement("cpu", None)
+    ('cpu', 'float32')
+    """
+    where = resolve_device(device or "auto")
+    return where, resolve_dtype(dtype or "float32", where)
 
 
 def model_device_dtype(model) -> tuple[str, str]:

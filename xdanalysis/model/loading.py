@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..core.common import is_reference
 from ..core.data import HubUnreachableError, hub_reachable
-from .device import resolve_device, resolve_dtype
+from .device import resolve_placement
 
 __all__ = ['CARD_FIGURES', 'DEFAULT_MODEL', 'ModelLoadError', 'load_qa_model', 'looks_local', 'max_sequence_length', 'model_files', 'model_identity', 'model_problem', 'require_model', 'training_overlap', 'training_record']
 
@@ -122,8 +123,7 @@ def load_qa_model(
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"{name}: the tokenizer is not a fast tokenizer; offsets (needed to map answers "
                              "back to the text) require one (a tokenizer.json file)")
-    target_device = resolve_device(device)
-    target_dtype = resolve_dtype(dtype, target_device)
+    target_device, target_dtype = resolve_placement(device, dtype)
     import torch
 
     model.to(device=target_device, dtype=getattr(torch, target_dtype))
@@ -168,7 +168,7 @@ def model_files(path: Path):
 
 
 def model_identity(model) -> dict:
-    if not isinstance(model, (str, os.PathLike)):
+    if not is_reference(model):
         loaded = model[0]
         name = getattr(loaded, "name_or_path", None) or getattr(loaded.config, "_name_or_path", "in-memory model")
         return {"model": str(name), "model_fingerprint": "in-memory"}
@@ -194,7 +194,7 @@ def training_record(model) -> dict:
     >>> training_record("nbroad/xdistil-l12-h384-squad2")
     {}
     """
-    if not isinstance(model, (str, os.PathLike)):
+    if not is_reference(model):
         return {}
     file = Path(os.fspath(model)).expanduser() / "training.json"
     try:

@@ -6,6 +6,8 @@ import html
 
 import pandas as pd
 
+from ..core.common import table_of
+
 __all__ = ['COLORS', 'example_html', 'probe_pair_html', 'show_example', 'show_probe_pair']
 
 
@@ -90,7 +92,7 @@ def show_example(run_or_table, qid: str, top: int = 5):
     """
     from IPython.display import HTML
 
-    table = getattr(run_or_table, "table", run_or_table)
+    table = table_of(run_or_table)
     matches = table[table["id"] == qid]
     if matches.empty:
         raise KeyError(f"no question with id {qid!r} in this run")

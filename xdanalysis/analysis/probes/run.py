@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from functools import cache
 from pathlib import Path
 
 import pandas as pd
 
+from ...core.common import is_reference, table_of
+from ...core.io import write_atomic
 from ...core.settings import DecodingSettings, WindowSettings
 from .rewrites import PROBES, apply_probe, expectation_met, probe_names
 
@@ -28,10 +29,10 @@ def probe_results(original, probed: dict) -> pd.DataFrame:
     """
     from ..outcomes import outcomes
 
-    base = outcomes(getattr(original, "table", original)).set_index("id")
+    base = outcomes(table_of(original)).set_index("id")
     frames = []
     for name, (probe_table, run) in probed.items():
-        table = outcomes(getattr(run, "table", run)).set_index("id")
+        table = outcomes(table_of(run)).set_index("id")
         meta = probe_table.set_index("id")[["source_id", "expect", "note"]]
         missing = sorted(set(meta.index) - set(table.index))
         if missing:
@@ -91,7 +92,7 @@ def run_probes(model, data, out, *, probes="all", seed: int = 0, split: str = "v
 
     @cache
     def loaded(*, device: str, dtype: str):  # one load for every run (they share device and dtype)
-        if not isinstance(model, (str, os.PathLike)):
+        if not is_reference(model):
             return model
         from ...model.loading import load_qa_model
 
@@ -129,7 +130,7 @@ def run_probes(model, data, out, *, probes="all", seed: int = 0, split: str = "v
     record = {n: record[n] for n in sorted(record, key=order.get)}
     info = {"model": settings.get("model_given") or settings["model"], "data": settings["data"], "seed": seed,
             "original_run": "original", "identity": identity, "probes": record}
-    results.to_parquet(out / "probes.parquet", index=False)
+    write_atomic(out / "probes.parquet", lambda tmp: results.to_parquet(tmp, index=False))
     write_json(out / "probes.json", info, indent=2)
     results.attrs.update(info)
     results.attrs["path"] = str(out)

@@ -1,0 +1,175 @@
+"""Scale-out on Ray Data: the chunks of a run computed by a pool of actors, each loading the model once.
+
+The question table is sharded by question: a chunk is a range of whole questions, so a question's
+windows never split across workers. Each actor loads the model once (``map_batches`` with an actor
+pool; one GPU per actor on CUDA) and predicts one chunk per call with the same code as a local run
+(:func:`xdanalysis.model.predict.predict_chunk`); the driver writes each chunk file as it arrives. The
+run directory, resume and caching are therefore those of a local run, and so is the assembled run.
+
+Ray is an optional extra: ``pip install 'xdanalysis[ray]'``. On a cluster, give its address
+(``--ray-address ray://head:10001`` or ``auto`` inside a job) and a model and ``--out`` that every
+node can read: a Hub id or a shared directory.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+import pandas as pd
+
+
+__all__ = ['ENGINES', 'RAY_MISSING', 'model_config', 'predict_chunks_on_ray', 'require_ray', 'run_chunks_on_ray', 'teacher_chunks_on_ray']
+
+
+ENGINES = ["local", "ray"]  # ray: xdanalysis.runs.engines
+
+
+RAY_MISSING = ("engine 'ray' needs Ray, an optional extra: pip install 'xdanalysis[ray]' "
+               "(or pip install 'ray[data]'), then run the same command again")
+
+
+def require_ray():
+    """Ray with Ray Data, or a ValueError that says how to install it (before anything is written)."""
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise ValueError(RAY_MISSING) from None
+    return ray
+
+
+def model_config(model):
+    """The model's configuration only (what the driver checks before the workers load the weights),
+    wrapped so that :func:`xdanalysis.model.loading.max_sequence_length` reads it like a model."""
+    from types import SimpleNamespace
+
+    from transformers import AutoConfig
+
+    from ..model.loading import require_model
+
+    require_model(os.fspath(model))  # the same message as a local run: how to point at local files
+    return SimpleNamespace(config=AutoConfig.from_pretrained(os.fspath(model)))
+
+
+class _ChunkPredictor:
+    """A Ray Data actor: loads the model once, then predicts one chunk of questions per call."""
+
+    def __init__(self, model, table_ref, chunk_size, settings, batch_size, device, dtype, allow_random_head):
+        import ray
+
+        from ..model.loading import load_qa_model
+
+        self.model, self.tokenizer = load_qa_model(model, allow_random_head=allow_random_head, device=device,
+                                                   dtype=dtype)
+        self.table = ray.get(table_ref)
+        self.chunk_size, self.settings, self.batch_size = chunk_size, settings, batch_size
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        from ..model.predict import predict_chunk
+
+        frames = []
+        for c in batch["chunk"]:
+            part = self.table.iloc[int(c) * self.chunk_size: (int(c) + 1) * self.chunk_size]
+            frame, seconds = predict_chunk(self.model, self.tokenizer, part, windowing=self.settings[0], decoding=self.settings[1],
+                                           batch_size=self.batch_size)
+            frames.append(frame.assign(_chunk=int(c), _seconds=seconds))
+        return pd.concat(frames, ignore_index=True)
+
+
+@contextmanager
+def _ray_session(address: str | None):
+    """Ray, connected to ``address`` or to a local Ray started here (and shut down after); an
+    existing connection is used as it is."""
+    ray = require_ray()
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        yield ray
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def run_chunks_on_ray(actor, constructor_args: tuple, chunks, *, device: str, address: str | None = None,
+                      workers: int | None = None):
+    """Yield ``(chunk, frame)`` as a pool of ``actor`` instances (Ray Data ``map_batches``, built
+    with ``constructor_args``) finishes each chunk; the frame is what the actor returned for it,
+    without its ``_chunk`` column. Connects to ``address`` (default: a local Ray, started here and
+    shut down after); ``workers`` actors (default: one per GPU on CUDA, else 2)."""
+    import logging
+
+    with _ray_session(address) as ray:
+        context = ray.data.DataContext.get_current()
+        quiet = logging.getLogger("ray.data")
+        saved = (context.enable_progress_bars, quiet.level)
+        context.enable_progress_bars = False  # the caller's own tqdm bar counts the work
+        quiet.setLevel(logging.WARNING)
+        try:
+            yield from _map_chunks(ray, actor, constructor_args, chunks, device=device, workers=workers)
+        finally:
+            context.enable_progress_bars, level = saved
+            quiet.setLevel(level)
+
+
+def _map_chunks(ray, actor, constructor_args, chunks, *, device, workers):
+    gpus = 1 if device == "cuda" else 0
+    workers = workers or (max(1, int(ray.cluster_resources().get("GPU", 1))) if gpus else 2)
+    items = ray.data.from_items([{"chunk": int(c)} for c in chunks], override_num_blocks=len(chunks))
+    results = items.map_batches(actor, batch_size=1, batch_format="pandas", concurrency=workers, num_gpus=gpus,
+                                fn_constructor_args=constructor_args)
+    for batch in results.iter_batches(batch_size=None, batch_format="pandas"):
+        for c, part in batch.groupby("_chunk", sort=False):
+            yield int(c), part.drop(columns=["_chunk"]).reset_index(drop=True)
+
+
+def predict_chunks_on_ray(model, table: pd.DataFrame, chunks, *, chunk_size: int, settings: tuple, batch_size: int,
+                          device: str, dtype: str, allow_random_head: bool = False, address: str | None = None,
+                          workers: int | None = None):
+    """Yield ``(chunk, frame, seconds)`` for every chunk of a run, as the actors finish them."""
+    with _ray_session(address) as ray:
+        table_ref = ray.put(table.reset_index(drop=True))
+        arguments = (os.fspath(model), table_ref, chunk_size, settings, batch_size, device, dtype, allow_random_head)
+        for c, frame in run_chunks_on_ray(_ChunkPredictor, arguments, chunks, device=device, workers=workers):
+            yield c, frame.drop(columns=["_seconds"]), float(frame["_seconds"].iloc[0])
+
+
+class _TeacherChunk:
+    """A Ray Data actor: loads the teacher once, then computes one chunk of teacher logits per call."""
+
+    def __init__(self, teacher, shared_ref, device, compute):
+        import ray
+
+        from ..model.loading import load_qa_model
+
+        self.teacher, self.tokenizer = load_qa_model(teacher, device=device)
+        self.shared = ray.get(shared_ref)
+        self.compute = compute  # xdanalysis.distill.teacher.teacher_chunk, passed in: no import back into distill
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        rows = []
+        for c in batch["chunk"]:
+            shared = self.shared
+            indices = list(range(int(c) * shared["chunk_windows"],
+                                 min(len(shared["windows"].input_ids), (int(c) + 1) * shared["chunk_windows"])))
+            for start, end in self.compute(self.teacher, self.tokenizer, shared["table"], shared["windows"], indices,
+                                            same=shared["same"], settings=shared["settings"],
+                                            batch_size=shared["batch_size"]):
+                rows.append({"_chunk": int(c), "start": start.tolist(), "end": end.tolist()})
+        return pd.DataFrame(rows)
+
+
+def teacher_chunks_on_ray(teacher, table: pd.DataFrame, windows, chunks, *, compute, chunk_windows: int, same: bool,
+                          settings: dict, batch_size: int, device: str, address: str | None = None,
+                          workers: int | None = None):
+    """Yield ``(chunk, [(start, end) per window])`` for the teacher-logit pass of distillation;
+    ``compute`` is the function that computes one chunk (:func:`xdanalysis.distill.teacher.teacher_chunk`)."""
+    import numpy as np
+
+    with _ray_session(address) as ray:
+        shared = ray.put({"table": table.reset_index(drop=True), "windows": windows, "chunk_windows": chunk_windows,
+                          "same": same, "settings": settings, "batch_size": batch_size})
+        for c, frame in run_chunks_on_ray(_TeacherChunk, (os.fspath(teacher), shared, device, compute), chunks,
+                                          device=device, workers=workers):
+            yield c, [(np.asarray(s, dtype=np.float32), np.asarray(e, dtype=np.float32))
+                      for s, e in zip(frame["start"], frame["end"])]

@@ -1,0 +1,354 @@
+"""A run: a model's predictions over a dataset, computed once (``predict_run``) and reused (``load_run``)."""
+
+from __future__ import annotations
+
+from ..core.common import is_reference
+
+import json
+import math
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+import pandas as pd
+
+from ..core.common import check_choice, name_some, sigmoid
+from ..core.data import gold_answers, load_squad, source_fingerprint
+from ..core.settings import DecodingSettings, WindowSettings, settings_of_run
+from ..core.metrics import question_scores, squad_v2_scores
+from ..core.io import peak_rss_mb, write_atomic, write_json, finite_odds
+from .store import _STATE, RunError, RunMismatchError, _read_info, _read_examples, run_identity, _compare, _versions, _refuse_foreign, _remove_run_files, _locked, _chunk_files, _damaged_outputs
+from ..model.loading import model_identity, training_overlap
+
+__all__ = ['Run', 'load_run', 'predict_run']
+
+
+_PREDICTION_COLUMNS = ["answer", "best_span_text", "answer_start", "answer_end", "best_span_score",
+                       "null_score", "null_odds", "n_windows", "best_window", "first_window_chars",
+                       "question_truncated"]
+
+
+_LENGTH_COLUMNS = ["question_tokens", "context_tokens", "answer_tokens", "prediction_tokens"]
+
+
+@dataclass
+class Run:
+    """A finished run: its directory, its question table and its ``run.json``."""
+
+    path: Path
+    table: pd.DataFrame
+    info: dict
+    _nbest: dict | None = field(default=None, repr=False)
+
+    @property
+    def predictions(self) -> dict:
+        return dict(zip(self.table["id"], self.table["answer"]))
+
+    @property
+    def na_probs(self) -> dict:
+        return dict(zip(self.table["id"], self.table["na_prob"]))
+
+    @property
+    def windowing(self) -> WindowSettings:
+        """The window settings the run was made with."""
+        return settings_of_run(self.info.get("settings", {}))[0]
+
+    @property
+    def decoding(self) -> DecodingSettings:
+        """The decoding settings the run's answers were decided with."""
+        return settings_of_run(self.info.get("settings", {}))[1]
+
+    @property
+    def threshold(self) -> float:
+        """The null-odds threshold the run's answers were decided with."""
+        return self.decoding.null_score_diff_threshold
+
+    @property
+    def nbest(self) -> dict:
+        if self._nbest is None:
+            file = self.path / "nbest_predictions.json"
+            try:
+                with open(file, encoding="utf-8") as handle:
+                    self._nbest = json.load(handle)
+            except (OSError, json.JSONDecodeError) as exc:
+                raise RunError(f"{file}: missing or damaged ({exc}); run the same predict command again to "
+                               "rebuild it, or with --overwrite to recompute the run") from None
+        return self._nbest
+
+    def scores(self, with_na_probs: bool = True) -> dict:
+        """The official SQuAD 2.0 scores of this run (``best_*`` from its no-answer probabilities)."""
+        return squad_v2_scores(gold_answers(self.table), self.predictions,
+                               self.na_probs if with_na_probs else None)
+
+
+def load_run(path) -> Run:
+    """Load a finished run directory.
+
+    Example::
+
+        run = load_run("runs/minilm-l6-squad2-demo__squad-v2-dev-half__limit200")
+        run.scores()["f1"]
+    """
+    path = Path(path)
+    if not (path / "run.json").exists():
+        state = "an unfinished run (resume it with the same predict command)" if (path / _STATE).exists() \
+            else "no run"
+        raise FileNotFoundError(f"{path}: {state}; run.json is missing")
+    info = _read_info(path)
+    table = _read_examples(path)
+    table.attrs["null_score_diff_threshold"] = settings_of_run(info["settings"])[1].null_score_diff_threshold
+    return Run(path=path, table=table, info=info)
+
+
+def predict_run(
+    model,
+    data,
+    out,
+    *,
+    split: str = "validation",
+    limit: int | None = None,
+    titles=None,
+    exclude_titles=None,
+    windowing: WindowSettings = WindowSettings(),
+    decoding: DecodingSettings = DecodingSettings(),
+    batch_size: int = 32,
+    chunk_size: int = 512,
+    allow_random_head: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    progress_label: str = "questions",
+    table: pd.DataFrame | None = None,
+    loaded=None,
+    device: str | None = None,
+    dtype: str | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
+    workers: int | None = None,
+) -> Run:
+    """Predict ``data`` with ``model`` into the run directory ``out``, or reuse it if done.
+
+    ``model`` is a Hub id, a local directory, or an already loaded ``(model, tokenizer)`` pair.
+    ``data`` is any source :func:`xdanalysis.core.data.load_squad` takes (or pass ``table``);
+    ``titles`` / ``exclude_titles`` keep or drop whole articles before ``limit``.
+    ``overwrite`` replaces a run in ``out`` (deleting only the run's own files); a directory
+    that holds anything else is refused. ``loaded``: a ``(model, tokenizer)`` pair, or a function
+    ``loaded(device=, dtype=)`` that returns one (called with the run's resolved device and
+    dtype), to compute with instead of loading ``model`` (which still names the run); it is called
+    only when there is something to compute, so several runs share one load.
+    ``device`` (``auto``, ``cpu``, ``cuda``, ``mps``; default auto) and ``dtype`` (``auto``,
+    ``float32``, ``bfloat16``, ``float16``; default float32, the dtype of the official figures)
+    are where and how a model given by name runs; a loaded model runs where it is. Both are
+    recorded in ``run.json`` and are part of the run's identity. ``engine="ray"`` computes the
+    chunks on Ray Data (:mod:`xdanalysis.runs.engines`; ``ray_address`` a cluster, default a local one;
+    ``workers`` actors, each loading the model once): same chunk files, same run.
+
+    Example::
+
+        run = predict_run("../shared/models/minilm-l6-squad2-demo", "../shared/data/squad-v2-dev-half.json",
+                          "runs/demo", titles=["French_and_Indian_War", "Force"], limit=50)
+        run.scores()["exact"]
+    """
+    from .engines import ENGINES
+
+    check_choice("engine", engine, ENGINES)
+    if engine == "ray" and not is_reference(model):
+        raise ValueError("engine='ray' needs the model as a Hub id or a directory every worker can load, "
+                         "not a loaded (model, tokenizer) pair")
+    if batch_size < 1 or chunk_size < 1:
+        raise ValueError(f"batch_size and chunk_size must be at least 1, got {batch_size} and {chunk_size}")
+    out = Path(out)
+    if table is None:
+        table = _load_data_and_check_model(model, data, split=split, limit=limit, titles=titles,
+                                           exclude_titles=exclude_titles)
+    elif limit is not None:
+        table = table.iloc[:limit].reset_index(drop=True)
+    run_device, run_dtype = _device_and_dtype(model, device, dtype)
+    settings = {
+        **model_identity(model),
+        "device": run_device,
+        "dtype": run_dtype,
+        "model_given": os.fspath(model) if is_reference(model) else None,
+        "data": str(table.attrs.get("source", data)),
+        "data_fingerprint": source_fingerprint(table),
+        "n_questions": int(len(table)),
+        **windowing.as_dict(),
+        **decoding.as_dict(),
+    }
+    identity = run_identity(settings)
+    overlap = training_overlap(model, table)
+    if overlap and overlap["questions"]:
+        settings["trained_on_overlap"] = overlap
+        warnings.warn(f"{overlap['questions']} of {overlap['of']} questions come from articles the model was "
+                      f"trained on ({name_some(overlap['titles'], 4)}): its scores there are inflated. Keep "
+                      "held-out articles with --titles / titles=[...].", stacklevel=2)
+    _refuse_foreign(out)  # before anything is written or deleted there
+    if overwrite and out.exists():
+        with _locked(out):
+            _remove_run_files(out)
+    n_chunks = max(1, math.ceil(len(table) / chunk_size))
+    if (out / "run.json").exists():
+        info = _read_info(out)
+        _compare(identity, {k: info["settings"].get(k) for k in identity}, out)
+        damaged = _damaged_outputs(out)
+        if not damaged:
+            return load_run(out)
+        chunk_files = _chunk_files(out, n_chunks)
+        missing_chunks = [f.name for f in chunk_files if not f.exists()]
+        if missing_chunks:
+            raise RunError(f"{out}: {', '.join(damaged)} missing or damaged, and the chunks to rebuild them from "
+                           f"are gone ({name_some(missing_chunks, 3)}); recompute the run with --overwrite")
+        with _locked(out):
+            chunks = pd.concat([pd.read_parquet(f) for f in chunk_files], ignore_index=True)
+            return _assemble(out, table, chunks, settings, info)
+
+    with _locked(out):
+        state_file = out / _STATE
+        chunk_files = _chunk_files(out, n_chunks)
+        finished = [f for f in chunk_files if f.exists()]
+        if state_file.exists() and finished:
+            try:
+                with open(state_file, encoding="utf-8") as handle:
+                    found = json.load(handle)
+            except json.JSONDecodeError:
+                raise RunError(f"{state_file}: damaged; remove the directory or pass --overwrite") from None
+            _compare(identity, found, out)
+        pending = [c for c, f in enumerate(chunk_files) if not f.exists()]
+        timing_file = out / "timing.json"
+        timings = {}
+        if finished and timing_file.exists():
+            with open(timing_file, encoding="utf-8") as handle:
+                timings = json.load(handle)
+        if pending:
+            from tqdm.auto import tqdm
+
+            from ..model import loading, predict
+
+
+            if engine == "ray":  # the workers load the model; here only its configuration is read
+                from .engines import model_config, require_ray
+
+                require_ray()
+                loaded_model = model_config(model)
+            elif loaded is not None:
+                loaded_model, tokenizer = loaded(device=run_device, dtype=run_dtype) if callable(loaded) else loaded
+            elif is_reference(model):
+                loaded_model, tokenizer = loading.load_qa_model(model, allow_random_head=allow_random_head,
+                                                                  device=run_device, dtype=run_dtype)
+            else:
+                loaded_model, tokenizer = model
+            limit_tokens = loading.max_sequence_length(loaded_model)
+            if limit_tokens is not None and windowing.max_seq_length > limit_tokens:
+                raise ValueError(f"max_seq_length {windowing.max_seq_length} is longer than the model takes "
+                                 f"({settings['model']}: {limit_tokens} positions); use --max-seq-length "
+                                 f"{limit_tokens} or less")
+            # Settings checked and model loaded: only now is this directory a run in progress.
+            if not finished:
+                write_json(state_file, identity, indent=2)
+            (out / "chunks").mkdir(exist_ok=True)
+            bar = tqdm(total=len(table), initial=min(len(table), len(finished) * chunk_size),
+                       desc=progress_label, unit="q", disable=not progress)
+            if engine == "ray":
+                from .engines import predict_chunks_on_ray
+
+                done = predict_chunks_on_ray(
+                    model, table, pending, chunk_size=chunk_size, settings=(windowing, decoding), batch_size=batch_size,
+                    device=run_device, dtype=run_dtype, allow_random_head=allow_random_head, address=ray_address,
+                    workers=workers)
+            else:
+                done = ((c, *predict.predict_chunk(loaded_model, tokenizer,
+                                                     table.iloc[c * chunk_size: (c + 1) * chunk_size],
+                                                     windowing=windowing, decoding=decoding,
+                                                     batch_size=batch_size)) for c in pending)
+            for c, frame, seconds in done:  # each chunk is on disk as soon as it is done: a killed run resumes
+                write_atomic(chunk_files[c], lambda tmp: frame.to_parquet(tmp, index=False))
+                timings[str(c)] = seconds
+                write_json(timing_file, timings)
+                bar.update(len(frame))
+            bar.close()
+        chunks = pd.concat([pd.read_parquet(f) for f in chunk_files], ignore_index=True)
+        if list(chunks["id"]) != list(table["id"]):
+            raise RunMismatchError(f"{out / 'chunks'}: the saved chunks do not hold this data's questions in order; "
+                                   "pass overwrite=True (CLI: --overwrite) to recompute the run")
+        info = {"batch_size": batch_size, "inference_seconds": round(float(sum(timings.values())), 3)}
+        return _assemble(out, table, chunks, settings, info)
+
+
+def _device_and_dtype(model, device, dtype) -> tuple[str, str]:
+    """Where and in what a run computes: resolved for a model given by name; for a loaded model,
+    where it is (asking for something else is an error: moving the caller's model is theirs to do)."""
+    from ..model.device import model_device_dtype, resolve_placement
+
+    if is_reference(model):
+        return resolve_placement(device, dtype)
+    have = model_device_dtype(model[0])
+    for name, asked, present in (("device", device, have[0]), ("dtype", dtype, have[1])):
+        if asked not in (None, "auto") and asked != present:
+            raise ValueError(f"{name} {asked!r} asked for, but the model given is loaded with {name} {present!r}; "
+                             f"move it first (model.to(...)) or leave {name} unset")
+    return have
+
+
+def _load_data_and_check_model(model, data, **options) -> pd.DataFrame:
+    """Load the data; when it fails because the Hub is unreachable, say at once whether the model
+    is unreachable too, so that both are fixed in one round."""
+    from ..core.data import HubUnreachableError
+
+    try:
+        return load_squad(data, **options)
+    except HubUnreachableError as data_error:
+        if is_reference(model):
+            from ..model.loading import model_problem
+
+            problem = model_problem(model)
+            if problem:
+                raise HubUnreachableError(f"{data_error}\n{problem}") from None
+        raise
+
+
+def _assemble(out: Path, table: pd.DataFrame, chunks: pd.DataFrame, settings: dict, info: dict) -> Run:
+    examples = table.reset_index(drop=True).copy()
+    for column in _PREDICTION_COLUMNS + _LENGTH_COLUMNS:
+        examples[column] = chunks[column].to_numpy()
+    examples["has_answer"] = examples["answer_texts"].map(len) > 0
+    examples["na_prob"] = [sigmoid(x) for x in examples["null_odds"]]
+    predictions = dict(zip(examples["id"], examples["answer"]))
+    exact, f1 = question_scores(gold_answers(examples), predictions)
+    examples["exact"] = examples["id"].map(exact).astype(int)
+    examples["f1"] = examples["id"].map(f1).astype(float)
+
+    nbest = {qid: json.loads(n) for qid, n in zip(chunks["id"], chunks["nbest"])}
+    write_json(out / "predictions.json", predictions, indent=2)
+    write_json(out / "null_odds.json", {k: finite_odds(v) for k, v in zip(examples["id"], examples["null_odds"])},
+                indent=2)
+    write_json(out / "na_probs.json", dict(zip(examples["id"], examples["na_prob"].astype(float))), indent=2)
+    write_json(out / "nbest_predictions.json", nbest)
+    write_atomic(out / "examples.parquet", lambda tmp: examples.to_parquet(tmp, index=False))
+
+    n = len(examples)
+    seconds = info.get("inference_seconds") or 0.0
+    info = {
+        "settings": settings,
+        "batch_size": info.get("batch_size"),
+        "versions": info.get("versions") or _versions(),
+        "inference_seconds": seconds,
+        "questions_per_second": info.get("questions_per_second") or (round(n / seconds, 3) if seconds else None),
+        "peak_rss_mb": info.get("peak_rss_mb") or round(peak_rss_mb(), 1),
+        "threads": info.get("threads") or _torch_threads(),
+        "questions_truncated": int(examples["question_truncated"].sum()),
+        "created": info.get("created") or time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    write_json(out / "run.json", info, indent=2)
+    for leftover in (_STATE, "timing.json"):
+        (out / leftover).unlink(missing_ok=True)
+    examples.attrs["null_score_diff_threshold"] = settings_of_run(settings)[1].null_score_diff_threshold
+    return Run(path=out, table=examples, info=info, _nbest=nbest)
+
+
+def _torch_threads():
+    try:
+        import torch
+
+        return torch.get_num_threads()
+    except ImportError:  # pragma: no cover
+        return None
