@@ -9,16 +9,15 @@ import pandas as pd
 
 from ..core.common import logit, sigmoid, table_of
 from ..core.data import gold_answers
-from ..core.metrics import question_scores, squad_v2_scores
+from ..core.metrics import squad_v2_scores, table_scores
 from ..core.stats import bootstrap_interval
 
 __all__ = ['answered_at', 'scores_at', 'cross_fitted_threshold', 'run_threshold', 'threshold_curve', 'threshold_summary']
 
 
 def _span_scores(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    gold = gold_answers(table)
-    exact, f1 = question_scores(gold, dict(zip(table["id"], table["best_span_text"])))
-    return table["id"].map(exact).to_numpy(dtype=float), table["id"].map(f1).to_numpy(dtype=float)
+    """EM and F1 of each question's best span, as if it had answered."""
+    return table_scores(table, "best_span_text")
 
 
 def answered_at(thresholds, odds: np.ndarray) -> np.ndarray:

@@ -29,7 +29,7 @@ from collections import OrderedDict
 
 from .common import name_some
 
-__all__ = ['MissingPredictionsError', 'compute_exact', 'compute_f1', 'normalize_answer', 'precision_recall_curve', 'question_scores', 'squad_v2_scores']
+__all__ = ['table_scores', 'MissingPredictionsError', 'compute_exact', 'compute_f1', 'normalize_answer', 'precision_recall_curve', 'question_scores', 'squad_v2_scores']
 
 
 _PUNCTUATION = set(string.punctuation)  # ASCII only, as in the official script
@@ -116,6 +116,23 @@ def question_scores(gold: dict, predictions: dict) -> tuple[dict, dict]:
         exact[qid] = max(compute_exact(g, prediction) for g in golds)
         f1[qid] = max(compute_f1(g, prediction) for g in golds)
     return exact, f1
+
+
+def table_scores(table, column: str = "answer"):
+    """Per-question official EM and F1 of the texts in ``table[column]`` (a run's ``answer``, or its
+    ``best_span_text`` to score the best span whatever the decision), as float arrays in table order.
+
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"id": ["a", "b"], "answer_texts": [["Paris"], []], "answer": ["paris", ""]})
+    >>> [x.tolist() for x in table_scores(t)]
+    [[1.0, 1.0], [1.0, 1.0]]
+    """
+    import numpy as np
+
+    from .data import gold_answers
+
+    exact, f1 = question_scores(gold_answers(table), dict(zip(table["id"], table[column])))
+    return (np.array([exact[i] for i in table["id"]], dtype=float), np.array([f1[i] for i in table["id"]], dtype=float))
 
 
 def _apply_no_answer_threshold(scores, na_probs, has_answer, threshold, fixed=()):

@@ -1,6 +1,14 @@
 """Run directories: a model's predictions over a dataset, computed once (locally or on Ray) and reused."""
 
-from .engines import ENGINES, RAY_MISSING, model_config, predict_chunks_on_ray, require_ray, run_chunks_on_ray, teacher_chunks_on_ray
+from .engines import (
+    ENGINES,
+    RAY_MISSING,
+    model_config,
+    predict_chunks_on_ray,
+    require_ray,
+    run_chunks_on_ray,
+    teacher_chunks_on_ray,
+)
 from .run import Run, load_run, predict_run
 from .store import RUN_OUTPUTS, RunBusyError, RunError, RunMismatchError, default_run_dir, run_identity
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-import pandas as pd
 
+import pandas as pd
 
 __all__ = ['ENGINES', 'RAY_MISSING', 'model_config', 'predict_chunks_on_ray', 'require_ray', 'run_chunks_on_ray', 'teacher_chunks_on_ray']
 

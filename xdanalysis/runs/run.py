@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from ..core.common import is_reference
-
 import json
 import math
 import os
@@ -11,15 +9,30 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+
 import pandas as pd
 
-from ..core.common import check_choice, name_some, sigmoid
+from ..core.common import check_choice, is_reference, name_some, sigmoid
 from ..core.data import gold_answers, load_squad, source_fingerprint
+from ..core.io import finite_odds, peak_rss_mb, write_atomic, write_json
+from ..core.metrics import squad_v2_scores, table_scores
 from ..core.settings import DecodingSettings, WindowSettings, settings_of_run
-from ..core.metrics import question_scores, squad_v2_scores
-from ..core.io import peak_rss_mb, write_atomic, write_json, finite_odds
-from .store import _STATE, RunError, RunMismatchError, _read_info, _read_examples, run_identity, _compare, _versions, _refuse_foreign, _remove_run_files, _locked, _chunk_files, _damaged_outputs
 from ..model.loading import model_identity, training_overlap
+from .store import (
+    _STATE,
+    RunError,
+    RunMismatchError,
+    _chunk_files,
+    _compare,
+    _damaged_outputs,
+    _locked,
+    _read_examples,
+    _read_info,
+    _refuse_foreign,
+    _remove_run_files,
+    _versions,
+    run_identity,
+)
 
 __all__ = ['Run', 'load_run', 'predict_run']
 
@@ -149,6 +162,39 @@ def predict_run(
                           "runs/demo", titles=["French_and_Indian_War", "Force"], limit=50)
         run.scores()["exact"]
     """
+    _check_options(model, engine=engine, batch_size=batch_size, chunk_size=chunk_size)
+    out = Path(out)
+    table = _question_table(model, data, table, split=split, limit=limit, titles=titles, exclude_titles=exclude_titles)
+    device, dtype = _device_and_dtype(model, device, dtype)
+    settings = _run_settings(model, data, table, windowing=windowing, decoding=decoding, device=device, dtype=dtype)
+    identity = run_identity(settings)
+    _refuse_foreign(out)  # before anything is written or deleted there
+    if overwrite and out.exists():
+        with _locked(out):
+            _remove_run_files(out)
+    chunk_files = _chunk_files(out, max(1, math.ceil(len(table) / chunk_size)))
+    if (out / "run.json").exists():
+        return _reuse(out, table, identity, settings, chunk_files)
+    with _locked(out):
+        timings = _resumed_timings(out, identity, chunk_files)
+        pending = [c for c, f in enumerate(chunk_files) if not f.exists()]
+        if pending:
+            compute = _Computation(model=model, loaded=loaded, engine=engine, windowing=windowing, decoding=decoding,
+                                   batch_size=batch_size, chunk_size=chunk_size, device=device, dtype=dtype,
+                                   allow_random_head=allow_random_head, ray_address=ray_address, workers=workers)
+            compute.prepare(settings["model"])
+            # Settings checked and model loaded: only now is this directory a run in progress.
+            if len(pending) == len(chunk_files):
+                write_json(out / _STATE, identity, indent=2)
+            _write_chunks(compute.chunks(table, pending), out, chunk_files, timings,
+                          progress=progress, label=progress_label, total=len(table),
+                          done_before=min(len(table), (len(chunk_files) - len(pending)) * chunk_size))
+        chunks = _read_chunks(out, table, chunk_files)
+        info = {"batch_size": batch_size, "inference_seconds": round(float(sum(timings.values())), 3)}
+        return _assemble(out, table, chunks, settings, info)
+
+
+def _check_options(model, *, engine: str, batch_size: int, chunk_size: int) -> None:
     from .engines import ENGINES
 
     check_choice("engine", engine, ENGINES)
@@ -157,17 +203,22 @@ def predict_run(
                          "not a loaded (model, tokenizer) pair")
     if batch_size < 1 or chunk_size < 1:
         raise ValueError(f"batch_size and chunk_size must be at least 1, got {batch_size} and {chunk_size}")
-    out = Path(out)
+
+
+def _question_table(model, data, table, *, limit, **selection) -> pd.DataFrame:
+    """The questions of the run: ``data`` loaded and selected, or the ``table`` given, cut to ``limit``."""
     if table is None:
-        table = _load_data_and_check_model(model, data, split=split, limit=limit, titles=titles,
-                                           exclude_titles=exclude_titles)
-    elif limit is not None:
-        table = table.iloc[:limit].reset_index(drop=True)
-    run_device, run_dtype = _device_and_dtype(model, device, dtype)
+        return _load_data_and_check_model(model, data, limit=limit, **selection)
+    return table if limit is None else table.iloc[:limit].reset_index(drop=True)
+
+
+def _run_settings(model, data, table, *, windowing, decoding, device, dtype) -> dict:
+    """What ``run.json`` records as the run's settings: its identity, plus its provenance (and a warning
+    when the model trained on some of these articles)."""
     settings = {
         **model_identity(model),
-        "device": run_device,
-        "dtype": run_dtype,
+        "device": device,
+        "dtype": dtype,
         "model_given": os.fspath(model) if is_reference(model) else None,
         "data": str(table.attrs.get("source", data)),
         "data_fingerprint": source_fingerprint(table),
@@ -175,103 +226,127 @@ def predict_run(
         **windowing.as_dict(),
         **decoding.as_dict(),
     }
-    identity = run_identity(settings)
     overlap = training_overlap(model, table)
     if overlap and overlap["questions"]:
         settings["trained_on_overlap"] = overlap
         warnings.warn(f"{overlap['questions']} of {overlap['of']} questions come from articles the model was "
                       f"trained on ({name_some(overlap['titles'], 4)}): its scores there are inflated. Keep "
-                      "held-out articles with --titles / titles=[...].", stacklevel=2)
-    _refuse_foreign(out)  # before anything is written or deleted there
-    if overwrite and out.exists():
-        with _locked(out):
-            _remove_run_files(out)
-    n_chunks = max(1, math.ceil(len(table) / chunk_size))
-    if (out / "run.json").exists():
-        info = _read_info(out)
-        _compare(identity, {k: info["settings"].get(k) for k in identity}, out)
-        damaged = _damaged_outputs(out)
-        if not damaged:
-            return load_run(out)
-        chunk_files = _chunk_files(out, n_chunks)
-        missing_chunks = [f.name for f in chunk_files if not f.exists()]
-        if missing_chunks:
-            raise RunError(f"{out}: {', '.join(damaged)} missing or damaged, and the chunks to rebuild them from "
-                           f"are gone ({name_some(missing_chunks, 3)}); recompute the run with --overwrite")
-        with _locked(out):
-            chunks = pd.concat([pd.read_parquet(f) for f in chunk_files], ignore_index=True)
-            return _assemble(out, table, chunks, settings, info)
+                      "held-out articles with --titles / titles=[...].", stacklevel=3)
+    return settings
 
+
+def _reuse(out: Path, table, identity: dict, settings: dict, chunk_files: list) -> Run:
+    """A finished run with these settings: loaded, or its damaged outputs rebuilt from its chunks."""
+    info = _read_info(out)
+    _compare(identity, {k: info["settings"].get(k) for k in identity}, out)
+    damaged = _damaged_outputs(out)
+    if not damaged:
+        return load_run(out)
+    missing_chunks = [f.name for f in chunk_files if not f.exists()]
+    if missing_chunks:
+        raise RunError(f"{out}: {', '.join(damaged)} missing or damaged, and the chunks to rebuild them from "
+                       f"are gone ({name_some(missing_chunks, 3)}); recompute the run with --overwrite")
     with _locked(out):
-        state_file = out / _STATE
-        chunk_files = _chunk_files(out, n_chunks)
-        finished = [f for f in chunk_files if f.exists()]
-        if state_file.exists() and finished:
-            try:
-                with open(state_file, encoding="utf-8") as handle:
-                    found = json.load(handle)
-            except json.JSONDecodeError:
-                raise RunError(f"{state_file}: damaged; remove the directory or pass --overwrite") from None
-            _compare(identity, found, out)
-        pending = [c for c, f in enumerate(chunk_files) if not f.exists()]
-        timing_file = out / "timing.json"
-        timings = {}
-        if finished and timing_file.exists():
-            with open(timing_file, encoding="utf-8") as handle:
-                timings = json.load(handle)
-        if pending:
-            from tqdm.auto import tqdm
-
-            from ..model import loading, predict
+        return _assemble(out, table, _read_chunks(out, table, chunk_files), settings, info)
 
 
-            if engine == "ray":  # the workers load the model; here only its configuration is read
-                from .engines import model_config, require_ray
+def _resumed_timings(out: Path, identity: dict, chunk_files: list) -> dict:
+    """The seconds of the chunks an interrupted run finished, after checking they were made with these
+    settings; empty for a new run."""
+    state_file = out / _STATE
+    if not any(f.exists() for f in chunk_files):
+        return {}
+    if state_file.exists():
+        try:
+            with open(state_file, encoding="utf-8") as handle:
+                found = json.load(handle)
+        except json.JSONDecodeError:
+            raise RunError(f"{state_file}: damaged; remove the directory or pass --overwrite") from None
+        _compare(identity, found, out)
+    timing_file = out / "timing.json"
+    if not timing_file.exists():
+        return {}
+    with open(timing_file, encoding="utf-8") as handle:
+        return json.load(handle)
 
-                require_ray()
-                loaded_model = model_config(model)
-            elif loaded is not None:
-                loaded_model, tokenizer = loaded(device=run_device, dtype=run_dtype) if callable(loaded) else loaded
-            elif is_reference(model):
-                loaded_model, tokenizer = loading.load_qa_model(model, allow_random_head=allow_random_head,
-                                                                  device=run_device, dtype=run_dtype)
-            else:
-                loaded_model, tokenizer = model
-            limit_tokens = loading.max_sequence_length(loaded_model)
-            if limit_tokens is not None and windowing.max_seq_length > limit_tokens:
-                raise ValueError(f"max_seq_length {windowing.max_seq_length} is longer than the model takes "
-                                 f"({settings['model']}: {limit_tokens} positions); use --max-seq-length "
-                                 f"{limit_tokens} or less")
-            # Settings checked and model loaded: only now is this directory a run in progress.
-            if not finished:
-                write_json(state_file, identity, indent=2)
-            (out / "chunks").mkdir(exist_ok=True)
-            bar = tqdm(total=len(table), initial=min(len(table), len(finished) * chunk_size),
-                       desc=progress_label, unit="q", disable=not progress)
-            if engine == "ray":
-                from .engines import predict_chunks_on_ray
 
-                done = predict_chunks_on_ray(
-                    model, table, pending, chunk_size=chunk_size, settings=(windowing, decoding), batch_size=batch_size,
-                    device=run_device, dtype=run_dtype, allow_random_head=allow_random_head, address=ray_address,
-                    workers=workers)
-            else:
-                done = ((c, *predict.predict_chunk(loaded_model, tokenizer,
-                                                     table.iloc[c * chunk_size: (c + 1) * chunk_size],
-                                                     windowing=windowing, decoding=decoding,
-                                                     batch_size=batch_size)) for c in pending)
-            for c, frame, seconds in done:  # each chunk is on disk as soon as it is done: a killed run resumes
-                write_atomic(chunk_files[c], lambda tmp: frame.to_parquet(tmp, index=False))
-                timings[str(c)] = seconds
-                write_json(timing_file, timings)
-                bar.update(len(frame))
-            bar.close()
-        chunks = pd.concat([pd.read_parquet(f) for f in chunk_files], ignore_index=True)
-        if list(chunks["id"]) != list(table["id"]):
-            raise RunMismatchError(f"{out / 'chunks'}: the saved chunks do not hold this data's questions in order; "
-                                   "pass overwrite=True (CLI: --overwrite) to recompute the run")
-        info = {"batch_size": batch_size, "inference_seconds": round(float(sum(timings.values())), 3)}
-        return _assemble(out, table, chunks, settings, info)
+@dataclass
+class _Computation:
+    """How the missing chunks of a run are computed: the model (loaded once, here or by Ray's
+    workers), its settings, and the engine."""
+
+    model: object
+    loaded: object
+    engine: str
+    windowing: WindowSettings
+    decoding: DecodingSettings
+    batch_size: int
+    chunk_size: int
+    device: str
+    dtype: str
+    allow_random_head: bool
+    ray_address: str | None
+    workers: int | None
+
+    def prepare(self, name: str) -> None:
+        """Load the model (only its configuration for Ray) and check the windows fit it."""
+        from ..model import loading
+
+        if self.engine == "ray":  # the workers load the model; here only its configuration is read
+            from .engines import model_config, require_ray
+
+            require_ray()
+            self.pair = (model_config(self.model), None)
+        elif self.loaded is not None:
+            self.pair = self.loaded(device=self.device, dtype=self.dtype) if callable(self.loaded) else self.loaded
+        elif is_reference(self.model):
+            self.pair = loading.load_qa_model(self.model, allow_random_head=self.allow_random_head,
+                                              device=self.device, dtype=self.dtype)
+        else:
+            self.pair = self.model
+        limit = loading.max_sequence_length(self.pair[0])
+        if limit is not None and self.windowing.max_seq_length > limit:
+            raise ValueError(f"max_seq_length {self.windowing.max_seq_length} is longer than the model takes "
+                             f"({name}: {limit} positions); use --max-seq-length {limit} or less")
+
+    def chunks(self, table: pd.DataFrame, pending: list):
+        """``(chunk index, frame, seconds)`` for each pending chunk, as each is done."""
+        if self.engine == "ray":
+            from .engines import predict_chunks_on_ray
+
+            return predict_chunks_on_ray(
+                self.model, table, pending, chunk_size=self.chunk_size, settings=(self.windowing, self.decoding),
+                batch_size=self.batch_size, device=self.device, dtype=self.dtype,
+                allow_random_head=self.allow_random_head, address=self.ray_address, workers=self.workers)
+        from ..model import predict
+
+        model, tokenizer = self.pair
+        size = self.chunk_size
+        return ((c, *predict.predict_chunk(model, tokenizer, table.iloc[c * size: (c + 1) * size],
+                                           windowing=self.windowing, decoding=self.decoding,
+                                           batch_size=self.batch_size)) for c in pending)
+
+
+def _write_chunks(done, out: Path, chunk_files: list, timings: dict, *, progress: bool, label: str, total: int,
+                  done_before: int = 0) -> None:
+    """Each chunk on disk as soon as it is computed, with its time: a killed run resumes from there."""
+    from tqdm.auto import tqdm
+
+    (out / "chunks").mkdir(exist_ok=True)
+    with tqdm(total=total, initial=done_before, desc=label, unit="q", disable=not progress) as bar:
+        for c, frame, seconds in done:
+            write_atomic(chunk_files[c], lambda tmp: frame.to_parquet(tmp, index=False))
+            timings[str(c)] = seconds
+            write_json(out / "timing.json", timings)
+            bar.update(len(frame))
+
+
+def _read_chunks(out: Path, table: pd.DataFrame, chunk_files: list) -> pd.DataFrame:
+    chunks = pd.concat([pd.read_parquet(f) for f in chunk_files], ignore_index=True)
+    if list(chunks["id"]) != list(table["id"]):
+        raise RunMismatchError(f"{out / 'chunks'}: the saved chunks do not hold this data's questions in order; "
+                               "pass overwrite=True (CLI: --overwrite) to recompute the run")
+    return chunks
 
 
 def _device_and_dtype(model, device, dtype) -> tuple[str, str]:
@@ -312,10 +387,9 @@ def _assemble(out: Path, table: pd.DataFrame, chunks: pd.DataFrame, settings: di
         examples[column] = chunks[column].to_numpy()
     examples["has_answer"] = examples["answer_texts"].map(len) > 0
     examples["na_prob"] = [sigmoid(x) for x in examples["null_odds"]]
+    exact, f1 = table_scores(examples)  # the official per-question scores (core.metrics)
+    examples["exact"], examples["f1"] = exact.astype(int), f1
     predictions = dict(zip(examples["id"], examples["answer"]))
-    exact, f1 = question_scores(gold_answers(examples), predictions)
-    examples["exact"] = examples["id"].map(exact).astype(int)
-    examples["f1"] = examples["id"].map(f1).astype(float)
 
     nbest = {qid: json.loads(n) for qid, n in zip(chunks["id"], chunks["nbest"])}
     write_json(out / "predictions.json", predictions, indent=2)

@@ -9,6 +9,7 @@ import platform
 import re
 from contextlib import contextmanager
 from pathlib import Path
+
 import pandas as pd
 
 from ..core.common import name_some
