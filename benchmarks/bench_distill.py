@@ -24,6 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from xdanalysis.core.data import load_squad  # noqa: E402
+from xdanalysis.distill.config import DistillConfig  # noqa: E402
 from xdanalysis.distill.train import distill
 from xdanalysis.distill.teacher import teacher_logits  # noqa: E402
 from xdanalysis.core.settings import WindowSettings  # noqa: E402
@@ -78,9 +79,10 @@ def main(argv=None) -> int:
     results = {}
     for precision in ("float32", "bfloat16"):
         with tempfile.TemporaryDirectory() as scratch:
-            result = distill((model, tokenizer), args.data, Path(scratch) / "student", exclude_titles=args.exclude_titles,
-                             limit=args.limit, max_steps=args.steps, batch_size=args.batch_size,
-                             max_seq_length=args.max_seq_length, precision=precision, eval_data=None,
+            config = DistillConfig(max_steps=args.steps, batch_size=args.batch_size, precision=precision,
+                                   windowing=WindowSettings(args.max_seq_length, 128))
+            result = distill((model, tokenizer), args.data, Path(scratch) / "student", config=config,
+                             exclude_titles=args.exclude_titles, limit=args.limit, eval_data=None,
                              cache_dir=Path(scratch) / "cache", progress=False)
         log = result.log
         # FLOPs of the student's steps: forward + backward = 3x forward, at real window lengths

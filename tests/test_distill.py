@@ -11,6 +11,7 @@ from conftest import LONG_CONTEXT, SHORT_CONTEXT, build_tiny_model
 from test_compare import bpe_tokenizer  # noqa: F401  (a fixture: a byte-level BPE tokenizer trained here)
 from xdanalysis.core.data import load_squad
 from xdanalysis.distill.losses import attention_loss, distillation_loss
+from xdanalysis.distill.config import DistillConfig
 from xdanalysis.distill.train import distill
 from xdanalysis.distill.teacher import move_distribution, teacher_logits
 from xdanalysis.distill.targets import window_labels
@@ -18,7 +19,7 @@ from xdanalysis.model.loading import load_qa_model
 from xdanalysis.model.windows import prepare_windows
 from xdanalysis.core.settings import WindowSettings
 
-SMALL = {"max_seq_length": 64, "doc_stride": 16}  # distill's own window options
+SMALL = {"max_seq_length": 64, "doc_stride": 16}  # soft_target_entropy's window options
 WINDOWS = WindowSettings(64, 16)
 
 
@@ -115,8 +116,8 @@ def test_a_few_steps_lower_the_loss_and_give_a_loadable_student(tmp_path, squad_
     from xdanalysis.runs.run import predict_run
 
     teacher = build_tiny_model(tmp_path / "teacher", layers=3, seed=3)
-    result = distill(teacher, squad_file, tmp_path / "student", student_layers=(0, 2), max_steps=30, epochs=30,
-                     batch_size=8, learning_rate=3e-3, progress=False, **SMALL)
+    config = DistillConfig(max_steps=30, epochs=30, batch_size=8, learning_rate=3e-3, windowing=WINDOWS)
+    result = distill(teacher, squad_file, tmp_path / "student", student_layers=(0, 2), config=config, progress=False)
     log = result.log
     assert len(log) == 30 and log["total"].iloc[-5:].mean() < log["total"].iloc[:5].mean()
     info = json.loads((tmp_path / "student" / "distill.json").read_text())
@@ -127,8 +128,8 @@ def test_a_few_steps_lower_the_loss_and_give_a_loadable_student(tmp_path, squad_
     with pytest.warns(UserWarning, match="trained on"):  # its training.json flags runs over its training articles
         run = predict_run(tmp_path / "student", squad_file, tmp_path / "run", progress=False, windowing=WINDOWS)
     assert run.info["settings"]["trained_on_overlap"]["questions"] == 8
-    again = distill(teacher, squad_file, tmp_path / "student", student_layers=(0, 2), max_steps=30, epochs=30,
-                    batch_size=8, learning_rate=3e-3, progress=False, **SMALL)  # finished: reused
+    again = distill(teacher, squad_file, tmp_path / "student", student_layers=(0, 2), config=config,
+                    progress=False)  # finished: reused
     pd.testing.assert_frame_equal(again.log, log)
 
 
@@ -136,8 +137,9 @@ def test_an_interrupted_training_resumes_to_the_same_weights(tmp_path, squad_fil
     from safetensors.torch import load_file
 
     teacher = build_tiny_model(tmp_path / "teacher", layers=3, seed=3)
-    settings = dict(student_layers=(0, 2), max_steps=12, epochs=12, batch_size=8, learning_rate=1e-3,
-                    checkpoint_every=4, progress=False, cache_dir=tmp_path / "cache", **SMALL)
+    config = DistillConfig(max_steps=12, epochs=12, batch_size=8, learning_rate=1e-3, checkpoint_every=4,
+                           windowing=WINDOWS)
+    settings = dict(student_layers=(0, 2), config=config, progress=False, cache_dir=tmp_path / "cache")
     distill(teacher, squad_file, tmp_path / "straight", **settings)
     with pytest.raises(KeyboardInterrupt):
         distill(teacher, squad_file, tmp_path / "resumed", _stop_after=6, **settings)
@@ -153,17 +155,19 @@ def test_teacher_logits_are_cached_and_reused(tmp_path, squad_file, monkeypatch)
     import xdanalysis.model.forward as inference
 
     teacher = build_tiny_model(tmp_path / "teacher", layers=2, seed=1)
-    common = dict(student_layers=(0,), max_steps=2, batch_size=8, progress=False, cache_dir=tmp_path / "cache", **SMALL)
-    distill(teacher, squad_file, tmp_path / "a", alpha=0.5, **common)
+    common = dict(student_layers=(0,), progress=False, cache_dir=tmp_path / "cache")
+    distill(teacher, squad_file, tmp_path / "a", config=DistillConfig(alpha=0.5, max_steps=2, batch_size=8,
+                                                                      windowing=WINDOWS), **common)
     assert len(list((tmp_path / "cache").glob("*/chunk-*.npz"))) == 1
     monkeypatch.setattr(inference, "run_windows", lambda *a, **k: pytest.fail("teacher logits recomputed"))
-    distill(teacher, squad_file, tmp_path / "b", alpha=1.0, temperature=4.0, **common)  # another student, same teacher
+    distill(teacher, squad_file, tmp_path / "b", config=DistillConfig(alpha=1.0, temperature=4.0, max_steps=2, batch_size=8,
+                                                                      windowing=WINDOWS), **common)  # same teacher
 
 
 def test_attention_transfer_runs_with_one_tokenizer_and_is_refused_across_two(tmp_path, squad_file):
     teacher = build_tiny_model(tmp_path / "teacher", layers=2, seed=1)
-    result = distill(teacher, squad_file, tmp_path / "att", student_layers=(1,), attention_weight=1.0, max_steps=3,
-                     batch_size=8, progress=False, **SMALL)
+    result = distill(teacher, squad_file, tmp_path / "att", student_layers=(1,), progress=False,
+                     config=DistillConfig(attention_weight=1.0, max_steps=3, batch_size=8, windowing=WINDOWS))
     assert (result.log["attention"] > 0).all()
 
 
@@ -202,8 +206,8 @@ def test_attention_transfer_across_tokenizers_is_refused(tmp_path, squad_file, b
                                         num_attention_heads=2, intermediate_size=64)).save_pretrained(student_dir)
     bpe_tokenizer.save_pretrained(student_dir)
     with pytest.raises(ValueError, match="must share a tokenizer"):
-        distill(teacher, squad_file, tmp_path / "x", student=student_dir, attention_weight=1.0, max_steps=1,
-                progress=False, **SMALL)
+        distill(teacher, squad_file, tmp_path / "x", student=student_dir, progress=False,
+                config=DistillConfig(attention_weight=1.0, max_steps=1, windowing=WINDOWS))
 
 
 def test_temperature_softens_targets_and_t_squared_keeps_the_gradient_scale(tiny_model_dir, squad_file):
@@ -226,8 +230,8 @@ def test_a_hard_label_student_needs_no_teacher_pass(tmp_path, squad_file, monkey
 
     teacher = build_tiny_model(tmp_path / "teacher", layers=2, seed=1)
     monkeypatch.setattr(module, "teacher_logits", lambda *a, **k: pytest.fail("teacher pass for a hard-label student"))
-    result = distill(teacher, squad_file, tmp_path / "hard", alpha=0.0, student_layers=(0,), max_steps=2,
-                     batch_size=8, progress=False, **SMALL)
+    result = distill(teacher, squad_file, tmp_path / "hard", student_layers=(0,), progress=False,
+                     config=DistillConfig(alpha=0.0, max_steps=2, batch_size=8, windowing=WINDOWS))
     assert result.log["soft"].isna().all() and (result.log["total"] == result.log["hard"]).all()
 
 

@@ -8,7 +8,6 @@ import pytest
 
 from conftest import LONG_CONTEXT, needs_shared, shared_path
 from xdanalysis.core.data import HubUnreachableError, load_squad
-from xdanalysis.core.decoding import Window, decode_question
 from xdanalysis.model.loading import ModelLoadError, load_qa_model
 from xdanalysis.model.predict import decode_windows, predict_table
 from xdanalysis.model.windows import prepare_windows

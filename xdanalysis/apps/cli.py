@@ -245,22 +245,23 @@ def _print_predict(args) -> int:
 
 def _distill(args) -> int:
     from ..core.data import title_list
-    from ..distill.config import default_precision
+    from ..distill.config import DistillConfig, default_precision
     from ..distill.train import distill
     from ..views.summary import summary_text as text_of
 
     if args.student and args.student_layers:
         raise ValueError("give --student or --student-layers, not both")
     layers = [int(x) for x in (args.student_layers or "0,2,4").split(",")]
-    result = distill(args.teacher, args.data, args.out, student=args.student, student_layers=layers,
+    config = DistillConfig(
+        temperature=args.temperature, alpha=args.alpha, attention_weight=args.attention_weight, epochs=args.epochs,
+        max_steps=args.max_steps, learning_rate=args.learning_rate, batch_size=args.batch_size,
+        windowing=WindowSettings(max_seq_length=args.max_seq_length, doc_stride=args.doc_stride), seed=args.seed,
+        precision=default_precision() if args.precision == "auto" else args.precision,
+        checkpoint_every=args.checkpoint_every)
+    result = distill(args.teacher, args.data, args.out, config=config, student=args.student, student_layers=layers,
                      titles=title_list(args.titles), exclude_titles=title_list(args.exclude_titles), limit=args.limit,
-                     temperature=args.temperature, alpha=args.alpha, attention_weight=args.attention_weight,
-                     epochs=args.epochs, max_steps=args.max_steps, learning_rate=args.learning_rate,
-                     batch_size=args.batch_size, max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
-                     seed=args.seed, eval_data=args.eval_data, eval_titles=title_list(args.eval_titles),
-                     precision=default_precision() if args.precision == "auto" else args.precision,
-                     cache_dir=args.cache_dir, checkpoint_every=args.checkpoint_every, device=args.device,
-                     engine=args.engine, ray_address=args.ray_address, workers=args.workers)
+                     eval_data=args.eval_data, eval_titles=title_list(args.eval_titles), cache_dir=args.cache_dir,
+                     device=args.device, engine=args.engine, ray_address=args.ray_address, workers=args.workers)
     info = result.info
     print(f"student: {result.path}  ({info['steps']} steps, {info['windows_per_second']} windows/s, "
           f"peak RSS {info['peak_rss_mb']} MB)")

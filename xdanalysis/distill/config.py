@@ -1,31 +1,77 @@
-"""Distillation settings: the defaults, the precision, and what a distillation returns."""
+"""Distillation settings as one frozen object (the one home of their defaults and checks), the
+precision, and what a distillation returns."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-__all__ = ['DISTILL_DEFAULTS', 'Distilled', 'default_precision']
+from ..core.common import check_choice
+from ..core.settings import WindowSettings
+
+__all__ = ['DISTILL_DEFAULTS', 'DistillConfig', 'Distilled', 'default_precision']
+
+PRECISIONS = ["float32", "bfloat16"]
 
 
-# The one source of the distillation defaults (the CLI and the notebook use these).
-DISTILL_DEFAULTS = {
-    "temperature": 2.0,
-    "alpha": 0.5,
-    "attention_weight": 0.0,
-    "epochs": 1,
-    "max_steps": None,
-    "learning_rate": 1e-4,
-    "batch_size": 16,
-    "max_seq_length": 256,
-    "doc_stride": 128,
-    "seed": 0,
-}
+@dataclass(frozen=True)
+class DistillConfig:
+    """How a student learns: the soft-target ``temperature`` and their weight ``alpha`` against the hard
+    labels (0: hard labels only), ``attention_weight`` for MiniLM attention transfer, the schedule
+    (``epochs`` or ``max_steps`` of ``batch_size`` windows at ``learning_rate``, 10% warm-up, linear
+    decay), the training windows, the ``seed``, the ``precision`` (``bfloat16``: bf16 autocast, weights
+    stay fp32) and how often a checkpoint is written (default: every epoch). Checked when made, so a
+    setting that cannot work is refused before any work.
+
+    >>> DistillConfig(alpha=2)
+    Traceback (most recent call last):
+    ...
+    ValueError: alpha must be between 0 and 1, got 2
+    """
+
+    temperature: float = 2.0
+    alpha: float = 0.5
+    attention_weight: float = 0.0
+    epochs: int = 1
+    max_steps: int | None = None
+    learning_rate: float = 1e-4
+    batch_size: int = 16
+    windowing: WindowSettings = field(default_factory=lambda: WindowSettings(max_seq_length=256, doc_stride=128))
+    seed: int = 0
+    precision: str = "float32"
+    checkpoint_every: int | None = None
+
+    def __post_init__(self):
+        def positive(name, value, whole=True):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or (whole and value != int(value)) \
+                    or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"{name} must be {'a whole number ' if whole else ''}above 0, got {value!r}")
+
+        positive("temperature", self.temperature, whole=False)
+        positive("learning_rate", self.learning_rate, whole=False)
+        for name in ("epochs", "batch_size"):
+            positive(name, getattr(self, name))
+        for name in ("max_steps", "checkpoint_every"):
+            if getattr(self, name) is not None:
+                positive(name, getattr(self, name))
+        if not 0 <= self.alpha <= 1:
+            raise ValueError(f"alpha must be between 0 and 1, got {self.alpha}")
+        if not (math.isfinite(self.attention_weight) and self.attention_weight >= 0):
+            raise ValueError(f"attention_weight must be 0 or more, got {self.attention_weight}")
+        check_choice("precision", self.precision, PRECISIONS)
+
+    def recipe(self) -> dict:
+        """The settings as ``distill.json`` records them (what makes two students the same student)."""
+        recipe = {k: v for k, v in asdict(self).items() if k not in ("windowing", "checkpoint_every")}
+        return {**recipe, "max_seq_length": self.windowing.max_seq_length, "doc_stride": self.windowing.doc_stride}
 
 
-# Training ------------------------------------------------------------------------------------
+# The defaults by name, for the command line's options.
+DISTILL_DEFAULTS = {k: v for k, v in DistillConfig().recipe().items() if k != "precision"}
+
 
 @dataclass
 class Distilled:
@@ -37,8 +83,6 @@ class Distilled:
     log: pd.DataFrame
     run: object = None
 
-
-# The lab's students, shared by the notebooks --------------------------------------------------
 
 def default_precision() -> str:
     """``"bfloat16"`` where bf16 arithmetic is fast (a CUDA GPU; a CPU with AVX512-BF16 or AMX),

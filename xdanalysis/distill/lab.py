@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import Distilled, default_precision
+from .config import DistillConfig, Distilled, default_precision
 from .train import distill
 
 __all__ = ['LAB_STUDENTS', 'lab_student']
@@ -38,7 +38,7 @@ def lab_student(name: str, teacher, data, *, runs, held_out, train_limit: int | 
     precision = precision or default_precision()
     tag = (f"layers{'-'.join(str(i) for i in student_layers)}-limit{train_limit}-steps{steps or 'epoch'}"
            f"-{precision}")
+    config = DistillConfig(max_steps=steps, precision=precision, **LAB_STUDENTS[name])
     return distill(teacher, data, Path(runs) / "students" / f"{name.replace(' ', '-').replace('+', 'and')}-{tag}",
-                   exclude_titles=held_out, limit=train_limit, max_steps=steps, eval_data=data, eval_titles=held_out,
-                   student_layers=student_layers, cache_dir=Path(runs) / "teacher-logits", precision=precision,
-                   progress=progress, **LAB_STUDENTS[name])
+                   config=config, exclude_titles=held_out, limit=train_limit, eval_data=data, eval_titles=held_out,
+                   student_layers=student_layers, cache_dir=Path(runs) / "teacher-logits", progress=progress)
