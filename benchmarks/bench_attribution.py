@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from xdanalysis.interpret.attention import locate  # noqa: E402
-from xdanalysis.interpret.attribution import attribute  # noqa: E402
+from xdanalysis.interpret.attribution import Attributor, GradientXInput, IntegratedGradients  # noqa: E402
 from xdanalysis.core.data import load_squad  # noqa: E402
 from xdanalysis.model.forward import forward_windows  # noqa: E402
 
@@ -44,10 +44,10 @@ def main(argv=None) -> int:
     peak = matmul_gflops()
     print(f"{model.config.num_hidden_layers} layers, hidden {model.config.hidden_size}; {len(table)} questions; "
           f"{torch.get_num_threads()} threads; fp32 matmul {peak:.1f} GFLOP/s (measured now)")
-    ways = {"forward pass (one window)": None, "gradient x input": ("gradient_x_input", None)}
+    ways = {"forward pass (one window)": None, "gradient x input": GradientXInput()}
     for batch in (None, 16, 8):
         ways[f"integrated gradients, {args.n_steps} steps, batch {batch or args.n_steps}"] = \
-            ("integrated_gradients", batch)
+            IntegratedGradients(n_steps=args.n_steps, internal_batch_size=batch)
     times = {way: [] for way in ways}
     flops = []
     for row in table.itertuples():
@@ -58,10 +58,8 @@ def main(argv=None) -> int:
             if spec is None:
                 seconds = timed_ms(lambda: forward_windows(model, found.windows, [found.window])) / 1000
             else:
-                method, batch = spec
-                seconds = timed_ms(lambda: attribute(model, tokenizer, row.question, row.context, target="null_odds",
-                                                     method=method, n_steps=args.n_steps,
-                                                     internal_batch_size=batch)) / 1000
+                attributor = Attributor(model, tokenizer, method=spec)
+                seconds = timed_ms(lambda: attributor.attribute(row.question, row.context, target="null_odds")) / 1000
             times[way].append(seconds)
     base = statistics.median(times["forward pass (one window)"])
     print(f"\n{'way':52s}{'median s/question':>19s}{'x forward':>11s}")

@@ -9,7 +9,7 @@ import torch
 
 from conftest import LONG_CONTEXT, SHORT_CONTEXT
 from xdanalysis.interpret.attribution_stats import attention_attribution_correlation
-from xdanalysis.interpret.attribution import attribute, attribute_context, deletion_curve, merge_windows, to_words
+from xdanalysis.interpret.attribution import Attributor, IntegratedGradients, merge_windows, to_words
 from xdanalysis.model.loading import load_qa_model
 from xdanalysis.core.settings import WindowSettings
 
@@ -46,7 +46,8 @@ def linear(tiny):
 def test_integrated_gradients_are_complete_within_their_delta(tiny):
     model, tokenizer = tiny
     for target in ("span", "null_odds", "start"):
-        attr = attribute(model, tokenizer, "What is the capital of France?", SHORT_CONTEXT, target=target, n_steps=64)
+        attr = Attributor(model, tokenizer, method=IntegratedGradients(n_steps=64)).attribute(
+            "What is the capital of France?", SHORT_CONTEXT, target=target)
         assert abs(attr.completeness_gap) <= attr.delta + 1e-5
         # the attributions account for the target's change from the baseline, not a share of it
         assert attr.scores.sum() == pytest.approx(attr.target_value - attr.baseline_value,
@@ -56,21 +57,23 @@ def test_integrated_gradients_are_complete_within_their_delta(tiny):
 
 def test_gradient_x_input_and_integrated_gradients_by_hand_on_a_linear_model(linear):
     model, tokenizer = linear
-    attr = attribute(model, tokenizer, "What is the capital?", SHORT_CONTEXT, target="start",
-                     method="gradient_x_input")
+    attr = Attributor(model, tokenizer, method="gradient_x_input").attribute(
+        "What is the capital?", SHORT_CONTEXT, target="start")
     s = attr.span_tokens[0]
     assert attr.tokens[s] == "paris" and attr.answer == "Paris"
     embedding = model.embeddings.weight[tokenizer.convert_tokens_to_ids("paris")].detach()
     expected = np.zeros(len(attr.tokens))
     expected[s] = float(embedding @ model.w_start)  # gradient w_start times the input embedding, at s only
     np.testing.assert_allclose(attr.scores, expected, rtol=1e-5, atol=1e-6)
-    ig = attribute(model, tokenizer, "What is the capital?", SHORT_CONTEXT, target="span", n_steps=20)
+    ig = Attributor(model, tokenizer, method=IntegratedGradients(n_steps=20)).attribute(
+        "What is the capital?", SHORT_CONTEXT, target="span")
     pad = model.embeddings.weight[tokenizer.pad_token_id].detach()
     expected = np.zeros(len(ig.tokens))
     expected[s] = float((embedding - pad) @ (model.w_start + model.w_end))  # exact for a linear target
     np.testing.assert_allclose(ig.scores, expected, rtol=1e-4, atol=1e-5)
     # the null target only reads [CLS], which the baseline keeps: nothing to attribute
-    null = attribute(model, tokenizer, "What is the capital?", SHORT_CONTEXT, target="null", n_steps=10)
+    null = Attributor(model, tokenizer, method=IntegratedGradients(n_steps=10)).attribute(
+        "What is the capital?", SHORT_CONTEXT, target="null")
     np.testing.assert_allclose(null.scores, 0.0, atol=1e-6)
     assert null.target_value == pytest.approx(-2.0)
 
@@ -78,11 +81,13 @@ def test_gradient_x_input_and_integrated_gradients_by_hand_on_a_linear_model(lin
 def test_null_attribution_changes_sign_with_the_cls_logits(tiny_model_dir, tmp_path):
     model, tokenizer = load_qa_model(tiny_model_dir)
     question, context = "Who was the leader of the Norse raiders?", SHORT_CONTEXT
-    before = attribute(model, tokenizer, question, context, target="null", n_steps=32)
+    before = Attributor(model, tokenizer, method=IntegratedGradients(n_steps=32)).attribute(
+        question, context, target="null")
     with torch.no_grad():  # negate the QA head: every start and end logit, [CLS]'s included, changes sign
         model.qa_outputs.weight.neg_()
         model.qa_outputs.bias.neg_()
-    after = attribute(model, tokenizer, question, context, target="null", n_steps=32)
+    after = Attributor(model, tokenizer, method=IntegratedGradients(n_steps=32)).attribute(
+        question, context, target="null")
     assert after.target_value == pytest.approx(-before.target_value, rel=1e-4)
     np.testing.assert_allclose(after.scores, -before.scores, rtol=1e-3, atol=1e-5)
     assert np.abs(before.scores).sum() > 0
@@ -90,8 +95,8 @@ def test_null_attribution_changes_sign_with_the_cls_logits(tiny_model_dir, tmp_p
 
 def test_words_sum_their_pieces(tiny):
     model, tokenizer = tiny
-    attr = attribute(model, tokenizer, "Who was the leader of the Norse raiders?", LONG_CONTEXT, target="null_odds",
-                     method="gradient_x_input", windowing=WindowSettings(64, 16))
+    attr = Attributor(model, tokenizer, method="gradient_x_input", windowing=WindowSettings(64, 16)).attribute(
+        "Who was the leader of the Norse raiders?", LONG_CONTEXT, target="null_odds")
     words = to_words(attr)
     assert words.scores.sum() == pytest.approx(attr.scores.sum())
     for w, (kind, (start, end)) in enumerate(zip(words.kinds, words.offsets)):
@@ -117,8 +122,8 @@ def test_two_windows_merge_onto_one_text():
 
 def test_attribute_context_covers_a_long_context(tiny):
     model, tokenizer = tiny
-    merged = attribute_context(model, tokenizer, "When was the castle at Caen built?", LONG_CONTEXT, target="null",
-                               method="gradient_x_input", windowing=WindowSettings(64, 16))
+    merged = Attributor(model, tokenizer, method="gradient_x_input", windowing=WindowSettings(64, 16)).attribute_context(
+        "When was the castle at Caen built?", LONG_CONTEXT, target="null")
     assert len(merged.per_window) > 2
     context_words = merged.words[merged.words["kind"] == "context"]
     assert context_words["start"].min() == 0 and context_words["end"].max() == len(LONG_CONTEXT)
@@ -133,14 +138,14 @@ def test_attribute_context_covers_a_long_context(tiny):
 def test_deletion_curve_finds_the_answer_token(linear):
     model, tokenizer = linear
     question, context = "What is the capital?", SHORT_CONTEXT
-    merged = attribute_context(model, tokenizer, question, context, target="span", method="gradient_x_input")
+    merged = Attributor(model, tokenizer, method="gradient_x_input").attribute_context(question, context, target="span")
     top = merged.words.sort_values("score", ascending=False).iloc[0]
     assert top["text"] == "Paris"
     from xdanalysis.views.attribution import attribution_html
 
     assert 'outline:2px solid #333">Paris</span>' in attribution_html(merged)  # the best span is boxed
-    curve = deletion_curve(model, tokenizer, question, context, merged.words, target="span", max_words=4,
-                           random_repeats=4)
+    curve = Attributor(model, tokenizer).deletion_curve(
+        question, context, merged.words, target="span", max_words=4, random_repeats=4)
     attributed = curve[curve["order"] == "attribution"].set_index("k")["change"]
     assert attributed[0] == 0 and attributed[1] < -3  # deleting "Paris" takes the answer away
     assert curve.attrs["area"]["attribution"] < curve.attrs["area"]["random"]
@@ -165,12 +170,12 @@ def test_attention_and_attribution_rank_correlation_by_hand():
 def test_unknown_targets_and_methods_are_refused(tiny):
     model, tokenizer = tiny
     with pytest.raises(ValueError, match="unknown target"):
-        attribute(model, tokenizer, "q?", SHORT_CONTEXT, target="answer")
+        Attributor(model, tokenizer).attribute("q?", SHORT_CONTEXT, target="answer")
     with pytest.raises(ValueError, match="unknown method"):
-        attribute(model, tokenizer, "q?", SHORT_CONTEXT, method="saliency")
+        Attributor(model, tokenizer, method="saliency").attribute("q?", SHORT_CONTEXT)
     with pytest.raises(ValueError, match="unknown deletion target"):
-        deletion_curve(model, tokenizer, "q?", SHORT_CONTEXT, pd.DataFrame(columns=["kind", "start", "end", "score"]),
-                       target="null")
+        Attributor(model, tokenizer).deletion_curve(
+            "q?", SHORT_CONTEXT, pd.DataFrame(columns=["kind", "start", "end", "score"]), target="null")
 
 
 def test_statistics_over_decision_groups(tiny_model_dir, squad_file, tmp_path, tiny):

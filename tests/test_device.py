@@ -105,10 +105,11 @@ def test_cuda_runs_give_the_cpu_answers(tiny_model_dir, squad_file, tmp_path):
 def test_attention_and_attribution_on_a_gpu_model(tiny_model_dir):
     from conftest import SHORT_CONTEXT
     from xdanalysis.interpret.attention import get_attention
-    from xdanalysis.interpret.attribution import attribute
+    from xdanalysis.interpret.attribution import Attributor, IntegratedGradients
 
     model, tokenizer = load_qa_model(tiny_model_dir, device="cuda")
     att = get_attention(model, tokenizer, "What is the capital of France?", SHORT_CONTEXT)
     assert att.attentions.shape[0] == model.config.num_hidden_layers
-    attr = attribute(model, tokenizer, "What is the capital of France?", SHORT_CONTEXT, n_steps=8)
+    attr = Attributor(model, tokenizer, method=IntegratedGradients(n_steps=8)).attribute(
+        "What is the capital of France?", SHORT_CONTEXT)
     assert abs(attr.completeness_gap) <= attr.delta + 1e-4

@@ -153,7 +153,7 @@ def test_probe_pair_marks_only_what_changed():
 
 
 def test_attribution_explorer_computes_once_and_follows(tiny_model_dir, squad_file, tmp_path):
-    from xdanalysis.interpret.attribution import attribute
+    from xdanalysis.interpret.attribution import Attributor, IntegratedGradients
     from xdanalysis.model.loading import load_qa_model
     from xdanalysis.runs.run import predict_run
     from xdanalysis.apps.model_widgets import AttributionExplorer
@@ -165,8 +165,8 @@ def test_attribution_explorer_computes_once_and_follows(tiny_model_dir, squad_fi
     qid = explorer.question.value
     assert "completeness" in explorer.status.value and explorer.image.value[:4] == b"\x89PNG"
     row = run.table.set_index("id").loc[qid]
-    expected = attribute(model, tokenizer, row["question"], row["context"], target="null_odds", n_steps=8,
-                         windowing=WindowSettings(64, 16))
+    expected = Attributor(model, tokenizer, method=IntegratedGradients(n_steps=8), windowing=WindowSettings(64, 16)).attribute(
+        row["question"], row["context"], target="null_odds")
     assert explorer.attribution(qid, "null_odds", "integrated_gradients").scores == pytest.approx(expected.scores)
     explorer.target.value = "span"
     explorer.method.value = "gradient_x_input"

@@ -254,17 +254,19 @@ class AttributionExplorer(_FollowsQuestions):
     def __init__(self, run, model, tokenizer, *, n_steps: int = 32, max_questions: int = 500):
         import ipywidgets as w
 
-        from ..interpret.attribution import METHODS, TARGETS
+        from ..interpret.attribution import METHODS, TARGETS, Attributor, method_of
 
         self.run, self.model, self.tokenizer, self.n_steps = run, model, tokenizer, n_steps
         self.table = outcomes(run.table).set_index("id", drop=False)
-        self.window_settings = {"windowing": run.windowing, "decoding": run.decoding}
+        # one attributor per method, with the run's own windows and decoding
+        self.attributors = {name: Attributor(model, tokenizer, method=method_of(name, n_steps), windowing=run.windowing,
+                                             decoding=run.decoding) for name in METHODS}
         self._cache: dict = {}
         options = [(f"{qid}: {q[:70]}", qid) for qid, q in zip(run.table["id"][:max_questions],
                                                                run.table["question"][:max_questions])]
         self.question = w.Dropdown(options=options, description="question", layout=w.Layout(width="60em"))
         self.target = w.Dropdown(options=TARGETS, value="null_odds", description="target")
-        self.method = w.Dropdown(options=METHODS, value="integrated_gradients", description="method")
+        self.method = w.Dropdown(options=list(METHODS), value="integrated_gradients", description="method")
         self.status = w.HTML()
         self.text = w.HTML()
         self.image = w.Image(format="png")
@@ -279,14 +281,11 @@ class AttributionExplorer(_FollowsQuestions):
         display(self.widget)
 
     def attribution(self, qid: str, target: str, method: str):
-        """The cached attribution of one question (see :func:`xdanalysis.interpret.attribution.attribute`)."""
-        from ..interpret.attribution import attribute
-
+        """The cached attribution of one question (see :class:`xdanalysis.interpret.attribution.Attributor`)."""
         key = (qid, target, method)
         if key not in self._cache:
             row = self.table.loc[qid]
-            self._cache[key] = attribute(self.model, self.tokenizer, row["question"], row["context"], target=target,
-                                         method=method, n_steps=self.n_steps, **self.window_settings)
+            self._cache[key] = self.attributors[method].attribute(row["question"], row["context"], target=target)
         return self._cache[key]
 
     def redraw(self):

@@ -1,7 +1,7 @@
 """The bottom floor, no torch: SQuAD data, the official metrics, decoding logits into answers, settings,
 statistics, text features and atomic files."""
 
-from .common import MAX_NAMED, check_choice, logit, name_some, rename_options, sigmoid
+from .common import MAX_NAMED, check_choice, is_reference, logit, name_some, rename_options, sigmoid, table_of
 from .data import (
     COLUMNS,
     DataError,
@@ -17,7 +17,7 @@ from .data import (
     write_squad,
 )
 from .decoding import Window, decode_question
-from .io import NULL_ODDS_NO_SPAN, finite_odds, peak_rss_mb, read_null_odds, write_atomic, write_json
+from .io import NULL_ODDS_NO_SPAN, finite_odds, peak_rss_mb, read_null_odds, write_atomic, write_json, write_text
 from .metrics import (
     MissingPredictionsError,
     compute_exact,
@@ -26,9 +26,18 @@ from .metrics import (
     precision_recall_curve,
     question_scores,
     squad_v2_scores,
+    table_scores,
 )
 from .settings import DECODING_DEFAULTS, DecodingSettings, WindowSettings, settings_of_run
-from .stats import bootstrap_ci, bootstrap_interval, bootstrap_means, format_p_value, kl_divergence, paired_bootstrap
+from .stats import (
+    bootstrap_ci,
+    bootstrap_interval,
+    bootstrap_means,
+    format_p_value,
+    kl_divergence,
+    paired_bootstrap,
+    softmax,
+)
 from .text import (
     QUESTION_TYPES,
     STOPWORDS,
@@ -37,8 +46,9 @@ from .text import (
     lexical_overlap,
     question_type,
     sentence_spans,
+    token_char,
     word_groups,
     word_layout,
 )
 
-__all__ = ['DecodingSettings', 'WindowSettings', 'settings_of_run', 'COLUMNS', 'DECODING_DEFAULTS', 'DataError', 'HubUnreachableError', 'MAX_NAMED', 'MissingPredictionsError', 'NULL_ODDS_NO_SPAN', 'QUESTION_TYPES', 'STOPWORDS', 'Window', 'WordLayout', 'bootstrap_ci', 'bootstrap_interval', 'bootstrap_means', 'check_choice', 'compute_exact', 'compute_f1', 'content_words', 'data_problem', 'decode_question', 'finite_odds', 'first_per_title', 'format_p_value', 'gold_answers', 'hub_reachable', 'kl_divergence', 'lexical_overlap', 'load_squad', 'logit', 'name_some', 'normalize_answer', 'paired_bootstrap', 'peak_rss_mb', 'precision_recall_curve', 'question_scores', 'question_type', 'read_null_odds', 'rename_options', 'sentence_spans', 'sigmoid', 'source_fingerprint', 'squad_v2_scores', 'title_list', 'validate_table', 'word_groups', 'word_layout', 'write_atomic', 'write_json', 'write_squad']
+__all__ = ['COLUMNS', 'DECODING_DEFAULTS', 'DataError', 'DecodingSettings', 'HubUnreachableError', 'MAX_NAMED', 'MissingPredictionsError', 'NULL_ODDS_NO_SPAN', 'QUESTION_TYPES', 'STOPWORDS', 'Window', 'WindowSettings', 'WordLayout', 'bootstrap_ci', 'bootstrap_interval', 'bootstrap_means', 'check_choice', 'compute_exact', 'compute_f1', 'content_words', 'data_problem', 'decode_question', 'finite_odds', 'first_per_title', 'format_p_value', 'gold_answers', 'hub_reachable', 'is_reference', 'kl_divergence', 'lexical_overlap', 'load_squad', 'logit', 'name_some', 'normalize_answer', 'paired_bootstrap', 'peak_rss_mb', 'precision_recall_curve', 'question_scores', 'question_type', 'read_null_odds', 'rename_options', 'sentence_spans', 'settings_of_run', 'sigmoid', 'softmax', 'source_fingerprint', 'squad_v2_scores', 'table_of', 'table_scores', 'title_list', 'token_char', 'validate_table', 'word_groups', 'word_layout', 'write_atomic', 'write_json', 'write_squad', 'write_text']

@@ -1,14 +1,14 @@
 """Attribution beside attention: which input tokens drove the start, the end, the span, the null
 score, or the decision itself (the null odds), computed with captum.
 
-- :func:`attribute` explains one window (by default the one holding the best span) with
+- :meth:`Attributor.attribute` explains one window (by default the one holding the best span) with
   ``LayerIntegratedGradients`` on the word-embedding layer against a [PAD] baseline that keeps the
   special tokens ([CLS], [SEP]), or with ``LayerGradientXActivation`` (gradient × input). Integrated
   gradients report their convergence delta and the completeness check: the attributions sum to
   ``target(input) − target(baseline)``.
-- :func:`attribute_context` explains every window of a long context and merges them onto the
+- :meth:`Attributor.attribute_context` explains every window of a long context and merges them onto the
   context's words, so a 1,000-token context reads as one text.
-- :func:`deletion_curve` measures faithfulness: delete the most attributed context words, re-run
+- :meth:`Attributor.deletion_curve` measures faithfulness: delete the most attributed context words, re-run
   the model, and compare with deleting random words.
 
 Targets, for the window's best span ``(s, e)`` (or the gold span) and its [CLS] ``c``:
@@ -36,13 +36,12 @@ from ..core.text import word_layout
 from ..model.forward import batch_tensors, forward_windows
 from .attention import locate
 
-__all__ = ['Attribution', 'ContextAttribution', 'MERGES', 'METHODS', 'TARGETS', 'attribute', 'attribute_context', 'deletion_curve', 'merge_windows', 'remove_words', 'to_words']
+__all__ = ['Attribution', 'Attributor', 'ContextAttribution', 'GradientXInput', 'IntegratedGradients', 'MERGES', 'METHODS', 'TARGETS', 'merge_windows', 'method_of', 'remove_words', 'to_words']
 
 
 TARGETS = ["start", "end", "span", "null", "null_odds"]
 
 
-METHODS = ["integrated_gradients", "gradient_x_input"]
 
 
 @dataclass
@@ -115,11 +114,71 @@ def _forward(model, target: str, span, cls: int):
     return forward
 
 
-def _explain_window(model, windows, window: int, *, target: str, method: str, span, n_steps: int,
-                    internal_batch_size: int | None):
+@dataclass(frozen=True)
+class IntegratedGradients:
+    """Layer integrated gradients on the word embeddings (captum), ``n_steps`` interpolation steps,
+    at most ``internal_batch_size`` at once (None: all). Measured with the l12-h384 shape, 50 steps,
+    2 CPU threads: 16 at once runs as fast as 50 with 1.7 GB peak RSS instead of 3.9 GB
+    (``benchmarks/bench_attribution.py``). Reports captum's convergence delta."""
+
+    n_steps: int = 50
+    internal_batch_size: int | None = 16
+    name = "integrated_gradients"
+
+    def __post_init__(self):
+        if self.n_steps < 1:
+            raise ValueError(f"n_steps must be at least 1, got {self.n_steps}")
+
+    @classmethod
+    def with_steps(cls, n_steps: int) -> "IntegratedGradients":
+        return cls(n_steps=n_steps)
+
+    def explain(self, forward, layer, ids, baseline, extra):
+        from captum.attr import LayerIntegratedGradients
+
+        scores, delta = LayerIntegratedGradients(forward, layer).attribute(
+            ids, baselines=baseline, additional_forward_args=extra, n_steps=self.n_steps,
+            internal_batch_size=self.internal_batch_size, return_convergence_delta=True)
+        return scores, float(delta.detach().float().abs().max())
+
+
+@dataclass(frozen=True)
+class GradientXInput:
+    """Gradient × input on the word embeddings (captum's ``LayerGradientXActivation``): one backward
+    pass, no completeness guarantee (delta NaN)."""
+
+    name = "gradient_x_input"
+    n_steps = 0
+
+    @classmethod
+    def with_steps(cls, n_steps: int) -> "GradientXInput":
+        return cls()  # one backward pass: no steps to set
+
+    def explain(self, forward, layer, ids, baseline, extra):
+        from captum.attr import LayerGradientXActivation
+
+        return LayerGradientXActivation(forward, layer).attribute(ids, additional_forward_args=extra), float("nan")
+
+
+# The methods by name (the explorers' picker); any object with ``name``, ``n_steps`` and ``explain`` works.
+METHODS = {"integrated_gradients": IntegratedGradients, "gradient_x_input": GradientXInput}
+
+
+def method_of(method, n_steps: int | None = None) -> IntegratedGradients | GradientXInput:
+    """A method object from its name (with ``n_steps`` where the method takes steps) or as given.
+
+    >>> method_of("integrated_gradients", n_steps=8)
+    IntegratedGradients(n_steps=8, internal_batch_size=16)
+    """
+    if isinstance(method, str):
+        check_choice("method", method, METHODS)
+        return METHODS[method]() if n_steps is None else METHODS[method].with_steps(n_steps)
+    return method
+
+
+def _explain_window(model, windows, window: int, *, target: str, method, span):
     """Attributions of one window's target: ``(scores, target_value, baseline_value, delta)``."""
     import torch
-    from captum.attr import LayerGradientXActivation, LayerIntegratedGradients
 
     device = next(model.parameters()).device
     inputs = batch_tensors(windows, [window], device=device)
@@ -128,63 +187,94 @@ def _explain_window(model, windows, window: int, *, target: str, method: str, sp
     baseline = torch.where(special, ids, torch.full_like(ids, windows.pad_token_id))  # keeps [CLS] and [SEP]
     extra = (inputs["attention_mask"], inputs.get("token_type_ids"))
     forward = _forward(model, target, span, int(windows.cls_index[window]))
-    layer = model.get_input_embeddings()
     with torch.enable_grad():
-        if method == "integrated_gradients":
-            explainer = LayerIntegratedGradients(forward, layer)
-            scores, delta = explainer.attribute(ids, baselines=baseline, additional_forward_args=extra,
-                                                n_steps=n_steps, internal_batch_size=internal_batch_size,
-                                                return_convergence_delta=True)
-            delta = float(delta.detach().float().abs().max())
-        else:
-            scores = LayerGradientXActivation(forward, layer).attribute(ids, additional_forward_args=extra)
-            delta = float("nan")
+        scores, delta = method.explain(forward, model.get_input_embeddings(), ids, baseline, extra)
     with torch.inference_mode():
         value = float(forward(ids, *extra)[0])
         base_value = float(forward(baseline, *extra)[0])
     return scores.detach().float().sum(-1)[0].cpu().numpy().astype(np.float64), value, base_value, delta
 
 
-def attribute(model, tokenizer, question: str, context: str, *, target: str = "span",
-              method: str = "integrated_gradients", n_steps: int = 50, internal_batch_size: int | None = 16,
-              window: int | None = None, gold: list | None = None, prefer: str = "prediction",
-              windowing: WindowSettings = WindowSettings(),
-              decoding: DecodingSettings = DecodingSettings()) -> Attribution:
-    """Attributions over the input tokens of one window for ``target`` (see the module's docstring).
-
-    The window is the one holding the best span, or ``window``; with ``prefer="gold"`` (and
-    ``gold``, a list of ``(answer_start, text)``) the window holding the gold answer, and the span
-    targets then use the gold span. ``internal_batch_size`` bounds how many interpolation steps run
-    in one batch (None: all at once). Measured with the l12-h384 shape, 50 steps, 2 CPU threads:
-    16 runs as fast as all 50 at once with 1.7 GB peak RSS instead of 3.9 GB
-    (``benchmarks/bench_attribution.py``).
+class Attributor:
+    """Attribution of one model's decisions, configured once (captum's way): the model and its
+    tokenizer, the ``method`` (a name in ``METHODS`` or a method object such as
+    ``IntegratedGradients(n_steps=32)``), and the window and decoding settings (a run's own:
+    ``run.windowing``, ``run.decoding``). Then :meth:`attribute` explains one window,
+    :meth:`attribute_context` every window of a long context, :meth:`deletion_curve` checks
+    faithfulness.
 
     Example::
 
-        attr = attribute(model, tokenizer, "Who built it?", "Gustave Eiffel built the tower.", target="null_odds")
+        attributor = Attributor(model, tokenizer, method=IntegratedGradients(n_steps=32))
+        attr = attributor.attribute("Who built it?", "Gustave Eiffel built the tower.", target="null_odds")
         attr.completeness_gap, attr.delta
     """
-    check_choice("target", target, TARGETS)
-    check_choice("method", method, METHODS)
-    if n_steps < 1:
-        raise ValueError(f"n_steps must be at least 1, got {n_steps}")
-    found = locate(model, tokenizer, question, context, window=window, gold=gold, prefer=prefer,
-                   windowing=windowing, decoding=decoding)
-    span = found.gold_tokens if prefer == "gold" and found.gold_tokens else found.predicted_tokens
-    if span is None and target != "null":
-        span = _window_best_span(model, found.windows, found.window, context, decoding)
-    scores, value, base_value, delta = _explain_window(model, found.windows, found.window, target=target,
-                                                       method=method, span=span, n_steps=n_steps,
-                                                       internal_batch_size=internal_batch_size)
-    decoded = found.decoded
-    return Attribution(tokens=found.tokens, kinds=found.kinds, offsets=found.offsets, scores=scores, target=target,
-                       method=method, window=found.window, n_windows=len(found.windows),
-                       question=found.windows.questions[0], context=context, target_value=value,
-                       baseline_value=base_value, delta=delta, span_tokens=span, gold_tokens=found.gold_tokens,
-                       predicted_tokens=found.predicted_tokens, answer=decoded["answer"],
-                       abstained=decoded["answer"] == "" and bool(decoded["best_span_text"]),
-                       null_odds=float(decoded["null_odds"]), cls_index=int(found.windows.cls_index[found.window]),
-                       n_steps=n_steps if method == "integrated_gradients" else 0)
+
+    def __init__(self, model, tokenizer, *, method="integrated_gradients", windowing: WindowSettings = WindowSettings(),
+                 decoding: DecodingSettings = DecodingSettings()):
+        self.model, self.tokenizer = model, tokenizer
+        self.method = method_of(method)
+        self.windowing, self.decoding = windowing, decoding
+
+    def attribute(self, question: str, context: str, *, target: str = "span", window: int | None = None,
+                  gold: list | None = None, prefer: str = "prediction") -> Attribution:
+        """Attributions over the input tokens of one window for ``target`` (see the module's docstring).
+
+        The window is the one holding the best span, or ``window``; with ``prefer="gold"`` (and
+        ``gold``, a list of ``(answer_start, text)``) the window holding the gold answer, and the span
+        targets then use the gold span."""
+        check_choice("target", target, TARGETS)
+        model, method = self.model, self.method
+        found = locate(model, self.tokenizer, question, context, window=window, gold=gold, prefer=prefer,
+                       windowing=self.windowing, decoding=self.decoding)
+        span = found.gold_tokens if prefer == "gold" and found.gold_tokens else found.predicted_tokens
+        if span is None and target != "null":
+            span = _window_best_span(model, found.windows, found.window, context, self.decoding)
+        scores, value, base_value, delta = _explain_window(model, found.windows, found.window, target=target,
+                                                           method=method, span=span)
+        decoded = found.decoded
+        return Attribution(tokens=found.tokens, kinds=found.kinds, offsets=found.offsets, scores=scores,
+                           target=target, method=method.name, window=found.window, n_windows=len(found.windows),
+                           question=found.windows.questions[0], context=context, target_value=value,
+                           baseline_value=base_value, delta=delta, span_tokens=span, gold_tokens=found.gold_tokens,
+                           predicted_tokens=found.predicted_tokens, answer=decoded["answer"],
+                           abstained=decoded["answer"] == "" and bool(decoded["best_span_text"]),
+                           null_odds=float(decoded["null_odds"]),
+                           cls_index=int(found.windows.cls_index[found.window]), n_steps=method.n_steps)
+
+    def attribute_context(self, question: str, context: str, *, target: str = "null_odds",
+                          merge: str = "max") -> "ContextAttribution":
+        """Attribute every window of a question (each window explains its own target: its own best span
+        and its own [CLS]) and merge the word attributions onto the question and context
+        (:func:`merge_windows`). With one window this is :meth:`attribute` in words."""
+        check_choice("merge", merge, MERGES)
+        first = self.attribute(question, context, target=target)
+        per_window = {first.window: to_words(first)}
+        for window in range(first.n_windows):
+            if window not in per_window:
+                per_window[window] = to_words(self.attribute(question, context, target=target, window=window))
+        return _merged(first, per_window, context, target=target, method=self.method.name, merge=merge)
+
+    def deletion_curve(self, question: str, context: str, words: pd.DataFrame, *, target: str = "span",
+                       max_words: int = 10, random_repeats: int = 5, seed: int = 0) -> pd.DataFrame:
+        """Delete the ``k`` context words with the highest attribution (those pushing ``target`` up),
+        ``k = 0..max_words``, re-run the model on each shortened context (one batched prediction) and
+        read the question's ``target`` again: ``"span"`` (the best span score) or ``"null_odds"``.
+        The same for ``random_repeats`` random orders of the context words. ``words`` is
+        :attr:`ContextAttribution.words` (or any frame with ``kind``, ``start``, ``end``, ``score``).
+
+        Returns ``k``, ``order`` (``"attribution"``, ``"random"``), ``value`` (random: the mean) and
+        ``change`` (value − value at k=0); ``.attrs["area"]``: the mean change over k = 1..max_words
+        per order (more negative: the deleted words mattered more)."""
+        from ..model.predict import predict_table
+
+        check_choice("deletion target", target, ["span", "null_odds"])
+        variants = _deletion_variants(question, context, words, max_words=max_words, random_repeats=random_repeats,
+                                      seed=seed)
+        predictions, _ = predict_table(self.model, self.tokenizer, variants, windowing=self.windowing,
+                                       decoding=self.decoding, progress=False)
+        variants["value"] = predictions["best_span_score" if target == "span" else "null_odds"].to_numpy(dtype=float)
+        return _deletion_curve(variants, target)
 
 
 def _window_best_span(model, windows, window: int, context: str, decoding: DecodingSettings):
@@ -257,33 +347,10 @@ class ContextAttribution:
     per_window: dict
 
 
-def attribute_context(model, tokenizer, question: str, context: str, *, target: str = "null_odds",
-                      method: str = "integrated_gradients", merge: str = "max", n_steps: int = 50,
-                      internal_batch_size: int | None = 16,
-                      windowing: WindowSettings = WindowSettings(),
-                      decoding: DecodingSettings = DecodingSettings()) -> ContextAttribution:
-    """Attribute every window of a question (each window explains its own target: its own best span
-    and its own [CLS]) and merge the word attributions onto the question and context
-    (:func:`merge_windows`). With one window this is :func:`attribute` in words.
-
-    Example::
-
-        merged = attribute_context(model, tokenizer, question, long_context, target="null_odds")
-        merged.words.sort_values("score").tail(10)
-    """
-    check_choice("merge", merge, MERGES)
-    options = {"windowing": windowing, "decoding": decoding}
-    first = attribute(model, tokenizer, question, context, target=target, method=method, n_steps=n_steps,
-                      internal_batch_size=internal_batch_size, **options)
-    per_window = {first.window: to_words(first)}
-    for window in range(first.n_windows):
-        if window not in per_window:
-            per_window[window] = to_words(attribute(model, tokenizer, question, context, target=target, method=method,
-                                                    n_steps=n_steps, internal_batch_size=internal_batch_size,
-                                                    window=window, **options))
+def _merged(first: Attribution, per_window: dict, context: str, **about) -> ContextAttribution:
     keyed = {w: {(k, int(s), int(e)): float(v) for k, (s, e), v in zip(a.kinds, a.offsets, a.scores) if k != "special"}
              for w, a in per_window.items()}
-    merged = merge_windows(keyed, merge=merge, best=first.window)
+    merged = merge_windows(keyed, merge=about["merge"], best=first.window)
     counts = {}
     for scores in keyed.values():
         for key in scores:
@@ -291,8 +358,8 @@ def attribute_context(model, tokenizer, question: str, context: str, *, target: 
     words = pd.DataFrame([{"kind": k, "start": s, "end": e,
                            "text": (context if k == "context" else first.question)[s:e], "score": v,
                            "windows": counts[(k, s, e)]} for (k, s, e), v in merged.items()])
-    return ContextAttribution(question=first.question, context=context, target=target, method=method, merge=merge,
-                              best_window=first.window, words=words, per_window=per_window)
+    return ContextAttribution(question=first.question, context=context, best_window=first.window, words=words,
+                              per_window=per_window, **about)
 
 
 def remove_words(context: str, spans) -> str:
@@ -311,22 +378,9 @@ def remove_words(context: str, spans) -> str:
     return text
 
 
-def deletion_curve(model, tokenizer, question: str, context: str, words: pd.DataFrame, *, target: str = "span",
-                   max_words: int = 10, random_repeats: int = 5, seed: int = 0,
-                   windowing: WindowSettings = WindowSettings()) -> pd.DataFrame:
-    """Delete the ``k`` context words with the highest attribution (those pushing ``target`` up),
-    ``k = 0..max_words``, re-run the model on each shortened context (one batched prediction) and
-    read the question's ``target`` again: ``"span"`` (the best span score) or ``"null_odds"``.
-    The same for ``random_repeats`` random orders of the context words. ``words`` is
-    :attr:`ContextAttribution.words` (or any frame with ``kind``, ``start``, ``end``, ``score``).
-
-    Returns ``k``, ``order`` (``"attribution"``, ``"random"``), ``value`` (random: the mean) and
-    ``change`` (value − value at k=0); ``.attrs["area"]``: the mean change over k = 1..max_words
-    per order (more negative: the deleted words mattered more).
-    """
-    from ..model.predict import predict_table
-
-    check_choice("deletion target", target, ["span", "null_odds"])
+def _deletion_variants(question: str, context: str, words: pd.DataFrame, *, max_words: int, random_repeats: int,
+                       seed: int) -> pd.DataFrame:
+    """The contexts with the top ``k`` attributed words deleted, and with ``k`` random words deleted."""
     context_words = words[words["kind"] == "context"].reset_index(drop=True)
     k_max = min(max_words, len(context_words))
     ranked = context_words.sort_values("score", ascending=False, kind="stable")
@@ -340,9 +394,11 @@ def deletion_curve(model, tokenizer, question: str, context: str, words: pd.Data
                 picked = context_words.loc[permutation[:k], ["start", "end"]].to_numpy()
                 rows.append({"order": order, "repeat": r, "k": k, "question": question,
                              "context": remove_words(context, [tuple(p) for p in picked])})
-    variants = pd.DataFrame(rows)
-    predictions, _ = predict_table(model, tokenizer, variants, windowing=windowing, progress=False)
-    variants["value"] = predictions["best_span_score" if target == "span" else "null_odds"].to_numpy(dtype=float)
+    return pd.DataFrame(rows)
+
+
+def _deletion_curve(variants: pd.DataFrame, target: str) -> pd.DataFrame:
+    k_max = int(variants["k"].max())
     curve = variants.groupby(["order", "k"], as_index=False)["value"].mean()
     start = curve[curve["k"] == 0].set_index("order")["value"]
     curve["change"] = curve["value"] - curve["order"].map(start)

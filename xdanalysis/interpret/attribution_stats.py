@@ -8,7 +8,7 @@ import pandas as pd
 
 from ..core.common import table_of
 from ..core.settings import settings_of_run
-from .attribution import Attribution, attribute
+from .attribution import Attribution, Attributor, method_of
 
 __all__ = ['DECISION_GROUPS', 'attention_attribution_correlation', 'attribution_shares', 'attribution_statistics', 'summarize_attribution_statistics']
 
@@ -45,7 +45,7 @@ def attention_attribution_correlation(attention, attr: Attribution) -> pd.DataFr
 
     Example::
 
-        attention_attribution_correlation(get_attention(m, t, q, c), attribute(m, t, q, c))
+        attention_attribution_correlation(get_attention(m, t, q, c), Attributor(m, t).attribute(q, c))
     """
     if attention.window != attr.window or len(attention.tokens) != len(attr.tokens):
         raise ValueError(f"attention of window {attention.window} ({len(attention.tokens)} tokens) and attribution "
@@ -101,6 +101,7 @@ def attribution_statistics(run, model, tokenizer, *, per_group: int = 10, groups
     groups = DECISION_GROUPS if groups is None else groups
     windowing, decoding = settings_of_run(getattr(run, "info", {}).get("settings", {}))
     options = {"windowing": windowing, "decoding": decoding}
+    attributor = Attributor(model, tokenizer, method=method_of(method, n_steps), **options)
     picked = []
     for name, members in groups.items():
         part = table[table["outcome"].isin(members)]
@@ -108,8 +109,7 @@ def attribution_statistics(run, model, tokenizer, *, per_group: int = 10, groups
         picked.extend((name, row) for _, row in part.iterrows())
     rows = []
     for name, row in tqdm(picked, desc="attributions", unit="q", disable=not progress):
-        attr = attribute(model, tokenizer, row["question"], row["context"], target=target, method=method,
-                         n_steps=n_steps, **options)
+        attr = attributor.attribute(row["question"], row["context"], target=target)
         base = {"id": row["id"], "group": name, "outcome": str(row["outcome"]), "n_windows": attr.n_windows,
                 **attribution_shares(attr, _evidence_sentence(row))}
         if with_attention:
@@ -119,7 +119,7 @@ def attribution_statistics(run, model, tokenizer, *, per_group: int = 10, groups
         else:
             rows.append({**base, "layer": np.nan, "spearman": np.nan})
     frame = pd.DataFrame(rows)
-    frame.attrs.update(target=target, method=method, n_steps=n_steps)
+    frame.attrs.update(target=target, method=attributor.method.name, n_steps=attributor.method.n_steps)
     return frame
 
 

@@ -18,6 +18,7 @@ from .compare import (
 )
 from .display import COLORS, example_html, probe_pair_html, show_example, show_probe_pair
 from .distill import plot_entropy, plot_gradient_scale, plot_learning_curves
+from .figures import png_bytes, render_png
 from .plots import (
     OUTCOME_COLORS,
     plot_confusion,
@@ -33,4 +34,4 @@ from .plots import (
 )
 from .summary import summary_text
 
-__all__ = ['COLORS', 'OUTCOME_COLORS', 'attribution_html', 'example_html', 'plot_attention_similarity', 'plot_cls_by_layer', 'plot_confusion', 'plot_deletion_curves', 'plot_entropy', 'plot_gradient_scale', 'plot_head', 'plot_head_grid', 'plot_head_statistics', 'plot_layer_correlation', 'plot_learning_curves', 'plot_null_odds', 'plot_official_curves', 'plot_outcomes', 'plot_probe_consistency', 'plot_question_to_context', 'plot_reliability', 'plot_risk_coverage', 'plot_scores', 'plot_slice', 'plot_slice_differences', 'plot_soft_targets', 'plot_statistic_difference', 'plot_threshold_curve', 'plot_top_tokens', 'plot_tradeoff', 'plot_transitions', 'probe_pair_html', 'show_example', 'show_probe_pair', 'summary_text']
+__all__ = ['COLORS', 'OUTCOME_COLORS', 'attribution_html', 'example_html', 'plot_attention_similarity', 'plot_cls_by_layer', 'plot_confusion', 'plot_deletion_curves', 'plot_entropy', 'plot_gradient_scale', 'plot_head', 'plot_head_grid', 'plot_head_statistics', 'plot_layer_correlation', 'plot_learning_curves', 'plot_null_odds', 'plot_official_curves', 'plot_outcomes', 'plot_probe_consistency', 'plot_question_to_context', 'plot_reliability', 'plot_risk_coverage', 'plot_scores', 'plot_slice', 'plot_slice_differences', 'plot_soft_targets', 'plot_statistic_difference', 'plot_threshold_curve', 'plot_top_tokens', 'plot_tradeoff', 'plot_transitions', 'png_bytes', 'probe_pair_html', 'render_png', 'show_example', 'show_probe_pair', 'summary_text']
