@@ -124,6 +124,57 @@ class Comparison:
         return frame
 
 
+def _shared_questions(a: pd.DataFrame, b: pd.DataFrame, labels, *, intersect: bool):
+    """The two tables over the same questions: refused when they differ, unless ``intersect``."""
+    ids_a, ids_b = set(a["id"]), set(b["id"])
+    if ids_a != ids_b:
+        only_a, only_b = sorted(ids_a - ids_b), sorted(ids_b - ids_a)
+        if not intersect:
+            raise ValueError(
+                f"the runs cover different questions: {len(only_a)} only in {labels[0]} (e.g. {only_a[:3]}), "
+                f"{len(only_b)} only in {labels[1]} (e.g. {only_b[:3]}); pass intersect=True to compare the "
+                f"{len(ids_a & ids_b)} shared questions")
+        a, b = a[a["id"].isin(ids_b)], b[b["id"].isin(ids_a)]
+    if a.empty:
+        raise ValueError("the runs share no question")
+    _check_same_questions(a, b, labels)
+    return a, b
+
+
+def _paired_metrics(joined: pd.DataFrame, labels, *, n_boot: int, seed: int) -> pd.DataFrame:
+    """EM and F1 of both, overall / HasAns / NoAns, with the paired-bootstrap interval of the difference."""
+    has = joined["has_answer"].to_numpy(dtype=bool)
+    rows = []
+    for group, mask in (("overall", np.ones(len(joined), bool)), ("HasAns", has), ("NoAns", ~has)):
+        if not mask.any():
+            continue
+        for metric, column in (("EM", "exact"), ("F1", "f1")):
+            result = paired_bootstrap(joined.loc[mask, f"{column}_a"], joined.loc[mask, f"{column}_b"], n_boot, seed)
+            rows.append({"group": group, "metric": metric, "count": int(mask.sum()),
+                         labels[0]: 100 * joined.loc[mask, f"{column}_a"].mean(),
+                         labels[1]: 100 * joined.loc[mask, f"{column}_b"].mean(),
+                         "difference": 100 * result["difference"], "low": 100 * result["low"],
+                         "high": 100 * result["high"], "p_value": result["p_value"],
+                         "p": format_p_value(result["p_value"], n_boot)})
+    return pd.DataFrame(rows)
+
+
+def _best_threshold_rows(a: pd.DataFrame, b: pd.DataFrame, labels) -> pd.DataFrame:
+    """EM and F1 of both at their own best null-odds thresholds (the official ``best_*``)."""
+    from .thresholds import threshold_summary
+
+    # Only the "best" rows are read: they do not depend on the current threshold.
+    summaries = [threshold_summary(t, current=0.0).set_index(["metric", "threshold"]) for t in (a, b)]
+    rows = []
+    for metric in ("EM", "F1"):
+        best = [s.loc[(metric, "best"), "overall"] for s in summaries]
+        rows.append({"group": "at best threshold", "metric": metric, "count": len(a),
+                     labels[0]: best[0], labels[1]: best[1], "difference": best[1] - best[0],
+                     f"{labels[0]} threshold": summaries[0].loc[(metric, "best"), "null_odds_threshold"],
+                     f"{labels[1]} threshold": summaries[1].loc[(metric, "best"), "null_odds_threshold"]})
+    return pd.DataFrame(rows)
+
+
 def transition_table(outcome_a, outcome_b, labels=("teacher", "student")) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Counts of outcome under A (rows) x outcome under B (columns), every outcome of ``OUTCOMES``
     in order, and the same as row shares.
@@ -152,49 +203,12 @@ def compare(run_a, run_b, labels=("teacher", "student"), intersect: bool = False
         result.metrics, result.transitions, result.cell("correct", "abstained")
     """
     _check_same_settings(run_a, run_b, labels)
-    a, b = _table_of(run_a), _table_of(run_b)
-    ids_a, ids_b = set(a["id"]), set(b["id"])
-    if ids_a != ids_b:
-        only_a, only_b = sorted(ids_a - ids_b), sorted(ids_b - ids_a)
-        if not intersect:
-            raise ValueError(
-                f"the runs cover different questions: {len(only_a)} only in {labels[0]} (e.g. {only_a[:3]}), "
-                f"{len(only_b)} only in {labels[1]} (e.g. {only_b[:3]}); pass intersect=True to compare the "
-                f"{len(ids_a & ids_b)} shared questions")
-        a, b = a[a["id"].isin(ids_b)], b[b["id"].isin(ids_a)]
-    if a.empty:
-        raise ValueError("the runs share no question")
-    _check_same_questions(a, b, labels)
+    a, b = _shared_questions(_table_of(run_a), _table_of(run_b), labels, intersect=intersect)
     per_model = ["answer", "exact", "f1", "outcome", "null_odds", "best_span_text", "plausible_trap"]
     joined = a.merge(b[["id"] + per_model], on="id", suffixes=("_a", "_b"))
-    has = joined["has_answer"].to_numpy(dtype=bool)
-
-    rows = []
-    for group, mask in (("overall", np.ones(len(joined), bool)), ("HasAns", has), ("NoAns", ~has)):
-        if not mask.any():
-            continue
-        for metric, column in (("EM", "exact"), ("F1", "f1")):
-            result = paired_bootstrap(joined.loc[mask, f"{column}_a"], joined.loc[mask, f"{column}_b"], n_boot, seed)
-            rows.append({"group": group, "metric": metric, "count": int(mask.sum()),
-                         labels[0]: 100 * joined.loc[mask, f"{column}_a"].mean(),
-                         labels[1]: 100 * joined.loc[mask, f"{column}_b"].mean(),
-                         "difference": 100 * result["difference"], "low": 100 * result["low"],
-                         "high": 100 * result["high"], "p_value": result["p_value"],
-                         "p": format_p_value(result["p_value"], n_boot)})
-    from .thresholds import threshold_summary
-
-    # Only the "best" rows are read: they do not depend on the current threshold.
-    summaries = [threshold_summary(t, current=0.0).set_index(["metric", "threshold"]) for t in (a, b)]
-    for metric in ("EM", "F1"):
-        best = [s.loc[(metric, "best"), "overall"] for s in summaries]
-        rows.append({"group": "at best threshold", "metric": metric, "count": len(joined),
-                     labels[0]: best[0], labels[1]: best[1], "difference": best[1] - best[0],
-                     f"{labels[0]} threshold": summaries[0].loc[(metric, "best"), "null_odds_threshold"],
-                     f"{labels[1]} threshold": summaries[1].loc[(metric, "best"), "null_odds_threshold"]})
-    metrics = pd.DataFrame(rows)
-
+    metrics = pd.concat([_paired_metrics(joined, labels, n_boot=n_boot, seed=seed), _best_threshold_rows(a, b, labels)],
+                        ignore_index=True)
     transitions, rates = transition_table(joined["outcome_a"], joined["outcome_b"], labels)
-
     answered_a, answered_b = joined["answer_a"] != "", joined["answer_b"] != ""
     both = answered_a & answered_b
     overlap = [compute_f1(x, y) for x, y in zip(joined.loc[both, "answer_a"], joined.loc[both, "answer_b"])]

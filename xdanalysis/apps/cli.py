@@ -149,6 +149,31 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="run a model over SQuAD 2.0 into a run directory")
     _add_predict_arguments(predict, out_required=True)
 
+    _add_score_parser(commands)
+
+    evaluate = commands.add_parser("evaluate", help="predict, then score, and print a summary table")
+    _add_predict_arguments(evaluate, out_required=False)
+    evaluate.add_argument("--report", action="store_true", help="also write RUN/report.html")
+
+    probe = commands.add_parser("probe", help="robustness probes: rewrite the questions (answer sentence removed, "
+                                "sentences moved, typos, ...) and check the model behaves as it should")
+    _add_predict_arguments(probe, out_required=True)
+    probe.add_argument("--probes", default="all", help="'all' or a comma-separated list of probe names")
+    probe.add_argument("--seed", type=int, default=0, help="seed of the probes' random choices")
+    probe.add_argument("--report", action="store_true", help="also write OUT/original/report.html with the probes")
+
+    _add_distill_parser(commands)
+
+    report = commands.add_parser("report", help="write the error-analysis HTML report of a run")
+    report.add_argument("run", help="run directory")
+    report.add_argument("--out", default=None, help="HTML file (default RUN/report.html)")
+    report.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the intervals")
+    report.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def _add_score_parser(commands) -> None:
+    """The official evaluate-v2.0.py's arguments, as it names them."""
     score = commands.add_parser("score", help="score predictions exactly as the official evaluate-v2.0.py")
     score.add_argument("data_file", metavar="data.json", help="Input data JSON file.")
     score.add_argument("pred_file", metavar="pred.json", help="Model predictions.")
@@ -164,20 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="score questions without a prediction as wrong (the official script crashes)")
     score.add_argument("--verbose", "-v", action="store_true")
 
-    evaluate = commands.add_parser("evaluate", help="predict, then score, and print a summary table")
-    _add_predict_arguments(evaluate, out_required=False)
-    evaluate.add_argument("--report", action="store_true", help="also write RUN/report.html")
 
+def _add_distill_parser(commands) -> None:
     from ..distill.config import DISTILL_DEFAULTS as D
     from ..model.device import DEVICES
     from ..runs.engines import ENGINES
-
-    probe = commands.add_parser("probe", help="robustness probes: rewrite the questions (answer sentence removed, "
-                                "sentences moved, typos, ...) and check the model behaves as it should")
-    _add_predict_arguments(probe, out_required=True)
-    probe.add_argument("--probes", default="all", help="'all' or a comma-separated list of probe names")
-    probe.add_argument("--seed", type=int, default=0, help="seed of the probes' random choices")
-    probe.add_argument("--report", action="store_true", help="also write OUT/original/report.html with the probes")
 
     distil = commands.add_parser("distill", help="train a student from a teacher (soft targets, attention transfer)")
     distil.add_argument("--teacher", required=True, help="teacher: Hub id or local QA checkpoint")
@@ -207,13 +223,6 @@ def build_parser() -> argparse.ArgumentParser:
                         help="ray: the teacher-logit pass on Ray Data actors (pip install 'xdanalysis[ray]')")
     distil.add_argument("--ray-address", default=None)
     distil.add_argument("--workers", type=int, default=None)
-
-    report = commands.add_parser("report", help="write the error-analysis HTML report of a run")
-    report.add_argument("run", help="run directory")
-    report.add_argument("--out", default=None, help="HTML file (default RUN/report.html)")
-    report.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the intervals")
-    report.add_argument("--seed", type=int, default=0)
-    return parser
 
 
 def _as_typed(message: str) -> str:

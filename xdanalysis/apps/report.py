@@ -140,79 +140,13 @@ def write_report(run, out, n_boot: int = 1000, seed: int = 0, examples_per_outco
 
         write_report(load_run("runs/demo"), "runs/demo/report.html")
     """
-    from ..views.plots import (
-        plot_confusion,
-        plot_official_curves,
-        plot_outcomes,
-        plot_scores,
-        plot_slice,
-        plot_threshold_curve,
-    )
-    from ..views.summary import summary_text
-
     table = outcomes(run.table)
-    scores = run.scores()
-    settings = run.info.get("settings", {})
-    model = settings.get("model_given") or settings.get("model")  # as the user gave it
-    body = [f"<h1>xdanalysis report</h1><p>model <code>{html.escape(str(model))}</code> · data "
-            f"<code>{html.escape(str(settings.get('data')))}</code> · {len(table)} questions · run "
-            f"<code>{html.escape(str(run.path))}</code> · null-odds threshold {run.threshold:g}</p>"]
-
-    body.append("<h2 id='scores'>Scores</h2>")
-    body.append(f"<pre>{html.escape(summary_text(scores, str(model), run))}</pre>")
-    body.append(_png(lambda f: plot_scores(scores, ax=f.add_subplot()), (6.5, 3.8)))
-
-    body.append("<h2 id='gold-vs-model'>Gold vs model</h2>")
-    matrix = confusion(table)
-    body.append(_table(matrix))
-    body.append(_png(lambda f: plot_confusion(matrix, ax=f.add_subplot()), (5, 3.8)))
-
-    body.append("<h2 id='outcomes'>Outcomes</h2>")
-    mix = table.groupby("has_answer")["outcome"].value_counts().unstack(0, fill_value=0)
-    mix = mix.reindex(OUTCOMES, fill_value=0).rename(columns={True: "answerable", False: "unanswerable"})
-    body.append(_table(mix))
-    body.append(f"<p>Plausible-answer traps (false answers overlapping SQuAD 2.0's plausible answer): "
-                f"{int(table['plausible_trap'].sum())} of {int((table['outcome'] == 'false_answer').sum())} "
-                "false answers.</p>")
-    body.append(_png(lambda f: plot_outcomes(table, ax=f.add_subplot())))
-
-    body.append("<h2 id='slices'>Slices</h2><p>Each bucket: EM/F1 (%) with seeded bootstrap 95% intervals "
-                f"({n_boot} resamples), answerable (HasAns) and unanswerable (NoAns) split, outcome mix.</p>")
-    for name, spec in SLICES.items():
-        frame = slice_table(table, name, n_boot=n_boot, seed=seed)
-        body.append(f"<h3>{html.escape(name)}</h3><p>{html.escape(spec.description)}</p>")
-        body.append(_wide(_table(_slice_display(frame), 1)))
-        body.append(_png(lambda f, fr=frame: plot_slice(fr, ax=f.add_subplot()),
-                         (max(6, 0.7 * len(frame) + 2), 3.8)))
-
-    body.append("<h2 id='thresholds'>Thresholds</h2><p>The model card's figures use threshold 0.0 (what the "
-                "Hugging Face evaluation does when it is given no no-answer probabilities); below, the official "
-                "search over this run's no-answer probabilities.</p>")
-    summary = threshold_summary(run)  # "current" is the run's own threshold
-    body.append(_table(summary.set_index(["metric", "threshold"]).rename(columns={
-        "null_odds_threshold": "null-odds threshold", "overall": "overall %", "HasAns": "answerable %",
-        "NoAns": "unanswerable %"}), 3))
-    curve = threshold_curve(table)
-    curve.attrs["n"] = len(table)
-    body.append(_png(lambda f: plot_threshold_curve(curve, summary, ax=f.add_subplot())))
-    body.append(_png(lambda f: plot_official_curves(table, axes=f.subplots(1, 2)), (11, 3.8)))
-
-    body.extend(_selective_section(run, table, n_boot, seed))
+    body = [*_head_and_scores(run, table), *_outcome_section(table), *_slice_section(table, n_boot, seed),
+            *_threshold_section(run, table), *_selective_section(run, table, n_boot, seed)]
     probe_results = probes_of_run(run)
     if probe_results is not None:
         body.extend(_probe_section(probe_results, n_boot, seed))
-
-    body.append("<h2 id='examples'>Examples</h2><p>The most confident questions of each outcome "
-                "(largest |null odds|).</p>")
-    nbest = run.nbest
-    for outcome in OUTCOMES:
-        picked = table[table["outcome"] == outcome]
-        if picked.empty:
-            continue
-        picked = picked.iloc[picked["null_odds"].abs().to_numpy().argsort()[::-1][:examples_per_outcome]]
-        body.append(f"<h3>{outcome} ({int((table['outcome'] == outcome).sum())})</h3>")
-        body.extend(example_html(row, nbest.get(row["id"])) for _, row in picked.iterrows())
-
+    body.extend(_example_section(run, table, examples_per_outcome))
     style = ("body{font-family:sans-serif;margin:2em;max-width:75em} table.t{border-collapse:collapse;font-size:0.8em}"
              "table.t td,table.t th{padding:2px 6px;border-bottom:1px solid #eee;text-align:right}"
              "table.t td,table.t tbody th{white-space:nowrap} img{max-width:100%} div.wide{overflow-x:auto;max-width:100%}")
@@ -224,3 +158,73 @@ def write_report(run, out, n_boot: int = 1000, seed: int = 0, examples_per_outco
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text(out, page)
     return out
+
+
+def _head_and_scores(run, table) -> list:
+    from ..views.plots import plot_confusion, plot_scores
+    from ..views.summary import summary_text
+
+    scores = run.scores()
+    settings = run.info.get("settings", {})
+    model = settings.get("model_given") or settings.get("model")  # as the user gave it
+    matrix = confusion(table)
+    return [f"<h1>xdanalysis report</h1><p>model <code>{html.escape(str(model))}</code> · data "
+            f"<code>{html.escape(str(settings.get('data')))}</code> · {len(table)} questions · run "
+            f"<code>{html.escape(str(run.path))}</code> · null-odds threshold {run.threshold:g}</p>",
+            "<h2 id='scores'>Scores</h2>", f"<pre>{html.escape(summary_text(scores, str(model), run))}</pre>",
+            _png(lambda f: plot_scores(scores, ax=f.add_subplot()), (6.5, 3.8)),
+            "<h2 id='gold-vs-model'>Gold vs model</h2>", _table(matrix),
+            _png(lambda f: plot_confusion(matrix, ax=f.add_subplot()), (5, 3.8))]
+
+
+def _outcome_section(table) -> list:
+    from ..views.plots import plot_outcomes
+
+    mix = table.groupby("has_answer")["outcome"].value_counts().unstack(0, fill_value=0)
+    mix = mix.reindex(OUTCOMES, fill_value=0).rename(columns={True: "answerable", False: "unanswerable"})
+    return ["<h2 id='outcomes'>Outcomes</h2>", _table(mix),
+            f"<p>Plausible-answer traps (false answers overlapping SQuAD 2.0's plausible answer): "
+            f"{int(table['plausible_trap'].sum())} of {int((table['outcome'] == 'false_answer').sum())} "
+            "false answers.</p>", _png(lambda f: plot_outcomes(table, ax=f.add_subplot()))]
+
+
+def _slice_section(table, n_boot: int, seed: int) -> list:
+    from ..views.plots import plot_slice
+
+    body = ["<h2 id='slices'>Slices</h2><p>Each bucket: EM/F1 (%) with seeded bootstrap 95% intervals "
+            f"({n_boot} resamples), answerable (HasAns) and unanswerable (NoAns) split, outcome mix.</p>"]
+    for name, spec in SLICES.items():
+        frame = slice_table(table, name, n_boot=n_boot, seed=seed)
+        body.append(f"<h3>{html.escape(name)}</h3><p>{html.escape(spec.description)}</p>")
+        body.append(_wide(_table(_slice_display(frame), 1)))
+        body.append(_png(lambda f, fr=frame: plot_slice(fr, ax=f.add_subplot()), (max(6, 0.7 * len(frame) + 2), 3.8)))
+    return body
+
+
+def _threshold_section(run, table) -> list:
+    from ..views.plots import plot_official_curves, plot_threshold_curve
+
+    summary = threshold_summary(run)  # "current" is the run's own threshold
+    curve = threshold_curve(table)
+    curve.attrs["n"] = len(table)
+    return ["<h2 id='thresholds'>Thresholds</h2><p>The model card's figures use threshold 0.0 (what the "
+            "Hugging Face evaluation does when it is given no no-answer probabilities); below, the official "
+            "search over this run's no-answer probabilities.</p>",
+            _table(summary.set_index(["metric", "threshold"]).rename(columns={
+                "null_odds_threshold": "null-odds threshold", "overall": "overall %", "HasAns": "answerable %",
+                "NoAns": "unanswerable %"}), 3),
+            _png(lambda f: plot_threshold_curve(curve, summary, ax=f.add_subplot())),
+            _png(lambda f: plot_official_curves(table, axes=f.subplots(1, 2)), (11, 3.8))]
+
+
+def _example_section(run, table, per_outcome: int) -> list:
+    body = ["<h2 id='examples'>Examples</h2><p>The most confident questions of each outcome (largest |null odds|).</p>"]
+    nbest = run.nbest
+    for outcome in OUTCOMES:
+        picked = table[table["outcome"] == outcome]
+        if picked.empty:
+            continue
+        picked = picked.iloc[picked["null_odds"].abs().to_numpy().argsort()[::-1][:per_outcome]]
+        body.append(f"<h3>{outcome} ({int((table['outcome'] == outcome).sum())})</h3>")
+        body.extend(example_html(row, nbest.get(row["id"])) for _, row in picked.iterrows())
+    return body

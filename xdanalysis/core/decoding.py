@@ -75,80 +75,52 @@ def decode_question(
     >>> decode_question("ab cd", [w])["answer"]
     'ab cd'
     """
-    n_best_size, max_answer_length = decoding.n_best_size, decoding.max_answer_length
     if not windows:
         raise ValueError("a question needs at least one window")
-    null_score, null_start, null_end, null_window = None, 0.0, 0.0, 0
-    span_windows, span_starts, span_ends, start_scores, end_scores = [], [], [], [], []
-    for index, window in enumerate(windows):
-        cls = window.cls_index
-        cls_score = window.start_logits[cls] + window.end_logits[cls]
-        if null_score is None or cls_score < null_score:
-            null_score = cls_score
-            null_start, null_end, null_window = window.start_logits[cls], window.end_logits[cls], index
-        s, e, ls, le = _window_spans(window, n_best_size, max_answer_length)
-        span_windows.append(np.full(len(s), index))
-        span_starts.append(window.offsets[s, 0])
-        span_ends.append(window.offsets[e, 1])
-        start_scores.append(ls)
-        end_scores.append(le)
-
-    span_windows = np.concatenate(span_windows)
-    char_starts = np.concatenate(span_starts)
-    char_ends = np.concatenate(span_ends)
-    start_scores = np.concatenate(start_scores)
-    end_scores = np.concatenate(end_scores)
-    scores = start_scores + end_scores
-    order = np.argsort(-scores, kind="stable")[:n_best_size]
-
-    candidates = [
-        {
-            "text": context[char_starts[i] : char_ends[i]],
-            "start_logit": float(start_scores[i]),
-            "end_logit": float(end_scores[i]),
-            "score": float(scores[i]),
-            "window": int(span_windows[i]),
-            "char_start": int(char_starts[i]),
-            "char_end": int(char_ends[i]),
-        }
-        for i in order
-    ]
-    null_entry = {
-        "text": "",
-        "start_logit": float(null_start),
-        "end_logit": float(null_end),
-        "score": float(null_score),
-        "window": int(null_window),
-        "char_start": -1,
-        "char_end": -1,
-    }
+    null_entry = _null_entry(windows)
+    candidates = _span_candidates(context, windows, decoding)
     # The null entry competes for a place among the n best, and is kept even when it loses.
-    nbest = sorted(candidates + [null_entry], key=lambda c: c["score"], reverse=True)[:n_best_size]
+    nbest = sorted(candidates + [null_entry], key=lambda c: c["score"], reverse=True)[:decoding.n_best_size]
     if not any(c is null_entry for c in nbest):
         nbest.append(null_entry)
     for candidate, probability in zip(nbest, softmax([c["score"] for c in nbest])):
         candidate["probability"] = float(probability)
-
     if candidates:
         best = candidates[0]
-        best_span_score = best["score"]
-        null_odds = float(null_score) - best_span_score
-        answer = "" if null_odds > decoding.null_score_diff_threshold else best["text"]
-        answer_start, answer_end, best_window = best["char_start"], best["char_end"], best["window"]
-        best_text = best["text"]
+        null_odds = null_entry["score"] - best["score"]
+        decided = {"answer": "" if null_odds > decoding.null_score_diff_threshold else best["text"],
+                   "best_span_text": best["text"], "answer_start": best["char_start"], "answer_end": best["char_end"],
+                   "best_span_score": best["score"], "null_odds": null_odds, "best_window": best["window"]}
     else:  # no admissible span anywhere: the model can only abstain
-        best_span_score, null_odds = float("-inf"), float("inf")
-        answer, best_text, answer_start, answer_end, best_window = "", "", -1, -1, null_window
-    return {
-        "answer": answer,
-        "best_span_text": best_text,
-        "answer_start": answer_start,
-        "answer_end": answer_end,
-        "best_span_score": best_span_score,
-        "null_score": float(null_score),
-        "null_odds": null_odds,
-        "best_window": best_window,
-        "n_windows": len(windows),
-        "first_window_chars": int(windows[0].offsets[:, 1].max(initial=0)),
-        "nbest": nbest,
-    }
+        decided = {"answer": "", "best_span_text": "", "answer_start": -1, "answer_end": -1,
+                   "best_span_score": float("-inf"), "null_odds": float("inf"), "best_window": null_entry["window"]}
+    return {**decided, "null_score": null_entry["score"], "n_windows": len(windows),
+            "first_window_chars": int(windows[0].offsets[:, 1].max(initial=0)), "nbest": nbest}
+
+
+def _null_entry(windows: list[Window]) -> dict:
+    """The null candidate: the smallest [CLS] start + end over the question's windows (utils_qa's
+    ``min_null_prediction``), each read at the window's own [CLS]."""
+    index = min(range(len(windows)),
+                key=lambda i: windows[i].start_logits[windows[i].cls_index] + windows[i].end_logits[windows[i].cls_index])
+    window = windows[index]
+    start, end = window.start_logits[window.cls_index], window.end_logits[window.cls_index]
+    return {"text": "", "start_logit": float(start), "end_logit": float(end), "score": float(start + end),
+            "window": index, "char_start": -1, "char_end": -1}  # the sum in the logits' own dtype, as utils_qa
+
+
+def _span_candidates(context: str, windows: list[Window], decoding: DecodingSettings) -> list[dict]:
+    """The ``n_best_size`` best admissible spans over every window, best first (ties: window order,
+    then start rank, as utils_qa loops)."""
+    found = [(index, *_window_spans(w, decoding.n_best_size, decoding.max_answer_length))
+             for index, w in enumerate(windows)]
+    span_windows = np.concatenate([np.full(len(s), index) for index, s, *_ in found])
+    char_starts = np.concatenate([windows[index].offsets[s, 0] for index, s, *_ in found])
+    char_ends = np.concatenate([windows[index].offsets[e, 1] for index, _, e, *_ in found])
+    start_scores = np.concatenate([ls for *_, ls, _ in found])
+    end_scores = np.concatenate([le for *_, le in found])
+    scores = start_scores + end_scores
+    return [{"text": context[char_starts[i]: char_ends[i]], "start_logit": float(start_scores[i]),
+             "end_logit": float(end_scores[i]), "score": float(scores[i]), "window": int(span_windows[i]),
+             "char_start": int(char_starts[i]), "char_end": int(char_ends[i])}
+            for i in np.argsort(-scores, kind="stable")[:decoding.n_best_size]]

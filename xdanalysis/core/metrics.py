@@ -293,6 +293,9 @@ def squad_v2_scores(
     the ``pr_*_ap`` keys. ``missing``: ``"error"`` (the official script crashes) or ``"wrong"``
     (missing predictions score 0 on EM and F1 at every threshold).
 
+    Longer than the package's other functions on purpose: it follows the official script's
+    ``main()`` step for step, so the two can be read side by side.
+
     >>> s = squad_v2_scores({"q1": ["Paris"], "q2": []}, {"q1": "Paris", "q2": ""})
     >>> s["exact"], s["HasAns_total"], s["NoAns_exact"]
     (100.0, 1, 100.0)

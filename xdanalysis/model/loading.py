@@ -87,18 +87,36 @@ def load_qa_model(
 
         model, tokenizer = load_qa_model("../shared/models/minilm-l6-squad2-demo")
     """
-    import transformers
-    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
-
     name = os.fspath(name_or_path)
-    kwargs = {}
-    if revision:
-        kwargs["revision"] = revision
-    if attn_implementation:
-        kwargs["attn_implementation"] = attn_implementation
     require_model(name, revision=revision)
     if looks_local(name):
         name = str(Path(name).expanduser())
+    model, fresh = _qa_model(name, revision=revision, attn_implementation=attn_implementation)
+    if fresh and not allow_random_head:
+        raise ModelLoadError(
+            f"{name}: the checkpoint has no trained question-answering head (freshly initialised: "
+            f"{', '.join(sorted(fresh))}); its answers would be random. Use a checkpoint fine-tuned for "
+            "extractive QA, or pass allow_random_head=True (CLI: --allow-random-head) for a demo or a test."
+        )
+    tokenizer = _fast_tokenizer(name, revision=revision)
+    target_device, target_dtype = resolve_placement(device, dtype)
+    import torch
+
+    model.to(device=target_device, dtype=getattr(torch, target_dtype))
+    model.eval()
+    if with_info:
+        return model, tokenizer, {"random_head": bool(fresh), "untrained_weights": sorted(fresh), "name": name,
+                                  "device": target_device, "dtype": target_dtype}
+    return model, tokenizer
+
+
+def _qa_model(name: str, *, revision, attn_implementation):
+    """The QA model and the names of its head weights that were freshly initialised (none for a QA
+    checkpoint; the whole head for a plain encoder)."""
+    import transformers
+    from transformers import AutoModelForQuestionAnswering
+
+    kwargs = {k: v for k, v in (("revision", revision), ("attn_implementation", attn_implementation)) if v}
     verbosity = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()  # we report a missing head ourselves, clearly
     try:
@@ -109,13 +127,13 @@ def load_qa_model(
     finally:
         transformers.logging.set_verbosity(verbosity)
     prefix = f"{model.base_model_prefix}."
-    fresh = [k for k in info.get("missing_keys", []) if not k.startswith(prefix)]  # head weights
-    if fresh and not allow_random_head:
-        raise ModelLoadError(
-            f"{name}: the checkpoint has no trained question-answering head (freshly initialised: "
-            f"{', '.join(sorted(fresh))}); its answers would be random. Use a checkpoint fine-tuned for "
-            "extractive QA, or pass allow_random_head=True (CLI: --allow-random-head) for a demo or a test."
-        )
+    return model, [k for k in info.get("missing_keys", []) if not k.startswith(prefix)]
+
+
+def _fast_tokenizer(name: str, *, revision):
+    """The checkpoint's tokenizer, which must be a fast one: offsets map answers back to the text."""
+    from transformers import AutoTokenizer
+
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, **({"revision": revision} if revision else {}))
     except (OSError, ValueError) as exc:
@@ -123,15 +141,7 @@ def load_qa_model(
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"{name}: the tokenizer is not a fast tokenizer; offsets (needed to map answers "
                              "back to the text) require one (a tokenizer.json file)")
-    target_device, target_dtype = resolve_placement(device, dtype)
-    import torch
-
-    model.to(device=target_device, dtype=getattr(torch, target_dtype))
-    model.eval()
-    if with_info:
-        return model, tokenizer, {"random_head": bool(fresh), "untrained_weights": sorted(fresh), "name": name,
-                                  "device": target_device, "dtype": target_dtype}
-    return model, tokenizer
+    return tokenizer
 
 
 # Models whose learned position table starts after the padding index (RoBERTa's family).

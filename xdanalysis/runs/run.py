@@ -156,6 +156,8 @@ def predict_run(
     chunks on Ray Data (:mod:`xdanalysis.runs.engines`; ``ray_address`` a cluster, default a local one;
     ``workers`` actors, each loading the model once): same chunk files, same run.
 
+    The body is a list of named steps; the length is this keyword list and its description.
+
     Example::
 
         run = predict_run("../shared/models/minilm-l6-squad2-demo", "../shared/data/squad-v2-dev-half.json",

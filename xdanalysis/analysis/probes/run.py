@@ -72,6 +72,8 @@ def run_probes(model, data, out, *, probes="all", seed: int = 0, split: str = "v
     earlier into ``out`` on the same original run and seed are kept beside those run now. Returns
     the results, with the ``probes.json`` record in ``.attrs`` (what :func:`load_probes` gives back).
 
+    The length is the keywords handed through to every :func:`predict_run` of the probes.
+
     Example::
 
         results = run_probes("../shared/models/minilm-l6-squad2-demo", "../shared/data/squad-v2-dev-half.json",
@@ -101,8 +103,8 @@ def run_probes(model, data, out, *, probes="all", seed: int = 0, split: str = "v
     def predict(source, where, label, given_table=None):
         return predict_run(model, source, where, table=given_table, loaded=loaded, progress=progress,
                            progress_label=label, allow_random_head=allow_random_head, overwrite=overwrite,
-                           device=device, dtype=dtype, windowing=windowing, decoding=decoding, batch_size=batch_size, engine=engine,
-                           ray_address=ray_address, workers=workers)
+                           device=device, dtype=dtype, windowing=windowing, decoding=decoding, batch_size=batch_size,
+                           engine=engine, ray_address=ray_address, workers=workers)
 
     out.mkdir(parents=True, exist_ok=True)
     original = predict(data, out / "original", "original", table)
@@ -115,19 +117,9 @@ def run_probes(model, data, out, *, probes="all", seed: int = 0, split: str = "v
             continue
         questions = write_squad(rewritten, out / name / "questions.json")
         probed[name] = (rewritten, predict(questions, out / name / "run", name))
-    results = probe_results(original, probed)
     settings = original.info["settings"]
     identity = {**run_identity(settings), "seed": seed}
-    if (out / "probes.parquet").exists() and (out / "probes.json").exists():
-        # Probes run earlier on the same original run and seed are kept; those run now replace theirs.
-        earlier = load_probes(out)
-        if earlier.attrs.get("identity") == identity:
-            kept = [n for n in earlier.attrs.get("probes", {}) if n not in record]
-            record = {n: earlier.attrs["probes"][n] for n in kept} | record
-            results = pd.concat([earlier[earlier["probe"].isin(kept)], results], ignore_index=True)
-    order = {n: i for i, n in enumerate(PROBES)}  # one order whatever was asked: the probes' own
-    results = results.sort_values("probe", key=lambda c: c.map(order), kind="stable", ignore_index=True)
-    record = {n: record[n] for n in sorted(record, key=order.get)}
+    results, record = _with_earlier(out, probe_results(original, probed), record, identity)
     info = {"model": settings.get("model_given") or settings["model"], "data": settings["data"], "seed": seed,
             "original_run": "original", "identity": identity, "probes": record}
     write_atomic(out / "probes.parquet", lambda tmp: results.to_parquet(tmp, index=False))
@@ -135,6 +127,20 @@ def run_probes(model, data, out, *, probes="all", seed: int = 0, split: str = "v
     results.attrs.update(info)
     results.attrs["path"] = str(out)
     return results
+
+
+def _with_earlier(out: Path, results: pd.DataFrame, record: dict, identity: dict) -> tuple[pd.DataFrame, dict]:
+    """The probes run now, beside those run earlier into ``out`` on the same original run and seed
+    (the ones run now replace theirs), in the probes' own order whatever was asked."""
+    if (out / "probes.parquet").exists() and (out / "probes.json").exists():
+        earlier = load_probes(out)
+        if earlier.attrs.get("identity") == identity:
+            kept = [n for n in earlier.attrs.get("probes", {}) if n not in record]
+            record = {n: earlier.attrs["probes"][n] for n in kept} | record
+            results = pd.concat([earlier[earlier["probe"].isin(kept)], results], ignore_index=True)
+    order = {n: i for i, n in enumerate(PROBES)}
+    results = results.sort_values("probe", key=lambda c: c.map(order), kind="stable", ignore_index=True)
+    return results, {n: record[n] for n in sorted(record, key=order.get)}
 
 
 def load_probes(path) -> pd.DataFrame:
