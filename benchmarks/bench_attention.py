@@ -15,10 +15,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from xdanalysis.runs.run import predict_run  # noqa: E402
-from xdanalysis.apps.model_widgets import ATTENTION_VIEWS, AttentionExplorer  # noqa: E402
+from timing import add_model_arguments, peak_rss_mb, print_updates, timed_model, timed_ms  # noqa: E402
 
-from timing import peak_rss_mb, print_updates, timed_ms, timed_model, add_model_arguments  # noqa: E402
+from xdanalysis.apps.model_widgets import ATTENTION_VIEWS, AttentionExplorer  # noqa: E402
+from xdanalysis.runs.run import predict_run  # noqa: E402
 
 BUDGET_MS = 300.0
 

@@ -21,14 +21,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
+from bench_inference import matmul_gflops, window_flops  # noqa: E402
+from timing import add_model_arguments, peak_rss_mb, timed_model, timed_ms  # noqa: E402
 
+from xdanalysis.core.data import load_squad  # noqa: E402
 from xdanalysis.interpret.attention import locate  # noqa: E402
 from xdanalysis.interpret.attribution import Attributor, GradientXInput, IntegratedGradients  # noqa: E402
-from xdanalysis.core.data import load_squad  # noqa: E402
 from xdanalysis.model.forward import forward_windows  # noqa: E402
-
-from bench_inference import matmul_gflops, window_flops  # noqa: E402
-from timing import peak_rss_mb, timed_ms, timed_model, add_model_arguments  # noqa: E402
 
 
 def main(argv=None) -> int:

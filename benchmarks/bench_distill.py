@@ -23,17 +23,17 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from xdanalysis.core.data import load_squad  # noqa: E402
-from xdanalysis.distill.config import DistillConfig  # noqa: E402
-from xdanalysis.distill.train import distill
-from xdanalysis.distill.teacher import teacher_logits  # noqa: E402
-from xdanalysis.core.settings import WindowSettings  # noqa: E402
-from xdanalysis.model.loading import load_qa_model
-from xdanalysis.model.windows import prepare_windows
-from xdanalysis.model.forward import run_windows  # noqa: E402
-
 from bench_inference import window_flops  # noqa: E402
 from timing import peak_rss_mb, timed_ms  # noqa: E402
+
+from xdanalysis.core.data import load_squad  # noqa: E402
+from xdanalysis.core.settings import WindowSettings  # noqa: E402
+from xdanalysis.distill.config import DistillConfig  # noqa: E402
+from xdanalysis.distill.teacher import teacher_logits  # noqa: E402
+from xdanalysis.distill.train import distill
+from xdanalysis.model.forward import run_windows  # noqa: E402
+from xdanalysis.model.loading import load_qa_model
+from xdanalysis.model.windows import prepare_windows
 
 
 def matmul_gflops(dtype, size: int = 2048, repeats: int = 5) -> float:

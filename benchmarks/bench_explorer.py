@@ -17,10 +17,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from xdanalysis.runs.run import Run, load_run  # noqa: E402
-from xdanalysis.apps.widgets import ErrorExplorer  # noqa: E402
-
 from timing import peak_rss_mb, print_updates, timed_ms  # noqa: E402
+
+from xdanalysis.apps.widgets import ErrorExplorer  # noqa: E402
+from xdanalysis.runs.run import Run, load_run  # noqa: E402
 
 BUDGET_MS = 200.0
 

@@ -23,14 +23,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from xdanalysis.core.settings import WindowSettings  # noqa: E402
-from xdanalysis.core.data import load_squad  # noqa: E402
-from xdanalysis.model.predict import decode_windows
-from xdanalysis.model.loading import load_qa_model
-from xdanalysis.model.windows import prepare_windows
-from xdanalysis.model.forward import run_windows  # noqa: E402
-
 from timing import peak_rss_mb, timed_ms  # noqa: E402
+
+from xdanalysis.core.data import load_squad  # noqa: E402
+from xdanalysis.core.settings import WindowSettings  # noqa: E402
+from xdanalysis.model.forward import run_windows  # noqa: E402
+from xdanalysis.model.loading import load_qa_model
+from xdanalysis.model.predict import decode_windows
+from xdanalysis.model.windows import prepare_windows
 
 
 def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:

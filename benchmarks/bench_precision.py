@@ -24,16 +24,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from xdanalysis.core.data import gold_answers, load_squad  # noqa: E402
-from xdanalysis.model.predict import decode_windows
-from xdanalysis.model.loading import load_qa_model
-from xdanalysis.model.windows import prepare_windows
-from xdanalysis.model.device import resolve_device
-from xdanalysis.model.forward import run_windows
-from xdanalysis.core.metrics import squad_v2_scores  # noqa: E402
-
 from bench_inference import run_qa_style, window_flops  # noqa: E402
 from timing import peak_rss_mb, random_l12_h384, timed_ms  # noqa: E402
+
+from xdanalysis.core.data import gold_answers, load_squad  # noqa: E402
+from xdanalysis.core.metrics import squad_v2_scores  # noqa: E402
+from xdanalysis.model.device import resolve_device
+from xdanalysis.model.forward import run_windows
+from xdanalysis.model.loading import load_qa_model
+from xdanalysis.model.predict import decode_windows
+from xdanalysis.model.windows import prepare_windows
 
 
 def matmul_rate(dtype, device: str, size: int = 2048, repeats: int = 5) -> float:

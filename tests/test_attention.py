@@ -3,16 +3,31 @@
 import numpy as np
 import pytest
 import torch
-
 from conftest import LONG_CONTEXT, SHORT_CONTEXT, needs_shared, shared_path
-from xdanalysis.interpret.attention import (Attention, crop_indices, get_attention, head_statistics,
-    head_statistics_of, question_to_context, summarize_head_statistics, to_words)
+
+from xdanalysis.core.settings import WindowSettings
+from xdanalysis.interpret.attention import (
+    Attention,
+    cls_by_layer,
+    crop_indices,
+    get_attention,
+    head_statistics,
+    head_statistics_of,
+    question_to_context,
+    summarize_head_statistics,
+    to_words,
+)
 from xdanalysis.model.forward import eager_attention
-from xdanalysis.views.attention import (plot_cls_by_layer, plot_head, plot_head_grid, plot_head_statistics,
-    plot_question_to_context, plot_statistic_difference)
 from xdanalysis.model.loading import load_qa_model
 from xdanalysis.runs.run import predict_run
-from xdanalysis.core.settings import WindowSettings
+from xdanalysis.views.attention import (
+    plot_cls_by_layer,
+    plot_head,
+    plot_head_grid,
+    plot_head_statistics,
+    plot_question_to_context,
+    plot_statistic_difference,
+)
 
 
 def test_eager_switch_leaves_logits_unchanged_and_is_restored(tiny):
@@ -146,7 +161,15 @@ def test_batched_statistics_equal_one_question_at_a_time(tiny, tiny_model_dir, s
     plot_question_to_context(single, layer=1)
     plot_head_statistics(summary)
     plot_statistic_difference(summary, summarize_head_statistics(per_question.iloc[::-1], n_boot=10))
-    plot_cls_by_layer(per_question, run.table)
+    frame = cls_by_layer(per_question, run.table, n_boot=50)
+    plot_cls_by_layer(frame)
+    # the frame against a direct computation: mean over heads per question, then over questions
+    cls = per_question[per_question["statistic"] == "cls"]
+    answered = set(run.table.loc[run.table["answer"] != "", "id"])
+    by_question = cls[cls["id"].isin(answered)].groupby(["id", "layer"])["value"].mean().groupby("layer").mean()
+    mine = frame[frame["group"] == "answered"].set_index("layer")["mean"]
+    assert mine.to_dict() == pytest.approx(by_question.to_dict())
+    assert (frame["low"] <= frame["mean"] + 1e-12).all() and (frame["mean"] <= frame["high"] + 1e-12).all()
 
 
 @needs_shared

@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from conftest import LONG_CONTEXT, SHORT_CONTEXT
-from xdanalysis.interpret.attribution_stats import attention_attribution_correlation
-from xdanalysis.interpret.attribution import Attributor, IntegratedGradients, merge_windows, to_words
-from xdanalysis.model.loading import load_qa_model
+
 from xdanalysis.core.settings import WindowSettings
+from xdanalysis.interpret.attribution import Attributor, IntegratedGradients, merge_windows, to_words
+from xdanalysis.interpret.attribution_stats import attention_attribution_correlation
+from xdanalysis.model.loading import load_qa_model
 
 
 class LinearQA(torch.nn.Module):
@@ -179,8 +179,8 @@ def test_unknown_targets_and_methods_are_refused(tiny):
 
 
 def test_statistics_over_decision_groups(tiny_model_dir, squad_file, tmp_path, tiny):
-    from xdanalysis.interpret.attribution_stats import attribution_statistics, summarize_attribution_statistics
     from xdanalysis.analysis.outcomes import outcomes
+    from xdanalysis.interpret.attribution_stats import attribution_statistics, summarize_attribution_statistics
     from xdanalysis.runs.run import predict_run
 
     model, tokenizer = tiny

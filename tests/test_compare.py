@@ -1,19 +1,25 @@
 """Teacher vs student: paired bootstrap, transitions, alignment across tokenizers, KL at T."""
 
 import json
+
 import numpy as np
 import pandas as pd
 import pytest
-
 from test_errors import hand_run
-from xdanalysis.interpret.soft_targets import attention_similarity, soft_target_kl, soft_targets, word_distributions
+
 from xdanalysis.analysis.compare import compare
-from xdanalysis.core.stats import kl_divergence, paired_bootstrap
-from xdanalysis.views.compare import (plot_attention_similarity, plot_slice_differences, plot_soft_targets,
-    plot_tradeoff, plot_transitions)
 from xdanalysis.analysis.tradeoff import tradeoff_table
 from xdanalysis.core.metrics import question_scores
 from xdanalysis.core.settings import DecodingSettings, WindowSettings
+from xdanalysis.core.stats import kl_divergence, paired_bootstrap
+from xdanalysis.interpret.soft_targets import attention_similarity, soft_target_kl, soft_targets, word_distributions
+from xdanalysis.views.compare import (
+    plot_attention_similarity,
+    plot_slice_differences,
+    plot_soft_targets,
+    plot_tradeoff,
+    plot_transitions,
+)
 
 
 def test_paired_bootstrap_matches_a_direct_computation():
@@ -101,10 +107,9 @@ def test_kl_at_temperature_by_hand():
 @pytest.fixture(scope="module")
 def bpe_tokenizer():
     """A byte-level BPE tokenizer (RoBERTa style: leading spaces inside tokens) trained here."""
+    from conftest import LONG_CONTEXT, SHORT_CONTEXT
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
-
-    from conftest import LONG_CONTEXT, SHORT_CONTEXT
 
     tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -121,6 +126,7 @@ def bpe_tokenizer():
 
 def test_alignment_between_two_different_tokenizers(tiny_model_dir, bpe_tokenizer):
     from conftest import SHORT_CONTEXT
+
     from xdanalysis.model.loading import load_qa_model
     from xdanalysis.model.windows import prepare_windows
 
@@ -150,6 +156,7 @@ def test_alignment_between_two_different_tokenizers(tiny_model_dir, bpe_tokenize
 
 def test_soft_targets_tradeoff_and_attention_transfer(tiny_model_dir, tmp_path, squad_file):
     from conftest import build_tiny_model
+
     from xdanalysis.core.data import load_squad
     from xdanalysis.model.loading import load_qa_model
     from xdanalysis.runs.run import predict_run
@@ -188,10 +195,11 @@ def test_soft_targets_tradeoff_and_attention_transfer(tiny_model_dir, tmp_path, 
 
 def test_distillation_widgets(tiny_model_dir, tmp_path, squad_file):
     from conftest import build_tiny_model
-    from xdanalysis.core.data import load_squad
-    from xdanalysis.model.loading import load_qa_model
+
     from xdanalysis.apps.model_widgets import SoftTargetExplorer
     from xdanalysis.apps.widgets import TransitionExplorer
+    from xdanalysis.core.data import load_squad
+    from xdanalysis.model.loading import load_qa_model
 
     teacher = hand_run()
     student = rescored(teacher, {"c": "", "ca": "iron"})

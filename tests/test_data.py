@@ -5,8 +5,8 @@ import time
 
 import pandas as pd
 import pytest
-
 from conftest import needs_shared, shared_path, squad_payload
+
 from xdanalysis.core.data import COLUMNS, DataError, HubUnreachableError, gold_answers, load_squad, source_fingerprint
 
 

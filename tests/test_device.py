@@ -6,11 +6,11 @@ import pytest
 import torch
 
 import xdanalysis.model.device as inference
+from xdanalysis.core.settings import WindowSettings
 from xdanalysis.model.device import fast_bfloat16, resolve_device, resolve_dtype
 from xdanalysis.model.loading import load_qa_model
-from xdanalysis.runs.store import RunMismatchError
 from xdanalysis.runs.run import load_run, predict_run
-from xdanalysis.core.settings import WindowSettings
+from xdanalysis.runs.store import RunMismatchError
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
 SETTINGS = {"windowing": WindowSettings(64, 16), "progress": False}
@@ -104,6 +104,7 @@ def test_cuda_runs_give_the_cpu_answers(tiny_model_dir, squad_file, tmp_path):
 @needs_cuda
 def test_attention_and_attribution_on_a_gpu_model(tiny_model_dir):
     from conftest import SHORT_CONTEXT
+
     from xdanalysis.interpret.attention import get_attention
     from xdanalysis.interpret.attribution import Attributor, IntegratedGradients
 

@@ -6,18 +6,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from conftest import LONG_CONTEXT, SHORT_CONTEXT, build_tiny_model
 from test_compare import bpe_tokenizer  # noqa: F401  (a fixture: a byte-level BPE tokenizer trained here)
+
 from xdanalysis.core.data import load_squad
-from xdanalysis.distill.losses import attention_loss, distillation_loss
+from xdanalysis.core.settings import WindowSettings
 from xdanalysis.distill.config import DistillConfig
-from xdanalysis.distill.train import distill
-from xdanalysis.distill.teacher import move_distribution, teacher_logits
+from xdanalysis.distill.losses import attention_loss, distillation_loss
 from xdanalysis.distill.targets import window_labels
+from xdanalysis.distill.teacher import move_distribution, teacher_logits
+from xdanalysis.distill.train import distill
 from xdanalysis.model.loading import load_qa_model
 from xdanalysis.model.windows import prepare_windows
-from xdanalysis.core.settings import WindowSettings
 
 SMALL = {"max_seq_length": 64, "doc_stride": 16}  # soft_target_entropy's window options
 WINDOWS = WindowSettings(64, 16)

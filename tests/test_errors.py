@@ -4,14 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xdanalysis.analysis.slices import SLICES, Slice, examples, slice_table, slice_values
-from xdanalysis.analysis.selective import aurc, risk_coverage, selective_summary
 from xdanalysis.analysis.calibration import calibration_summary, reliability
-from xdanalysis.analysis.thresholds import cross_fitted_threshold, threshold_curve, threshold_summary
-from xdanalysis.core.stats import bootstrap_ci
 from xdanalysis.analysis.outcomes import confusion, outcomes
-from xdanalysis.core.text import lexical_overlap, question_type
+from xdanalysis.analysis.selective import aurc, risk_coverage, selective_summary
+from xdanalysis.analysis.slices import SLICES, Slice, examples, slice_table, slice_values
+from xdanalysis.analysis.thresholds import cross_fitted_threshold, threshold_curve, threshold_summary
 from xdanalysis.core.metrics import question_scores, squad_v2_scores
+from xdanalysis.core.stats import bootstrap_ci
+from xdanalysis.core.text import lexical_overlap, question_type
 
 CONTEXT = "The Eiffel Tower in Paris was finished in 1889. It is made of iron. Gustave Eiffel built it."
 

@@ -5,14 +5,14 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import LONG_CONTEXT, needs_shared, shared_path
+
 from xdanalysis.core.data import HubUnreachableError, load_squad
+from xdanalysis.core.settings import WindowSettings
+from xdanalysis.model.forward import run_windows
 from xdanalysis.model.loading import ModelLoadError, load_qa_model
 from xdanalysis.model.predict import decode_windows, predict_table
 from xdanalysis.model.windows import prepare_windows
-from xdanalysis.model.forward import run_windows
-from xdanalysis.core.settings import WindowSettings
 
 
 def test_encoder_without_qa_head_is_refused(encoder_only_dir):
@@ -133,6 +133,7 @@ def test_xlnet_null_score_is_taken_at_its_cls_token_at_the_end(tiny_xlnet_dir, s
 
 def test_xlnet_soft_targets_put_no_answer_mass_at_cls(tiny_xlnet_dir):
     from conftest import SHORT_CONTEXT
+
     from xdanalysis.interpret.soft_targets import word_distributions
     from xdanalysis.model.forward import forward_windows
 

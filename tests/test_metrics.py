@@ -2,8 +2,14 @@
 
 import pytest
 
-from xdanalysis.core.metrics import (MissingPredictionsError, compute_exact, compute_f1, normalize_answer,
-    question_scores, squad_v2_scores)
+from xdanalysis.core.metrics import (
+    MissingPredictionsError,
+    compute_exact,
+    compute_f1,
+    normalize_answer,
+    question_scores,
+    squad_v2_scores,
+)
 
 
 @pytest.mark.parametrize(

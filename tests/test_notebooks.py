@@ -7,9 +7,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
-
 from conftest import shared_path
+from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.notebooks

@@ -1,8 +1,9 @@
 """environment.yml (conda users) and pyproject.toml (pip) declare the same dependencies."""
 
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -3,14 +3,21 @@
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
-
 from test_errors import hand_run
+
 from xdanalysis.analysis.outcomes import confusion, outcomes
 from xdanalysis.analysis.slices import slice_table
 from xdanalysis.analysis.thresholds import threshold_curve, threshold_summary
 from xdanalysis.core.metrics import squad_v2_scores
-from xdanalysis.views.plots import (plot_confusion, plot_null_odds, plot_official_curves, plot_outcomes, plot_scores,
-    plot_slice, plot_threshold_curve)
+from xdanalysis.views.plots import (
+    plot_confusion,
+    plot_null_odds,
+    plot_official_curves,
+    plot_outcomes,
+    plot_scores,
+    plot_slice,
+    plot_threshold_curve,
+)
 
 
 def axes():
@@ -102,6 +109,7 @@ def test_risk_coverage_lines_are_the_curves():
 
 def test_reliability_points_and_counts_are_the_table():
     from test_errors import calibration_table
+
     from xdanalysis.analysis.calibration import reliability
     from xdanalysis.views.plots import plot_reliability
 

@@ -6,13 +6,13 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from xdanalysis.core.data import COLUMNS, load_squad, write_squad
-from xdanalysis.core.metrics import normalize_answer
 from xdanalysis.analysis.probes.rewrites import PROBES, apply_probe, expectation_met, probe_names
 from xdanalysis.analysis.probes.run import load_probes
 from xdanalysis.analysis.probes.summary import probe_examples, probe_summary
-from xdanalysis.core.text import sentence_spans
+from xdanalysis.core.data import COLUMNS, load_squad, write_squad
+from xdanalysis.core.metrics import normalize_answer
 from xdanalysis.core.settings import WindowSettings
+from xdanalysis.core.text import sentence_spans
 
 TOWER = ("The Eiffel Tower is in Paris. It was finished in 1889 for the fair. Gustave Eiffel's company built it. "
          "Many visitors climb it every year.")

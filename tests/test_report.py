@@ -4,10 +4,10 @@ import re
 
 import pytest
 
-from xdanalysis.apps.cli import main
 from xdanalysis.analysis.slices import SLICES
+from xdanalysis.apps.cli import main
 from xdanalysis.apps.report import REPORT_SECTIONS
-from xdanalysis.core.settings import WindowSettings, DecodingSettings
+from xdanalysis.core.settings import DecodingSettings, WindowSettings
 
 
 @pytest.mark.slow

@@ -9,9 +9,9 @@ import xdanalysis.model.loading as loading
 import xdanalysis.model.predict as predict
 from xdanalysis.core.data import load_squad
 from xdanalysis.core.metrics import squad_v2_scores
-from xdanalysis.runs.store import RunMismatchError
-from xdanalysis.runs.run import load_run, predict_run
 from xdanalysis.core.settings import DecodingSettings, WindowSettings
+from xdanalysis.runs.run import load_run, predict_run
+from xdanalysis.runs.store import RunMismatchError
 
 SMALL = {"windowing": WindowSettings(64, 16)}
 

@@ -8,10 +8,10 @@ import sys
 import time
 
 import pytest
-
 from conftest import squad_payload
-from xdanalysis.runs.run import load_run, predict_run
+
 from xdanalysis.core.settings import WindowSettings
+from xdanalysis.runs.run import load_run, predict_run
 
 pytestmark = pytest.mark.ray
 SETTINGS = {"windowing": WindowSettings(64, 16), "progress": False}

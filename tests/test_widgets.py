@@ -3,13 +3,13 @@
 from pathlib import Path
 
 import pytest
-
 from test_errors import hand_run
-from xdanalysis.views.display import example_html
+
 from xdanalysis.analysis.outcomes import outcomes
-from xdanalysis.runs.run import Run
 from xdanalysis.apps.widgets import ErrorExplorer
 from xdanalysis.core.settings import WindowSettings
+from xdanalysis.runs.run import Run
+from xdanalysis.views.display import example_html
 
 
 def hand_run_object():
@@ -58,13 +58,14 @@ def test_example_html_marks_every_span():
 
 
 def test_attention_explorer_follows_the_controls(tiny_model_dir, squad_file, tmp_path):
-    import numpy as np
-    from PIL import Image
     import io
 
+    import numpy as np
+    from PIL import Image
+
+    from xdanalysis.apps.model_widgets import ATTENTION_VIEWS, AttentionExplorer
     from xdanalysis.model.loading import load_qa_model
     from xdanalysis.runs.run import predict_run
-    from xdanalysis.apps.model_widgets import ATTENTION_VIEWS, AttentionExplorer
 
     run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", windowing=WindowSettings(64, 16), progress=False)
     model, tokenizer = load_qa_model(tiny_model_dir)
@@ -100,9 +101,9 @@ def test_attention_explorer_follows_the_controls(tiny_model_dir, squad_file, tmp
 
 
 def test_attention_explorer_says_when_the_head_is_untrained(encoder_only_dir, squad_file, tmp_path):
+    from xdanalysis.apps.model_widgets import AttentionExplorer
     from xdanalysis.model.loading import load_qa_model
     from xdanalysis.runs.run import predict_run
-    from xdanalysis.apps.model_widgets import AttentionExplorer
 
     model, tokenizer, info = load_qa_model(encoder_only_dir, allow_random_head=True, with_info=True)
     assert info["random_head"] and not hasattr(model, "xdanalysis_random_head")  # the user's model is not marked
@@ -111,8 +112,8 @@ def test_attention_explorer_says_when_the_head_is_untrained(encoder_only_dir, sq
 
 
 def test_probe_explorer_pages_through_the_unmet_expectations(tiny_model_dir, squad_file, tmp_path):
-    from xdanalysis.analysis.probes.summary import probe_examples, probe_summary
     from xdanalysis.analysis.probes.run import run_probes
+    from xdanalysis.analysis.probes.summary import probe_examples, probe_summary
     from xdanalysis.apps.widgets import ProbeExplorer
 
     results = run_probes(str(tiny_model_dir), squad_file, tmp_path / "probes", progress=False,
@@ -153,11 +154,11 @@ def test_probe_pair_marks_only_what_changed():
 
 
 def test_attribution_explorer_computes_once_and_follows(tiny_model_dir, squad_file, tmp_path):
+    from xdanalysis.apps.model_widgets import AttributionExplorer
+    from xdanalysis.apps.widgets import ErrorExplorer
     from xdanalysis.interpret.attribution import Attributor, IntegratedGradients
     from xdanalysis.model.loading import load_qa_model
     from xdanalysis.runs.run import predict_run
-    from xdanalysis.apps.model_widgets import AttributionExplorer
-    from xdanalysis.apps.widgets import ErrorExplorer
 
     run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", windowing=WindowSettings(64, 16), progress=False)
     model, tokenizer = load_qa_model(tiny_model_dir)

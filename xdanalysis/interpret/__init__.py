@@ -4,6 +4,7 @@ from .attention import (
     STATISTICS,
     Attention,
     Located,
+    cls_by_layer,
     crop_indices,
     get_attention,
     head_statistics,
@@ -34,4 +35,4 @@ from .attribution_stats import (
 )
 from .soft_targets import attention_similarity, slice_kl, soft_target_kl, soft_targets, word_distributions
 
-__all__ = ['Attention', 'Attribution', 'Attributor', 'ContextAttribution', 'DECISION_GROUPS', 'GradientXInput', 'IntegratedGradients', 'Located', 'MERGES', 'METHODS', 'STATISTICS', 'TARGETS', 'attention_attribution_correlation', 'attention_similarity', 'attribution_shares', 'attribution_statistics', 'crop_indices', 'get_attention', 'head_statistics', 'head_statistics_of', 'locate', 'merge_windows', 'method_of', 'question_to_context', 'remove_words', 'slice_kl', 'soft_target_kl', 'soft_targets', 'summarize_attribution_statistics', 'summarize_head_statistics', 'word_distributions']
+__all__ = ['Attention', 'Attribution', 'Attributor', 'ContextAttribution', 'DECISION_GROUPS', 'GradientXInput', 'IntegratedGradients', 'Located', 'MERGES', 'METHODS', 'STATISTICS', 'TARGETS', 'attention_attribution_correlation', 'attention_similarity', 'attribution_shares', 'attribution_statistics', 'cls_by_layer', 'crop_indices', 'get_attention', 'head_statistics', 'head_statistics_of', 'locate', 'merge_windows', 'method_of', 'question_to_context', 'remove_words', 'slice_kl', 'soft_target_kl', 'soft_targets', 'summarize_attribution_statistics', 'summarize_head_statistics', 'word_distributions']

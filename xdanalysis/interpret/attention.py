@@ -17,11 +17,13 @@ import pandas as pd
 from ..core.common import check_choice
 from ..core.decoding import Window, decode_question
 from ..core.settings import DecodingSettings, WindowSettings
+from ..core.stats import bootstrap_ci
 from ..core.text import word_layout
 from ..model.forward import forward_windows
+from ..model.predict import question_windows
 from ..model.windows import prepare_windows
 
-__all__ = ['Attention', 'Located', 'STATISTICS', 'crop_indices', 'get_attention', 'head_statistics', 'head_statistics_of', 'locate', 'question_to_context', 'summarize_head_statistics', 'to_words']
+__all__ = ['cls_by_layer', 'Attention', 'Located', 'STATISTICS', 'crop_indices', 'get_attention', 'head_statistics', 'head_statistics_of', 'locate', 'question_to_context', 'summarize_head_statistics', 'to_words']
 
 
 STATISTICS = ["cls", "sep", "self", "previous", "next", "punctuation", "entropy"]
@@ -86,9 +88,7 @@ def locate(model, tokenizer, question: str, context: str, *, window: int | None 
     ``window`` if given, else the one holding the predicted best span, or with ``prefer="gold"``
     (and ``gold``, a list of ``(answer_start, text)``) the first window holding the gold answer."""
     check_choice("prefer", prefer, ["prediction", "gold"])
-    table = pd.DataFrame({"question": [question], "context": [context]})
-    windows = prepare_windows(table, tokenizer, windowing)
-    outputs = forward_windows(model, windows, range(len(windows)))
+    windows, outputs = question_windows(model, tokenizer, question, context, windowing)
     decoded = decode_question(context, [Window(o, out.start_logits, out.end_logits, cls) for o, out, cls in
                                         zip(windows.offsets, outputs, windows.cls_index)],
                               decoding=decoding)
@@ -284,3 +284,20 @@ def question_to_context(att: Attention, layer: int | None = None, head: int | No
     columns = np.array([k == "context" for k in att.kinds])
     received = attentions[:, :, rows, :].mean(axis=(0, 1, 2))
     return np.where(columns, received, 0.0)
+
+
+def cls_by_layer(per_question: pd.DataFrame, table: pd.DataFrame, *, n_boot: int = 200, seed: int = 0) -> pd.DataFrame:
+    """Attention to [CLS] per layer (mean over heads and questions) for the questions the model
+    abstained on and those it answered, with bootstrap 95% intervals over questions: SQuAD 2.0
+    models predict "no answer" at [CLS]. ``per_question`` is :func:`head_statistics`' frame.
+    One row per (group, layer): ``group``, ``layer``, ``mean``, ``low``, ``high``, ``n``."""
+    cls = per_question[per_question["statistic"] == "cls"].groupby(["id", "layer"])["value"].mean().unstack()
+    abstained = table.set_index("id").loc[cls.index, "answer"].eq("").to_numpy()
+    rows = []
+    for flag, group in ((True, "abstained"), (False, "answered")):
+        part = cls[abstained == flag]
+        for layer in part.columns if len(part) else []:
+            low, high = bootstrap_ci(part[layer].to_numpy(), n_boot, seed)
+            rows.append({"group": group, "layer": int(layer), "mean": float(part[layer].mean()), "low": low,
+                         "high": high, "n": len(part)})
+    return pd.DataFrame(rows, columns=["group", "layer", "mean", "low", "high", "n"])

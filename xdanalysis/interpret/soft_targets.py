@@ -9,6 +9,7 @@ import pandas as pd
 from ..core.settings import WindowSettings
 from ..core.stats import kl_divergence, softmax
 from ..core.text import token_char
+from ..model.predict import question_windows
 
 __all__ = ['attention_similarity', 'slice_kl', 'soft_target_kl', 'soft_targets', 'word_distributions']
 
@@ -49,16 +50,6 @@ def word_distributions(context: str, offsets: np.ndarray, start_logits, end_logi
     return frame
 
 
-def _window_logits(model, tokenizer, question: str, context: str):
-    from ..model.forward import forward_windows
-    from ..model.windows import prepare_windows
-
-    table = pd.DataFrame({"question": [question], "context": [context]})
-    windows = prepare_windows(table, tokenizer)
-    outputs = forward_windows(model, windows, range(len(windows)))
-    return windows, [(o.start_logits, o.end_logits) for o in outputs]
-
-
 def soft_targets(models: dict, question: str, context: str, temperatures=(1.0,), window: int = 0) -> pd.DataFrame:
     """Word-aligned start/end distributions of several models at several temperatures.
 
@@ -68,7 +59,8 @@ def soft_targets(models: dict, question: str, context: str, temperatures=(1.0,),
     """
     frames = []
     for label, (model, tokenizer) in models.items():
-        windows, logits = _window_logits(model, tokenizer, question, context)
+        windows, outputs = question_windows(model, tokenizer, question, context)
+        logits = [(o.start_logits, o.end_logits) for o in outputs]
         offsets = windows.offsets
         if window >= len(offsets):
             raise IndexError(f"{label}: window {window} does not exist ({len(offsets)} window(s))")

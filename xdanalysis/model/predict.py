@@ -10,7 +10,7 @@ from ..core.settings import DecodingSettings, WindowSettings
 from .forward import run_windows
 from .windows import Windows, prepare_windows
 
-__all__ = ['decode_windows', 'predict_chunk', 'predict_table', 'token_lengths']
+__all__ = ['question_windows', 'decode_windows', 'predict_chunk', 'predict_table', 'token_lengths']
 
 
 def decode_windows(table: pd.DataFrame, windows: Windows, logits, *,
@@ -87,3 +87,12 @@ def predict_chunk(model, tokenizer, part: pd.DataFrame, *, windowing: WindowSett
                        lengths.reset_index(drop=True)], axis=1)
     frame["nbest"] = [json.dumps(n, ensure_ascii=False) for n in nbest]
     return frame, seconds
+
+
+def question_windows(model, tokenizer, question: str, context: str, windowing: WindowSettings = WindowSettings()):
+    """One question's windows and the model's output on each (one batched pass): what the views of a
+    single question (attention, attribution, soft targets) start from. Returns ``(windows, outputs)``."""
+    from .forward import forward_windows
+
+    windows = prepare_windows(pd.DataFrame({"question": [question], "context": [context]}), tokenizer, windowing)
+    return windows, forward_windows(model, windows, range(len(windows)))

@@ -173,25 +173,19 @@ def plot_statistic_difference(summary_a: pd.DataFrame, summary_b: pd.DataFrame, 
     return ax
 
 
-def plot_cls_by_layer(per_question: pd.DataFrame, table: pd.DataFrame, ax=None, n_boot: int = 200, seed: int = 0):
-    """View 5: attention to [CLS] per layer (mean over heads) for abstained vs answered questions,
-    with bootstrap 95% intervals: SQuAD 2.0 models predict "no answer" at [CLS]."""
+def plot_cls_by_layer(frame: pd.DataFrame, ax=None):
+    """View 5: attention to [CLS] per layer, abstained vs answered, with 95% intervals
+    (:func:`xdanalysis.interpret.attention.cls_by_layer`'s frame)."""
     import matplotlib.pyplot as plt
 
-    from ..core.stats import bootstrap_ci
-
-    cls = per_question[per_question["statistic"] == "cls"].groupby(["id", "layer"])["value"].mean().unstack()
-    abstained = table.set_index("id").loc[cls.index, "answer"].eq("")
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 3.8))
-    for flag, label, color in ((True, "abstained", "#c44e52"), (False, "answered", "#4c72b0")):
-        part = cls[abstained.to_numpy() == flag]
+    for group, color in (("abstained", "#c44e52"), ("answered", "#4c72b0")):
+        part = frame[frame["group"] == group]
         if part.empty:
             continue
-        means = part.mean(axis=0)
-        intervals = np.array([bootstrap_ci(part[c].to_numpy(), n_boot, seed) for c in part.columns])
-        ax.plot(means.index, means.values, "o-", color=color, label=f"{label} (n={len(part)})")
-        ax.fill_between(means.index, intervals[:, 0], intervals[:, 1], color=color, alpha=0.2)
+        ax.plot(part["layer"], part["mean"], "o-", color=color, label=f"{group} (n={int(part['n'].iloc[0])})")
+        ax.fill_between(part["layer"], part["low"], part["high"], color=color, alpha=0.2)
     ax.set_xlabel("layer")
     ax.set_ylabel("mean attention to [CLS]")
     ax.set_title("Attention to [CLS], abstained vs answered (95% CI)")
