@@ -70,7 +70,8 @@ def _predict(args):
     from ..runs.store import default_run_dir
 
     titles = title_list(args.titles)
-    out = args.out or default_run_dir(args.model, args.data, args.limit, titles=titles)
+    out = args.out or default_run_dir(args.model, args.data, args.limit, titles=titles,
+                                      exclude_titles=title_list(args.exclude_titles))
     return predict_run(
         args.model, args.data, out, split=args.split, limit=args.limit, titles=titles,
         exclude_titles=args.exclude_titles, **_settings_of(args), batch_size=args.batch_size, allow_random_head=args.allow_random_head, overwrite=args.overwrite,
@@ -290,14 +291,14 @@ def _probe(args) -> int:
                          batch_size=args.batch_size, device=args.device, dtype=args.dtype, engine=args.engine,
                          ray_address=args.ray_address, workers=args.workers, **_settings_of(args))
     text = probe_summary_text(probe_summary(results))
-    write_text(Path(args.out) / "probe_summary.txt", text + "\n")
+    write_text(Path(args.out).expanduser() / "probe_summary.txt", text + "\n")
     print(text)
-    print(f"\nper question: {Path(args.out) / 'probes.parquet'}")
+    print(f"\nper question: {Path(args.out).expanduser() / 'probes.parquet'}")
     if args.report:
         from ..runs.run import load_run
         from .report import write_report
 
-        run = load_run(Path(args.out) / "original")
+        run = load_run(Path(args.out).expanduser() / "original")
         print(f"report: {write_report(run, run.path / 'report.html')}")
     return 0
 

@@ -154,7 +154,7 @@ def write_report(run, out, n_boot: int = 1000, seed: int = 0, examples_per_outco
     nav = " · ".join(f"<a href='#{s.lower().replace(' ', '-')}'>{s}</a>" for s in sections)
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>xdanalysis report</title>"
             f"<style>{style}</style></head><body><p>{nav}</p>{''.join(body)}</body></html>")
-    out = Path(out)
+    out = Path(out).expanduser()
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text(out, page)
     return out

@@ -24,7 +24,7 @@ def write_atomic(path, write) -> None:
     """Write ``path`` whole or not at all: ``write(tmp)`` fills a temporary file beside it, which then
     replaces ``path`` in one step (a killed process leaves the old file or none, never half of one).
     The one way the package writes a file."""
-    path = Path(path)
+    path = Path(path).expanduser()
     tmp = path.with_name(path.name + ".tmp")
     write(tmp)
     os.replace(tmp, path)

@@ -24,7 +24,7 @@ def layer_student(teacher, out, *, layers=(0, 2, 4)) -> Path:
 
     model, tokenizer = load_qa_model(teacher) if is_reference(teacher) else teacher
     model = cut_layers(model, layers)  # a copy: the caller's model is not changed
-    out = Path(out)
+    out = Path(out).expanduser()
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
@@ -51,6 +51,8 @@ def cut_layers(model, layers):
     layers = [int(i) for i in layers]
     if not layers or any(not 0 <= i < len(stack) for i in layers):
         raise ValueError(f"layers {layers} must be indices of the teacher's {len(stack)} layers")
+    if len(set(layers)) < len(layers):  # a layer kept twice would share its weights, and cannot be saved
+        raise ValueError(f"layers {layers} name a layer twice; keep each teacher layer at most once")
     encoder.layer = type(stack)([stack[i] for i in layers])
     model.config.num_hidden_layers = len(layers)
     return model

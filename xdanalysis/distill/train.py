@@ -35,6 +35,7 @@ from ..core.data import load_squad, source_fingerprint
 from ..core.io import write_atomic, write_json
 from ..model.forward import batch_tensors, eager_attention
 from ..model.windows import prepare_windows
+from ..runs.store import locked, refuse_foreign
 from .config import DistillConfig, Distilled
 from .losses import attention_loss, distillation_loss
 from .students import _load, cut_layers
@@ -73,15 +74,31 @@ def distill(teacher, data, out, *, config: DistillConfig = DistillConfig(), stud
 
     from ..model.device import resolve_device
 
-    out = Path(out)
+    out = Path(out).expanduser()
+    refuse_foreign(out, markers=STUDENT_MARKERS, what="a student directory")  # never a teacher's, a run's, yours
     table = load_squad(data, titles=titles, exclude_titles=exclude_titles, limit=limit)
     torch.manual_seed(config.seed)  # before the student exists: a freshly initialised QA head is seeded too
     run_device = resolve_device(device)
     pair = _Pair.load(teacher, student, student_layers, device=run_device, config=config)
     identity = {"teacher": pair.teacher_identity, "data_fingerprint": source_fingerprint(table), **config.recipe(),
                 **pair.init}
-    if (out / "distill.json").exists():
-        return _finished(out, identity)
+    evaluation = _evaluation(data, titles=titles, exclude_titles=exclude_titles, eval_data=eval_data,
+                             eval_titles=eval_titles, eval_limit=eval_limit)
+    with locked(out):  # a second process on the same --out is refused, not raced
+        if (out / "distill.json").exists():
+            return _finished(out, identity, evaluation, progress=progress, device=run_device)
+        return _train_and_record(out, identity, pair, table, data, teacher, config, evaluation,
+                                 cache_dir=cache_dir, engine=engine, device=run_device, ray_address=ray_address,
+                                 workers=workers, progress=progress, stop_after=_stop_after)
+
+
+# The files that mark a directory as a student's (written before anything else of a distillation).
+STUDENT_MARKERS = ("distill.json", "distill-progress.json")
+
+
+def _train_and_record(out: Path, identity: dict, pair, table, data, teacher, config: DistillConfig, evaluation,
+                      *, cache_dir, engine, device, ray_address, workers, progress, stop_after) -> Distilled:
+    run_device = device
     windows = prepare_windows(table, pair.student_tokenizer, config.windowing)
     targets = None
     if config.alpha > 0:
@@ -92,11 +109,10 @@ def distill(teacher, data, out, *, config: DistillConfig = DistillConfig(), stud
                                  workers=workers, teacher_path=teacher if is_reference(teacher) else None)
     trainer = _Trainer(pair, windows, window_labels(table, windows), targets, config, out)
     trainer.resume(identity)
-    trainer.train(progress=progress, stop_after=_stop_after)
+    trainer.train(progress=progress, stop_after=stop_after)
     log = trainer.save()
     info = _record(out, identity, pair, table, data, teacher, trainer, log, device=run_device)
-    run = _evaluate(out, info, data, titles=titles, exclude_titles=exclude_titles, eval_data=eval_data,
-                    eval_titles=eval_titles, eval_limit=eval_limit, progress=progress, device=run_device)
+    run = _evaluate(out, info, evaluation, progress=progress, device=run_device)
     write_json(out / "distill.json", info, indent=2)
     trainer.clean_up()
     return Distilled(out, info, log, run)
@@ -117,6 +133,13 @@ class _Pair:
         else:
             pair.student, pair.student_tokenizer = cut_layers(pair.teacher, student_layers), pair.teacher_tokenizer
             pair.init = {"student_layers": [int(i) for i in student_layers]}
+        from ..model.loading import max_sequence_length
+
+        for role, model in (("teacher", pair.teacher), ("student", pair.student)):
+            positions = max_sequence_length(model)
+            if positions is not None and config.windowing.max_seq_length > positions:
+                raise ValueError(f"max_seq_length {config.windowing.max_seq_length} is longer than the {role} "
+                                 f"takes ({positions} positions); use --max-seq-length {positions} or less")
         if config.attention_weight > 0 and not _same_tokenizer(pair.teacher_tokenizer, pair.student_tokenizer):
             raise ValueError("attention transfer (attention_weight > 0) compares attention token by token: the "
                              "teacher and the student must share a tokenizer; they do not here")
@@ -124,15 +147,24 @@ class _Pair:
         return pair
 
 
-def _finished(out: Path, identity: dict) -> Distilled:
-    """The student a finished distillation in ``out`` made, if it was made with these settings."""
+def _finished(out: Path, identity: dict, evaluation: dict | None, *, progress: bool, device: str) -> Distilled:
+    """The student a finished distillation in ``out`` made, if it was made with these settings, with
+    the evaluation asked for now (recomputed when it differs from the one recorded)."""
     from ..runs.run import load_run
 
     info = json.loads((out / "distill.json").read_text(encoding="utf-8"))
     if info.get("identity") != identity:
         raise ValueError(f"{out} holds a student made with other settings; choose another --out")
+    log = pd.read_parquet(out / "training_log.parquet")
+    recorded = info.get("evaluation")
+    if recorded is None and info.get("eval_run") and evaluation is not None:  # written before evaluations were
+        recorded = {**evaluation, "titles": info.get("eval_titles")}      # recorded whole: its titles decide
+    if evaluation is not None and recorded != evaluation:
+        run = _evaluate(out, info, evaluation, progress=progress, device=device, overwrite=True)
+        write_json(out / "distill.json", info, indent=2)
+        return Distilled(out, info, log, run)
     run = load_run(out / info["eval_run"]) if info.get("eval_run") and (out / info["eval_run"]).exists() else None
-    return Distilled(out, info, pd.read_parquet(out / "training_log.parquet"), run)
+    return Distilled(out, info, log, run)
 
 
 class _Trainer:
@@ -293,13 +325,10 @@ def _record(out: Path, identity: dict, pair: _Pair, table, data, teacher, traine
     return info
 
 
-def _evaluate(out: Path, info: dict, data, *, titles, exclude_titles, eval_data, eval_titles, eval_limit,
-              progress: bool, device: str):
-    """The student's run over ``eval_data``, by default the articles the title selection left out (not
-    those a limit cut off), never one trained on; recorded in ``info``. None when there is nothing to
-    evaluate on."""
+def _evaluation(data, *, titles, exclude_titles, eval_data, eval_titles, eval_limit) -> dict | None:
+    """What the student is evaluated on: ``eval_data``, by default the articles the title selection
+    left out (not those a limit cut off), never one trained on. None when there is nothing to evaluate on."""
     from ..core.data import title_list
-    from ..runs.run import predict_run
 
     if eval_data is None and (titles or exclude_titles):
         eval_data = data
@@ -307,8 +336,20 @@ def _evaluate(out: Path, info: dict, data, *, titles, exclude_titles, eval_data,
             t for t in dict.fromkeys(load_squad(data)["title"]) if t not in set(title_list(titles))]
     if eval_data is None:
         return None
-    run = predict_run(out, eval_data, out / "eval-run", titles=eval_titles, limit=eval_limit, progress=progress,
-                      device=device)
+    titles_kept = title_list(eval_titles)
+    return {"data": str(eval_data), "titles": list(titles_kept) if titles_kept else None, "limit": eval_limit}
+
+
+def _evaluate(out: Path, info: dict, evaluation: dict | None, *, progress: bool, device: str, overwrite: bool = False):
+    """The student's run over ``evaluation`` into ``out/eval-run``, recorded in ``info``; None when there
+    is nothing to evaluate on."""
+    from ..runs.run import predict_run
+
+    if evaluation is None:
+        return None
+    run = predict_run(out, evaluation["data"], out / "eval-run", titles=evaluation["titles"],
+                      limit=evaluation["limit"], progress=progress, device=device, overwrite=overwrite)
     info["eval_run"] = "eval-run"  # inside the student's directory
-    info["eval_titles"] = list(eval_titles) if eval_titles else None
+    info["eval_titles"] = evaluation["titles"]
+    info["evaluation"] = evaluation
     return run

@@ -127,12 +127,13 @@ def prepare_windows(table: pd.DataFrame, tokenizer, windowing: WindowSettings = 
         offsets.append(context_offsets)
         question_offsets.append(q_offsets)
         kinds.append(window_kinds)
-        ids = encoded["input_ids"][i]
-        try:
-            cls_index.append(ids.index(tokenizer.cls_token_id))
-        except ValueError:
+        # [CLS] among the tokens outside both texts: the literal text "[CLS]" in a context is not it
+        found = [t for t, (s, token) in enumerate(zip(sequence_ids, encoded["input_ids"][i]))
+                 if s is None and token == tokenizer.cls_token_id]
+        if not found:
             raise ValueError(f"{getattr(tokenizer, 'name_or_path', 'the tokenizer')}: a window holds no "
-                             f"{tokenizer.cls_token} token; cannot take the null score") from None
+                             f"{tokenizer.cls_token} token; cannot take the null score")
+        cls_index.append(found[0])
     return Windows(
         input_ids=encoded["input_ids"],
         offsets=offsets,

@@ -20,17 +20,19 @@ from ..core.settings import DecodingSettings, WindowSettings, settings_of_run
 from ..model.loading import model_identity, training_overlap
 from .store import (
     _STATE,
+    CHUNK_IDENTITY,
     RunError,
     RunMismatchError,
     _chunk_files,
     _compare,
     _damaged_outputs,
-    _locked,
     _read_examples,
     _read_info,
-    _refuse_foreign,
     _remove_run_files,
     _versions,
+    locked,
+    output_checksums,
+    refuse_foreign,
     run_identity,
 )
 
@@ -165,19 +167,19 @@ def predict_run(
         run.scores()["exact"]
     """
     _check_options(model, engine=engine, batch_size=batch_size, chunk_size=chunk_size)
-    out = Path(out)
+    out = Path(out).expanduser()
     table = _question_table(model, data, table, split=split, limit=limit, titles=titles, exclude_titles=exclude_titles)
     device, dtype = _device_and_dtype(model, device, dtype)
     settings = _run_settings(model, data, table, windowing=windowing, decoding=decoding, device=device, dtype=dtype)
     identity = run_identity(settings)
-    _refuse_foreign(out)  # before anything is written or deleted there
+    refuse_foreign(out)  # before anything is written or deleted there
     if overwrite and out.exists():
-        with _locked(out):
+        with locked(out):
             _remove_run_files(out)
     chunk_files = _chunk_files(out, max(1, math.ceil(len(table) / chunk_size)))
     if (out / "run.json").exists():
         return _reuse(out, table, identity, settings, chunk_files)
-    with _locked(out):
+    with locked(out):
         timings = _resumed_timings(out, identity, chunk_files)
         pending = [c for c, f in enumerate(chunk_files) if not f.exists()]
         if pending:
@@ -188,6 +190,8 @@ def predict_run(
             # Settings checked and model loaded: only now is this directory a run in progress.
             if len(pending) == len(chunk_files):
                 write_json(out / _STATE, identity, indent=2)
+            (out / "chunks").mkdir(exist_ok=True)
+            write_json(out / "chunks" / CHUNK_IDENTITY, identity, indent=2)  # the chunks say what made them
             _write_chunks(compute.chunks(table, pending), out, chunk_files, timings,
                           progress=progress, label=progress_label, total=len(table),
                           done_before=min(len(table), (len(chunk_files) - len(pending)) * chunk_size))
@@ -241,35 +245,48 @@ def _reuse(out: Path, table, identity: dict, settings: dict, chunk_files: list) 
     """A finished run with these settings: loaded, or its damaged outputs rebuilt from its chunks."""
     info = _read_info(out)
     _compare(identity, {k: info["settings"].get(k) for k in identity}, out)
-    damaged = _damaged_outputs(out)
+    damaged = _damaged_outputs(out, info.get("outputs"))
     if not damaged:
         return load_run(out)
     missing_chunks = [f.name for f in chunk_files if not f.exists()]
     if missing_chunks:
         raise RunError(f"{out}: {', '.join(damaged)} missing or damaged, and the chunks to rebuild them from "
                        f"are gone ({name_some(missing_chunks, 3)}); recompute the run with --overwrite")
-    with _locked(out):
+    _check_chunk_identity(out, identity, required=False)
+    with locked(out):
         return _assemble(out, table, _read_chunks(out, table, chunk_files), settings, info)
 
 
 def _resumed_timings(out: Path, identity: dict, chunk_files: list) -> dict:
     """The seconds of the chunks an interrupted run finished, after checking they were made with these
     settings; empty for a new run."""
-    state_file = out / _STATE
     if not any(f.exists() for f in chunk_files):
         return {}
-    if state_file.exists():
-        try:
-            with open(state_file, encoding="utf-8") as handle:
-                found = json.load(handle)
-        except json.JSONDecodeError:
-            raise RunError(f"{state_file}: damaged; remove the directory or pass --overwrite") from None
-        _compare(identity, found, out)
+    _check_chunk_identity(out, identity, required=True)
     timing_file = out / "timing.json"
     if not timing_file.exists():
         return {}
     with open(timing_file, encoding="utf-8") as handle:
         return json.load(handle)
+
+
+def _check_chunk_identity(out: Path, identity: dict, *, required: bool) -> None:
+    """Refuse chunks made by another model, data or settings: their ``identity.json`` (or, for runs
+    written before chunks carried one, the run's ``progress.json``) must match; chunks of unknown
+    origin are refused when ``required``."""
+    for source in (out / "chunks" / CHUNK_IDENTITY, out / _STATE):
+        if source.exists():
+            try:
+                with open(source, encoding="utf-8") as handle:
+                    found = json.load(handle)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                raise RunError(f"{source}: damaged; remove the directory or pass --overwrite") from None
+            _compare(identity, found, out)
+            return
+    if required:
+        raise RunError(f"{out / 'chunks'}: chunks of a run whose settings are not recorded (no {CHUNK_IDENTITY} "
+                       f"or {_STATE}): they may come from another model or data. Pass overwrite=True (CLI: "
+                       "--overwrite) to recompute the run.")
 
 
 @dataclass
@@ -334,7 +351,6 @@ def _write_chunks(done, out: Path, chunk_files: list, timings: dict, *, progress
     """Each chunk on disk as soon as it is computed, with its time: a killed run resumes from there."""
     from tqdm.auto import tqdm
 
-    (out / "chunks").mkdir(exist_ok=True)
     with tqdm(total=total, initial=done_before, desc=label, unit="q", disable=not progress) as bar:
         for c, frame, seconds in done:
             write_atomic(chunk_files[c], lambda tmp: frame.to_parquet(tmp, index=False))
@@ -344,7 +360,14 @@ def _write_chunks(done, out: Path, chunk_files: list, timings: dict, *, progress
 
 
 def _read_chunks(out: Path, table: pd.DataFrame, chunk_files: list) -> pd.DataFrame:
-    chunks = pd.concat([pd.read_parquet(f) for f in chunk_files], ignore_index=True)
+    frames = []
+    for file in chunk_files:
+        try:
+            frames.append(pd.read_parquet(file))
+        except Exception as exc:  # pyarrow raises several kinds for a damaged file
+            raise RunError(f"{file}: damaged ({type(exc).__name__}); delete it and run the same command again: "
+                           "that chunk is recomputed (or pass --overwrite to recompute the whole run)") from None
+    chunks = pd.concat(frames, ignore_index=True)
     if list(chunks["id"]) != list(table["id"]):
         raise RunMismatchError(f"{out / 'chunks'}: the saved chunks do not hold this data's questions in order; "
                                "pass overwrite=True (CLI: --overwrite) to recompute the run")
@@ -413,6 +436,7 @@ def _assemble(out: Path, table: pd.DataFrame, chunks: pd.DataFrame, settings: di
         "threads": info.get("threads") or _torch_threads(),
         "questions_truncated": int(examples["question_truncated"].sum()),
         "created": info.get("created") or time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "outputs": output_checksums(out),  # damage anywhere in an output is seen on reuse
     }
     write_json(out / "run.json", info, indent=2)
     for leftover in (_STATE, "timing.json"):

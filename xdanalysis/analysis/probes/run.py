@@ -86,7 +86,7 @@ def run_probes(model, data, out, *, probes="all", seed: int = 0, split: str = "v
     from ...runs.store import run_identity
 
     names = probe_names(probes)
-    out = Path(out)
+    out = Path(out).expanduser()
     if table is None:
         table = load_squad(data, split=split, limit=limit, titles=titles, exclude_titles=exclude_titles)
     elif limit is not None:
