@@ -129,3 +129,57 @@ def test_the_teacher_logit_pass_on_ray_fills_the_same_cache(tiny_model_dir, tmp_
         np.testing.assert_allclose(e1, e2, atol=1e-5)
     names = [sorted(p.name for p in d.rglob("chunk-*.npz")) for d in (tmp_path / "local", tmp_path / "ray")]
     assert names[0] == names[1] and len(names[0]) > 1
+
+
+def test_trust_7_a_bad_ray_address_fails_at_once_and_leaves_no_marker(tiny_model_dir, squad_file, tmp_path, capsys):
+    import socket
+
+    from xdanalysis.apps.cli import main
+    from xdanalysis.runs.engines import RayUnavailableError
+
+    need_ray()
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    out = tmp_path / "run"
+    started = time.time()
+    with pytest.raises(RayUnavailableError, match=rf"127.0.0.1:{port} did not answer .* Nothing was written"):
+        predict_run(tiny_model_dir, squad_file, out, engine="ray", ray_address=f"127.0.0.1:{port}", **SETTINGS)
+    assert time.time() - started < 30
+    assert not (out / "progress.json").exists() and not (out / "chunks").exists()
+    assert main(["predict", "--model", str(tiny_model_dir), "--data", str(squad_file), "--out", str(out),
+                 "--engine", "ray", "--ray-address", "not an address"]) == 2
+    assert "is not an address" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        predict_run(tiny_model_dir, squad_file, out, engine="ray", workers=-1, **SETTINGS)
+
+
+def test_trust_13_ray_failing_to_start_is_a_message_not_a_traceback(tiny_model_dir, squad_file, tmp_path, monkeypatch):
+    from xdanalysis.runs.engines import RayUnavailableError
+
+    need_ray()
+    import ray
+
+    def slow_start(*args, **kwargs):
+        raise TimeoutError("Timed out after 30 seconds waiting for the node to start")
+
+    monkeypatch.setattr(ray, "init", slow_start)
+    with pytest.raises(RayUnavailableError, match=r"could not start a local Ray: TimeoutError: Timed out .* "
+                                                  r"run the same command again"):
+        predict_run(tiny_model_dir, squad_file, tmp_path / "run", engine="ray", **SETTINGS)
+    assert not (tmp_path / "run" / "progress.json").exists()
+
+
+def test_trust_18_a_ray_run_says_only_what_matters(tiny_model_dir, squad_file, tmp_path, capfd):
+    import warnings
+
+    need_ray()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", engine="ray", workers=2, chunk_size=4,
+                          **SETTINGS)
+    assert len(run.table) == 8
+    noisy = [str(w.message) for w in caught if "ray" in (w.filename or "") or "deprecated" in str(w.message)]
+    assert not noisy, noisy
+    printed = capfd.readouterr()
+    assert "core_worker" not in printed.err and "DeprecationWarning" not in printed.err, printed.err[-2000:]

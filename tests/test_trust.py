@@ -171,3 +171,18 @@ def test_14_damage_in_the_middle_of_an_output_is_seen_and_rebuilt(tmp_path, squa
     chunk.unlink()
     assert predict_run(tiny_model_dir, squad_file, out, **SMALL).table["answer"].tolist() == \
         first.table["answer"].tolist()
+
+
+def test_10_scalar_answers_in_jsonl_are_named_not_a_type_error(tmp_path, tiny_model_dir):
+    from xdanalysis.core.data import DataError, load_squad
+
+    rows = [{"id": "q1", "title": "T", "context": "Paris is in France.", "question": "Where is Paris?",
+             "answers": {"text": "France", "answer_start": 12}}]
+    path = tmp_path / "scalars.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    with pytest.raises(DataError, match=r"scalars.jsonl: row 1 \(id 'q1'\): field 'answers.text' must be a list"):
+        load_squad(path)
+    predictions = tmp_path / "p.json"
+    predictions.write_text('{"q1": "France"}')
+    assert main(["score", str(path), str(predictions)]) == 2
+    assert main(["predict", "--model", str(tiny_model_dir), "--data", str(path), "--out", str(tmp_path / "r")]) == 2

@@ -142,6 +142,15 @@ def _rows_from_official(payload, path: str) -> list[dict]:
     return rows
 
 
+def _listed(value, where: str, field: str) -> list:
+    """A column's per-question list (a list, a tuple or an array), or a DataError naming the field."""
+    if value is None:
+        return [None]  # refused, with the field named, by the type check that follows
+    if isinstance(value, (str, bytes, int, float)) or not hasattr(value, "__iter__"):
+        raise DataError(f"{where}: field '{field}' must be a list (one entry per gold answer), got {value!r}"[:300])
+    return list(value)
+
+
 def _rows_from_hub_columns(frame: pd.DataFrame, path: str) -> list[dict]:
     missing = [c for c in ("id", "title", "context", "question", "answers") if c not in frame.columns]
     if missing:
@@ -156,8 +165,8 @@ def _rows_from_hub_columns(frame: pd.DataFrame, path: str) -> list[dict]:
         answers = record["answers"]
         if not isinstance(answers, dict) or "text" not in answers or "answer_start" not in answers:
             raise DataError(f"{where}: field 'answers' must hold 'text' and 'answer_start' lists, got {answers!r}"[:300])
-        texts, starts = list(answers["text"] if answers["text"] is not None else [None]), \
-            list(answers["answer_start"] if answers["answer_start"] is not None else [None])
+        texts = _listed(answers["text"], where, "answers.text")
+        starts = _listed(answers["answer_start"], where, "answers.answer_start")
         for text in texts:
             _need(text, str, where, "answers.text")
         starts = [_need(s.item() if hasattr(s, "item") else s, int, where, "answers.answer_start")

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 
 import pandas as pd
 
-__all__ = ['ENGINES', 'RAY_MISSING', 'model_config', 'predict_chunks_on_ray', 'require_ray', 'run_chunks_on_ray', 'teacher_chunks_on_ray']
+__all__ = ['RAY_CONNECT_SECONDS', 'RayUnavailableError', 'connect_ray', 'ENGINES', 'RAY_MISSING', 'model_config', 'predict_chunks_on_ray', 'require_ray', 'run_chunks_on_ray', 'teacher_chunks_on_ray']
 
 
 ENGINES = ["local", "ray"]  # ray: xdanalysis.runs.engines
@@ -76,16 +76,87 @@ class _ChunkPredictor:
         return pd.concat(frames, ignore_index=True)
 
 
+# How long a cluster address may take to answer before the run gives up (no data is written before).
+RAY_CONNECT_SECONDS = 15
+
+
+class RayUnavailableError(ValueError):
+    """Ray could not be started or reached; says what failed and what to do."""
+
+
+def _check_reachable(address: str, seconds: float = RAY_CONNECT_SECONDS) -> None:
+    """A cluster address answers within ``seconds`` (a TCP connection to its host and port), or a
+    RayUnavailableError: a wrong address is said at once instead of waiting on Ray's own retries."""
+    import socket
+    from urllib.parse import urlsplit
+
+    if address in ("auto", "local"):
+        return
+    parts = urlsplit(address if "://" in address else f"ray://{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host or not port:
+        raise RayUnavailableError(f"--ray-address {address!r} is not an address: give HOST:PORT (inside the cluster, "
+                                  "e.g. head:6379), ray://HOST:PORT (Ray Client, e.g. ray://head:10001), or auto")
+    try:
+        socket.create_connection((host, port), timeout=seconds).close()
+    except OSError as exc:
+        raise RayUnavailableError(
+            f"Ray at {address} did not answer within {seconds:g} s ({exc}); check the address and that the cluster "
+            "is up, or leave --ray-address unset to start a local Ray. Nothing was written.") from None
+
+
+@contextmanager
+def _quiet_ray():
+    """Ray's deprecation notices about its own settings and its start-up chatter are not the user's business."""
+    import logging
+    import warnings
+
+    loggers = [logging.getLogger(name) for name in ("ray", "ray.data")]
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ray(\.|$)")
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)
+
+
+def connect_ray(address: str | None) -> bool:
+    """Connect to Ray at ``address`` (checked to answer first, bounded) or start a local Ray; True when
+    this call started the connection (the caller then shuts it down). Failures are RayUnavailableError
+    messages, never Ray's tracebacks."""
+    ray = require_ray()
+    if ray.is_initialized():
+        return False
+    if address:
+        _check_reachable(address)
+    try:
+        with _quiet_ray():
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    except Exception as exc:  # Ray raises many kinds (timeouts, connection errors, bad addresses)
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        where = f"connect to Ray at {address}" if address else "start a local Ray"
+        raise RayUnavailableError(
+            f"could not {where}: {type(exc).__name__}: {first}. On a busy machine, run the same command again "
+            "(finished chunks are kept), or use --engine local.") from None
+    return True
+
+
 @contextmanager
 def _ray_session(address: str | None):
     """Ray, connected to ``address`` or to a local Ray started here (and shut down after); an
     existing connection is used as it is."""
     ray = require_ray()
-    started_here = not ray.is_initialized()
-    if started_here:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    started_here = connect_ray(address)
     try:
-        yield ray
+        with _quiet_ray():
+            yield ray
     finally:
         if started_here:
             ray.shutdown()
@@ -97,27 +168,31 @@ def run_chunks_on_ray(actor, constructor_args: tuple, chunks, *, device: str, ad
     with ``constructor_args``) finishes each chunk; the frame is what the actor returned for it,
     without its ``_chunk`` column. Connects to ``address`` (default: a local Ray, started here and
     shut down after); ``workers`` actors (default: one per GPU on CUDA, else 2)."""
-    import logging
 
     with _ray_session(address) as ray:
         context = ray.data.DataContext.get_current()
-        quiet = logging.getLogger("ray.data")
-        saved = (context.enable_progress_bars, quiet.level)
+        saved = context.enable_progress_bars
         context.enable_progress_bars = False  # the caller's own tqdm bar counts the work
-        quiet.setLevel(logging.WARNING)
         try:
             yield from _map_chunks(ray, actor, constructor_args, chunks, device=device, workers=workers)
         finally:
-            context.enable_progress_bars, level = saved
-            quiet.setLevel(level)
+            context.enable_progress_bars = saved
 
 
 def _map_chunks(ray, actor, constructor_args, chunks, *, device, workers):
     gpus = 1 if device == "cuda" else 0
     workers = workers or (max(1, int(ray.cluster_resources().get("GPU", 1))) if gpus else 2)
     items = ray.data.from_items([{"chunk": int(c)} for c in chunks], override_num_blocks=len(chunks))
-    results = items.map_batches(actor, batch_size=1, batch_format="pandas", concurrency=workers, num_gpus=gpus,
-                                fn_constructor_args=constructor_args)
+    import warnings
+
+    with warnings.catch_warnings():
+        # max_restarts=0: a lost actor is not restarted (a killed run resumes from its chunks instead), and Ray
+        # stops logging that restarts could fail (ray-project/ray#57733). Ray 2.60 has no named parameter for
+        # it, so it goes through the remote arguments, whose deprecation notice is Ray's business.
+        warnings.filterwarnings("ignore", message=r".*ray_remote_args.* is deprecated")
+        results = items.map_batches(actor, batch_size=1, batch_format="pandas",  # a fixed pool of actors
+                                    compute=ray.data.ActorPoolStrategy(size=workers), num_gpus=gpus,
+                                    fn_constructor_args=constructor_args, max_restarts=0)
     for batch in results.iter_batches(batch_size=None, batch_format="pandas"):
         for c, part in batch.groupby("_chunk", sort=False):
             yield int(c), part.drop(columns=["_chunk"]).reset_index(drop=True)

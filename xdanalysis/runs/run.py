@@ -7,6 +7,7 @@ import math
 import os
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -166,7 +167,7 @@ def predict_run(
                           "runs/demo", titles=["French_and_Indian_War", "Force"], limit=50)
         run.scores()["exact"]
     """
-    _check_options(model, engine=engine, batch_size=batch_size, chunk_size=chunk_size)
+    _check_options(model, engine=engine, batch_size=batch_size, chunk_size=chunk_size, workers=workers)
     out = Path(out).expanduser()
     table = _question_table(model, data, table, split=split, limit=limit, titles=titles, exclude_titles=exclude_titles)
     device, dtype = _device_and_dtype(model, device, dtype)
@@ -186,21 +187,21 @@ def predict_run(
             compute = _Computation(model=model, loaded=loaded, engine=engine, windowing=windowing, decoding=decoding,
                                    batch_size=batch_size, chunk_size=chunk_size, device=device, dtype=dtype,
                                    allow_random_head=allow_random_head, ray_address=ray_address, workers=workers)
-            compute.prepare(settings["model"])
-            # Settings checked and model loaded: only now is this directory a run in progress.
-            if len(pending) == len(chunk_files):
-                write_json(out / _STATE, identity, indent=2)
-            (out / "chunks").mkdir(exist_ok=True)
-            write_json(out / "chunks" / CHUNK_IDENTITY, identity, indent=2)  # the chunks say what made them
-            _write_chunks(compute.chunks(table, pending), out, chunk_files, timings,
-                          progress=progress, label=progress_label, total=len(table),
-                          done_before=min(len(table), (len(chunk_files) - len(pending)) * chunk_size))
+            with compute.prepared(settings["model"]):
+                # Settings checked, model loaded, Ray reached: only now is this directory a run in progress.
+                if len(pending) == len(chunk_files):
+                    write_json(out / _STATE, identity, indent=2)
+                (out / "chunks").mkdir(exist_ok=True)
+                write_json(out / "chunks" / CHUNK_IDENTITY, identity, indent=2)  # the chunks say what made them
+                _write_chunks(compute.chunks(table, pending), out, chunk_files, timings,
+                              progress=progress, label=progress_label, total=len(table),
+                              done_before=min(len(table), (len(chunk_files) - len(pending)) * chunk_size))
         chunks = _read_chunks(out, table, chunk_files)
         info = {"batch_size": batch_size, "inference_seconds": round(float(sum(timings.values())), 3)}
         return _assemble(out, table, chunks, settings, info)
 
 
-def _check_options(model, *, engine: str, batch_size: int, chunk_size: int) -> None:
+def _check_options(model, *, engine: str, batch_size: int, chunk_size: int, workers: int | None) -> None:
     from .engines import ENGINES
 
     check_choice("engine", engine, ENGINES)
@@ -209,6 +210,8 @@ def _check_options(model, *, engine: str, batch_size: int, chunk_size: int) -> N
                          "not a loaded (model, tokenizer) pair")
     if batch_size < 1 or chunk_size < 1:
         raise ValueError(f"batch_size and chunk_size must be at least 1, got {batch_size} and {chunk_size}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be at least 1 (one Ray actor each), got {workers}")
 
 
 def _question_table(model, data, table, *, limit, **selection) -> pd.DataFrame:
@@ -307,15 +310,18 @@ class _Computation:
     ray_address: str | None
     workers: int | None
 
-    def prepare(self, name: str) -> None:
-        """Load the model (only its configuration for Ray) and check the windows fit it."""
+    @contextmanager
+    def prepared(self, name: str):
+        """Load the model (for Ray: only its configuration, and Ray connected) and check the windows fit
+        it; Ray, when connected here, is shut down after the block."""
         from ..model import loading
 
+        started = False
         if self.engine == "ray":  # the workers load the model; here only its configuration is read
-            from .engines import model_config, require_ray
+            from .engines import connect_ray, model_config
 
-            require_ray()
             self.pair = (model_config(self.model), None)
+            started = connect_ray(self.ray_address)
         elif self.loaded is not None:
             self.pair = self.loaded(device=self.device, dtype=self.dtype) if callable(self.loaded) else self.loaded
         elif is_reference(self.model):
@@ -323,10 +329,17 @@ class _Computation:
                                               device=self.device, dtype=self.dtype)
         else:
             self.pair = self.model
-        limit = loading.max_sequence_length(self.pair[0])
-        if limit is not None and self.windowing.max_seq_length > limit:
-            raise ValueError(f"max_seq_length {self.windowing.max_seq_length} is longer than the model takes "
-                             f"({name}: {limit} positions); use --max-seq-length {limit} or less")
+        try:
+            limit = loading.max_sequence_length(self.pair[0])
+            if limit is not None and self.windowing.max_seq_length > limit:
+                raise ValueError(f"max_seq_length {self.windowing.max_seq_length} is longer than the model takes "
+                                 f"({name}: {limit} positions); use --max-seq-length {limit} or less")
+            yield
+        finally:
+            if started:
+                import ray
+
+                ray.shutdown()
 
     def chunks(self, table: pd.DataFrame, pending: list):
         """``(chunk index, frame, seconds)`` for each pending chunk, as each is done."""
