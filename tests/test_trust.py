@@ -186,3 +186,73 @@ def test_10_scalar_answers_in_jsonl_are_named_not_a_type_error(tmp_path, tiny_mo
     predictions.write_text('{"q1": "France"}')
     assert main(["score", str(path), str(predictions)]) == 2
     assert main(["predict", "--model", str(tiny_model_dir), "--data", str(path), "--out", str(tmp_path / "r")]) == 2
+
+
+def test_12_report_options_and_older_run_records_give_a_report_or_a_message(tmp_path, squad_file, tiny_model_dir,
+                                                                           capsys):
+    out = tmp_path / "run"
+    predict_run(tiny_model_dir, squad_file, out, **SMALL)
+    for n_boot in ("0", "1", "-5"):
+        assert main(["report", str(out), "--n-boot", n_boot]) == 2
+        assert "n_boot must be at least 2" in capsys.readouterr().err
+    info = json.loads((out / "run.json").read_text())
+    for key in ("data", "n_questions", "model_given", "null_score_diff_threshold"):
+        info["settings"].pop(key, None)
+    (out / "run.json").write_text(json.dumps(info))
+    assert main(["report", str(out), "--n-boot", "20"]) == 0
+    assert (out / "report.html").read_text().count("<h2") >= 5
+
+
+def test_17_a_predictions_file_that_is_not_utf8_is_named(tmp_path, squad_file, capsys):
+    predictions = tmp_path / "latin1.json"
+    predictions.write_bytes('{"q": "caf\u00e9"}'.encode("latin-1"))
+    assert main(["score", str(squad_file), str(predictions)]) == 2
+    assert f"{predictions}: not UTF-8 text" in capsys.readouterr().err
+
+
+def test_16_another_probe_seed_is_refused_before_anything_is_rewritten(tmp_path, squad_file, tiny_model_dir, capsys):
+    out = tmp_path / "probes"
+    args = ["probe", "--model", str(tiny_model_dir), "--data", str(squad_file), "--out", str(out), "--probes",
+            "question_typo", "--max-seq-length", "64", "--doc-stride", "16"]
+    assert main(args) == 0
+    before = snapshot(out)
+    assert main(args + ["--seed", "3"]) == 2
+    assert "drawn with seed 0; seed 3 rewrites other questions" in capsys.readouterr().err
+    assert snapshot(out) == before
+    assert main(args + ["--seed", "3", "--overwrite"]) == 0
+    assert json.loads((out / "probes.json").read_text())["seed"] == 3
+
+
+def test_11_a_damaged_teacher_logit_chunk_is_recomputed(tmp_path, squad_file):
+    teacher = build_tiny_model(tmp_path / "teacher", layers=2, seed=1)
+    common = dict(student_layers=(0,), progress=False, cache_dir=tmp_path / "cache", config=TINY_RECIPE)
+    first = distill(teacher, squad_file, tmp_path / "a", **common)
+    (chunk,) = list((tmp_path / "cache").glob("*/chunk-*.npz"))
+    good = chunk.read_bytes()
+    for damage in (good[: len(good) // 2], b"not a zip file at all"):
+        chunk.write_bytes(damage)
+        with pytest.warns(UserWarning, match="damaged .* recomputed"):
+            again = distill(teacher, squad_file, tmp_path / f"b{len(damage)}", **common)
+        assert chunk.read_bytes() == good  # rebuilt, the same logits
+        assert again.log["soft"].tolist() == pytest.approx(first.log["soft"].tolist())
+
+
+@pytest.mark.slow
+def test_8_attribution_over_real_multi_window_contexts(shared):
+    from xdanalysis.core.data import load_squad
+    from xdanalysis.interpret.attribution import Attributor
+    from xdanalysis.model.loading import load_qa_model
+
+    model, tokenizer = load_qa_model(shared / "models" / "minilm-l6-squad2-demo")
+    windowing = WindowSettings(max_seq_length=192, doc_stride=64)
+    attributor = Attributor(model, tokenizer, method="gradient_x_input", windowing=windowing)
+    table = load_squad(shared / "data" / "squad-v2-dev-half.json", titles=["Force"])
+    contexts = table.drop_duplicates("context").sort_values("context", key=lambda c: c.str.len(), ascending=False)
+    checked = 0
+    for row in contexts.head(10).itertuples():
+        merged = attributor.attribute_context(row.question, row.context, target="span")
+        assert len(merged.per_window) > 1  # truly several windows at 192 tokens
+        words = merged.words[merged.words["kind"] == "context"]
+        assert words["start"].min() == 0 and words["end"].max() == len(row.context.rstrip())
+        checked += 1
+    assert checked == 10

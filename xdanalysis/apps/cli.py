@@ -95,6 +95,9 @@ def _read_mapping(path: str, what: str, kind) -> dict:
         raise DataError(f"{path}: no such {what} file") from None
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r}); "
+                        f"save the {what} file as UTF-8, as JSON requires") from None
     if not isinstance(payload, dict):
         raise DataError(f"{path}: a {what} file must be a JSON object {{id: value}}")
     bad = [k for k, v in payload.items() if not isinstance(v, kind) or isinstance(v, bool)

@@ -19,6 +19,11 @@ def softmax(logits, temperature: float = 1.0) -> np.ndarray:
     return z / z.sum()
 
 
+def _check_n_boot(n_boot) -> None:
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 2:
+        raise ValueError(f"n_boot must be at least 2 resamples for an interval, got {n_boot!r} (1000 is the default)")
+
+
 def bootstrap_means(values, *, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
     """The means of ``n_boot`` seeded resamples of the rows of ``values`` (rows resampled together):
     the one bootstrap of the package, behind every interval and p-value.
@@ -26,6 +31,7 @@ def bootstrap_means(values, *, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
     >>> bootstrap_means([2.0, 2.0], n_boot=3).tolist()
     [2.0, 2.0, 2.0]
     """
+    _check_n_boot(n_boot)
     values = np.asarray(values, dtype=float)
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, len(values), size=(n_boot, len(values)))
@@ -43,6 +49,7 @@ def bootstrap_interval(values, *, n_boot: int = 1000, seed: int = 0, level: floa
     >>> bootstrap_interval([1.0, 1.0, 1.0])
     (1.0, 1.0)
     """
+    _check_n_boot(n_boot)
     values = np.asarray(values, dtype=float)
     if len(values) == 0:
         empty = np.full(values.shape[1:], np.nan)

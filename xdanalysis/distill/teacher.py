@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +110,20 @@ def _save_logits(file: Path, logits) -> None:
     write_atomic(file, write)
 
 
+def _load_logits(file: Path, n_windows: int) -> list | None:
+    """A cached chunk's ``(start, end)`` logits per window, or None when the file cannot be read or does
+    not hold ``n_windows`` windows (a damaged cache is recomputed, never trusted)."""
+    try:
+        with np.load(file) as saved:  # each saved["..."] reads the file again: read each array once
+            start, end, lengths = saved["start"], saved["end"], saved["lengths"]
+    except Exception:  # EOFError, BadZipFile, KeyError, ValueError, OSError: damaged, whatever the kind
+        return None
+    if len(lengths) != n_windows or lengths.sum() != len(start) or len(start) != len(end):
+        return None
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    return [(start[a:b], end[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
 def teacher_chunk(teacher, teacher_tokenizer, table: pd.DataFrame, student_windows: Windows, indices, *,
                   same: bool, settings: dict, batch_size: int = 32) -> list:
     """The teacher's ``(start, end)`` logits for the student windows at ``indices``: run on the same
@@ -174,13 +189,14 @@ def teacher_logits(teacher, teacher_tokenizer, table: pd.DataFrame, student_wind
     for c in range(n_chunks):
         indices = list(range(c * chunk_windows, min(len(student_windows), (c + 1) * chunk_windows)))
         file = folder / f"chunk-{c:05d}.npz"
-        if not file.exists():
-            _save_logits(file, teacher_chunk(teacher, teacher_tokenizer, table, student_windows, indices, same=same,
-                                             settings=settings, batch_size=batch_size))
-        with np.load(file) as saved:  # each saved["..."] reads the file again: read each array once
-            start, end, lengths = saved["start"], saved["end"], saved["lengths"]
-        bounds = np.concatenate([[0], np.cumsum(lengths)])
-        results += [(start[a:b], end[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+        chunk = _load_logits(file, len(indices)) if file.exists() else None
+        if chunk is None:  # not computed yet, or damaged: (re)computed and saved
+            if file.exists():
+                warnings.warn(f"{file}: damaged (unreadable or not these windows' logits); recomputed", stacklevel=2)
+            chunk = teacher_chunk(teacher, teacher_tokenizer, table, student_windows, indices, same=same,
+                                  settings=settings, batch_size=batch_size)
+            _save_logits(file, chunk)
+        results += chunk
         bar.update(len(indices))
     bar.close()
     if any(len(s) != len(ids) for (s, _), ids in zip(results, student_windows.input_ids)):

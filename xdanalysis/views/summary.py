@@ -21,7 +21,7 @@ def summary_text(scores: dict, model: str, run=None) -> str:
     if run is not None:
         info = run.info
         settings = info["settings"]
-        lines.append(f"data:  {settings['data']} ({settings['n_questions']} questions)")
+        lines.append(f"data:  {settings.get('data', 'not recorded')} ({len(run.table)} questions)")
         lines.append(f"run:   {run.path}  ({info.get('questions_per_second')} q/s, peak RSS {info.get('peak_rss_mb')} MB)")
         overlap = settings.get("trained_on_overlap")
         if overlap and overlap.get("questions"):

@@ -87,6 +87,7 @@ def run_probes(model, data, out, *, probes="all", seed: int = 0, split: str = "v
 
     names = probe_names(probes)
     out = Path(out).expanduser()
+    _refuse_other_seed(out, seed, overwrite=overwrite)
     if table is None:
         table = load_squad(data, split=split, limit=limit, titles=titles, exclude_titles=exclude_titles)
     elif limit is not None:
@@ -127,6 +128,21 @@ def run_probes(model, data, out, *, probes="all", seed: int = 0, split: str = "v
     results.attrs.update(info)
     results.attrs["path"] = str(out)
     return results
+
+
+def _refuse_other_seed(out: Path, seed: int, *, overwrite: bool) -> None:
+    """Probes drawn with another seed are other questions: refused before any file is rewritten, unless
+    ``overwrite`` replaces them."""
+    record = out / "probes.json"
+    if overwrite or not record.exists():
+        return
+    try:
+        earlier = json.loads(record.read_text(encoding="utf-8")).get("seed")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return  # a damaged record: the runs' own checks decide
+    if earlier is not None and earlier != seed:
+        raise ValueError(f"{out} holds probes drawn with seed {earlier}; seed {seed} rewrites other questions. Use "
+                         "another --out, or pass --overwrite (overwrite=True) to replace them. Nothing was changed.")
 
 
 def _with_earlier(out: Path, results: pd.DataFrame, record: dict, identity: dict) -> tuple[pd.DataFrame, dict]:
