@@ -141,7 +141,9 @@ def _refuse_other_seed(out: Path, seed: int, *, overwrite: bool) -> None:
     except (OSError, json.JSONDecodeError, AttributeError):
         return  # a damaged record: the runs' own checks decide
     if earlier is not None and earlier != seed:
-        raise ValueError(f"{out} holds probes drawn with seed {earlier}; seed {seed} rewrites other questions. Use "
+        from ...runs.store import RunMismatchError
+
+        raise RunMismatchError(f"{out} holds probes drawn with seed {earlier}; seed {seed} rewrites other questions. Use "
                          "another --out, or pass --overwrite (overwrite=True) to replace them. Nothing was changed.")
 
 
