@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import pandas as pd
 
-__all__ = ['RAY_CONNECT_SECONDS', 'RayUnavailableError', 'connect_ray', 'ENGINES', 'RAY_MISSING', 'model_config', 'predict_chunks_on_ray', 'require_ray', 'run_chunks_on_ray', 'teacher_chunks_on_ray']
+from ..core.common import is_reference
+from ..core.settings import DecodingSettings, WindowSettings
+
+__all__ = ['Computation', 'RAY_CONNECT_SECONDS', 'RayUnavailableError', 'connect_ray', 'ENGINES', 'RAY_MISSING', 'model_config', 'predict_chunks_on_ray', 'require_ray', 'run_chunks_on_ray', 'teacher_chunks_on_ray']
 
 
 ENGINES = ["local", "ray"]  # ray: xdanalysis.runs.engines
@@ -248,3 +252,67 @@ def teacher_chunks_on_ray(teacher, table: pd.DataFrame, windows, chunks, *, comp
                                           device=device, workers=workers):
             yield c, [(np.asarray(s, dtype=np.float32), np.asarray(e, dtype=np.float32))
                       for s, e in zip(frame["start"], frame["end"])]
+
+
+@dataclass
+class Computation:
+    """How the missing chunks of a run are computed: the model (loaded once, here or by Ray's
+    workers), its settings, and the engine."""
+
+    model: object
+    loaded: object
+    engine: str
+    windowing: WindowSettings
+    decoding: DecodingSettings
+    batch_size: int
+    chunk_size: int
+    device: str
+    dtype: str
+    allow_random_head: bool
+    ray_address: str | None
+    workers: int | None
+
+    @contextmanager
+    def prepared(self, name: str):
+        """Load the model (for Ray: only its configuration, and Ray connected) and check the windows fit
+        it; Ray, when connected here, is shut down after the block."""
+        from ..model import loading
+
+        started = False
+        if self.engine == "ray":  # the workers load the model; here only its configuration is read
+    
+            self.pair = (model_config(self.model), None)
+            started = connect_ray(self.ray_address)
+        elif self.loaded is not None:
+            self.pair = self.loaded(device=self.device, dtype=self.dtype) if callable(self.loaded) else self.loaded
+        elif is_reference(self.model):
+            self.pair = loading.load_qa_model(self.model, allow_random_head=self.allow_random_head,
+                                              device=self.device, dtype=self.dtype)
+        else:
+            self.pair = self.model
+        try:
+            limit = loading.max_sequence_length(self.pair[0])
+            if limit is not None and self.windowing.max_seq_length > limit:
+                raise ValueError(f"max_seq_length {self.windowing.max_seq_length} is longer than the model takes "
+                                 f"({name}: {limit} positions); use --max-seq-length {limit} or less")
+            yield
+        finally:
+            if started:
+                import ray
+
+                ray.shutdown()
+
+    def chunks(self, table: pd.DataFrame, pending: list):
+        """``(chunk index, frame, seconds)`` for each pending chunk, as each is done."""
+        if self.engine == "ray":
+            return predict_chunks_on_ray(
+                self.model, table, pending, chunk_size=self.chunk_size, settings=(self.windowing, self.decoding),
+                batch_size=self.batch_size, device=self.device, dtype=self.dtype,
+                allow_random_head=self.allow_random_head, address=self.ray_address, workers=self.workers)
+        from ..model import predict
+
+        model, tokenizer = self.pair
+        size = self.chunk_size
+        return ((c, *predict.predict_chunk(model, tokenizer, table.iloc[c * size: (c + 1) * size],
+                                           windowing=self.windowing, decoding=self.decoding,
+                                           batch_size=self.batch_size)) for c in pending)

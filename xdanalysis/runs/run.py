@@ -7,7 +7,6 @@ import math
 import os
 import time
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,14 +18,16 @@ from ..core.io import finite_odds, peak_rss_mb, write_atomic, write_json
 from ..core.metrics import squad_v2_scores, table_scores
 from ..core.settings import DecodingSettings, WindowSettings, settings_of_run
 from ..model.loading import model_identity, training_overlap
+from .engines import Computation
 from .store import (
     _STATE,
     CHUNK_IDENTITY,
     RunError,
-    RunMismatchError,
+    _check_chunk_identity,
     _chunk_files,
     _compare,
     _damaged_outputs,
+    _read_chunks,
     _read_examples,
     _read_info,
     _remove_run_files,
@@ -184,7 +185,7 @@ def predict_run(
         timings = _resumed_timings(out, identity, chunk_files)
         pending = [c for c, f in enumerate(chunk_files) if not f.exists()]
         if pending:
-            compute = _Computation(model=model, loaded=loaded, engine=engine, windowing=windowing, decoding=decoding,
+            compute = Computation(model=model, loaded=loaded, engine=engine, windowing=windowing, decoding=decoding,
                                    batch_size=batch_size, chunk_size=chunk_size, device=device, dtype=dtype,
                                    allow_random_head=allow_random_head, ray_address=ray_address, workers=workers)
             with compute.prepared(settings["model"]):
@@ -273,92 +274,6 @@ def _resumed_timings(out: Path, identity: dict, chunk_files: list) -> dict:
         return json.load(handle)
 
 
-def _check_chunk_identity(out: Path, identity: dict, *, required: bool) -> None:
-    """Refuse chunks made by another model, data or settings: their ``identity.json`` (or, for runs
-    written before chunks carried one, the run's ``progress.json``) must match; chunks of unknown
-    origin are refused when ``required``."""
-    for source in (out / "chunks" / CHUNK_IDENTITY, out / _STATE):
-        if source.exists():
-            try:
-                with open(source, encoding="utf-8") as handle:
-                    found = json.load(handle)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise RunError(f"{source}: damaged; remove the directory or pass --overwrite") from None
-            _compare(identity, found, out)
-            return
-    if required:
-        raise RunError(f"{out / 'chunks'}: chunks of a run whose settings are not recorded (no {CHUNK_IDENTITY} "
-                       f"or {_STATE}): they may come from another model or data. Pass overwrite=True (CLI: "
-                       "--overwrite) to recompute the run.")
-
-
-@dataclass
-class _Computation:
-    """How the missing chunks of a run are computed: the model (loaded once, here or by Ray's
-    workers), its settings, and the engine."""
-
-    model: object
-    loaded: object
-    engine: str
-    windowing: WindowSettings
-    decoding: DecodingSettings
-    batch_size: int
-    chunk_size: int
-    device: str
-    dtype: str
-    allow_random_head: bool
-    ray_address: str | None
-    workers: int | None
-
-    @contextmanager
-    def prepared(self, name: str):
-        """Load the model (for Ray: only its configuration, and Ray connected) and check the windows fit
-        it; Ray, when connected here, is shut down after the block."""
-        from ..model import loading
-
-        started = False
-        if self.engine == "ray":  # the workers load the model; here only its configuration is read
-            from .engines import connect_ray, model_config
-
-            self.pair = (model_config(self.model), None)
-            started = connect_ray(self.ray_address)
-        elif self.loaded is not None:
-            self.pair = self.loaded(device=self.device, dtype=self.dtype) if callable(self.loaded) else self.loaded
-        elif is_reference(self.model):
-            self.pair = loading.load_qa_model(self.model, allow_random_head=self.allow_random_head,
-                                              device=self.device, dtype=self.dtype)
-        else:
-            self.pair = self.model
-        try:
-            limit = loading.max_sequence_length(self.pair[0])
-            if limit is not None and self.windowing.max_seq_length > limit:
-                raise ValueError(f"max_seq_length {self.windowing.max_seq_length} is longer than the model takes "
-                                 f"({name}: {limit} positions); use --max-seq-length {limit} or less")
-            yield
-        finally:
-            if started:
-                import ray
-
-                ray.shutdown()
-
-    def chunks(self, table: pd.DataFrame, pending: list):
-        """``(chunk index, frame, seconds)`` for each pending chunk, as each is done."""
-        if self.engine == "ray":
-            from .engines import predict_chunks_on_ray
-
-            return predict_chunks_on_ray(
-                self.model, table, pending, chunk_size=self.chunk_size, settings=(self.windowing, self.decoding),
-                batch_size=self.batch_size, device=self.device, dtype=self.dtype,
-                allow_random_head=self.allow_random_head, address=self.ray_address, workers=self.workers)
-        from ..model import predict
-
-        model, tokenizer = self.pair
-        size = self.chunk_size
-        return ((c, *predict.predict_chunk(model, tokenizer, table.iloc[c * size: (c + 1) * size],
-                                           windowing=self.windowing, decoding=self.decoding,
-                                           batch_size=self.batch_size)) for c in pending)
-
-
 def _write_chunks(done, out: Path, chunk_files: list, timings: dict, *, progress: bool, label: str, total: int,
                   done_before: int = 0) -> None:
     """Each chunk on disk as soon as it is computed, with its time: a killed run resumes from there."""
@@ -370,21 +285,6 @@ def _write_chunks(done, out: Path, chunk_files: list, timings: dict, *, progress
             timings[str(c)] = seconds
             write_json(out / "timing.json", timings)
             bar.update(len(frame))
-
-
-def _read_chunks(out: Path, table: pd.DataFrame, chunk_files: list) -> pd.DataFrame:
-    frames = []
-    for file in chunk_files:
-        try:
-            frames.append(pd.read_parquet(file))
-        except Exception as exc:  # pyarrow raises several kinds for a damaged file
-            raise RunError(f"{file}: damaged ({type(exc).__name__}); delete it and run the same command again: "
-                           "that chunk is recomputed (or pass --overwrite to recompute the whole run)") from None
-    chunks = pd.concat(frames, ignore_index=True)
-    if list(chunks["id"]) != list(table["id"]):
-        raise RunMismatchError(f"{out / 'chunks'}: the saved chunks do not hold this data's questions in order; "
-                               "pass overwrite=True (CLI: --overwrite) to recompute the run")
-    return chunks
 
 
 def _device_and_dtype(model, device, dtype) -> tuple[str, str]:

@@ -251,3 +251,37 @@ def _damaged_outputs(out: Path, recorded: dict | None = None) -> list[str]:
         if not whole:
             damaged.append(name)
     return damaged
+
+
+def _check_chunk_identity(out: Path, identity: dict, *, required: bool) -> None:
+    """Refuse chunks made by another model, data or settings: their ``identity.json`` (or, for runs
+    written before chunks carried one, the run's ``progress.json``) must match; chunks of unknown
+    origin are refused when ``required``."""
+    for source in (out / "chunks" / CHUNK_IDENTITY, out / _STATE):
+        if source.exists():
+            try:
+                with open(source, encoding="utf-8") as handle:
+                    found = json.load(handle)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                raise RunError(f"{source}: damaged; remove the directory or pass --overwrite") from None
+            _compare(identity, found, out)
+            return
+    if required:
+        raise RunError(f"{out / 'chunks'}: chunks of a run whose settings are not recorded (no {CHUNK_IDENTITY} "
+                       f"or {_STATE}): they may come from another model or data. Pass overwrite=True (CLI: "
+                       "--overwrite) to recompute the run.")
+
+
+def _read_chunks(out: Path, table: pd.DataFrame, chunk_files: list) -> pd.DataFrame:
+    frames = []
+    for file in chunk_files:
+        try:
+            frames.append(pd.read_parquet(file))
+        except Exception as exc:  # pyarrow raises several kinds for a damaged file
+            raise RunError(f"{file}: damaged ({type(exc).__name__}); delete it and run the same command again: "
+                           "that chunk is recomputed (or pass --overwrite to recompute the whole run)") from None
+    chunks = pd.concat(frames, ignore_index=True)
+    if list(chunks["id"]) != list(table["id"]):
+        raise RunMismatchError(f"{out / 'chunks'}: the saved chunks do not hold this data's questions in order; "
+                               "pass overwrite=True (CLI: --overwrite) to recompute the run")
+    return chunks
