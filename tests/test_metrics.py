@@ -154,3 +154,17 @@ def test_drawing_the_official_images_switches_no_backend(tmp_path):
     assert matplotlib.get_backend() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["na_prob_hist_hasAns.png", "na_prob_hist_noAns.png",
                                                           "pr_exact.png", "pr_f1.png", "pr_oracle.png"]
+
+
+def test_always_abstaining_is_printed_beside_the_scores_and_flagged_when_close():
+    from xdanalysis.core.metrics import abstain_baseline
+    from xdanalysis.views.summary import summary_text
+
+    gold = {"a": ["x"], "b": [], "c": [], "d": ["y"]}
+    abstaining = squad_v2_scores(gold, {q: "" for q in gold})
+    assert abstain_baseline(abstaining) == abstaining["f1"] == 50.0  # by definition, from the official scorer
+    text = summary_text(abstaining, "m")
+    assert "always abstaining              50.00   50.00          4" in text
+    assert "within a point of always abstaining" in text
+    answering = squad_v2_scores(gold, {"a": "x", "b": "", "c": "", "d": "y"})
+    assert "within a point" not in summary_text(answering, "m")

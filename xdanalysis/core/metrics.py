@@ -29,7 +29,7 @@ from collections import OrderedDict
 
 from .common import name_some
 
-__all__ = ['table_scores', 'MissingPredictionsError', 'compute_exact', 'compute_f1', 'normalize_answer', 'precision_recall_curve', 'question_scores', 'squad_v2_scores']
+__all__ = ['abstain_baseline', 'table_scores', 'MissingPredictionsError', 'compute_exact', 'compute_f1', 'normalize_answer', 'precision_recall_curve', 'question_scores', 'squad_v2_scores']
 
 
 _PUNCTUATION = set(string.punctuation)  # ASCII only, as in the official script
@@ -116,6 +116,18 @@ def question_scores(gold: dict, predictions: dict) -> tuple[dict, dict]:
         exact[qid] = max(compute_exact(g, prediction) for g in golds)
         f1[qid] = max(compute_f1(g, prediction) for g in golds)
     return exact, f1
+
+
+def abstain_baseline(scores: dict) -> float | None:
+    """EM and F1 (%) of a model that always abstains: the unanswerable share of the questions, the
+    floor every SQuAD 2.0 headline score should be read against. None when the scores do not split.
+
+    >>> abstain_baseline({"total": 779, "NoAns_total": 405})
+    51.99
+    """
+    if not scores.get("total") or "NoAns_total" not in scores:
+        return None
+    return round(100.0 * scores["NoAns_total"] / scores["total"], 2)
 
 
 def table_scores(table, column: str = "answer"):

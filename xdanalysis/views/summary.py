@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from ..core.common import logit
+from ..core.metrics import abstain_baseline
 from ..model.loading import CARD_FIGURES
 
 __all__ = ['summary_text']
 
 
 def summary_text(scores: dict, model: str, run=None) -> str:
-    """A compact table of the scores: overall, answerable, unanswerable, best thresholds; with a
+    """A compact table of the scores: overall, answerable, unanswerable, what always abstaining
+    would score (and a warning when the model is within a point of it), best thresholds; with a
     run, where it came from and any warning about it (articles the model trained on, questions
     cut to fit a window).
 
@@ -43,6 +45,13 @@ def summary_text(scores: dict, model: str, run=None) -> str:
         if card and not prefix:
             line += f"{card['exact']:10.2f}{card['f1']:9.2f}"
         lines.append(line)
+    baseline = abstain_baseline(scores)
+    if baseline is not None:
+        lines.append(f"{'always abstaining':28}{baseline:8.2f}{baseline:8.2f}{scores['total']:11d}")
+        if scores["f1"] <= baseline + 1.0:
+            answered = f" (it answered {int((run.table['answer'] != '').sum())} of {len(run.table)})" if run else ""
+            lines.append(f"WARNING: F1 {scores['f1']:.2f} is within a point of always abstaining ({baseline:.2f}): "
+                         f"the model hardly answers{answered}; read the answerable row, not the overall one.")
     if "best_f1" in scores:
         lines.append("")
         for key in ("exact", "f1"):
