@@ -95,8 +95,12 @@ def test_kl_at_temperature_by_hand():
     table = pd.concat([student.assign(model="s", temperature=2.0), teacher.assign(model="t", temperature=2.0)])
     kl = soft_target_kl(table, "s", "t").iloc[0]
     q = np.exp([0.5, 0.0, 1.5]) / np.exp([0.5, 0.0, 1.5]).sum()
-    assert kl["KL start"] == pytest.approx(np.sum(expected * np.log(expected / q)))
+    # KL(teacher || student): the direction distillation_loss minimises (kl_div(log p_s, p_t)) ...
+    assert kl["KL start"] == pytest.approx(np.sum(q * np.log(q / expected)))
     assert kl["KL end"] == pytest.approx(0.0)
+    # ... and the reverse beside it, which differs
+    assert kl["reverse KL mean"] == pytest.approx(np.sum(expected * np.log(expected / q)) / 2)
+    assert kl["reverse KL mean"] != pytest.approx(kl["KL mean"])
     # a higher temperature flattens the distribution: entropy grows towards log(3)
     entropies = [-(d * np.log(d)).sum() for d in (
         word_distributions(context, offsets, [0.0, 9, 1.0, 2.0, 9], [0.0] * 5, temperature=t)["p_start"]

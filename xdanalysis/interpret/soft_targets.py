@@ -82,14 +82,18 @@ def soft_targets(models: dict, question: str, context: str, temperatures=(1.0,),
 
 
 def soft_target_kl(table: pd.DataFrame, student: str, teacher: str) -> pd.DataFrame:
-    """KL(student || teacher) of the start and end distributions at each temperature (and their mean):
-    the quantity a distillation loss on soft targets minimises."""
+    """KL(teacher || student) of the start and end distributions at each temperature, and their mean: the
+    quantity the soft-target loss minimises (``distillation_loss`` is ``kl_div(log p_student, p_teacher)``,
+    the teacher's distribution weighting). ``reverse KL mean`` is KL(student || teacher), beside it to
+    teach the difference: the forward direction punishes a student that misses mass the teacher has."""
     rows = []
     for temperature, part in table.groupby("temperature"):
         s = part[part["model"] == student].set_index("char_start")
         t = part[part["model"] == teacher].set_index("char_start").loc[s.index]
-        start, end = kl_divergence(s["p_start"], t["p_start"]), kl_divergence(s["p_end"], t["p_end"])
-        rows.append({"temperature": temperature, "KL start": start, "KL end": end, "KL mean": (start + end) / 2})
+        start, end = kl_divergence(t["p_start"], s["p_start"]), kl_divergence(t["p_end"], s["p_end"])
+        reverse = (kl_divergence(s["p_start"], t["p_start"]) + kl_divergence(s["p_end"], t["p_end"])) / 2
+        rows.append({"temperature": temperature, "KL start": start, "KL end": end, "KL mean": (start + end) / 2,
+                     "reverse KL mean": reverse})
     return pd.DataFrame(rows)
 
 
