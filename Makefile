@@ -23,6 +23,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,ray]'
+	@# notebooks run in JupyterLab never show in git status or a commit: outputs stripped by a git filter
+	-git rev-parse --git-dir >/dev/null 2>&1 && $(BIN)/nbstripout --install && \
+		git config filter.nbstripout.extrakeys "metadata.language_info"
 	touch $(STAMP)
 
 # XDANALYSIS_VIA_MAKE: errors name MODEL=, DATA=, ... (what was typed here), not the CLI's flags.

@@ -215,3 +215,32 @@ def test_attribution_runs(offline_env, monkeypatch, tmp_path):
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
     html = json.dumps([o.get("data", {}).get("text/html", "") for o in outputs], ensure_ascii=False)
     assert "pushes up" in html and "merged (max)" in html
+
+
+def test_running_a_notebook_in_place_leaves_git_status_clean():
+    """make install sets nbstripout up as a git filter: a notebook saved with outputs, execution counts and
+    JupyterLab's language_info is, to git, the notebook committed."""
+    path = ROOT / "notebooks" / "01_quickstart.ipynb"
+    try:
+        status = subprocess.run(["git", "status", "--porcelain", "--", str(path)], cwd=ROOT, capture_output=True,
+                                text=True, check=True).stdout
+        configured = subprocess.run(["git", "config", "filter.nbstripout.clean"], cwd=ROOT, capture_output=True,
+                                    text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout")
+    assert configured, "the nbstripout git filter is not set up: run make install (make test does)"
+    if status.strip():
+        pytest.skip(f"{path.name} has uncommitted changes of its own")
+    original = path.read_bytes()
+    notebook = json.loads(original)
+    notebook["metadata"]["language_info"] = {"name": "python", "version": "3.11.7"}
+    for number, cell in enumerate(c for c in notebook["cells"] if c["cell_type"] == "code"):
+        cell["execution_count"] = number + 1
+        cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": ["ran\n"]}]
+    try:
+        path.write_text(json.dumps(notebook, indent=1) + "\n")
+        status = subprocess.run(["git", "status", "--porcelain", "--", str(path)], cwd=ROOT, capture_output=True,
+                                text=True, check=True).stdout
+        assert status.strip() == "", f"running a notebook shows in git status: {status}"
+    finally:
+        path.write_bytes(original)
