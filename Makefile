@@ -25,6 +25,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,ray]'
 	@# notebooks run in JupyterLab never show in git status or a commit: outputs stripped by a git filter
 	-git rev-parse --git-dir >/dev/null 2>&1 && $(BIN)/nbstripout --install && \
+		git config filter.nbstripout.clean "'$(abspath $(BIN))/python' -m nbstripout --keep-id" && \
 		git config filter.nbstripout.extrakeys "metadata.language_info"
 	touch $(STAMP)
 
