@@ -84,6 +84,10 @@ def test_quickstart_runs(offline_env, monkeypatch, tmp_path):
     shown = next(line for line in table_cell.splitlines() if line.startswith("all")).split()
     assert [float(shown[1]), float(shown[2]), int(shown[3])] == [round(scores["exact"], 2), round(scores["f1"], 2),
                                                                  scores["total"]]
+    # beside it, what always abstaining scores: the unanswerable share, counted here by hand
+    baseline = next(line for line in table_cell.splitlines() if line.startswith("always abstaining")).split()
+    unanswerable = int((run.table["answer_texts"].map(len) == 0).sum())
+    assert float(baseline[-3]) == round(100 * unanswerable / len(run.table), 2)
     if shared_path() is not None:  # the demo model's held-out articles, by default
         assert set(run.table["title"]) <= {"French_and_Indian_War", "Force"}
 

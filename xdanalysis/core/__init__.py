@@ -20,6 +20,7 @@ from .decoding import Window, decode_question
 from .io import NULL_ODDS_NO_SPAN, finite_odds, peak_rss_mb, read_null_odds, write_atomic, write_json, write_text
 from .metrics import (
     MissingPredictionsError,
+    abstain_baseline,
     compute_exact,
     compute_f1,
     normalize_answer,
@@ -51,4 +52,4 @@ from .text import (
     word_layout,
 )
 
-__all__ = ['COLUMNS', 'DECODING_DEFAULTS', 'DataError', 'DecodingSettings', 'HubUnreachableError', 'MAX_NAMED', 'MissingPredictionsError', 'NULL_ODDS_NO_SPAN', 'QUESTION_TYPES', 'STOPWORDS', 'Window', 'WindowSettings', 'WordLayout', 'bootstrap_ci', 'bootstrap_interval', 'bootstrap_means', 'check_choice', 'compute_exact', 'compute_f1', 'content_words', 'data_problem', 'decode_question', 'finite_odds', 'first_per_title', 'format_p_value', 'gold_answers', 'hub_reachable', 'is_reference', 'kl_divergence', 'lexical_overlap', 'load_squad', 'logit', 'name_some', 'normalize_answer', 'paired_bootstrap', 'peak_rss_mb', 'precision_recall_curve', 'question_scores', 'question_type', 'read_null_odds', 'rename_options', 'sentence_spans', 'settings_of_run', 'sigmoid', 'softmax', 'source_fingerprint', 'squad_v2_scores', 'table_of', 'table_scores', 'title_list', 'token_char', 'validate_table', 'word_groups', 'word_layout', 'write_atomic', 'write_json', 'write_squad', 'write_text']
+__all__ = ['COLUMNS', 'DECODING_DEFAULTS', 'DataError', 'DecodingSettings', 'HubUnreachableError', 'MAX_NAMED', 'MissingPredictionsError', 'NULL_ODDS_NO_SPAN', 'QUESTION_TYPES', 'STOPWORDS', 'Window', 'WindowSettings', 'WordLayout', 'abstain_baseline', 'bootstrap_ci', 'bootstrap_interval', 'bootstrap_means', 'check_choice', 'compute_exact', 'compute_f1', 'content_words', 'data_problem', 'decode_question', 'finite_odds', 'first_per_title', 'format_p_value', 'gold_answers', 'hub_reachable', 'is_reference', 'kl_divergence', 'lexical_overlap', 'load_squad', 'logit', 'name_some', 'normalize_answer', 'paired_bootstrap', 'peak_rss_mb', 'precision_recall_curve', 'question_scores', 'question_type', 'read_null_odds', 'rename_options', 'sentence_spans', 'settings_of_run', 'sigmoid', 'softmax', 'source_fingerprint', 'squad_v2_scores', 'table_of', 'table_scores', 'title_list', 'token_char', 'validate_table', 'word_groups', 'word_layout', 'write_atomic', 'write_json', 'write_squad', 'write_text']
