@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -219,6 +220,10 @@ def test_attribution_runs(offline_env, monkeypatch, tmp_path):
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
     html = json.dumps([o.get("data", {}).get("text/html", "") for o in outputs], ensure_ascii=False)
     assert "pushes up" in html and "merged (max)" in html
+    # the long context is read across several windows, so the merge is shown
+    printed = "".join(str(o.get("text", "")) for o in outputs if o.get("output_type") == "stream")
+    windows = re.search(r"characters, (\d+) windows of \d+ tokens", printed)
+    assert windows and int(windows.group(1)) > 1, printed[-500:]
 
 
 def test_running_a_notebook_in_place_changes_nothing_git_would_commit():

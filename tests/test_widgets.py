@@ -184,3 +184,16 @@ def test_attribution_explorer_computes_once_and_follows(tiny_model_dir, squad_fi
     assert explorer.question.value == errors.current_id
     followed = run.table.set_index("id").loc[errors.current_id, "context"]
     assert followed.split()[0] in explorer.text.value  # the followed question's context is the one shaded
+
+
+def test_explorers_say_when_they_list_only_some_questions(tiny_model_dir, squad_file, tmp_path):
+    from xdanalysis.apps.model_widgets import AttentionExplorer
+    from xdanalysis.model.loading import load_qa_model
+    from xdanalysis.runs.run import predict_run
+
+    run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", windowing=WindowSettings(64, 16), progress=False)
+    model, tokenizer = load_qa_model(tiny_model_dir)
+    some = AttentionExplorer(run, model, tokenizer, max_questions=3)
+    assert len(some.question.options) == 3 and f"first 3 of {len(run.table)}" in some.question.description
+    every = AttentionExplorer(run, model, tokenizer)
+    assert len(every.question.options) == len(run.table) and every.question.description == "question"

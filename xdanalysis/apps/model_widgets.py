@@ -12,6 +12,12 @@ from ..analysis.outcomes import outcomes
 from ..views.figures import png_bytes
 from .widgets import _figure_png, _FollowsQuestions, _show_png
 
+
+def _listed(n: int, shown: int) -> str:
+    """The question picker's label: says when it lists only the first ``shown`` of ``n`` questions."""
+    return "question" if n <= shown else f"question (first {shown} of {n}; max_questions= for more)"
+
+
 __all__ = ['ATTENTION_VIEWS', 'AttentionExplorer', 'AttributionExplorer', 'SoftTargetExplorer']
 
 
@@ -44,7 +50,8 @@ class AttentionExplorer(_FollowsQuestions):
         layers, heads = model.config.num_hidden_layers, model.config.num_attention_heads
         options = [(f"{qid}: {q[:70]}", qid) for qid, q in zip(run.table["id"][:max_questions],
                                                                run.table["question"][:max_questions])]
-        self.question = w.Dropdown(options=options, description="question", layout=w.Layout(width="60em"))
+        self.question = w.Dropdown(options=options, description=_listed(len(run.table), max_questions),
+                                   layout=w.Layout(width="60em"), style={"description_width": "initial"})
         self.layer = w.IntSlider(min=0, max=layers - 1, value=layers - 1, description="layer")
         self.head = w.IntSlider(min=0, max=heads - 1, value=0, description="head")
         self.view = w.ToggleButtons(options=ATTENTION_VIEWS, value="one head")
@@ -198,7 +205,8 @@ class SoftTargetExplorer:
         self._targets: dict = {}
         self._images: dict = {}
         options = [(f"{qid}: {q[:70]}", qid) for qid, q in zip(table["id"][:max_questions], table["question"][:max_questions])]
-        self.question = w.Dropdown(options=options, description="question", layout=w.Layout(width="60em"))
+        self.question = w.Dropdown(options=options, description=_listed(len(table), max_questions),
+                                   layout=w.Layout(width="60em"), style={"description_width": "initial"})
         self.temperature = w.SelectionSlider(options=self.temperatures, value=1.0 if 1.0 in self.temperatures
                                              else self.temperatures[0], description="T")
         self.which = w.ToggleButtons(options=[("start", "p_start"), ("end", "p_end")], value="p_start")
@@ -264,7 +272,8 @@ class AttributionExplorer(_FollowsQuestions):
         self._cache: dict = {}
         options = [(f"{qid}: {q[:70]}", qid) for qid, q in zip(run.table["id"][:max_questions],
                                                                run.table["question"][:max_questions])]
-        self.question = w.Dropdown(options=options, description="question", layout=w.Layout(width="60em"))
+        self.question = w.Dropdown(options=options, description=_listed(len(run.table), max_questions),
+                                   layout=w.Layout(width="60em"), style={"description_width": "initial"})
         self.target = w.Dropdown(options=TARGETS, value="null_odds", description="target")
         self.method = w.Dropdown(options=list(METHODS), value="integrated_gradients", description="method")
         self.status = w.HTML()

@@ -202,14 +202,18 @@ def _slice_section(table, n_boot: int, seed: int) -> list:
 
 
 def _threshold_section(run, table) -> list:
+    from ..model.loading import CARD_FIGURES
     from ..views.plots import plot_official_curves, plot_threshold_curve
 
     summary = threshold_summary(run)  # "current" is the run's own threshold
     curve = threshold_curve(table)
     curve.attrs["n"] = len(table)
-    return ["<h2 id='thresholds'>Thresholds</h2><p>The model card's figures use threshold 0.0 (what the "
-            "Hugging Face evaluation does when it is given no no-answer probabilities); below, the official "
-            "search over this run's no-answer probabilities.</p>",
+    settings = run.info.get("settings", {})
+    card = (" (this model's card reports its figures at it)"
+            if (settings.get("model_given") or settings.get("model")) in CARD_FIGURES else "")
+    return [f"<h2 id='thresholds'>Thresholds</h2><p>This run answered at null-odds threshold {run.threshold:g}. "
+            f"The Hugging Face evaluation uses threshold 0.0 when it is given no no-answer probabilities{card}. "
+            "Below, the official search over this run's no-answer probabilities.</p>",
             _table(summary.set_index(["metric", "threshold"]).rename(columns={
                 "null_odds_threshold": "null-odds threshold", "overall": "overall %", "HasAns": "answerable %",
                 "NoAns": "unanswerable %"}), 3),
