@@ -45,6 +45,10 @@ from .teacher import _NO_MASS, _same_tokenizer, teacher_logits
 __all__ = ['distill']
 
 
+# The files that mark a directory as a student's (written before anything else of a distillation).
+STUDENT_MARKERS = ("distill.json", "distill-progress.json")
+
+
 def distill(teacher, data, out, *, config: DistillConfig = DistillConfig(), student=None, student_layers=(0, 2, 4),
             titles=None, exclude_titles=None, limit: int | None = None, eval_data=None, eval_titles=None,
             eval_limit: int | None = None, cache_dir=None, device: str = "auto", engine: str = "local",
@@ -92,27 +96,22 @@ def distill(teacher, data, out, *, config: DistillConfig = DistillConfig(), stud
                                  workers=workers, progress=progress, stop_after=_stop_after)
 
 
-# The files that mark a directory as a student's (written before anything else of a distillation).
-STUDENT_MARKERS = ("distill.json", "distill-progress.json")
-
-
 def _train_and_record(out: Path, identity: dict, pair, table, data, teacher, config: DistillConfig, evaluation,
                       *, cache_dir, engine, device, ray_address, workers, progress, stop_after) -> Distilled:
-    run_device = device
     windows = prepare_windows(table, pair.student_tokenizer, config.windowing)
     targets = None
     if config.alpha > 0:
         targets = teacher_logits(pair.teacher, pair.teacher_tokenizer, table, windows, pair.student_tokenizer,
                                  cache_dir=cache_dir or out.parent / "teacher-logits",
                                  teacher_identity=pair.teacher_identity, settings=config.windowing.as_dict(),
-                                 progress=progress, engine=engine, device=run_device, ray_address=ray_address,
+                                 progress=progress, engine=engine, device=device, ray_address=ray_address,
                                  workers=workers, teacher_path=teacher if is_reference(teacher) else None)
     trainer = _Trainer(pair, windows, window_labels(table, windows), targets, config, out)
     trainer.resume(identity)
     trainer.train(progress=progress, stop_after=stop_after)
     log = trainer.save()
-    info = _record(out, identity, pair, table, data, teacher, trainer, log, device=run_device)
-    run = _evaluate(out, info, evaluation, progress=progress, device=run_device)
+    info = _record(out, identity, pair, table, data, teacher, trainer, log, device=device)
+    run = _evaluate(out, info, evaluation, progress=progress, device=device)
     write_json(out / "distill.json", info, indent=2)
     trainer.clean_up()
     return Distilled(out, info, log, run)

@@ -7,7 +7,7 @@ import pandas as pd
 
 from ..core.decoding import Window, decode_question
 from ..core.settings import DecodingSettings, WindowSettings
-from .forward import run_windows
+from .forward import forward_windows, run_windows
 from .windows import Windows, prepare_windows
 
 __all__ = ['question_windows', 'decode_windows', 'predict_chunk', 'predict_table', 'token_lengths']
@@ -92,7 +92,5 @@ def predict_chunk(model, tokenizer, part: pd.DataFrame, *, windowing: WindowSett
 def question_windows(model, tokenizer, question: str, context: str, windowing: WindowSettings = WindowSettings()):
     """One question's windows and the model's output on each (one batched pass): what the views of a
     single question (attention, attribution, soft targets) start from. Returns ``(windows, outputs)``."""
-    from .forward import forward_windows
-
     windows = prepare_windows(pd.DataFrame({"question": [question], "context": [context]}), tokenizer, windowing)
     return windows, forward_windows(model, windows, range(len(windows)))

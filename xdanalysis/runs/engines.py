@@ -280,7 +280,7 @@ class Computation:
 
         started = False
         if self.engine == "ray":  # the workers load the model; here only its configuration is read
-    
+
             self.pair = (model_config(self.model), None)
             started = connect_ray(self.ray_address)
         elif self.loaded is not None:
