@@ -184,6 +184,10 @@ def test_soft_targets_tradeoff_and_attention_transfer(tiny_model_dir, tmp_path, 
     assert frame.set_index("model").loc["teacher", "layers"] == 3
     assert frame.set_index("model").loc["teacher", "parameters (M)"] > frame.set_index("model").loc["student", "parameters (M)"]
     assert (frame["ms/question"] > 0).all() and (frame["disk (MB)"] > 0).all()
+    assert (frame["ms low"] <= frame["ms/question"]).all() and (frame["ms/question"] <= frame["ms high"]).all()
+    assert (frame["timed rounds"] == 3).all()
+    unanswerable = 100 * (~runs["teacher"].table["has_answer"]).mean()
+    assert frame["always abstaining"].to_numpy() == pytest.approx([unanswerable, unanswerable], abs=0.01)
 
     distance = attention_similarity(small[0], big[0], small[1], table.iloc[:3], windowing=WindowSettings(64, 32))
     assert distance.shape == (2, 3) and (distance >= 0).all() and (distance <= np.sqrt(np.log(2)) + 1e-9).all()
@@ -192,7 +196,14 @@ def test_soft_targets_tradeoff_and_attention_transfer(tiny_model_dir, tmp_path, 
     import matplotlib
 
     matplotlib.use("Agg")
-    plot_tradeoff(frame)
+    ax = plot_tradeoff(frame)
+    assert ax.get_ylim() == (0, 105)  # the whole scale, not a zoom on a few points
+    assert any(line.get_label().startswith("always abstaining") for line in ax.get_lines())
+    ax.figure.canvas.draw()  # every label inside the axes
+    box = ax.get_window_extent()
+    for text in ax.texts:
+        inside = text.get_window_extent()
+        assert box.x0 - 1 <= inside.x0 and inside.x1 <= box.x1 + 1, text.get_text()
     plot_attention_similarity(distance)
     plot_soft_targets(soft, 4.0)
 

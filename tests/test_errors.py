@@ -110,6 +110,10 @@ def test_slice_table_numbers():
     assert frame["share"].sum() == pytest.approx(1.0)
     for bucket, part in table.groupby(table["question"].map(question_type)):
         assert frame.loc[bucket, "F1"] == pytest.approx(100 * part["f1"].mean())
+        assert np.isnan(frame.loc[bucket, "F1_low"])  # 1 or 2 questions: a mean, no interval
+    many = outcomes(pd.concat([table.assign(id=table["id"] + str(k)) for k in range(12)], ignore_index=True))
+    frame = slice_table(many, "question type", n_boot=200).set_index("bucket")
+    for bucket, part in many.groupby(many["question"].map(question_type)):
         assert frame.loc[bucket, "F1_low"] <= frame.loc[bucket, "F1"] <= frame.loc[bucket, "F1_high"]
 
 

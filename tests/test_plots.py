@@ -120,7 +120,10 @@ def test_reliability_points_and_counts_are_the_table():
     np.testing.assert_allclose(answerable.get_xdata(), part["confidence"])
     np.testing.assert_allclose(answerable.get_ydata(), part["accuracy"])
     assert "n=3" in answerable.get_label() and "ECE" in answerable.get_label()
-    assert sorted(t.get_text() for t in ax.texts) == ["1", "1", "2"]  # the counts per bin
+    counts = ax.counts_axes  # the counts per bin, on an axis of their own (never below 0 on the accuracy axis)
+    assert sorted(t.get_text() for t in counts.texts) == ["1", "1", "2"]
+    assert sorted(round(p.get_height()) for p in counts.patches) == [1, 1, 2]
+    assert ax.get_ylim()[0] == 0 and not ax.texts
 
 
 def test_probe_consistency_bars():

@@ -46,7 +46,10 @@ def test_every_unreachable_input_is_named_at_once_by_its_variable(monkeypatch):
     with pytest.raises(HubUnreachableError) as caught:
         settings.run("TEACHER")
     message = str(caught.value)
-    assert "XDANALYSIS_TEACHER=DIR" in message and "XDANALYSIS_STUDENT=DIR" in message
+    assert "XDANALYSIS_TEACHER: Model 'org/teacher'" in message and "XDANALYSIS_STUDENT: Model 'org/student'" in message
+    # one way to get a student: the recipe's (leave it unset, or distil one), never the demo model as the student
+    assert "XDANALYSIS_STUDENT=../shared" not in message and "minilm-l6-squad2-demo," not in message
+    assert "leave the student unset" in message and "export XDANALYSIS_STUDENT=runs/students/mine" in message
     assert "XDANALYSIS_DATA=../shared/data/squad-v2-dev-half.json" in message and "--model" not in message
     assert "xdanalysis distill" in message  # and how to get a student offline
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..core.common import check_choice, is_reference, table_of
 from ..core.metrics import compute_f1
-from ..core.stats import format_p_value, paired_bootstrap
+from ..core.stats import MIN_INTERVAL_COUNT, format_p_value, paired_bootstrap
 from ..model.loading import CARD_FIGURES
 from .outcomes import OUTCOMES, outcomes
 from .slices import SLICES, slice_values
@@ -98,8 +98,9 @@ class Comparison:
 
     def slice_differences(self, by, edges=None, quantiles: int | None = None, metric: str = "f1") -> pd.DataFrame:
         """Per bucket of a slice: the metric under A and B, the difference B - A with its paired
-        bootstrap interval, and the count; sorted by the size of the gap. Slices on the predicted
-        answer use A's predictions."""
+        bootstrap interval, and the count; categories sorted by the size of the gap, buckets of fewer
+        than ``MIN_INTERVAL_COUNT`` questions last and without interval or p-value. Slices on the
+        predicted answer use A's predictions."""
         check_choice("metric", metric, ["f1", "exact"])
         base = self.joined.rename(columns=lambda c: c[:-2] if c.endswith("_a") else c)
         buckets = slice_values(base, by, edges, quantiles)
@@ -114,11 +115,14 @@ class Comparison:
                          self.labels[1]: 100 * part[f"{metric}_b"].mean(), "difference": 100 * result["difference"],
                          "low": 100 * result["low"], "high": 100 * result["high"], "p_value": result["p_value"]})
         frame = pd.DataFrame(rows)
-        frame["p"] = [format_p_value(p, self.n_boot) for p in frame["p_value"]]
+        small = frame["count"] < MIN_INTERVAL_COUNT  # too few for an interval or a p-value
+        frame.loc[small, ["low", "high", "p_value"]] = np.nan
+        frame["p"] = [f"n<{MIN_INTERVAL_COUNT}" if tiny else format_p_value(p, self.n_boot)
+                      for tiny, p in zip(small, frame["p_value"])]
         spec = SLICES.get(by) if isinstance(by, str) else by
-        ordered = getattr(spec, "kind", "category") == "numeric"
-        if not ordered:  # categories: biggest gap first; ordered buckets keep their order
-            frame = frame.iloc[frame["difference"].abs().to_numpy().argsort(kind="stable")[::-1]].reset_index(drop=True)
+        if getattr(spec, "kind", "category") != "numeric":  # categories: biggest gap first, small buckets last
+            order = np.lexsort((-frame["difference"].abs().to_numpy(), small.to_numpy()))
+            frame = frame.iloc[order].reset_index(drop=True)
         frame.attrs["slice"] = by if isinstance(by, str) else getattr(by, "name", str(by))
         frame.attrs["metric"] = metric
         return frame
@@ -142,7 +146,8 @@ def _shared_questions(a: pd.DataFrame, b: pd.DataFrame, labels, *, intersect: bo
 
 
 def _paired_metrics(joined: pd.DataFrame, labels, *, n_boot: int, seed: int) -> pd.DataFrame:
-    """EM and F1 of both, overall / HasAns / NoAns, with the paired-bootstrap interval of the difference."""
+    """EM and F1 of both, overall / HasAns / NoAns, with the paired-bootstrap interval of the difference
+    and what always abstaining scores on the same questions (the floor to read both against)."""
     has = joined["has_answer"].to_numpy(dtype=bool)
     rows = []
     for group, mask in (("overall", np.ones(len(joined), bool)), ("HasAns", has), ("NoAns", ~has)):
@@ -155,7 +160,8 @@ def _paired_metrics(joined: pd.DataFrame, labels, *, n_boot: int, seed: int) -> 
                          labels[1]: 100 * joined.loc[mask, f"{column}_b"].mean(),
                          "difference": 100 * result["difference"], "low": 100 * result["low"],
                          "high": 100 * result["high"], "p_value": result["p_value"],
-                         "p": format_p_value(result["p_value"], n_boot)})
+                         "p": format_p_value(result["p_value"], n_boot),
+                         "always abstaining": 100 * float((~has[mask]).mean())})
     return pd.DataFrame(rows)
 
 

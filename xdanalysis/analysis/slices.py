@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 
 from ..core.common import check_choice, table_of
-from ..core.stats import bootstrap_ci
+from ..core.stats import MIN_INTERVAL_COUNT, bootstrap_ci
 from ..core.text import QUESTION_TYPES, lexical_overlap, question_type
 from .outcomes import ERROR_OUTCOMES, OUTCOMES, outcomes
 
-__all__ = ['SLICES', 'SLICE_COLUMNS', 'Slice', 'bucket_labels', 'examples', 'per_bucket', 'slice_table', 'slice_values']
+__all__ = ['SLICES', 'SLICE_COLUMNS', 'Slice', 'bucket_labels', 'degenerate_slice', 'examples', 'per_bucket', 'slice_table', 'slice_values']
 
 
 @dataclass
@@ -155,7 +155,8 @@ SLICE_COLUMNS = (["bucket", "count", "share", "EM", "EM_low", "EM_high", "F1", "
 def slice_table(table: pd.DataFrame, by, *, edges=None, quantiles: int | None = None, n_boot: int = 1000,
                 seed: int = 0, level: float = 0.95) -> pd.DataFrame:
     """Per bucket: count, share, EM and F1 (in %) with bootstrap intervals, outcome mix, and the
-    same split answerable (HasAns) vs unanswerable (NoAns).
+    same split answerable (HasAns) vs unanswerable (NoAns). A bucket (or side) of fewer than
+    ``MIN_INTERVAL_COUNT`` questions has no interval (NaN): its mean is shown with its n only.
 
     ``by``: a name in ``SLICES``, a :class:`Slice`, a column, or a Series of buckets (its name
     names the slice). Every bucket of the slice is a row, in the slice's order, an empty one with
@@ -197,9 +198,29 @@ def slice_table(table: pd.DataFrame, by, *, edges=None, quantiles: int | None = 
         row["plausible_trap"] = int(part["plausible_trap"].sum())
         rows.append(row)
     frame = pd.DataFrame(rows, columns=SLICE_COLUMNS)
+    for prefix in ("", "HasAns_", "NoAns_"):  # too few questions for an interval: the mean and its n only
+        small = frame[f"{prefix}count"] < MIN_INTERVAL_COUNT
+        bounds = [f"{prefix}{m}_{side}" for m in (("EM", "F1") if not prefix else ("F1",)) for side in ("low", "high")]
+        frame.loc[small, bounds] = np.nan
     frame.attrs["slice"] = by if isinstance(by, str) else getattr(by, "name", str(by))
     frame.attrs["ordered"] = not isinstance(by, str) or SLICES.get(by) is None or SLICES[by].kind == "numeric"
     return frame
+
+
+def degenerate_slice(frame: pd.DataFrame) -> str | None:
+    """Why a :func:`slice_table` says nothing a reader does not already have, or None: one bucket
+    holds every question, or the buckets are only the answerable / unanswerable split again.
+
+    >>> degenerate_slice(pd.DataFrame({"count": [5, 0], "HasAns_count": [3, 0], "NoAns_count": [2, 0]}))
+    'one bucket holds every question'
+    """
+    full = frame[frame["count"] > 0]
+    if len(full) < 2:
+        return "one bucket holds every question"
+    pure = (full["HasAns_count"] == 0) | (full["NoAns_count"] == 0)
+    if len(full) == 2 and pure.all() and (full["HasAns_count"] > 0).sum() == 1:
+        return "its buckets are the answerable / unanswerable split itself"
+    return None
 
 
 def examples(table, *, outcome=None, by=None, bucket=None, sort_by: str = "confidence", ascending: bool = False,

@@ -25,24 +25,36 @@ def model_profile(model, path=None) -> dict:
             "disk (MB)": disk}
 
 
-def tradeoff_table(entries: dict, table: pd.DataFrame, repeats: int = 1, **predict_settings) -> pd.DataFrame:
+def tradeoff_table(entries: dict, table: pd.DataFrame, repeats: int = 3, **predict_settings) -> pd.DataFrame:
     """Size, measured speed and accuracy of several models, timed in one run on the same questions.
 
     ``entries``: ``{label: (model, tokenizer, path_or_None, run)}``; ``table``: the questions to
-    time on (e.g. 100 of the run's). Accuracy comes from each run's table.
+    time on (e.g. 100 of the run's). The models take turns, ``repeats`` rounds, so that a busy
+    machine slows them alike: ``ms/question`` is the median round, ``ms low`` / ``ms high`` the
+    fastest and slowest. Accuracy comes from each run's table, with what always abstaining scores.
     """
+    import numpy as np
+
+    from ..core.metrics import abstain_baseline
     from ..model.predict import predict_table
 
-    rows = []
-    for label, (model, tokenizer, path, run) in entries.items():
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
+    for model, tokenizer, _, _ in entries.values():
         predict_table(model, tokenizer, table.iloc[:2], progress=False, **predict_settings)  # warm-up
-        started = time.perf_counter()
-        for _ in range(repeats):
+    timings = {label: [] for label in entries}
+    for _ in range(repeats):
+        for label, (model, tokenizer, _, _) in entries.items():
+            started = time.perf_counter()
             predict_table(model, tokenizer, table, progress=False, **predict_settings)
-        ms = 1000 * (time.perf_counter() - started) / (repeats * len(table))
+            timings[label].append(1000 * (time.perf_counter() - started) / len(table))
+    rows = []
+    for label, (model, _, path, run) in entries.items():
         scores = run.scores()
-        rows.append({"model": label, **model_profile(model, path), "ms/question": ms,
+        rows.append({"model": label, **model_profile(model, path), "ms/question": float(np.median(timings[label])),
+                     "ms low": min(timings[label]), "ms high": max(timings[label]), "timed rounds": repeats,
                      "EM": scores["exact"], "F1": scores["f1"], "HasAns F1": scores.get("HasAns_f1", math.nan),
                      "NoAns F1": scores.get("NoAns_f1", math.nan),
+                     "always abstaining": abstain_baseline(scores) if abstain_baseline(scores) is not None else math.nan,
                      "reference": run.info.get("settings", {}).get("model", label)})
     return pd.DataFrame(rows)

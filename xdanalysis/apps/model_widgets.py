@@ -164,29 +164,27 @@ class AttentionExplorer(_FollowsQuestions):
             self.statistics(qid, self.words.value, self.gold_window.value)  # with the extraction, not a redraw
             layer, head = self.layer.value, self.head.value
             if view == "layer x head grid":
-                self._images[key] = _figure_png(lambda ax: plot_head_grid(att, ax=ax), size=(10, 6),
-                                                margins={"left": 0.06, "bottom": 0.08, "right": 0.98, "top": 0.93})
+                self._images[key] = _figure_png(lambda ax: plot_head_grid(att, ax=ax), size=(10, 6))
             elif view == "one head":
                 self._images[key] = self._head_png(att, (qid, self.words.value, self.gold_window.value),
                                                    layer, head)
             elif view == "question → context":
                 self._images[key] = _figure_png(lambda ax: plot_question_to_context(att, layer, head, ax=ax),
-                                                size=(11, 5), margins={"left": 0.01, "bottom": 0.01, "right": 0.99,
+                                                size=(11, 5), margins={"left": 0.01, "bottom": 0.09, "right": 0.99,
                                                                        "top": 0.92})
             else:
                 from matplotlib.figure import Figure
 
-                figure = Figure(figsize=(18, 3))
+                figure = Figure(figsize=(15, 7))
                 plot_head_statistics(self.statistics(qid, self.words.value, self.gold_window.value),
                                      figure=figure, colorbars=False)
-                self._images[key] = png_bytes(figure, margins={"left": 0.04, "bottom": 0.15, "right": 0.98,
-                                                               "top": 0.8, "wspace": 0.45})
+                self._images[key] = png_bytes(figure)
         _show_png(self.image, self._images[key])
 
 
 class SoftTargetExplorer:
     """Pick a question; a temperature slider redraws both models' word-aligned soft targets and
-    the KL(student‖teacher) a distillation loss would minimise at that temperature.
+    the KL(teacher‖student) the soft-target loss minimises at that temperature.
 
     Example::
 
@@ -237,9 +235,10 @@ class SoftTargetExplorer:
         qid, temperature, which = self.question.value, self.temperature.value, self.which.value
         table = self.targets(qid)
         kl = soft_target_kl(table, self.student, self.teacher).set_index("temperature").loc[temperature]
-        self.kl.value = (f"KL({self.student}‖{self.teacher}) at T={temperature:g}: start {kl['KL start']:.3f}, "
-                         f"end {kl['KL end']:.3f} nats — what a soft-target distillation loss minimises "
-                         "(scaled by T² in Hinton et al.'s loss)")
+        self.kl.value = (f"KL({self.teacher}‖{self.student}) at T={temperature:g}: start {kl['KL start']:.3f}, "
+                         f"end {kl['KL end']:.3f} nats — what the soft-target distillation loss minimises "
+                         f"(scaled by T² in Hinton et al.'s loss); the reverse direction, KL({self.student}‖"
+                         f"{self.teacher}), averages {kl['reverse KL mean']:.3f}")
         key = (qid, temperature, which)
         if key not in self._images:
             self._images[key] = _figure_png(lambda ax: plot_soft_targets(table, temperature, which, ax=ax),

@@ -107,9 +107,12 @@ class Settings:
         from ..model.loading import model_problem
 
         problems = []
+        recipe = {"TEACHER", "STUDENT"} & set(self.values)  # the recipe below says what to set them to
         for name in ("MODEL", "TEACHER", "STUDENT", "ENCODER"):
             if self.values.get(name):
                 problem = model_problem(self.values[name])
+                if problem and recipe and name in ("TEACHER", "STUDENT"):
+                    problem = f"{PREFIX}{name}: {problem.split(' Point at a local checkpoint')[0]}"
                 if problem:
                     problems.append(rename_options(problem, self.option_names(name)))
         if self.values.get("DATA"):
@@ -117,7 +120,7 @@ class Settings:
             if problem:
                 problems.append(rename_options(problem, self.option_names()))
         if problems:
-            hint = STUDENT_RECIPE if {"TEACHER", "STUDENT"} & set(self.values) else ""
+            hint = STUDENT_RECIPE if recipe else ""
             raise HubUnreachableError("\n".join(problems + ([hint] if hint else [])))
 
     def run(self, model: str = "MODEL", out: str | None = None, **options):

@@ -9,11 +9,13 @@ from pathlib import Path
 import pandas as pd
 
 from ..analysis.outcomes import OUTCOMES, confusion, outcomes
-from ..analysis.slices import SLICES, slice_table
+from ..analysis.slices import SLICES, degenerate_slice, slice_table
+from ..core.stats import MIN_INTERVAL_COUNT
 from ..analysis.thresholds import threshold_curve, threshold_summary
 from ..core.io import write_text
 from ..views.display import example_html
 from ..views.figures import render_png
+from ..views.tables import threshold_audit_table
 
 __all__ = ['PROBE_SECTION', 'REPORT_SECTIONS', 'probes_of_run', 'write_report']
 
@@ -40,24 +42,28 @@ def _wide(table_html: str) -> str:
 
 
 def _with_ci(value, low, high) -> str:
-    return "–" if pd.isna(value) else f"{value:.1f} [{low:.1f}–{high:.1f}]"
+    if pd.isna(value):
+        return "–"
+    return f"{value:.1f} (n too small for a CI)" if pd.isna(low) else f"{value:.1f} [{low:.1f}–{high:.1f}]"
 
 
-def _slice_display(frame: pd.DataFrame) -> pd.DataFrame:
-    """A slice table for reading: intervals inside the cells, counts and rates named plainly."""
-    shown = pd.DataFrame({
+def _slice_display(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A slice table for reading, as two narrow tables (never scrolled sideways): the scores, with
+    intervals inside the cells, and the outcome mix, counts and rates named plainly."""
+    scores = pd.DataFrame({
         "questions": frame["count"],
-        "share of questions (%)": 100 * frame["share"],
+        "share (%)": 100 * frame["share"],
         "EM % [95% CI]": [_with_ci(*v) for v in zip(frame["EM"], frame["EM_low"], frame["EM_high"])],
         "F1 % [95% CI]": [_with_ci(*v) for v in zip(frame["F1"], frame["F1_low"], frame["F1_high"])],
-        "answerable: questions": frame["HasAns_count"],
+        "answerable: n": frame["HasAns_count"],
         "answerable: F1 %": frame["HasAns_F1"],
-        "unanswerable: questions": frame["NoAns_count"],
+        "unanswerable: n": frame["NoAns_count"],
         "unanswerable: F1 %": frame["NoAns_F1"],
-        **{f"{o} (questions)": frame[o] for o in OUTCOMES},
     })
-    shown.index = pd.Index(frame["bucket"], name=frame.attrs.get("slice", "bucket"))
-    return shown
+    mix = pd.DataFrame({o.replace("_", " "): frame[o] for o in OUTCOMES})
+    for shown in (scores, mix):
+        shown.index = pd.Index(frame["bucket"], name=frame.attrs.get("slice", "bucket"))
+    return scores, mix
 
 
 def probes_of_run(run) -> pd.DataFrame | None:
@@ -98,10 +104,10 @@ def _selective_section(run, table, n_boot: int, seed: int) -> list[str]:
     body.append(f"<p>The official <code>best_f1</code> picks its threshold on the questions it scores. Chosen on "
                 f"{audit['folds'] - 1} of {audit['folds']} folds and scored on the held-out fold, the tuned "
                 f"threshold gives F1 <b>{audit['cross_fitted_f1']:.2f}</b> against {audit['default_f1']:.2f} at the "
-                f"run's threshold ({audit['current_threshold']:g}): an honest gain of <b>{audit['gain']:+.2f}</b> "
+                f"run's null-odds threshold ({audit['current_threshold']:g}): an honest gain of <b>{audit['gain']:+.2f}</b> "
                 f"[95% CI {audit['gain_low']:+.2f}, {audit['gain_high']:+.2f}], where the official search claims "
-                f"{audit['best_f1'] - audit['default_f1']:+.2f} (optimism {audit['optimism']:.2f} points). Fold "
-                f"thresholds: {', '.join(f'{t:.2f}' for t in audit['fold_thresholds'])}.</p>")
+                f"{audit['best_f1'] - audit['default_f1']:+.2f} (optimism {audit['optimism']:.2f} points).</p>")
+    body.append(_table(threshold_audit_table(audit)))
     if audit["best_threshold_is_zero"]:
         body.append("<p><b>Note:</b> the official best threshold is exactly 0, the mark of scores computed "
                     "without no-answer probabilities.</p>")
@@ -192,12 +198,22 @@ def _slice_section(table, n_boot: int, seed: int) -> list:
     from ..views.plots import plot_slice
 
     body = ["<h2 id='slices'>Slices</h2><p>Each bucket: EM/F1 (%) with seeded bootstrap 95% intervals "
-            f"({n_boot} resamples), answerable (HasAns) and unanswerable (NoAns) split, outcome mix.</p>"]
+            f"({n_boot} resamples; none for fewer than {MIN_INTERVAL_COUNT} questions, whose bars are pale), "
+            "answerable (HasAns) and unanswerable (NoAns) split, outcome mix.</p>"]
+    left_out = []
     for name, spec in SLICES.items():
         frame = slice_table(table, name, n_boot=n_boot, seed=seed)
+        reason = degenerate_slice(frame)
+        if reason:
+            left_out.append(f"<li><b>{html.escape(name)}</b>: {reason}</li>")
+            continue
+        scores, mix = _slice_display(frame)
         body.append(f"<h3>{html.escape(name)}</h3><p>{html.escape(spec.description)}</p>")
-        body.append(_wide(_table(_slice_display(frame), 1)))
-        body.append(_png(lambda f, fr=frame: plot_slice(fr, ax=f.add_subplot()), (max(6, 0.7 * len(frame) + 2), 3.8)))
+        body.append(_wide(_table(scores, 1)))
+        body.append(_png(lambda f, fr=frame: plot_slice(fr, ax=f.add_subplot()), (max(6, 0.9 * len(frame) + 2), 4)))
+        body.append("<p>Outcomes (questions):</p>" + _wide(_table(mix, 0)))
+    if left_out:
+        body.append(f"<h3>Left out</h3><p>Slices that would only repeat what is above:</p><ul>{''.join(left_out)}</ul>")
     return body
 
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ['softmax', 'bootstrap_ci', 'bootstrap_interval', 'bootstrap_means', 'format_p_value', 'kl_divergence', 'paired_bootstrap']
+__all__ = ['MIN_INTERVAL_COUNT', 'softmax', 'bootstrap_ci', 'bootstrap_interval', 'bootstrap_means', 'format_p_value', 'kl_divergence', 'paired_bootstrap']
+
+
+# Fewer questions than this in a bucket: no interval and no p-value are shown (the bootstrap of a
+# handful of 0/1 scores is not an interval anyone should read), only the count and the mean.
+MIN_INTERVAL_COUNT = 10
 
 
 def softmax(logits, temperature: float = 1.0) -> np.ndarray:

@@ -99,7 +99,7 @@ def soft_target_kl(table: pd.DataFrame, student: str, teacher: str) -> pd.DataFr
 
 def slice_kl(models: dict, table: pd.DataFrame, student: str, teacher: str, temperatures=(1.0, 2.0, 4.0),
              progress: bool = True) -> pd.DataFrame:
-    """KL(student || teacher) per question and temperature over the questions of ``table``
+    """KL(teacher || student) (and the reverse) per question and temperature over the questions of ``table``
     (e.g. one slice); ``.groupby("temperature").mean()`` gives the slice's average."""
     from tqdm.auto import tqdm
 

@@ -7,7 +7,7 @@ import pandas as pd
 
 from ..interpret.attention import STATISTICS, Attention, crop_indices, question_to_context
 
-__all__ = ['plot_cls_by_layer', 'plot_head', 'plot_head_grid', 'plot_head_statistics', 'plot_question_to_context', 'plot_statistic_difference']
+__all__ = ['STATISTIC_LABELS', 'plot_cls_by_layer', 'plot_head', 'plot_head_grid', 'plot_head_statistics', 'plot_question_to_context', 'plot_statistic_difference']
 
 
 # Views: one focused job each, matplotlib only.
@@ -76,7 +76,7 @@ def plot_head(att: Attention, layer: int, head: int, crop: bool = True, around: 
     for ticks in (ax.get_xticklabels(), ax.get_yticklabels()):
         for tick, i in zip(ticks, indices):
             tick.set_color(_span_color(att, i))
-    ax.set_xlabel(f"attended token (gold answer green, {att.prediction_label} blue)")
+    ax.set_xlabel(f"attended token (gold answer green, {att.prediction_label} blue, both purple)")
     ax.set_ylabel("attending token")
     ax.set_title(f"Layer {layer}, head {head}" + (" (cropped)" if crop and len(indices) < len(att.tokens) else ""))
     ax.figure.colorbar(image, ax=ax, fraction=0.03, label="attention weight")
@@ -86,7 +86,8 @@ def plot_head(att: Attention, layer: int, head: int, crop: bool = True, around: 
 def plot_question_to_context(att: Attention, layer: int | None = None, head: int | None = None, ax=None,
                              per_row: int = 14):
     """View 3: the context, each token shaded by the attention it receives from the question
-    (one head, one layer, or averaged); gold answer boxed green, prediction underlined blue."""
+    (one head, one layer, or averaged); gold answer boxed green, prediction underlined blue, a token
+    of both boxed purple (the legend below says so)."""
     import matplotlib.pyplot as plt
 
     received = question_to_context(att, layer, head)
@@ -101,24 +102,40 @@ def plot_question_to_context(att: Attention, layer: int | None = None, head: int
         value = received[i] / top if top > 0 else 0.0
         color = _span_color(att, i)
         ax.add_patch(plt.Rectangle((x, y), 0.96, 0.8, color=cmap(value)))
-        if color in ("green", "purple"):
-            ax.add_patch(plt.Rectangle((x, y), 0.96, 0.8, fill=False, edgecolor="green", linewidth=2))
-        if color in ("blue", "purple"):
+        if color in ("green", "purple"):  # purple: gold and prediction agree, as in the other views
+            ax.add_patch(plt.Rectangle((x, y), 0.96, 0.8, fill=False, edgecolor=color, linewidth=2))
+        if color == "blue":
             ax.plot([x + 0.05, x + 0.91], [y + 0.05, y + 0.05], color="blue", linewidth=2)
-        ax.text(x + 0.48, y + 0.4, att.tokens[i], ha="center", va="center", fontsize=7)
+        ax.text(x + 0.48, y + 0.4, att.tokens[i], ha="center", va="center", fontsize=7,
+                color="white" if value > 0.6 else "black")
     ax.set_xlim(0, per_row)
     ax.set_ylim(0, rows)
     ax.axis("off")
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    ax.legend(handles=[Patch(facecolor="none", edgecolor="green", linewidth=2, label="gold answer"),
+                       Line2D([], [], color="blue", linewidth=2, label=att.prediction_label),
+                       Patch(facecolor="none", edgecolor="purple", linewidth=2,
+                             label=f"gold answer and {att.prediction_label} both"),
+                       Patch(color=cmap(1.0), label="most attention")],
+              loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4, fontsize=8, frameon=False)
     where = ("all layers and heads" if layer is None and head is None else
              f"layer {layer}, all heads" if head is None else
              f"all layers, head {head}" if layer is None else f"layer {layer}, head {head}")
     ax.set_title(f"Attention from the question to each context token ({where}; darker = more; "
-                 f"gold boxed green, {att.prediction_label} underlined blue)", fontsize=9)
+                 "legend below)", fontsize=10)
     return ax
 
 
-def plot_head_statistics(stats, figure=None, title: str = "", colorbars: bool = True):
-    """View 4: a layers x heads heatmap for each statistic.
+# Each statistic of ``STATISTICS`` as a panel title.
+STATISTIC_LABELS = {"cls": "attention to [CLS]", "sep": "attention to [SEP]", "self": "attention to itself",
+                    "previous": "to the previous token", "next": "to the next token",
+                    "punctuation": "to punctuation", "entropy": "entropy (nats)"}
+
+
+def plot_head_statistics(stats, figure=None, title: str = "", colorbars: bool = True, columns: int = 4):
+    """View 4: a layers x heads heatmap for each statistic, ``columns`` panels to a row.
 
     ``stats``: a dict from :func:`head_statistics_of`, or a summary from
     :func:`summarize_head_statistics` (its means are drawn). Without ``colorbars`` (faster to
@@ -131,23 +148,32 @@ def plot_head_statistics(stats, figure=None, title: str = "", colorbars: bool = 
         stats = {name: part.pivot(index="layer", columns="head", values="mean").to_numpy()
                  for name, part in stats.groupby("statistic")}
     names = [s for s in STATISTICS if s in stats]
+    columns = min(columns, len(names))
+    rows = int(np.ceil(len(names) / columns))
     # constrained layout keeps each colour bar's ticks off the next panel and the title off the panels
-    figure = figure or plt.figure(figsize=(3.4 * len(names), 3.4), layout="constrained")
-    for ax, name in zip(figure.subplots(1, len(names), squeeze=False)[0], names):
+    figure = figure or plt.figure(figsize=(4.2 * columns, 3.6 * rows + 0.4), layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for ax, name in zip(axes, names):
         values = np.asarray(stats[name])
         image = ax.imshow(values, cmap="magma", interpolation="nearest", aspect="auto")
-        ax.set_title(name if colorbars else f"{name} ({values.min():.2f} dark – {values.max():.2f} light)",
-                     fontsize=9)
-        ax.set_xlabel("head")
-        ax.set_ylabel("layer")
+        label = STATISTIC_LABELS.get(name, name)
+        ax.set_title(label if colorbars else f"{label}\n{values.min():.2f} (dark) to {values.max():.2f} (light)",
+                     fontsize=10)
+        ax.set_xlabel("head", fontsize=9)
+        ax.set_ylabel("layer", fontsize=9)
+        ax.tick_params(labelsize=8)
         if colorbars:
-            bar = figure.colorbar(image, ax=ax, fraction=0.046, pad=0.02)
-            bar.ax.tick_params(labelsize=7)
+            bar = figure.colorbar(image, ax=ax, fraction=0.046, pad=0.03)
+            bar.ax.tick_params(labelsize=8)
             bar.locator = MaxNLocator(4)
             bar.update_ticks()
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    figure.suptitle(title or "Per-head attention statistics (mean attention to ..., entropy in nats)", fontsize=10)
+    for ax in axes[len(names):]:
+        ax.set_visible(False)
+    figure.suptitle(title or "Per-head attention statistics: the mean share of each token's attention going to "
+                    "[CLS], [SEP], itself, its neighbours and punctuation, and the entropy of its attention",
+                    fontsize=11)
     return figure
 
 

@@ -12,24 +12,46 @@ __all__ = ['plot_attention_similarity', 'plot_slice_differences', 'plot_soft_tar
 
 
 def plot_tradeoff(frame: pd.DataFrame, ax=None):
-    """F1 against latency, marker area proportional to parameters; published card points marked."""
+    """F1 (circles) and answerable F1 (triangles) against measured latency with the spread of the
+    timed rounds, on the whole 0–100 scale, with what always abstaining scores; marker area follows
+    the parameters only when the models differ in size; published card points marked."""
     import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 4))
-    sizes = 30 + 400 * frame["parameters (M)"] / max(1e-9, frame["parameters (M)"].max())
-    ax.scatter(frame["ms/question"], frame["F1"], s=sizes, alpha=0.6, color="#4c72b0")
-    for _, row in frame.iterrows():
+    parameters = frame["parameters (M)"]
+    sized = parameters.max() > 1.05 * parameters.min()
+    sizes = 40 + 360 * parameters / max(1e-9, parameters.max()) if sized else 80
+    spread = None
+    if {"ms low", "ms high"} <= set(frame.columns):
+        spread = np.vstack([frame["ms/question"] - frame["ms low"], frame["ms high"] - frame["ms/question"]])
+    ax.errorbar(frame["ms/question"], frame["F1"], xerr=spread, fmt="none", ecolor="#888888", capsize=3)
+    ax.scatter(frame["ms/question"], frame["F1"], s=sizes, alpha=0.7, color="#4c72b0", label="F1, all questions")
+    if "HasAns F1" in frame:
+        ax.scatter(frame["ms/question"], frame["HasAns F1"], s=sizes, marker="^", alpha=0.7, color="#55a868",
+                   label="F1, answerable questions")
+    middle = frame["ms/question"].min() + (frame["ms/question"].max() - frame["ms/question"].min()) / 2
+    for _, row in frame.iterrows():  # labels point inwards, so they stay inside the axes
+        right = row["ms/question"] > middle and len(frame) > 1
         ax.annotate(f"{row['model']}\n{row['parameters (M)']:.1f}M params", (row["ms/question"], row["F1"]),
-                    textcoords="offset points", xytext=(8, 4), fontsize=8)
+                    textcoords="offset points", xytext=(-8 if right else 8, 6), ha="right" if right else "left",
+                    fontsize=8)
         card = CARD_POINTS.get(row["reference"])
         if card:
             ax.axhline(card["F1"], color="gray", linestyle=":", label=f"{card['label']}: F1 {card['F1']}")
-    ax.set_xlabel("measured latency (ms / question, this machine)")
+    if "always abstaining" in frame and frame["always abstaining"].notna().any():
+        floor = frame["always abstaining"].dropna().iloc[0]
+        ax.axhline(floor, color="#c44e52", linestyle="--", linewidth=1, label=f"always abstaining: F1 {floor:.1f}")
+    low, high = frame["ms low" if spread is not None else "ms/question"].min(), \
+        frame["ms high" if spread is not None else "ms/question"].max()
+    pad = max(0.15 * (high - low), 0.1 * high, 1e-3)
+    ax.set_xlim(max(0, low - pad), high + pad)
+    ax.set_ylim(0, 105)
+    rounds = f", median of {int(frame['timed rounds'].iloc[0])} rounds" if "timed rounds" in frame else ""
+    ax.set_xlabel(f"measured latency (ms / question, this machine{rounds})")
     ax.set_ylabel("F1 (%)")
-    ax.set_title("Size, speed and accuracy (marker area = parameters)")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7)
+    ax.set_title("Size, speed and accuracy" + (" (marker area = parameters)" if sized else ""))
+    ax.legend(fontsize=7, loc="lower right")
     return ax
 
 
@@ -73,16 +95,21 @@ def plot_transitions(comparison: Comparison, ax=None):
 
 
 def plot_slice_differences(frame: pd.DataFrame, labels=("teacher", "student"), ax=None):
-    """Per-bucket difference (B - A) with paired 95% intervals, sorted by the gap, with counts."""
+    """Per-bucket difference (B - A) with paired 95% intervals and counts; buckets too small for an
+    interval are grey, without an error bar."""
     import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 0.35 * len(frame) + 1.5))
     y = np.arange(len(frame))
-    errors = np.vstack([frame["difference"] - frame["low"], frame["high"] - frame["difference"]])
-    colors = ["#55a868" if d >= 0 else "#c44e52" for d in frame["difference"]]
+    small = frame["low"].isna().to_numpy()  # too few questions for an interval: greyed, no error bar
+    errors = np.nan_to_num(np.vstack([frame["difference"] - frame["low"], frame["high"] - frame["difference"]]))
+    colors = ["#cccccc" if tiny else "#55a868" if d >= 0 else "#c44e52" for tiny, d in zip(small, frame["difference"])]
     ax.barh(y, frame["difference"], xerr=errors, color=colors, capsize=3)
-    ax.set_yticks(y, [f"{b} (n={c})" for b, c in zip(frame["bucket"], frame["count"])], fontsize=8)
+    ax.set_yticks(y, [f"{b} (n={c}{', no CI' if tiny else ''})" for b, c, tiny in
+                      zip(frame["bucket"], frame["count"], small)], fontsize=8)
+    for label, tiny in zip(ax.get_yticklabels(), small):
+        label.set_color("#888888" if tiny else "black")
     ax.invert_yaxis()
     ax.axvline(0, color="black", linewidth=0.8)
     metric = frame.attrs.get("metric", "f1").upper()
@@ -106,9 +133,10 @@ def plot_soft_targets(table: pd.DataFrame, temperature: float, which: str = "p_s
     width = 0.8 / max(1, len(pivot.columns))
     for k, model in enumerate(pivot.columns):
         ax.bar(x + k * width - 0.4 + width / 2, pivot[model], width=width, label=model)
-    ax.set_xticks(x, [w for _, w in pivot.index], rotation=60, ha="right", fontsize=7)
+    ax.set_xticks(x, [w for _, w in pivot.index], rotation=60, ha="right", rotation_mode="anchor", fontsize=8)
+    ax.set_xlim(-0.8, len(pivot) - 0.2)
     ax.set_ylabel(f"{'start' if which == 'p_start' else 'end'} probability")
-    ax.set_title(f"Soft targets at T={temperature:g} (word-aligned; a distillation loss minimises "
-                 "KL(student‖teacher) of these)", fontsize=9)
-    ax.legend()
+    ax.set_xlabel(f"context words (the {len(pivot)} most probable under any model, in text order)", fontsize=8)
+    ax.set_title(f"Soft {'start' if which == 'p_start' else 'end'} targets at temperature {temperature:g}", fontsize=11)
+    ax.legend(fontsize=8)
     return ax

@@ -4,28 +4,38 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ['plot_entropy', 'plot_gradient_scale', 'plot_learning_curves']
+__all__ = ['LOSS_TERMS', 'plot_entropy', 'plot_gradient_scale', 'plot_learning_curves']
+
+
+# Loss terms as a reader names them (never like a student: "soft targets" is a student of the lab).
+LOSS_TERMS = {"total": ("total loss", "-"), "soft": ("KL to the teacher (soft term)", "--"),
+              "hard": ("cross-entropy on gold (hard term)", ":"), "attention": ("attention KL", "-.")}
 
 
 def plot_learning_curves(logs: dict, ax=None, window: int = 10):
-    """Each student's losses against the step (rolling mean over ``window`` steps): total (solid),
-    soft (dashed), hard (dotted), attention (dash-dot) where present."""
+    """Each student's losses against the step (rolling mean over ``window`` steps): colour names
+    the student, line style the loss term; both legends sit outside the curves, on the right."""
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(9, 4))
-    styles = {"total": "-", "soft": "--", "hard": ":", "attention": "-."}
+        _, ax = plt.subplots(figsize=(10, 4))
+    used = set()
     for k, (label, log) in enumerate(logs.items()):
-        color = f"C{k}"
-        for term, style in styles.items():
+        for term, (_, style) in LOSS_TERMS.items():
             if term not in log or (log[term].fillna(0) == 0).all():
                 continue
-            ax.plot(log["step"], log[term].rolling(window, min_periods=1).mean(), style, color=color,
-                    label=f"{label}: {term}")
+            used.add(term)
+            ax.plot(log["step"], log[term].rolling(window, min_periods=1).mean(), style, color=f"C{k}")
     ax.set_xlabel("training step")
     ax.set_ylabel(f"loss (rolling mean of {window} steps)")
-    ax.set_title("Learning curves: total —, soft targets – –, hard labels ···, attention –·")
-    ax.legend(fontsize=7, ncol=2)
+    ax.set_title("Learning curves")
+    students = ax.legend(handles=[Line2D([], [], color=f"C{k}", label=label) for k, label in enumerate(logs)],
+                         title="student", fontsize=8, title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.add_artist(students)
+    ax.legend(handles=[Line2D([], [], color="black", linestyle=style, label=name)
+                       for term, (name, style) in LOSS_TERMS.items() if term in used],
+              title="loss term", fontsize=8, title_fontsize=8, loc="lower left", bbox_to_anchor=(1.01, 0))
     return ax
 
 

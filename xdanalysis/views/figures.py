@@ -9,14 +9,15 @@ __all__ = ["png_bytes", "render_png"]
 
 
 def png_bytes(figure, *, margins: dict | None = None, dpi: int = 80) -> bytes:
-    """A drawn matplotlib figure as PNG bytes. Fixed ``margins`` (``subplots_adjust`` keywords) skip
-    ``tight_layout``'s extra text rendering, a third of a redraw."""
+    """A drawn matplotlib figure as PNG bytes, nothing clipped. Fixed ``margins`` (``subplots_adjust``
+    keywords) skip ``tight_layout``'s extra text rendering, a third of a redraw, and keep the size."""
     if margins:
         figure.subplots_adjust(**margins)
     else:
         figure.tight_layout()
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi)
+    # without fixed margins, the image grows to hold whatever sits outside the axes (legends, long ticks)
+    figure.savefig(buffer, format="png", dpi=dpi, **({} if margins else {"bbox_inches": "tight", "pad_inches": 0.08}))
     return buffer.getvalue()
 
 

@@ -116,22 +116,31 @@ def plot_outcomes(table: pd.DataFrame, ax=None):
 
 
 def plot_slice(frame: pd.DataFrame, metric: str = "F1", ax=None):
-    """Per-bucket score with 95% bootstrap intervals, answerable and unanswerable beside it, and counts."""
+    """Per-bucket score with 95% bootstrap intervals, answerable and unanswerable beside it, and counts;
+    a bucket too small for an interval is pale, with its n in grey."""
     import matplotlib.pyplot as plt
 
     check_choice("metric", metric, ["EM", "F1"])
     if ax is None:
-        _, ax = plt.subplots(figsize=(max(6, 0.7 * len(frame) + 2), 4.2))
+        _, ax = plt.subplots(figsize=(max(6, 0.9 * len(frame) + 2), 4.2))
     x = np.arange(len(frame))
-    errors = np.vstack([frame[metric] - frame[f"{metric}_low"], frame[f"{metric}_high"] - frame[metric]])
-    ax.bar(x, frame[metric], width=0.6, color="#bbbbbb", label=f"all {metric}",
-           yerr=np.nan_to_num(errors), capsize=3)
+    errors = np.vstack([frame[metric] - frame[f"{metric}_low"], frame[f"{metric}_high"] - frame[metric]]).astype(float)
+    small = (frame["count"] > 0) & frame[f"{metric}_low"].isna()  # too few for an interval: paler, no bar
+    ax.bar(x, frame[metric], width=0.6, color=["#e6e6e6" if tiny else "#bbbbbb" for tiny in small],
+           edgecolor=["#999999" if tiny else "none" for tiny in small], label=f"all {metric}",
+           )
+    shown = ~np.isnan(errors).any(axis=0)
+    ax.errorbar(x[shown], frame[metric].to_numpy()[shown], yerr=errors[:, shown], fmt="none", ecolor="black",
+                capsize=3)
     ax.plot(x, frame[f"HasAns_{metric}"], "o", color="#4c72b0", label=f"answerable {metric}")
     ax.plot(x, frame[f"NoAns_{metric}"], "s", color="#c44e52", label=f"unanswerable {metric}")
     labels = [f"{b}\nn={c} ({h}/{n})" for b, c, h, n in
               zip(frame["bucket"], frame["count"], frame["HasAns_count"], frame["NoAns_count"])]
     crowded = len(frame) > 6
-    ax.set_xticks(x, labels, fontsize=8, rotation=30 if crowded else 0, ha="right" if crowded else "center")
+    ax.set_xticks(x, labels, fontsize=8, rotation=40 if crowded else 0, ha="right" if crowded else "center",
+                  rotation_mode="anchor" if crowded else "default")
+    for label, tiny in zip(ax.get_xticklabels(), small):
+        label.set_color("#888888" if tiny else "black")
     ax.tick_params(axis="y", labelsize=8)
     ax.set_ylim(0, 118)  # a band above 100 for the legend: never over a bar, an interval or the title
     ax.set_yticks(range(0, 101, 20))
@@ -227,17 +236,19 @@ def plot_risk_coverage(curves, ax=None):
 
 def plot_reliability(frame: pd.DataFrame, ax=None, groups=("answerable", "unanswerable")):
     """Reliability diagram from :func:`xdanalysis.analysis.calibration.reliability`: accuracy against confidence
-    per bin and group, the diagonal of perfect calibration, the counts in a bar strip below, and
-    ECE / Brier in the legend."""
+    per bin and group, the diagonal of perfect calibration, ECE / Brier in the legend, and the
+    questions per bin on an axis of their own below. Returns the accuracy axes (``.counts_axes``
+    holds the counts)."""
     import matplotlib.pyplot as plt
+    from mpl_toolkits.axes_grid1 import make_axes_locatable
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(6.5, 4.5))
+        _, ax = plt.subplots(figsize=(6.5, 5))
+    counts = make_axes_locatable(ax).append_axes("bottom", size="28%", pad=0.12, sharex=ax)
     summary = frame.attrs.get("summary")
     colors = {"all": "#555555", "answerable": "#4c72b0", "unanswerable": "#c44e52"}
     ax.plot([0, 1], [0, 1], color="#aaaaaa", linestyle="--", linewidth=1, label="perfect calibration")
     width = (frame["high"] - frame["low"]).iloc[0]
-    total = max(1, frame[frame["group"].isin(groups)]["count"].max())
     for k, group in enumerate(groups):
         part = frame[(frame["group"] == group) & (frame["count"] > 0)]
         label = group
@@ -245,16 +256,20 @@ def plot_reliability(frame: pd.DataFrame, ax=None, groups=("answerable", "unansw
             s = summary.set_index("group").loc[group]
             label = f"{group} (n={int(s['count'])}, ECE {s['ECE']:.3f}, Brier {s['Brier']:.3f})"
         ax.plot(part["confidence"], part["accuracy"], "o-", color=colors.get(group), label=label)
-        ax.bar(part["low"] + width * (0.25 + 0.5 * k), 0.15 * part["count"] / total, width=width / 2, bottom=-0.2,
-               color=colors.get(group), alpha=0.5)
-        for x, n in zip(part["low"] + width * (0.25 + 0.5 * k), part["count"]):
-            ax.text(x, -0.2 + 0.15 * n / total + 0.005, str(int(n)), ha="center", va="bottom", fontsize=6)
+        bars = counts.bar(part["low"] + width * (0.25 + 0.5 * k), part["count"], width=width / 2,
+                          color=colors.get(group), alpha=0.6)
+        counts.bar_label(bars, fontsize=6)
     ax.set_xlim(0, 1)
-    ax.set_ylim(-0.21, 1.05)
-    ax.set_xlabel("confidence in the decision (span probability, or no-answer probability)")
-    ax.set_ylabel("accuracy (EM); bars below: questions per bin")
+    ax.set_ylim(0, 1.05)
+    ax.tick_params(labelbottom=False)
+    ax.set_ylabel("accuracy (EM)")
     ax.set_title("Reliability of the model's decisions")
     ax.legend(fontsize=7, loc="upper left")
+    counts.set_ylim(0, 1.3 * max(1, frame[frame["group"].isin(groups)]["count"].max()))
+    counts.set_ylabel("questions", fontsize=8)
+    counts.tick_params(labelsize=7)
+    counts.set_xlabel("confidence in the decision (span probability, or no-answer probability)")
+    ax.counts_axes = counts
     return ax
 
 

@@ -6,7 +6,10 @@ from ..core.common import logit
 from ..core.metrics import abstain_baseline
 from ..model.loading import CARD_FIGURES
 
-__all__ = ['summary_text']
+__all__ = ['ABSTAIN_MARGIN', 'abstaining_warning', 'summary_text']
+
+# A model whose F1 is within this many points of always abstaining is flagged wherever its score is shown.
+ABSTAIN_MARGIN = 1.0
 
 
 def summary_text(scores: dict, model: str, run=None) -> str:
@@ -48,10 +51,9 @@ def summary_text(scores: dict, model: str, run=None) -> str:
     baseline = abstain_baseline(scores)
     if baseline is not None:
         lines.append(f"{'always abstaining':28}{baseline:8.2f}{baseline:8.2f}{scores['total']:11d}")
-        if scores["f1"] <= baseline + 1.0:
-            answered = f" (it answered {int((run.table['answer'] != '').sum())} of {len(run.table)})" if run else ""
-            lines.append(f"WARNING: F1 {scores['f1']:.2f} is within a point of always abstaining ({baseline:.2f}): "
-                         f"the model hardly answers{answered}; read the answerable row, not the overall one.")
+    warning = abstaining_warning(scores, run=run)
+    if warning:
+        lines.append(f"WARNING: {warning}")
     if "best_f1" in scores:
         lines.append("")
         for key in ("exact", "f1"):
@@ -59,3 +61,20 @@ def summary_text(scores: dict, model: str, run=None) -> str:
             lines.append(f"best {key.upper() if key == 'f1' else 'EM'}: {scores['best_' + key]:.2f} at no-answer "
                          f"probability {p:.4f} (null-odds threshold {logit(p):+.3f})")
     return "\n".join(lines)
+
+
+def abstaining_warning(scores: dict, *, label: str = "the model", run=None) -> str | None:
+    """A sentence when ``scores`` (F1) lie within ``ABSTAIN_MARGIN`` points of always abstaining,
+    else None: such a model hardly answers, and its overall score says nothing of its answers.
+
+    >>> abstaining_warning({"f1": 50.5, "total": 10, "NoAns_total": 5, "HasAns_f1": 5.0}, label="student")
+    'student: F1 50.50 is within a point of always abstaining (50.00): it hardly answers (answerable F1 5.00); read the answerable row, not the overall one.'
+    """
+    baseline = abstain_baseline(scores)
+    if baseline is None or scores["f1"] > baseline + ABSTAIN_MARGIN:
+        return None
+    answered = f"it answered {int((run.table['answer'] != '').sum())} of {len(run.table)}" if run is not None else \
+        f"answerable F1 {scores['HasAns_f1']:.2f}" if "HasAns_f1" in scores else ""
+    return (f"{label}: F1 {scores['f1']:.2f} is within {'a point' if ABSTAIN_MARGIN == 1 else f'{ABSTAIN_MARGIN:g} points'}"
+            f" of always abstaining ({baseline:.2f}): it hardly answers ({answered}); read the answerable row, "
+            "not the overall one.")

@@ -8,7 +8,7 @@ import pandas as pd
 from ...core.common import check_choice
 from .rewrites import PROBES
 
-__all__ = ['probe_examples', 'probe_summary', 'probe_summary_text']
+__all__ = ['FAILURE_KINDS', 'probe_examples', 'probe_failures', 'probe_summary', 'probe_summary_text']
 
 
 def probe_summary(results: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
@@ -44,6 +44,53 @@ def probe_summary(results: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0, l
     frame = pd.DataFrame(rows, columns=["probe", "expect", "n", "skipped", "consistency", "low", "high",
                                         "n_correct", "consistency_if_correct"])
     frame.attrs["transitions"] = transitions
+    return frame
+
+
+# How a probed question can miss its expectation, in the order tables show them.
+FAILURE_KINDS = ["abstained", "answered anyway", "kept the old answer", "another answer"]
+
+
+def _failure_kind(row) -> str | None:
+    from ...core.metrics import compute_exact
+
+    if row.met:
+        return None
+    if row.probed_answer == "":
+        return "abstained"
+    if row.expect == "abstain":
+        return "answered anyway"
+    old = list(row.original_answer_texts) + [row.original_answer]
+    if row.expect == "answer" and any(compute_exact(a, row.probed_answer) for a in old if a):
+        return "kept the old answer"  # the answer the text no longer holds
+    return "another answer"
+
+
+def probe_failures(results: pd.DataFrame) -> pd.DataFrame:
+    """Per probe: how many questions missed the expectation, split by kind (``FAILURE_KINDS``:
+    abstained, answered anyway where it should abstain, kept the old answer the rewrite removed,
+    another answer), beside the base rates that say what the probe changed: how many the model
+    already abstained on before the rewrite and how many after. ``.attrs["kinds"]`` holds each
+    probed question's failure kind (None when met), by ``id``.
+
+    Example::
+
+        probe_failures(load_probes("runs/probes-demo"))
+    """
+    kinds = pd.Series([_failure_kind(r) for r in results.itertuples()], index=results["id"].to_numpy(), dtype=object)
+    rows = []
+    for name in [n for n in PROBES if n in set(results["probe"])]:
+        part = results[results["probe"] == name]
+        mix = kinds[part["id"].to_numpy()].value_counts()
+        before, after = part["original_answer"] == "", part["probed_answer"] == ""
+        rows.append({"probe": name, "expect": "/".join(sorted(set(part["expect"]))), "n": len(part),
+                     "missed": int((~part["met"].astype(bool)).sum()),
+                     **{kind: int(mix.get(kind, 0)) for kind in FAILURE_KINDS},
+                     "abstained before": int(before.sum()), "abstained after": int(after.sum()),
+                     "abstained after, of those answered before": int((after & ~before).sum()),
+                     "answered before": int((~before).sum())})
+    frame = pd.DataFrame(rows)
+    frame.attrs["kinds"] = kinds
     return frame
 
 

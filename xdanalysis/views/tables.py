@@ -1,0 +1,72 @@
+"""Tables for people: plain column names and one or two decimals (the data keeps its own names)."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from ..core.common import logit
+
+__all__ = ['COLUMN_NAMES', 'readable', 'threshold_audit_table']
+
+# The package's column names as a reader would say them; a name not here has its underscores spaced.
+COLUMN_NAMES = {
+    "count": "questions", "share": "share of questions", "n": "questions",
+    "EM_low": "EM 95% CI low", "EM_high": "EM 95% CI high", "F1_low": "F1 95% CI low", "F1_high": "F1 95% CI high",
+    "HasAns_count": "answerable questions", "HasAns_EM": "answerable EM", "HasAns_F1": "answerable F1",
+    "HasAns_F1_low": "answerable F1 CI low", "HasAns_F1_high": "answerable F1 CI high",
+    "NoAns_count": "unanswerable questions", "NoAns_EM": "unanswerable EM", "NoAns_F1": "unanswerable F1",
+    "NoAns_F1_low": "unanswerable F1 CI low", "NoAns_F1_high": "unanswerable F1 CI high",
+    "HasAns": "answerable", "NoAns": "unanswerable",
+    "low": "95% CI low", "high": "95% CI high", "p_value": "p-value", "difference": "difference (points)",
+    "null_odds": "null odds", "null_odds_threshold": "null-odds threshold", "overall": "all questions",
+    "answer_texts": "gold answers", "has_answer": "answerable", "plausible_trap": "plausible-answer trap",
+    "exact": "EM", "f1": "F1", "answer": "answer", "outcome": "outcome",
+}
+
+
+def _name(column, suffixes: dict) -> str:
+    for suffix, label in suffixes.items():
+        if isinstance(column, str) and column.endswith(suffix):
+            return f"{_name(column[: -len(suffix)], {})} ({label})"
+    return COLUMN_NAMES.get(column, column.replace("_", " ") if isinstance(column, str) else column)
+
+
+def readable(frame: pd.DataFrame, *, digits: int = 2, labels: tuple | None = None) -> pd.DataFrame:
+    """``frame`` with people's column names (``COLUMN_NAMES``) and floats rounded to ``digits``.
+
+    ``labels``: the two models of a comparison, whose columns end in ``_a`` and ``_b``.
+
+    >>> readable(pd.DataFrame({"null_odds_a": [1.23456], "HasAns_F1": [50.0]}), labels=("teacher", "student"))
+       null odds (teacher)  answerable F1
+    0                 1.23           50.0
+    """
+    suffixes = {"_a": labels[0], "_b": labels[1]} if labels else {}
+    shown = frame.rename(columns=lambda c: _name(c, suffixes))
+    shown.index = shown.index.set_names([_name(n, suffixes) if n else n for n in shown.index.names])
+    return shown.round(digits)
+
+
+def threshold_audit_table(audit: dict, *, digits: int = 2) -> pd.DataFrame:
+    """The cross-fitted threshold audit (:func:`xdanalysis.analysis.thresholds.cross_fitted_threshold`)
+    as one labelled row per figure: every threshold named with its scale (null odds, or the official
+    script's no-answer probability) and every fold's threshold on a row of its own."""
+    probability = audit["best_f1_thresh"]
+    odds = logit(probability) if 0 < probability < 1 else math.nan
+    rows = [
+        ("questions", audit["count"]), ("folds", audit["folds"]),
+        ("run's threshold (null odds)", audit["current_threshold"]),
+        ("F1 at the run's null-odds threshold (%)", audit["default_f1"]),
+        ("official best F1, chosen on the questions it scores (%)", audit["best_f1"]),
+        ("official best threshold (no-answer probability, as evaluate-v2.0.py)", probability),
+        ("official best threshold (null odds)", odds),
+        ("cross-fitted F1, null-odds threshold chosen on the other folds (%)", audit["cross_fitted_f1"]),
+        ("honest gain over the run's null-odds threshold (points)", audit["gain"]),
+        ("honest gain, 95% CI low", audit["gain_low"]), ("honest gain, 95% CI high", audit["gain_high"]),
+        ("optimism of the official best F1 (points)", audit["optimism"]),
+        *((f"fold {k + 1} threshold (null odds)", t) for k, t in enumerate(audit["fold_thresholds"])),
+    ]
+    frame = pd.DataFrame(rows, columns=["figure", "value"]).set_index("figure")
+    frame["value"] = [f"{v:.{digits}f}" if isinstance(v, float) else str(v) for v in frame["value"]]
+    return frame
