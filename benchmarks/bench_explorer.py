@@ -1,4 +1,5 @@
-"""How fast the ErrorExplorer updates on a full dev-set-sized run (~12k questions).
+"""How fast the ErrorExplorer updates on a full dev-set-sized run (~12k questions): slices,
+buckets, outcomes, the grid of two slices and its cells, the error tree's leaves.
 
     python benchmarks/bench_explorer.py --run RUN [--copies 2]
 
@@ -62,6 +63,22 @@ def main(argv=None) -> int:
             for outcome in ("false_answer", "(all errors)", "abstained"):
                 record("outcome change", lambda o=outcome: setattr(explorer.outcome, "value", o))
                 record("next example", explorer.next_button.click)
+
+    explorer.slice.value = "question type"
+    explorer.outcome.value = "(all errors)"
+    for second in ("context length", "answer position", "gold agreement", "windows"):  # the grid of two slices
+        record("second slice, first visit", lambda s=second: setattr(explorer.second, "value", s))
+        buttons = [c for c in explorer.grid.children[0].children[1].children
+                   if hasattr(c, "click") and not c.disabled]
+        for button in buttons[:6]:
+            record("grid cell click", button.click)
+            record("next example", explorer.next_button.click)
+    for second in ("context length", "answer position"):
+        record("second slice, cached", lambda s=second: setattr(explorer.second, "value", s))
+    explorer.second.value = "(none)"
+    for _, leaf in explorer.leaf.options[1:]:  # the error tree's leaves
+        record("tree leaf change", lambda v=leaf: setattr(explorer.leaf, "value", v))
+        record("next example", explorer.next_button.click)
 
     worst = print_updates(results, BUDGET_MS)
     print(f"\nworst update: {worst:.0f} ms; peak RSS {peak_rss_mb():.0f} MB")

@@ -108,6 +108,12 @@ def test_error_analysis_runs(offline_env, monkeypatch, tmp_path):
     for gold in ("has answer", "no answer"):
         line = next(ln for ln in shown.splitlines() if ln.startswith(gold))
         assert line.split()[2:4] == [str(matrix.loc[gold, "answered"]), str(matrix.loc[gold, "abstained"])]
+    # where errors concentrate: the tree's rate and the gold audit, computed on the run the notebook used
+    from xdanalysis.analysis.error_tree import error_tree
+
+    tree = error_tree(load_run(offline_env["XDANALYSIS_RUN"]))
+    said = json.dumps([o.get("data", {}).get("text/markdown", "") for o in outputs], ensure_ascii=False)
+    assert f"The run's error rate is {tree.base_rate:.1f}%" in said and "Against the majority gold" in said
 
 
 def test_attention_runs(offline_env, monkeypatch, tmp_path):
@@ -150,8 +156,12 @@ def test_distillation_runs(monkeypatch, tmp_path, tiny_model_dir, squad_file):
         assert "`nbroad/xdistil-l12-h384-squad2` cannot be had offline" in said  # and says so on screen
     shown = next(o["data"]["text/plain"] for o in outputs if "difference" in o.get("data", {}).get("text/plain", "")
                  and "HasAns" in o["data"]["text/plain"])
-    for run in runs:
-        assert f"{run.scores()['f1']:.3f}".rstrip("0").rstrip(".") in shown
+    for run in runs:  # two decimals, as people read them
+        assert f"{run.scores()['f1']:.2f}".rstrip("0").rstrip(".") in shown
+    assert "always abstaining" in shown
+    headline = json.dumps([o.get("data", {}).get("text/markdown", "") for o in outputs], ensure_ascii=False)
+    floor = 100 * (~runs[0].table["has_answer"]).mean()
+    assert f"always abstaining {floor:.1f} / 0 / 100" in headline
 
 
 def test_distillation_lab_runs(monkeypatch, tmp_path, squad_file):
@@ -197,7 +207,7 @@ def test_robustness_and_calibration_runs(offline_env, monkeypatch, tmp_path):
     # the consistency table on screen is the package's, on the probes the notebook ran
     summary = probe_summary(results).round(1).set_index("probe")
     shown = next(o["data"]["text/html"] for o in outputs
-                 if "consistency_if_correct" in o.get("data", {}).get("text/html", ""))
+                 if "consistency if correct" in o.get("data", {}).get("text/html", ""))
     import re
 
     for name in summary.index[summary["n"] > 0]:
@@ -205,6 +215,13 @@ def test_robustness_and_calibration_runs(offline_env, monkeypatch, tmp_path):
         assert f"<td>{summary.loc[name, 'consistency']}</td>" in row
     text = json.dumps([o.get("data", {}).get("text/markdown", "") for o in outputs], ensure_ascii=False)
     assert "cross-fitted, the honest gain" in text
+    # the findings say the base rate behind the deletion probe, computed from the probes run here
+    from xdanalysis.analysis.probes.summary import probe_failures
+
+    removed = probe_failures(results).set_index("probe").loc["remove_answer_sentence"]
+    assert f"had already abstained on {removed['abstained before']} of them" in text
+    html = json.dumps([o.get("data", {}).get("text/html", "") for o in outputs], ensure_ascii=False)
+    assert "fold 5 threshold (null odds)" in html and "kept the old answer" in html
 
 
 def test_attribution_runs(offline_env, monkeypatch, tmp_path):

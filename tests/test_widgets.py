@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from test_errors import hand_run
 
@@ -26,7 +27,7 @@ def test_explorer_counts_and_shown_example():
     assert explorer.plot.value[:4] == b"\x89PNG"
     explorer.bucket.value = "who"
     assert list(explorer.matching["id"]) == ["trap", "wrong"]  # most confident first
-    assert "2</b> matching" in explorer.summary.value and "bucket: 2 questions" in explorer.summary.value
+    assert "2</b> matching" in explorer.summary.value and "bucket who: 2 questions" in explorer.summary.value
     explorer.outcome.value = "false_answer"
     assert explorer.current_id == "trap"
     assert "plausible-answer trap" in explorer.example.value and "Gustave Eiffel" in explorer.example.value
@@ -197,3 +198,33 @@ def test_explorers_say_when_they_list_only_some_questions(tiny_model_dir, squad_
     assert len(some.question.options) == 3 and f"first 3 of {len(run.table)}" in some.question.description
     every = AttentionExplorer(run, model, tokenizer)
     assert len(every.question.options) == len(run.table) and every.question.description == "question"
+
+
+def test_explorer_grid_cells_and_tree_leaves_page_through_their_questions():
+    import ipywidgets as w
+
+    from xdanalysis.analysis.slices import slice_values
+
+    base = hand_run()
+    table = pd.concat([base.assign(id=base["id"] + f"-{k}", context=base["context"] + f" Paragraph {k}.")
+                       for k in range(6)], ignore_index=True)
+    explorer = ErrorExplorer(Run(path=Path("hand"), table=table, info={"settings": {}}, _nbest={}), n_boot=20)
+    explorer.outcome.value = "(all)"
+    explorer.second.value = "answer position"
+    grid = explorer.grid.children[0].children[1]
+    buttons = [c for c in grid.children if isinstance(c, w.Button) and not c.disabled]
+    assert buttons and sum(int(b.description.split(" · ")[0]) for b in buttons) == \
+        (slice_values(outcomes(table), "answer position").notna()).sum()
+    buttons[0].click()
+    a, b = explorer.cell
+    first = slice_values(outcomes(table), "question type").astype(str)
+    second = slice_values(outcomes(table), "answer position").astype(str)
+    expected = set(table["id"][(first == a) & (second == b)])
+    assert set(explorer.matching["id"]) == expected and f"cell {a} × {b}" in explorer.summary.value
+    explorer.bucket.value = "who"  # choosing a bucket leaves the cell
+    assert explorer.cell is None
+    leaf = explorer.leaf.options[1][1]
+    explorer.bucket.value = "(all)"
+    explorer.leaf.value = leaf
+    assert set(explorer.matching["id"]) == set(explorer.tree.examples(leaf)["id"])
+    assert "tree leaf:" in explorer.summary.value

@@ -12,9 +12,10 @@ import pandas as pd
 from ..core.common import check_choice, table_of
 from ..core.stats import MIN_INTERVAL_COUNT, bootstrap_ci
 from ..core.text import QUESTION_TYPES, lexical_overlap, question_type
+from .gold import agreement_bucket
 from .outcomes import ERROR_OUTCOMES, OUTCOMES, outcomes
 
-__all__ = ['SLICES', 'SLICE_COLUMNS', 'Slice', 'bucket_labels', 'degenerate_slice', 'examples', 'per_bucket', 'slice_table', 'slice_values']
+__all__ = ['CELL_SEPARATOR', 'SLICES', 'SLICE_COLUMNS', 'Slice', 'bucket_labels', 'degenerate_slice', 'examples', 'per_bucket', 'slice_grid', 'slice_pair', 'slice_table', 'slice_values']
 
 
 @dataclass
@@ -78,6 +79,9 @@ SLICES = {
         Slice("lexical overlap", _overlap, edges=[0, 0.25, 0.5, 0.75, 1.0001],
               description="share of question content words in the answer's sentence"),
         Slice("article", lambda t: t["title"], kind="category", description="Wikipedia article"),
+        Slice("gold agreement", agreement_bucket, kind="category",
+              description="how far the annotators' gold answers agree (mean pairwise F1; one gold, all agree, "
+                          "partly ≥ 0.5, disagree < 0.5)"),
     ]
 }
 
@@ -149,13 +153,33 @@ def slice_values(table: pd.DataFrame, by, edges=None, quantiles: int | None = No
 
 SLICE_COLUMNS = (["bucket", "count", "share", "EM", "EM_low", "EM_high", "F1", "F1_low", "F1_high"]
                  + [f"{p}_{c}" for p in ("HasAns", "NoAns") for c in ("count", "EM", "F1", "F1_low", "F1_high")]
-                 + OUTCOMES + ["plausible_trap"])
+                 + OUTCOMES + ["plausible_trap", "errors", "share_of_errors"]
+                 + [f"share_of_{o}" for o in ERROR_OUTCOMES])
+
+
+def _interval(values: np.ndarray, *, n_boot: int, seed: int, level: float) -> tuple[float, float]:
+    """The bootstrap interval of a mean score, in %; none (NaN) under ``MIN_INTERVAL_COUNT`` values."""
+    if len(values) < MIN_INTERVAL_COUNT:
+        return np.nan, np.nan
+    low, high = bootstrap_ci(values, n_boot=n_boot, seed=seed, level=level)
+    return 100 * low, 100 * high
+
+
+def _error_shares(row: dict, totals: pd.Series) -> dict:
+    """A bucket's share of all the run's errors, and of each error outcome (NaN when there is none)."""
+    errors = sum(int(totals.get(o, 0)) for o in ERROR_OUTCOMES)
+    shares = {"share_of_errors": row["errors"] / errors if errors else np.nan}
+    for o in ERROR_OUTCOMES:
+        shares[f"share_of_{o}"] = row[o] / totals[o] if totals.get(o, 0) else np.nan
+    return shares
 
 
 def slice_table(table: pd.DataFrame, by, *, edges=None, quantiles: int | None = None, n_boot: int = 1000,
                 seed: int = 0, level: float = 0.95) -> pd.DataFrame:
     """Per bucket: count, share, EM and F1 (in %) with bootstrap intervals, outcome mix, and the
-    same split answerable (HasAns) vs unanswerable (NoAns). A bucket (or side) of fewer than
+    same split answerable (HasAns) vs unanswerable (NoAns), and the bucket's share of all the run's
+    errors and of each error outcome (``share_of_errors``, ``share_of_false_answer``...: a bucket is
+    worth a look when these differ from its ``share`` of questions). A bucket (or side) of fewer than
     ``MIN_INTERVAL_COUNT`` questions has no interval (NaN): its mean is shown with its n only.
 
     ``by``: a name in ``SLICES``, a :class:`Slice`, a column, or a Series of buckets (its name
@@ -175,6 +199,7 @@ def slice_table(table: pd.DataFrame, by, *, edges=None, quantiles: int | None = 
     if not isinstance(buckets.dtype, pd.CategoricalDtype):
         buckets = buckets.astype("category")
     labels = buckets.astype(object).to_numpy()
+    totals = table["outcome"].value_counts()
     rows = []
     for index, bucket in enumerate(buckets.cat.categories):
         part = table[labels == bucket]
@@ -185,25 +210,65 @@ def slice_table(table: pd.DataFrame, by, *, edges=None, quantiles: int | None = 
             for metric, column in (("EM", "exact"), ("F1", "f1")):
                 values = piece[column].to_numpy(dtype=float)
                 row[f"{prefix}{metric}"] = 100 * values.mean() if len(values) else np.nan
-                if not prefix:
-                    low, high = bootstrap_ci(values, n_boot=n_boot, seed=seed + index, level=level)
-                    row[f"{metric}_low"], row[f"{metric}_high"] = 100 * low, 100 * high
-            if prefix:
-                low, high = bootstrap_ci(piece["f1"].to_numpy(dtype=float), n_boot=n_boot, seed=seed + index,
-                                         level=level)
-                row[f"{prefix}F1_low"], row[f"{prefix}F1_high"] = 100 * low, 100 * high
+                if not prefix or metric == "F1":
+                    low, high = _interval(values, n_boot=n_boot, seed=seed + index, level=level)
+                    row[f"{prefix}{metric}_low"], row[f"{prefix}{metric}_high"] = low, high
         mix = part["outcome"].value_counts()
         for name in OUTCOMES:
             row[name] = int(mix.get(name, 0))
         row["plausible_trap"] = int(part["plausible_trap"].sum())
+        row["errors"] = sum(row[o] for o in ERROR_OUTCOMES)
+        row.update(_error_shares(row, totals))
         rows.append(row)
     frame = pd.DataFrame(rows, columns=SLICE_COLUMNS)
-    for prefix in ("", "HasAns_", "NoAns_"):  # too few questions for an interval: the mean and its n only
-        small = frame[f"{prefix}count"] < MIN_INTERVAL_COUNT
-        bounds = [f"{prefix}{m}_{side}" for m in (("EM", "F1") if not prefix else ("F1",)) for side in ("low", "high")]
-        frame.loc[small, bounds] = np.nan
     frame.attrs["slice"] = by if isinstance(by, str) else getattr(by, "name", str(by))
     frame.attrs["ordered"] = not isinstance(by, str) or SLICES.get(by) is None or SLICES[by].kind == "numeric"
+    return frame
+
+
+CELL_SEPARATOR = "\x1f"  # between the two buckets of a cell's label: no bucket label holds it
+
+
+def slice_pair(table: pd.DataFrame, rows, columns) -> pd.Series:
+    """Every question's cell of two slices at once: a categorical whose categories are
+    ``f"{row bucket}{CELL_SEPARATOR}{column bucket}"`` for every pair of buckets, in order (NaN
+    where either slice does not apply). ``.attrs``: ``names`` (the two slices) and ``cells``
+    (the pairs of buckets, in the categories' order). :func:`examples` takes it as ``by``."""
+    first, second = (by if isinstance(by, pd.Series) else slice_values(table, by) for by in (rows, columns))
+    names = [by.name if isinstance(by, pd.Series) else getattr(by, "name", by) for by in (rows, columns)]
+    names = [str(n) if n is not None else f"slice {k + 1}" for k, n in enumerate(names)]
+    if names[0] == names[1]:
+        raise ValueError(f"a grid needs two different slices, got {names[0]!r} twice")
+    cells = [(str(a), str(b)) for a in first.cat.categories for b in second.cat.categories]
+    labels = first.astype(object).astype(str) + CELL_SEPARATOR + second.astype(object).astype(str)
+    pair = pd.Series(pd.Categorical(labels.where(first.notna() & second.notna()),
+                                    categories=[a + CELL_SEPARATOR + b for a, b in cells]),
+                     index=table.index, name=" x ".join(names))
+    pair.attrs.update(names=names, cells=cells)
+    return pair
+
+
+def slice_grid(table: pd.DataFrame, rows, columns, *, n_boot: int = 1000, seed: int = 0,
+               level: float = 0.95) -> pd.DataFrame:
+    """Two slices at once: one row per cell (every bucket of ``rows`` x every bucket of
+    ``columns``, empty cells included) with every column of :func:`slice_table` (count, share,
+    EM/F1 with intervals, none under ``MIN_INTERVAL_COUNT`` questions, outcome mix, share of all
+    errors), the two buckets in columns named after the slices. ``.attrs``: ``rows``, ``columns``.
+
+    Example::
+
+        grid = slice_grid(outcomes(run.table), "question type", "context length")
+        grid.sort_values("share_of_errors", ascending=False).head(3)   # where the errors are
+    """
+    if "outcome" not in table.columns:
+        table = outcomes(table)
+    pair = slice_pair(table, rows, columns)
+    names, cells = pair.attrs["names"], pair.attrs["cells"]
+    frame = slice_table(table, pair, n_boot=n_boot, seed=seed, level=level)
+    frame.insert(0, names[1], [b for _, b in cells])
+    frame.insert(0, names[0], [a for a, _ in cells])
+    frame = frame.drop(columns="bucket")
+    frame.attrs.update(rows=names[0], columns=names[1], slice=pair.name)
     return frame
 
 

@@ -20,7 +20,12 @@ from ..views.tables import threshold_audit_table
 __all__ = ['PROBE_SECTION', 'REPORT_SECTIONS', 'probes_of_run', 'write_report']
 
 
-REPORT_SECTIONS = ["Scores", "Gold vs model", "Outcomes", "Slices", "Thresholds", "Selective QA", "Examples"]
+REPORT_SECTIONS = ["Scores", "Gold vs model", "Outcomes", "Slices", "Where errors concentrate", "Thresholds",
+                   "Selective QA", "Examples"]
+
+# The slices whose pairwise intersections the report searches for the cells holding the most errors.
+INTERSECTION_SLICES = ["question type", "context length", "question length", "answer position", "lexical overlap",
+                       "gold agreement"]
 
 
 # Shown only when `xdanalysis probe` wrote results beside the run (its OUT/original).
@@ -148,7 +153,7 @@ def write_report(run, out, n_boot: int = 1000, seed: int = 0, examples_per_outco
     """
     table = outcomes(run.table)
     body = [*_head_and_scores(run, table), *_outcome_section(table), *_slice_section(table, n_boot, seed),
-            *_threshold_section(run, table), *_selective_section(run, table, n_boot, seed)]
+            *_concentration_section(run, table, n_boot, seed), *_threshold_section(run, table), *_selective_section(run, table, n_boot, seed)]
     probe_results = probes_of_run(run)
     if probe_results is not None:
         body.extend(_probe_section(probe_results, n_boot, seed))
@@ -214,6 +219,56 @@ def _slice_section(table, n_boot: int, seed: int) -> list:
         body.append("<p>Outcomes (questions):</p>" + _wide(_table(mix, 0)))
     if left_out:
         body.append(f"<h3>Left out</h3><p>Slices that would only repeat what is above:</p><ul>{''.join(left_out)}</ul>")
+    return body
+
+
+def _top_intersections(table, n_boot: int, seed: int, top: int = 3) -> pd.DataFrame:
+    """The cells of every pair of ``INTERSECTION_SLICES`` holding the most errors (at least
+    ``MIN_INTERVAL_COUNT`` questions each), with their share of questions beside."""
+    from itertools import combinations
+
+    from ..analysis.slices import slice_grid
+
+    cells = []
+    for first, second in combinations(INTERSECTION_SLICES, 2):
+        grid = slice_grid(table, first, second, n_boot=n_boot, seed=seed)
+        grid = grid[grid["count"] >= MIN_INTERVAL_COUNT]
+        cells.append(pd.DataFrame({"cell": [f"{first} {a} × {second} {b}" for a, b in zip(grid[first], grid[second])],
+                                   "questions": grid["count"], "share of errors (%)": 100 * grid["share_of_errors"],
+                                   "share of questions (%)": 100 * grid["share"],
+                                   "F1 % [95% CI]": [_with_ci(*v) for v in zip(grid["F1"], grid["F1_low"],
+                                                                                 grid["F1_high"])]}))
+    frame = pd.concat(cells, ignore_index=True)
+    return frame.sort_values("share of errors (%)", ascending=False, kind="stable").head(top).set_index("cell")
+
+
+def _concentration_section(run, table, n_boot: int, seed: int) -> list:
+    from ..analysis.error_tree import error_tree
+    from ..analysis.gold import gold_audit
+    from ..views.concentrate import plot_error_tree
+
+    body = ["<h2 id='where-errors-concentrate'>Where errors concentrate</h2>"]
+    try:
+        tree = error_tree(run, n_boot=n_boot, seed=seed)
+    except ValueError as error:
+        body.append(f"<p>No error tree: {html.escape(str(error))}.</p>")
+    else:
+        leaves = tree.leaves[["rule", "count", "error_rate", "low", "high", "held_out_error_rate", "share_of_errors",
+                              "verdict"]].rename(columns={
+            "count": "questions", "error_rate": "error rate where found (%)", "low": "95% CI low", "high": "95% CI high",
+            "held_out_error_rate": "error rate held out (%)", "share_of_errors": "share of errors (%)"})
+        body.append(f"<p>A decision tree (depth {tree.model.get_depth()}) fitted to the errors on half the contexts "
+                    "and scored on the other half: a rule that holds keeps its error rate on the half it never saw. "
+                    f"The run's error rate is {tree.base_rate:.1f}%.</p>")
+        body.append(_wide(_table(leaves.set_index("rule"), 1)))
+        body.append(_png(lambda f: plot_error_tree(tree, ax=f.add_subplot()), (11, 0.75 * len(leaves) + 1.6)))
+    body.append("<h3>The intersections holding the most errors</h3><p>Every pair of "
+                f"{', '.join(INTERSECTION_SLICES)}; cells of at least {MIN_INTERVAL_COUNT} questions.</p>")
+    body.append(_wide(_table(_top_intersections(table, n_boot, seed), 1)))
+    audit = gold_audit(run)
+    body.append("<h3>Is the gold in doubt?</h3><p>How far the annotators' gold answers agree, the score against the "
+                "majority gold beside the official one (any gold), and the questions worth a second look.</p>")
+    body.append(_table(audit.summary, 1))
     return body
 
 

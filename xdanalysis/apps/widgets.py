@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..analysis.error_tree import error_tree
 from ..analysis.outcomes import OUTCOMES, outcomes
-from ..analysis.slices import SLICES, examples, slice_table, slice_values
+from ..analysis.slices import CELL_SEPARATOR, SLICES, examples, slice_grid, slice_pair, slice_table, slice_values
+from ..core.stats import MIN_INTERVAL_COUNT
 from ..views.display import example_html, probe_pair_html
 from ..views.figures import render_png
 from ..views.plots import plot_slice
@@ -30,7 +32,9 @@ def _show_png(image, data: bytes) -> None:
 
 class ErrorExplorer:
     """Pick a slice, a bucket and an outcome; see the count, the metrics, the slice's plot, and
-    page through the matching examples (most confident first).
+    page through the matching examples (most confident first). A second slice shows the grid of
+    both (count and share of errors per cell; click a cell to page through it); an error-tree leaf
+    (:func:`xdanalysis.analysis.error_tree.error_tree`) narrows the examples to its rule.
 
     Example::
 
@@ -51,7 +55,22 @@ class ErrorExplorer:
         self.matching = self.table.iloc[:0]
         self.listeners = []  # called with the id of each example shown (see AttentionExplorer.follow)
 
+        try:
+            self.tree = error_tree(run, n_boot=n_boot, seed=seed)
+            leaves = self.tree.leaves
+        except ValueError as error:  # e.g. one context: nothing to cross-fit on
+            self.tree, leaves, why = None, pd.DataFrame(columns=["leaf"]), str(error)
+        self._grids: dict[tuple, pd.DataFrame] = {}
+        self._grid_boxes: dict[tuple, object] = {}
+        self._pairs: dict[tuple, pd.Series] = {}
+        self.cell: tuple | None = None  # (bucket of the slice, bucket of the second slice) clicked in the grid
         self.slice = w.Dropdown(options=list(SLICES), value="question type", description="slice")
+        self.second = w.Dropdown(options=["(none)"] + list(SLICES), value="(none)", description="× slice")
+        self.leaf = w.Dropdown(options=[("(every question)" if self.tree else f"(no error tree: {why})", None)] + [
+            (f"{r['rule'][:90]} · n={r['count']} · {r['error_rate']:.0f}% errors, held out "
+             f"{r['held_out_error_rate']:.0f}% ({r['verdict']})", int(r["leaf"])) for _, r in leaves.iterrows()],
+            value=None, description="tree leaf", layout=w.Layout(width="60em"), disabled=self.tree is None)
+        self.grid = w.VBox()
         self.bucket = w.Dropdown(options=["(all)"], value="(all)", description="bucket")
         self.outcome = w.Dropdown(options=["(all)", "(all errors)"] + OUTCOMES, value="(all errors)",
                                   description="outcome")
@@ -61,7 +80,9 @@ class ErrorExplorer:
         self.plot = w.Image(format="png")
         self.example = w.HTML()
         self.slice.observe(lambda _: self._on_slice(), names="value")
-        self.bucket.observe(lambda _: self._on_filter(), names="value")
+        self.second.observe(lambda _: self._on_second(), names="value")
+        self.leaf.observe(lambda _: self._on_filter(), names="value")
+        self.bucket.observe(lambda _: self._on_bucket(), names="value")
         self.outcome.observe(lambda _: self._on_filter(), names="value")
         self.previous_button.on_click(lambda _: self.show(self.position - 1))
         self.next_button.on_click(lambda _: self.show(self.position + 1))
@@ -72,8 +93,10 @@ class ErrorExplorer:
         self.overall = slice_table(self.table, everything, n_boot=n_boot, seed=seed).iloc[0]
         self.widget = w.VBox([
             w.HBox([self.slice, self.bucket, self.outcome]),
+            w.HBox([self.second, self.leaf]),
             self.summary,
             self.plot,
+            self.grid,
             w.HBox([self.previous_button, self.next_button]),
             self.example,
         ])
@@ -101,6 +124,75 @@ class ErrorExplorer:
                                                    seed=self.seed)
         return self._slice_tables[name]
 
+    def pair(self, first: str, second: str) -> pd.Series:
+        if (first, second) not in self._pairs:
+            self._pairs[(first, second)] = slice_pair(self.table, self.buckets(first), self.buckets(second))
+        return self._pairs[(first, second)]
+
+    def grid_frame(self, first: str, second: str) -> pd.DataFrame:
+        if (first, second) not in self._grids:
+            self._grids[(first, second)] = slice_grid(self.table, self.buckets(first), self.buckets(second),
+                                                      n_boot=self.n_boot, seed=self.seed)
+        return self._grids[(first, second)]
+
+    def _grid_box(self, first: str, second: str):
+        """The clickable grid of two slices (built once per pair): a cell's count and share of all
+        errors, reddened where its share of errors exceeds its share of questions; too few for an
+        interval: grey text."""
+        import ipywidgets as w
+
+        key = (first, second)
+        if key not in self._grid_boxes:
+            frame = self.grid_frame(first, second)
+            rows, columns = frame.attrs["rows"], frame.attrs["columns"]
+            row_buckets = [b for b in dict.fromkeys(frame[rows]) if frame.loc[frame[rows] == b, "count"].sum()]
+            column_buckets = [b for b in dict.fromkeys(frame[columns])
+                              if frame.loc[frame[columns] == b, "count"].sum()]
+            cells = frame.set_index([rows, columns])
+            children = [w.HTML(f"<b>{first} \\ {second}</b>")] + [w.HTML(f"<b>{b}</b>") for b in column_buckets]
+            for a in row_buckets:
+                children.append(w.HTML(f"<b>{a}</b>"))
+                for b in column_buckets:
+                    cell = cells.loc[(a, b)]
+                    children.append(self._cell_button(a, b, cell))
+            self._grid_boxes[key] = w.VBox([
+                w.HTML(f"<div>Click a cell: <i>questions · share of all errors</i> (red: more of the errors than of "
+                       f"the questions; grey: under {MIN_INTERVAL_COUNT} questions)</div>"),
+                w.GridBox(children, layout=w.Layout(grid_template_columns=f"repeat({len(column_buckets) + 1}, "
+                                                                             "minmax(6em, max-content))"))])
+        return self._grid_boxes[key]
+
+    def _cell_button(self, a: str, b: str, cell):
+        import ipywidgets as w
+
+        count = int(cell["count"])
+        errors = 0.0 if pd.isna(cell["share_of_errors"]) else 100 * cell["share_of_errors"]
+        ratio = errors / (100 * cell["share"]) if count else 0.0
+        button = w.Button(description=f"{count} · {errors:.0f}%" if count else "–", disabled=not count,
+                          tooltip=f"{a} × {b}: {count} questions, {errors:.1f}% of errors, "
+                                  f"{100 * cell['share']:.1f}% of questions",
+                          layout=w.Layout(width="auto"))
+        button.style.button_color = "#f4a582" if ratio > 1.5 else "#fddbc7" if ratio > 1.1 else "#f7f7f7"
+        if count < MIN_INTERVAL_COUNT:
+            button.style.text_color = "#999999"
+        button.on_click(lambda _: self.select_cell(a, b))
+        return button
+
+    def select_cell(self, a: str, b: str):
+        """Page through the questions of one grid cell (``a`` of the slice, ``b`` of the second slice)."""
+        self.cell = (a, b)
+        self._on_filter()
+
+    def _on_second(self):
+        self.cell = None
+        second = self.second.value
+        self.grid.children = () if second in ("(none)", self.slice.value) else (self._grid_box(self.slice.value, second),)
+        self._on_filter()
+
+    def _on_bucket(self):
+        self.cell = None
+        self._on_filter()
+
     def _on_slice(self):
         name = self.slice.value
         frame = self.slice_frame(name)
@@ -111,28 +203,48 @@ class ErrorExplorer:
         with self.bucket.hold_trait_notifications():
             self.bucket.options = options
             self.bucket.value = "(all)"
-        self._on_filter()
+        self._on_second()
 
     def _on_filter(self):
-        bucket = self.bucket.value if self.bucket.value not in (None, "(all)") else None
         outcome = {"(all)": None, "(all errors)": "errors"}.get(self.outcome.value, self.outcome.value)
-        self.matching = examples(self.table, outcome=outcome, by=self.buckets(self.slice.value) if bucket else None,
-                                 bucket=bucket)
+        by, bucket = None, None
+        if self.cell is not None:
+            by, bucket = self.pair(self.slice.value, self.second.value), CELL_SEPARATOR.join(self.cell)
+        elif self.bucket.value not in (None, "(all)"):
+            by, bucket = self.buckets(self.slice.value), self.bucket.value
+        self.matching = examples(self.table, outcome=outcome, by=by, bucket=bucket)
+        if self.leaf.value is not None:
+            self.matching = self.matching[self.matching["id"].isin(self.tree.examples(self.leaf.value)["id"])]
         self._update_summary()
         self.show(0)
 
     def _update_summary(self):
-        frame = self.slice_frame(self.slice.value).set_index("bucket")
-        row = frame.loc[self.bucket.value] if self.bucket.value not in (None, "(all)") else self.overall
+        if self.cell is not None:
+            frame = self.grid_frame(self.slice.value, self.second.value)
+            row = frame.set_index([frame.attrs["rows"], frame.attrs["columns"]]).loc[self.cell]
+            where = f"cell {self.cell[0]} × {self.cell[1]}"
+        else:
+            frame = self.slice_frame(self.slice.value).set_index("bucket")
+            chosen = self.bucket.value not in (None, "(all)")
+            row, where = (frame.loc[self.bucket.value], f"bucket {self.bucket.value}") if chosen else (self.overall, "all")
 
         def pct(value):
             return "–" if pd.isna(value) else f"{value:.1f}"
 
+        interval = (f"95% CI {pct(row['F1_low'])}–{pct(row['F1_high'])}" if not pd.isna(row["F1_low"])
+                    else f"no CI under {MIN_INTERVAL_COUNT} questions")
+        leaf = ""
+        if self.leaf.value is not None:
+            r = self.tree.leaves.set_index("leaf").loc[self.leaf.value]
+            leaf = (f"<br>tree leaf: <i>{r['rule']}</i> · {r['count']} questions, {r['error_rate']:.1f}% errors where "
+                    f"found, {r['held_out_error_rate']:.1f}% held out ({r['verdict']}), {r['share_of_errors']:.1f}% "
+                    "of all errors")
         self.summary.value = (
-            f"<b>{len(self.matching)}</b> matching question(s) · bucket: {int(row['count'])} questions, "
-            f"EM {pct(row['EM'])} / F1 {pct(row['F1'])} (95% CI {pct(row['F1_low'])}–{pct(row['F1_high'])}) · "
+            f"<b>{len(self.matching)}</b> matching question(s) · {where}: {int(row['count'])} questions, "
+            f"EM {pct(row['EM'])} / F1 {pct(row['F1'])} ({interval}) · "
             f"answerable {int(row['HasAns_count'])}: F1 {pct(row['HasAns_F1'])} · "
-            f"unanswerable {int(row['NoAns_count'])}: F1 {pct(row['NoAns_F1'])}")
+            f"unanswerable {int(row['NoAns_count'])}: F1 {pct(row['NoAns_F1'])} · "
+            f"{pct(100 * row['share_of_errors'])}% of all errors, {pct(100 * row['share'])}% of questions{leaf}")
 
     @property
     def current_id(self) -> str | None:

@@ -1,0 +1,168 @@
+"""Where errors concentrate: slice intersections, the cross-fitted error tree, the gold audit (issue 19)."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_errors import hand_run
+
+from xdanalysis.analysis.error_tree import error_tree, context_halves
+from xdanalysis.analysis.gold import gold_agreement, gold_audit, majority_gold
+from xdanalysis.analysis.outcomes import ERROR_OUTCOMES, outcomes
+from xdanalysis.analysis.slices import slice_grid, slice_table, slice_values
+from xdanalysis.core.stats import MIN_INTERVAL_COUNT
+
+WORDS = "the army crossed the river before the winter and the fort fell to the british in the spring".split()
+
+
+def synthetic_run(n_contexts=300, per_context=2, seed=0, error=None):
+    """A run table with the columns error_tree reads; ``error(row) -> bool`` decides each outcome."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(n_contexts):
+        length = int(rng.integers(60, 380))
+        context = " ".join(rng.choice(WORDS, size=length)) + f" paragraph {c}."
+        for q in range(per_context):
+            kind = rng.choice(["why", "what", "who", "when"])
+            question = {"why": "Why did the fort fall", "what": "What did the army cross", "who": "Who took the fort",
+                        "when": "When did the fort fall"}[kind] + " " + " ".join(rng.choice(WORDS, int(rng.integers(1, 12)))) + "?"
+            has = bool(rng.random() < 0.6)
+            start = int(rng.integers(0, len(context) // 2))
+            row = {"id": f"q{c}-{q}", "title": "t", "context": context, "question": question,
+                   "has_answer": has, "answer_texts": [context[start:start + 9]] if has else [],
+                   "answer_starts": [start] if has else [], "plausible_starts": [] if has else [start],
+                   "context_tokens": length, "question_tokens": len(question.split()) + 2,
+                   "answer_tokens": 3.0 if has else np.nan, "n_windows": 1, "first_window_chars": len(context),
+                   "null_odds": float(rng.normal()), "answer": "x", "best_span_text": "x", "kind": kind}
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    wrong = np.array([error(r) for r in table.itertuples()])
+    table["outcome"] = np.where(wrong, np.where(table["has_answer"], "wrong_span", "false_answer"),
+                                np.where(table["has_answer"], "correct", "correct_abstention"))
+    table["plausible_trap"] = False
+    return table
+
+
+def test_the_tree_finds_a_planted_rule_and_it_holds_on_the_other_half():
+    table = synthetic_run(error=lambda r: r.kind == "why" and r.context_tokens > 250)
+    tree = error_tree(table, n_boot=200)
+    leaves = tree.leaves
+    assert leaves["count"].sum() == len(table)
+    top = leaves.iloc[0]
+    assert "question type why" in top["rule"] and "context tokens > 2" in top["rule"]  # the threshold near 250
+    assert top["error_rate"] == 100 and top["held_out_error_rate"] == 100 and top["verdict"] == "held"
+    assert top["share_of_errors"] == pytest.approx(100 * top["errors"] / (tree.table["outcome"] != "correct")
+                                                   .mul(tree.table["outcome"] != "correct_abstention").sum())
+    assert leaves["errors"].sum() == tree.table["outcome"].isin(ERROR_OUTCOMES).sum()
+    examples = tree.examples(top["leaf"])
+    assert len(examples) == top["count"] and examples["is_error"].all()
+    assert ((examples["kind"] == "why") & (examples["context_tokens"] > 250)).all()
+
+
+def test_cross_fitting_rejects_a_rule_planted_in_one_half_only():
+    probe = synthetic_run(error=lambda r: False)
+    fit_ids = set(probe["id"][context_halves(probe, seed=0)])
+    rng = np.random.default_rng(1)
+    noise = {q: bool(rng.random() < 0.3) for q in probe["id"]}
+    # in the half the tree is fitted on, long questions always fail; elsewhere errors are noise
+    table = synthetic_run(error=lambda r: (r.question_tokens > 9 and r.id in fit_ids) or noise[r.id])
+    tree = error_tree(table, n_boot=200)
+    planted = tree.leaves[tree.leaves["rule"].str.contains("question tokens > ")]
+    assert len(planted) and (planted["error_rate"] > 90).all()  # found where it was planted...
+    assert (planted["held_out_error_rate"] < 50).all()  # ...but not on the other half
+    assert set(planted["verdict"]) <= {"did not hold", "weaker out of sample"}
+    assert "held" not in set(planted["verdict"])
+
+
+def test_error_tree_targets_and_bad_options():
+    table = synthetic_run(n_contexts=60, error=lambda r: r.kind == "who")
+    tree = error_tree(table, target="false_answer", min_leaf=5, n_boot=50)
+    assert tree.leaves["errors"].sum() == (tree.table["outcome"] == "false_answer").sum()
+    with pytest.raises(ValueError, match="target"):
+        error_tree(table, target="errors")
+    with pytest.raises(ValueError, match="unknown leaf"):
+        tree.examples(-5)
+
+
+def test_intersections_match_a_pandas_groupby():
+    table = outcomes(pd.concat([hand_run().assign(id=hand_run()["id"] + str(k)) for k in range(3)],
+                               ignore_index=True))
+    grid = slice_grid(table, "question type", "answer position", n_boot=100)
+    a, b = slice_values(table, "question type"), slice_values(table, "answer position")
+    expected = table.groupby([a.astype(object), b.astype(object)]).agg(count=("id", "size"), F1=("f1", "mean"))
+    cells = grid.set_index(["question type", "answer position"])
+    assert len(grid) == len(a.cat.categories) * len(b.cat.categories)  # every cell, empty ones too
+    for (x, y), row in expected.iterrows():
+        assert cells.loc[(x, y), "count"] == row["count"]
+        assert cells.loc[(x, y), "F1"] == pytest.approx(100 * row["F1"])
+    assert grid["count"].sum() == len(table) - (a.isna() | b.isna()).sum()
+    assert grid.loc[grid["count"] < MIN_INTERVAL_COUNT, "F1_low"].isna().all()  # small cells: greyed, not hidden
+    errors = table["outcome"].isin(ERROR_OUTCOMES)
+    shown = grid[grid["count"] > 0]
+    assert shown["share_of_errors"].sum() == pytest.approx(errors[a.notna() & b.notna()].sum() / errors.sum())
+    with pytest.raises(ValueError, match="two different slices"):
+        slice_grid(table, "question type", "question type")
+
+
+def test_each_bucket_says_its_share_of_errors_beside_its_share_of_questions():
+    table = outcomes(hand_run())
+    frame = slice_table(table, "question type", n_boot=50).set_index("bucket")
+    errors = table["outcome"].isin(ERROR_OUTCOMES)
+    for bucket, part in table.groupby(slice_values(table, "question type").astype(object)):
+        assert frame.loc[bucket, "share_of_errors"] == pytest.approx(part["outcome"].isin(ERROR_OUTCOMES).sum()
+                                                                     / errors.sum())
+        false = (table["outcome"] == "false_answer").sum()
+        assert frame.loc[bucket, "share_of_false_answer"] == pytest.approx(
+            (part["outcome"] == "false_answer").sum() / false)
+    assert frame["share_of_errors"].sum() == pytest.approx(1.0)
+
+
+def test_gold_agreement_by_hand():
+    table = pd.DataFrame({"answer_texts": [["Paris", "Paris"], ["the Eiffel Tower", "Eiffel Tower", "a tower"], ["x"], []]})
+    agreement = gold_agreement(table)
+    # pairs: (the Eiffel Tower, Eiffel Tower) = 1 after normalisation; (Eiffel Tower, tower) = 2/3; twice
+    assert agreement.tolist()[:3] == pytest.approx([1.0, (1 + 2 / 3 + 2 / 3) / 3, 1.0])
+    assert np.isnan(agreement.iloc[3])
+    assert majority_gold(["a tower", "the Eiffel Tower", "Eiffel Tower"]) == "the Eiffel Tower"
+
+
+def test_gold_audit_on_real_dev_questions(shared):
+    data = json.loads((shared / "data" / "squad-v2-dev-half.json").read_text())
+    questions = {q["id"]: q for article in data["data"] for p in article["paragraphs"] for q in p["qas"]}
+    # two real questions whose annotators disagree, worked out by hand from the file
+    picked = [q for q in questions.values() if len({a["text"] for a in q["answers"]}) >= 3][:2]
+    texts = [[a["text"] for a in q["answers"]] for q in picked]
+    from xdanalysis.core.metrics import compute_f1
+
+    by_hand = [np.mean([compute_f1(x, y) for i, x in enumerate(t) for y in t[i + 1:]]) for t in texts]
+    frame = pd.DataFrame({"id": [q["id"] for q in picked], "question": [q["question"] for q in picked],
+                          "answer_texts": texts, "plausible_texts": [[], []],
+                          "answer": [texts[0][-1], ""], "na_prob": [0.1, 0.9]})
+    assert gold_agreement(frame).tolist() == pytest.approx(by_hand)
+    assert all(a < 1 for a in by_hand)
+    audit = gold_audit(frame)
+    row = audit.table.iloc[0]
+    assert row["f1"] == 1.0  # the answer is one of its golds: official F1 1...
+    majority = majority_gold(texts[0])
+    assert row["f1_majority"] == pytest.approx(compute_f1(majority, texts[0][-1]))  # ...against the majority less
+    assert row["minority_gold"] == (compute_f1(majority, texts[0][-1]) < 1 and
+                                    texts[0][-1].lower() != majority.lower())
+
+
+def test_gold_audit_counts_on_a_hand_table():
+    table = pd.DataFrame({
+        "id": list("abcd"), "question": ["q"] * 4,
+        "answer_texts": [["1889", "1889", "in 1889"], ["Gustave Eiffel", "Eiffel"], [], []],
+        "plausible_texts": [[], [], ["iron"], ["gold"]],
+        "answer": ["in 1889", "Eiffel", "iron", "iron"], "na_prob": [0.1, 0.4, 0.05, 0.05]})
+    audit = gold_audit(table, confident=0.9)
+    flagged = audit.table.set_index("id")
+    # a: "in 1889" is a gold, but two of three annotators gave "1889"; b: a tie goes to the first gold
+    assert flagged["minority_gold"].tolist() == [True, True, False, False]
+    assert flagged.loc["a", "f1"] == 1.0 and flagged.loc["a", "f1_majority"] == pytest.approx(2 / 3)
+    assert flagged["disputed_unanswerable"].tolist() == [False, False, True, False]
+    assert audit.summary.loc["answerable questions", "value"] == 2
+    assert list(audit.examples("disputed unanswerable")["id"]) == ["c"]
+    with pytest.raises(ValueError, match="kind"):
+        audit.examples("minority")

@@ -1,0 +1,207 @@
+"""Where errors concentrate: a shallow decision tree (scikit-learn) fitted to a run's errors from
+the QA features the package computes, its leaves as rules in words, cross-fitted: found on one
+half of the contexts, scored on the other, so that a rule that is noise is seen as noise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..core.common import check_choice, table_of
+from ..core.stats import MIN_INTERVAL_COUNT, bootstrap_ci
+from ..core.text import QUESTION_TYPES, question_type
+from .gold import gold_agreement
+from .outcomes import ERROR_OUTCOMES, outcomes
+from .slices import SLICES
+
+__all__ = ['ERROR_TARGETS', 'ERROR_FEATURES', 'ErrorTree', 'error_features', 'error_tree', 'context_halves']
+
+# What the tree predicts: any error, or one error outcome.
+ERROR_TARGETS = {"error": ERROR_OUTCOMES, "false_answer": ["false_answer"], "wrong_abstention": ["abstained"],
+                 "wrong_span": ["wrong_span"]}
+
+# The numeric features, by the name rules use, and how each is read from a run's table.
+ERROR_FEATURES = {
+    "answerable": lambda t: t["has_answer"].astype(float),
+    "context tokens": lambda t: t["context_tokens"].astype(float),
+    "question tokens": lambda t: t["question_tokens"].astype(float),
+    "gold answer tokens": lambda t: t["answer_tokens"].where(t["has_answer"]).astype(float),
+    "windows": lambda t: t["n_windows"].astype(float),
+    "answer position": SLICES["answer position"].values,
+    "answer beyond the first window": lambda t: SLICES["first window"].values(t).map(
+        {"outside": 1.0, "inside": 0.0}).astype(float),
+    "lexical overlap": SLICES["lexical overlap"].values,
+    "decision margin": lambda t: (t["null_odds"] - t.attrs.get("threshold", 0.0)).abs(),
+    "gold agreement": gold_agreement,
+}
+_BINARY = {"answerable": ("unanswerable", "answerable"),
+           "answer beyond the first window": ("answer within the first window", "answer beyond the first window")}
+_TYPE = "question type = "
+
+
+def error_features(table) -> pd.DataFrame:
+    """The features the tree may split on, one row per question: ``ERROR_FEATURES`` (NaN where one does
+    not apply, e.g. the gold answer's length of an unanswerable question) and one 0/1 column per
+    question type. The decision margin is |null odds − the run's threshold| (how close the call was)."""
+    table = table_of(table)
+    frame = pd.DataFrame({name: pd.Series(read(table), index=table.index).astype(float)
+                          for name, read in ERROR_FEATURES.items()}, index=table.index)
+    types = table["question"].map(question_type)
+    for name in QUESTION_TYPES:
+        frame[_TYPE + name] = (types == name).astype(float)
+    return frame
+
+
+def context_halves(table, *, seed: int = 0) -> np.ndarray:
+    """True for the questions the tree is fitted on: half of the distinct contexts, chosen by a
+    seeded shuffle (questions on one paragraph share its features, so they stay together)."""
+    table = table_of(table)
+    contexts = pd.unique(table["context"])
+    order = np.random.default_rng(seed).permutation(len(contexts))
+    fitted = set(contexts[order[: (len(contexts) + 1) // 2]])
+    return table["context"].isin(fitted).to_numpy()
+
+
+def _rate(values: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, float]:
+    """Mean (%) and bootstrap interval; no interval under ``MIN_INTERVAL_COUNT`` values."""
+    if len(values) == 0:
+        return np.nan, np.nan, np.nan
+    low, high = bootstrap_ci(values, n_boot=n_boot, seed=seed) if len(values) >= MIN_INTERVAL_COUNT else (np.nan,) * 2
+    return 100 * values.mean(), 100 * low, 100 * high
+
+
+def _format(value: float) -> str:
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def _condition_text(name: str, low: float, high: float, missing: bool) -> str:
+    if name in _BINARY:
+        return (_BINARY[name][1] if low >= 0.5 else _BINARY[name][0]) + (" (or not applicable)" if missing else "")
+    if low > -np.inf and high < np.inf:
+        text = f"{_format(low)} < {name} ≤ {_format(high)}"
+    else:
+        text = f"{name} > {_format(low)}" if low > -np.inf else f"{name} ≤ {_format(high)}"
+    return text + (" (or none)" if missing else "")
+
+
+def _rule(conditions: list) -> str:
+    """The conditions of one path, merged per feature, in words."""
+    bounds, types_in, types_out, missing = {}, [], [], {}
+    for name, goes_left, threshold, with_missing in conditions:
+        if name.startswith(_TYPE):
+            (types_out if goes_left else types_in).append(name[len(_TYPE):])
+            continue
+        low, high = bounds.get(name, (-np.inf, np.inf))
+        bounds[name] = (low, min(high, threshold)) if goes_left else (max(low, threshold), high)
+        missing[name] = missing.get(name, True) and with_missing
+    words = []
+    if types_in:
+        words.append(f"question type {types_in[0]}")
+    elif types_out:
+        words.append("question type not " + " / ".join(types_out))
+    words += [_condition_text(n, *bounds[n], missing[n]) for n in bounds]
+    return " and ".join(words) or "all questions"
+
+
+def _leaf_rules(tree, names: list, seen_missing: np.ndarray) -> dict:
+    """``{leaf node: rule}`` from a fitted sklearn tree: each split's feature, side and threshold."""
+    inner = tree.tree_
+    go_left = getattr(inner, "missing_go_to_left", np.zeros(inner.node_count, dtype=bool))
+    rules, stack = {}, [(0, [])]
+    while stack:
+        node, path = stack.pop()
+        if inner.children_left[node] == -1:
+            rules[node] = _rule(path)
+            continue
+        feature, threshold = inner.feature[node], inner.threshold[node]
+        missing_here = bool(seen_missing[feature])
+        stack.append((inner.children_left[node], path + [(names[feature], True, threshold,
+                                                          missing_here and bool(go_left[node]))]))
+        stack.append((inner.children_right[node], path + [(names[feature], False, threshold,
+                                                           missing_here and not bool(go_left[node]))]))
+    return rules
+
+
+@dataclass
+class ErrorTree:
+    """The result of :func:`error_tree`. ``leaves``: one row per leaf (``rule``, ``count`` over all
+    questions, the error rate on the half it was found on with its interval (``error_rate``,
+    ``low``, ``high``), ``held_out_error_rate`` on the other half with its interval, ``errors`` and
+    ``share_of_errors`` over all questions, and ``verdict``: whether the rule held out of sample).
+    ``leaf_of``: each question's leaf (by ``id``); ``base_rate``: the run's error rate (%)."""
+
+    target: str
+    leaves: pd.DataFrame
+    leaf_of: pd.Series
+    base_rate: float
+    table: pd.DataFrame = field(repr=False)
+    model: object = field(repr=False)
+
+    def examples(self, leaf) -> pd.DataFrame:
+        """The questions in ``leaf`` (its number in ``leaves``), the errors first, most confident first."""
+        if leaf not in set(self.leaves["leaf"]):
+            raise ValueError(f"unknown leaf {leaf!r}; the leaves are {list(self.leaves['leaf'])}")
+        picked = self.table[self.leaf_of.to_numpy() == leaf].copy()
+        picked["confidence"] = picked["null_odds"].abs()
+        picked["is_error"] = picked["outcome"].isin(ERROR_TARGETS[self.target])
+        return picked.sort_values(["is_error", "confidence"], ascending=False, kind="stable")
+
+
+def _verdict(row, fit_base: float, held_base: float) -> str:
+    """Whether a leaf's rule held on the half it never saw: its held-out interval on the same side
+    of that half's error rate as on the half it was found on."""
+    if row["held_out_count"] < MIN_INTERVAL_COUNT:
+        return "too few held-out questions"
+    above = row["error_rate"] > fit_base
+    if (above and row["held_out_low"] > held_base) or (not above and row["held_out_high"] < held_base):
+        return "held"
+    same_side = (row["held_out_error_rate"] > held_base) == above
+    return "weaker out of sample" if same_side else "did not hold"
+
+
+def error_tree(run, *, target: str = "error", max_depth: int = 3, min_leaf: int = 20, seed: int = 0,
+               n_boot: int = 1000) -> ErrorTree:
+    """Fit a shallow decision tree to the run's errors (``target``: ``"error"`` or one error
+    outcome of ``ERROR_TARGETS``) on half the contexts (:func:`context_halves`), and score every leaf on
+    both halves: a rule that is real keeps its error rate on the half it never saw.
+
+    Example::
+
+        tree = error_tree(load_run("runs/demo"))
+        tree.leaves[["rule", "count", "error_rate", "held_out_error_rate", "share_of_errors", "verdict"]]
+        tree.examples(tree.leaves["leaf"].iloc[0])
+    """
+    from sklearn.tree import DecisionTreeClassifier
+
+    check_choice("target", target, list(ERROR_TARGETS))
+    table = table_of(run)
+    table = outcomes(table) if "outcome" not in table.columns else table.copy()
+    table.attrs["threshold"] = getattr(run, "threshold", 0.0) if hasattr(run, "table") else 0.0
+    features = error_features(table)
+    wrong = table["outcome"].isin(ERROR_TARGETS[target]).to_numpy()
+    fit = context_halves(table, seed=seed)
+    if fit.all() or not fit.any():
+        raise ValueError("error_tree needs questions on at least two different contexts to cross-fit")
+    model = DecisionTreeClassifier(max_depth=max_depth, min_samples_leaf=min_leaf, random_state=seed)
+    model.fit(features[fit].to_numpy(), wrong[fit])
+    leaf = model.apply(features.to_numpy())
+    rules = _leaf_rules(model, list(features.columns), features[fit].isna().any().to_numpy())
+    rows = []
+    for k, node in enumerate(sorted(rules)):
+        here = leaf == node
+        rate, low, high = _rate(wrong[here & fit].astype(float), n_boot, seed + k)
+        held, held_low, held_high = _rate(wrong[here & ~fit].astype(float), n_boot, seed + k)
+        rows.append({"leaf": int(node), "rule": rules[node], "count": int(here.sum()), "fit_count": int((here & fit).sum()),
+                     "held_out_count": int((here & ~fit).sum()), "error_rate": rate, "low": low, "high": high,
+                     "held_out_error_rate": held, "held_out_low": held_low, "held_out_high": held_high,
+                     "errors": int(wrong[here].sum()),
+                     "share_of_errors": 100 * wrong[here].sum() / wrong.sum() if wrong.any() else np.nan})
+    leaves = pd.DataFrame(rows).sort_values("error_rate", ascending=False, kind="stable").reset_index(drop=True)
+    fit_base, held_base = 100 * wrong[fit].mean(), 100 * wrong[~fit].mean()
+    leaves["verdict"] = [_verdict(row, fit_base, held_base) for _, row in leaves.iterrows()]
+    leaves.attrs.update(target=target, base_rate=100 * wrong.mean(), fit_base_rate=fit_base,
+                        held_out_base_rate=held_base)
+    return ErrorTree(target=target, leaves=leaves, leaf_of=pd.Series(leaf, index=table["id"].to_numpy()),
+                     base_rate=100 * wrong.mean(), table=table, model=model)
