@@ -228,3 +228,4 @@ def test_explorer_grid_cells_and_tree_leaves_page_through_their_questions():
     explorer.leaf.value = leaf
     assert set(explorer.matching["id"]) == set(explorer.tree.examples(leaf)["id"])
     assert "tree leaf:" in explorer.summary.value
+    assert explorer.leaf.options[0] == ("(every question)", -1)

@@ -30,6 +30,9 @@ def _show_png(image, data: bytes) -> None:
         image.layout.max_width = "none"
 
 
+EVERY = -1  # the tree-leaf dropdown's value for "every question" (a Dropdown shows nothing for None)
+
+
 class ErrorExplorer:
     """Pick a slice, a bucket and an outcome; see the count, the metrics, the slice's plot, and
     page through the matching examples (most confident first). A second slice shows the grid of
@@ -55,21 +58,13 @@ class ErrorExplorer:
         self.matching = self.table.iloc[:0]
         self.listeners = []  # called with the id of each example shown (see AttentionExplorer.follow)
 
-        try:
-            self.tree = error_tree(run, n_boot=n_boot, seed=seed)
-            leaves = self.tree.leaves
-        except ValueError as error:  # e.g. one context: nothing to cross-fit on
-            self.tree, leaves, why = None, pd.DataFrame(columns=["leaf"]), str(error)
         self._grids: dict[tuple, pd.DataFrame] = {}
         self._grid_boxes: dict[tuple, object] = {}
         self._pairs: dict[tuple, pd.Series] = {}
         self.cell: tuple | None = None  # (bucket of the slice, bucket of the second slice) clicked in the grid
         self.slice = w.Dropdown(options=list(SLICES), value="question type", description="slice")
         self.second = w.Dropdown(options=["(none)"] + list(SLICES), value="(none)", description="× slice")
-        self.leaf = w.Dropdown(options=[("(every question)" if self.tree else f"(no error tree: {why})", None)] + [
-            (f"{r['rule'][:90]} · n={r['count']} · {r['error_rate']:.0f}% errors, held out "
-             f"{r['held_out_error_rate']:.0f}% ({r['verdict']})", int(r["leaf"])) for _, r in leaves.iterrows()],
-            value=None, description="tree leaf", layout=w.Layout(width="60em"), disabled=self.tree is None)
+        self.tree, self.leaf = self._leaf_dropdown()
         self.grid = w.VBox()
         self.bucket = w.Dropdown(options=["(all)"], value="(all)", description="bucket")
         self.outcome = w.Dropdown(options=["(all)", "(all errors)"] + OUTCOMES, value="(all errors)",
@@ -101,6 +96,21 @@ class ErrorExplorer:
             self.example,
         ])
         self._on_slice()
+
+    def _leaf_dropdown(self):
+        """The error tree of the run (None when it cannot be cross-fitted) and a dropdown of its leaves."""
+        import ipywidgets as w
+
+        try:
+            tree = error_tree(self.run, n_boot=self.n_boot, seed=self.seed)
+            leaves, first = tree.leaves, "(every question)"
+        except ValueError as error:  # e.g. one context: nothing to cross-fit on
+            tree, leaves, first = None, pd.DataFrame(columns=["leaf"]), f"(no error tree: {error})"
+        options = [(first, EVERY)] + [
+            (f"{r['rule'][:90]} · n={r['count']} · {r['error_rate']:.0f}% errors, held out "
+             f"{r['held_out_error_rate']:.0f}% ({r['verdict']})", int(r["leaf"])) for _, r in leaves.iterrows()]
+        return tree, w.Dropdown(options=options, value=EVERY, description="tree leaf", layout=w.Layout(width="60em"),
+                                disabled=tree is None)
 
     def _ipython_display_(self):
         from IPython.display import display
@@ -213,7 +223,7 @@ class ErrorExplorer:
         elif self.bucket.value not in (None, "(all)"):
             by, bucket = self.buckets(self.slice.value), self.bucket.value
         self.matching = examples(self.table, outcome=outcome, by=by, bucket=bucket)
-        if self.leaf.value is not None:
+        if self.leaf.value != EVERY:
             self.matching = self.matching[self.matching["id"].isin(self.tree.examples(self.leaf.value)["id"])]
         self._update_summary()
         self.show(0)
@@ -234,7 +244,7 @@ class ErrorExplorer:
         interval = (f"95% CI {pct(row['F1_low'])}–{pct(row['F1_high'])}" if not pd.isna(row["F1_low"])
                     else f"no CI under {MIN_INTERVAL_COUNT} questions")
         leaf = ""
-        if self.leaf.value is not None:
+        if self.leaf.value != EVERY:
             r = self.tree.leaves.set_index("leaf").loc[self.leaf.value]
             leaf = (f"<br>tree leaf: <i>{r['rule']}</i> · {r['count']} questions, {r['error_rate']:.1f}% errors where "
                     f"found, {r['held_out_error_rate']:.1f}% held out ({r['verdict']}), {r['share_of_errors']:.1f}% "

@@ -45,7 +45,10 @@ def readable(frame: pd.DataFrame, *, digits: int = 2, labels: tuple | None = Non
     suffixes = {"_a": labels[0], "_b": labels[1]} if labels else {}
     shown = frame.rename(columns=lambda c: _name(c, suffixes))
     shown.index = shown.index.set_names([_name(n, suffixes) if n else n for n in shown.index.names])
-    return shown.round(digits)
+    shown = shown.round(digits)
+    for column in shown.columns[shown.dtypes == object]:  # mixed columns (counts and rates): their floats too
+        shown[column] = [round(v, digits) if isinstance(v, float) else v for v in shown[column]]
+    return shown
 
 
 def threshold_audit_table(audit: dict, *, digits: int = 2) -> pd.DataFrame:
