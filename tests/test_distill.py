@@ -13,7 +13,7 @@ from xdanalysis.core.data import load_squad
 from xdanalysis.core.settings import WindowSettings
 from xdanalysis.distill.config import DistillConfig
 from xdanalysis.distill.losses import attention_loss, distillation_loss
-from xdanalysis.distill.targets import window_labels
+from xdanalysis.model.windows import window_labels
 from xdanalysis.distill.teacher import move_distribution, teacher_logits
 from xdanalysis.distill.train import distill
 from xdanalysis.model.loading import load_qa_model

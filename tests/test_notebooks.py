@@ -272,3 +272,25 @@ def test_running_a_notebook_in_place_changes_nothing_git_would_commit():
         assert diff.strip() == "", f"running a notebook shows in git diff: {diff}"
     finally:
         path.write_bytes(original)
+
+
+def test_inside_the_model_runs(monkeypatch, tmp_path, squad_file):
+    from conftest import build_tiny_model
+
+    shared = shared_path()
+    if shared is not None:
+        env = {"XDANALYSIS_TEACHER": shared / "models" / "minilm-l6-squad2-demo",
+               "XDANALYSIS_DATA": shared / "data" / "squad-v2-dev-half.json", "XDANALYSIS_LIMIT": 40}
+    else:  # a 6-layer random teacher: trained on one article, read on the other
+        env = {"XDANALYSIS_TEACHER": build_tiny_model(tmp_path / "teacher", layers=6, seed=4),
+               "XDANALYSIS_DATA": squad_file, "XDANALYSIS_TITLES": "Paris"}
+    env.update({"XDANALYSIS_RUNS": tmp_path / "runs", "XDANALYSIS_STUDENT_STEPS": 2, "XDANALYSIS_TRAIN_LIMIT": 40,
+                "XDANALYSIS_LENS_TRAIN": 20, "XDANALYSIS_PAIRS": 3})
+    notebook = execute(ROOT / "notebooks" / "09_inside_the_model.ipynb", env, monkeypatch, tmp_path)
+    outputs = outputs_of(notebook)
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 4  # accuracy, distributions, patching, CKA
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+    text = json.dumps([o.get("data", {}).get("text/markdown", "") for o in outputs], ensure_ascii=False)
+    assert "The answer forms late" in text and "The decision to abstain" in text and "Layers from evidence" in text
+    printed = "".join(str(o.get("text", "")) for o in outputs)
+    assert "the last layer of the logit lens is the model itself" in printed

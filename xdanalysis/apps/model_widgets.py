@@ -18,7 +18,7 @@ def _listed(n: int, shown: int) -> str:
     return "question" if n <= shown else f"question (first {shown} of {n}; max_questions= for more)"
 
 
-__all__ = ['ATTENTION_VIEWS', 'AttentionExplorer', 'AttributionExplorer', 'SoftTargetExplorer']
+__all__ = ['ATTENTION_VIEWS', 'AttentionExplorer', 'AttributionExplorer', 'LayerExplorer', 'SoftTargetExplorer']
 
 
 _TOKEN_AXES = {"left": 0.14, "bottom": 0.14, "right": 0.9, "top": 0.94}
@@ -325,3 +325,61 @@ class AttributionExplorer(_FollowsQuestions):
                              f"{'cached' if seconds < 0.05 else f'{seconds:.1f} s'}")
         self.text.value = attribution_html(attr, gold=gold, plausible=plausible)
         _show_png(self.image, _figure_png(lambda ax: plot_top_tokens(attr, ax=ax), size=(6.5, 4.2)))
+
+
+class LayerExplorer:
+    """Pick a question; see its answer form layer by layer in each model side by side: the start
+    distribution at every layer, the answer and null odds each layer decodes. Takes the
+    :func:`xdanalysis.interpret.layers.layer_lens` results (``{label: LayerLens}``, over the same
+    questions) and draws them; it runs no model.
+
+    Example::
+
+        LayerExplorer({"teacher": layer_lens(teacher, tok, table), "student": layer_lens(student, tok, table)})
+    """
+
+    def __init__(self, lenses: dict, max_questions: int = 500):
+        import ipywidgets as w
+
+        self.lenses = lenses
+        first = next(iter(lenses.values()))
+        table = first.table
+        self._images: dict = {}
+        options = [(f"{qid}: {q[:70]}", qid) for qid, q in zip(table["id"][:max_questions],
+                                                                table["question"][:max_questions])]
+        self.question = w.Dropdown(options=options, description=_listed(len(table), max_questions),
+                                   layout=w.Layout(width="60em"), style={"description_width": "initial"})
+        self.which = w.ToggleButtons(options=["start", "end"], value="start")
+        self.table = w.HTML()
+        self.images = w.HBox([w.Image(format="png") for _ in lenses])
+        self.question.observe(lambda _: self.redraw(), names="value")
+        self.which.observe(lambda _: self.redraw(), names="value")
+        self.widget = w.VBox([self.question, self.which, self.table, self.images])
+        self.redraw()
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+    def redraw(self):
+        import html
+
+        from ..views.layers import plot_layer_distributions
+
+        qid, which = self.question.value, self.which.value
+        rows = []
+        for (label, lens), image in zip(self.lenses.items(), self.images.children):
+            key = (label, qid, which)
+            if key not in self._images:
+                names = lens.tokens[lens.window_of(qid)]
+                self._images[key] = _figure_png(
+                    lambda ax, lens=lens, label=label, names=names: plot_layer_distributions(
+                        lens.start_distributions(qid, which), names, title=f"{label}: {which} by layer", ax=ax),
+                    size=(7, 4.2))
+            _show_png(image, self._images[key])
+            part = lens.per_question[lens.per_question["id"] == qid]
+            rows.append("".join(f"<tr><td>{html.escape(label)}</td><td>{r.layer}</td><td>{html.escape(r.answer or '(abstain)')}"
+                                f"</td><td>{r.null_odds:+.2f}</td><td>{r.f1:.2f}</td></tr>" for r in part.itertuples()))
+        self.table.value = ("<table><tr><th>model</th><th>layer</th><th>answer it decodes</th><th>null odds</th>"
+                            "<th>F1</th></tr>" + "".join(rows) + "</table>")

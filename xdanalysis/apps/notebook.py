@@ -23,7 +23,7 @@ __all__ = ['PREFIX', 'STUDENT_RECIPE', 'SettingError', 'Settings', 'WHOLE_NUMBER
 PREFIX = "XDANALYSIS_"
 
 
-WHOLE_NUMBERS = {"LIMIT", "TRAIN_LIMIT", "STEPS", "STUDENT_STEPS", "PER_ARTICLE"}
+WHOLE_NUMBERS = {"LIMIT", "TRAIN_LIMIT", "STEPS", "STUDENT_STEPS", "PER_ARTICLE", "LENS_TRAIN", "PAIRS"}
 
 
 # Offline there is one trained QA model in ../shared: how to get a student from it (said on screen).

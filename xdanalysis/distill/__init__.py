@@ -4,8 +4,8 @@ from .config import DISTILL_DEFAULTS, DistillConfig, Distilled, default_precisio
 from .lab import LAB_STUDENTS, lab_student
 from .losses import attention_loss, distillation_loss, soft_gradient_scale, soft_target_entropy
 from .students import cut_layers, layer_student
-from .targets import epoch_batches, window_labels
+from .targets import epoch_batches
 from .teacher import move_distribution, teacher_chunk, teacher_logits
 from .train import distill
 
-__all__ = ['DISTILL_DEFAULTS', 'DistillConfig', 'Distilled', 'LAB_STUDENTS', 'attention_loss', 'cut_layers', 'default_precision', 'distill', 'distillation_loss', 'epoch_batches', 'lab_student', 'layer_student', 'move_distribution', 'soft_gradient_scale', 'soft_target_entropy', 'teacher_chunk', 'teacher_logits', 'window_labels']
+__all__ = ['DISTILL_DEFAULTS', 'DistillConfig', 'Distilled', 'LAB_STUDENTS', 'attention_loss', 'cut_layers', 'default_precision', 'distill', 'distillation_loss', 'epoch_batches', 'lab_student', 'layer_student', 'move_distribution', 'soft_gradient_scale', 'soft_target_entropy', 'teacher_chunk', 'teacher_logits']

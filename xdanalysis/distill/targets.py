@@ -1,44 +1,14 @@
-"""Training targets: run_qa's start/end labels per window, and seeded length-grouped batches."""
+"""Training batches: seeded, length-grouped (the targets, run_qa's labels per window, are in model.windows)."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
-import pandas as pd
 
 from ..model.windows import Windows
 
-__all__ = ['epoch_batches', 'window_labels']
-
-
-# Targets -------------------------------------------------------------------------------------
-
-def window_labels(table: pd.DataFrame, windows: Windows) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end token of the first gold answer in every window, as run_qa trains: the
-    answer's tokens when the window holds all of it, else the window's [CLS] position (also for
-    unanswerable questions). Returns two int arrays, one entry per window.
-
-    Example::
-
-        starts, ends = window_labels(table, prepare_windows(table, tokenizer))
-    """
-    starts = np.empty(len(windows), dtype=np.int64)
-    ends = np.empty(len(windows), dtype=np.int64)
-    answer_texts = list(table["answer_texts"])
-    answer_starts = list(table["answer_starts"])
-    for w, (question, offsets, cls) in enumerate(zip(windows.question_index, windows.offsets, windows.cls_index)):
-        starts[w] = ends[w] = cls
-        if not len(answer_texts[question]):
-            continue
-        char_start = int(answer_starts[question][0])
-        char_end = char_start + len(answer_texts[question][0])
-        inside = np.flatnonzero(offsets[:, 0] >= 0)
-        if not len(inside) or offsets[inside[0], 0] > char_start or offsets[inside[-1], 1] < char_end:
-            continue  # the answer is not (wholly) in this window
-        covering = inside[(offsets[inside, 0] < char_end) & (offsets[inside, 1] > char_start)]
-        starts[w], ends[w] = covering[0], covering[-1]
-    return starts, ends
+__all__ = ['epoch_batches']
 
 
 def _subset(windows: Windows, indices, renumber=None) -> Windows:

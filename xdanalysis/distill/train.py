@@ -34,12 +34,12 @@ from ..core.common import is_reference
 from ..core.data import load_squad, source_fingerprint
 from ..core.io import write_atomic, write_json
 from ..model.forward import batch_tensors, eager_attention
-from ..model.windows import prepare_windows
+from ..model.windows import prepare_windows, window_labels
 from ..runs.store import locked, refuse_foreign
 from .config import DistillConfig, Distilled
 from .losses import attention_loss, distillation_loss
 from .students import _load, cut_layers
-from .targets import epoch_batches, window_labels
+from .targets import epoch_batches
 from .teacher import _NO_MASS, _same_tokenizer, teacher_logits
 
 __all__ = ['distill']

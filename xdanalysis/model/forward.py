@@ -31,12 +31,14 @@ def eager_attention(model):
 @dataclass
 class WindowOutput:
     """One window's model output on the CPU, trimmed to its real tokens: ``start_logits`` and
-    ``end_logits`` (float32 ``[tokens]``), and ``attentions`` (``[layers, heads, tokens, tokens]``)
+    ``end_logits`` (float32 ``[tokens]``), ``attentions`` (``[layers, heads, tokens, tokens]``) and
+    ``hidden_states`` (``[layers + 1, tokens, hidden]``: the embeddings, then each layer's output)
     when asked for."""
 
     start_logits: np.ndarray
     end_logits: np.ndarray
     attentions: np.ndarray | None = None
+    hidden_states: np.ndarray | None = None
 
 
 def batch_tensors(windows: Windows, indices, *, device=None) -> dict:
@@ -67,7 +69,8 @@ def batch_tensors(windows: Windows, indices, *, device=None) -> dict:
     return {name: tensor.to(device) for name, tensor in inputs.items()}
 
 
-def forward_windows(model, windows: Windows, indices, *, attentions: bool = False) -> list[WindowOutput]:
+def forward_windows(model, windows: Windows, indices, *, attentions: bool = False,
+                    hidden_states: bool = False) -> list[WindowOutput]:
     """The one forward pass everything model-facing shares: the windows at ``indices`` in one
     batch, padded on the right to the longest, moved to the model's device; results come back on
     the CPU as numpy, in the order of ``indices``.
@@ -84,19 +87,23 @@ def forward_windows(model, windows: Windows, indices, *, attentions: bool = Fals
         return []
     lengths = [len(windows.input_ids[i]) for i in indices]
     inputs = batch_tensors(windows, indices, device=next(model.parameters()).device)
+    extra = {"output_hidden_states": True} if hidden_states else {}
     with torch.inference_mode():
         if attentions:
             with eager_attention(model):
-                output = model(**inputs, output_attentions=True)
+                output = model(**inputs, output_attentions=True, **extra)
         else:
-            output = model(**inputs)
+            output = model(**inputs, **extra)
     start = output.start_logits.float().cpu().numpy()
     end = output.end_logits.float().cpu().numpy()
-    maps = None
+    maps = states = None
     if attentions:
         maps = torch.stack([layer.float() for layer in output.attentions], dim=1).cpu().numpy()  # [b, L, H, s, s]
+    if hidden_states:
+        states = torch.stack([layer.float() for layer in output.hidden_states], dim=1).cpu().numpy()  # [b, L+1, s, d]
     return [WindowOutput(start[row, :n].copy(), end[row, :n].copy(),
-                         None if maps is None else maps[row, :, :, :n, :n].copy())
+                         None if maps is None else maps[row, :, :, :n, :n].copy(),
+                         None if states is None else states[row, :, :n].copy())
             for row, n in enumerate(lengths)]
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..core.settings import WindowSettings
 
-__all__ = ['Windows', 'length_batches', 'prepare_windows']
+__all__ = ['Windows', 'length_batches', 'prepare_windows', 'window_labels']
 
 
 @dataclass
@@ -174,3 +174,30 @@ def length_batches(lengths, batch_size: int = 32, max_batch_tokens: int | None =
     if current:
         batches.append(np.array(current))
     return batches
+
+
+def window_labels(table: pd.DataFrame, windows: Windows) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end token of the first gold answer in every window, as run_qa trains: the
+    answer's tokens when the window holds all of it, else the window's [CLS] position (also for
+    unanswerable questions). Returns two int arrays, one entry per window.
+
+    Example::
+
+        starts, ends = window_labels(table, prepare_windows(table, tokenizer))
+    """
+    starts = np.empty(len(windows), dtype=np.int64)
+    ends = np.empty(len(windows), dtype=np.int64)
+    answer_texts = list(table["answer_texts"])
+    answer_starts = list(table["answer_starts"])
+    for w, (question, offsets, cls) in enumerate(zip(windows.question_index, windows.offsets, windows.cls_index)):
+        starts[w] = ends[w] = cls
+        if not len(answer_texts[question]):
+            continue
+        char_start = int(answer_starts[question][0])
+        char_end = char_start + len(answer_texts[question][0])
+        inside = np.flatnonzero(offsets[:, 0] >= 0)
+        if not len(inside) or offsets[inside[0], 0] > char_start or offsets[inside[-1], 1] < char_end:
+            continue  # the answer is not (wholly) in this window
+        covering = inside[(offsets[inside, 0] < char_end) & (offsets[inside, 1] > char_start)]
+        starts[w], ends[w] = covering[0], covering[-1]
+    return starts, ends
