@@ -166,3 +166,18 @@ def test_gold_audit_counts_on_a_hand_table():
     assert list(audit.examples("disputed unanswerable")["id"]) == ["c"]
     with pytest.raises(ValueError, match="kind"):
         audit.examples("minority")
+
+
+def test_verdicts_say_how_far_a_rule_held():
+    from xdanalysis.analysis.error_tree import _verdict
+
+    leaf = {"held_out_count": 50, "error_rate": 90.0, "low": 80.0, "high": 98.0}
+    assert _verdict({**leaf, "held_out_error_rate": 85, "held_out_low": 75, "held_out_high": 94}, 50, 50) == "held"
+    assert _verdict({**leaf, "held_out_error_rate": 65, "held_out_low": 58, "held_out_high": 72}, 50, 50) == \
+        "held in direction only"
+    assert _verdict({**leaf, "held_out_error_rate": 55, "held_out_low": 40, "held_out_high": 70}, 50, 50) == \
+        "weaker out of sample"
+    assert _verdict({**leaf, "held_out_error_rate": 45, "held_out_low": 30, "held_out_high": 60}, 50, 50) == \
+        "did not hold"
+    assert _verdict({**leaf, "held_out_count": 4, "held_out_error_rate": 100, "held_out_low": float("nan"),
+                     "held_out_high": float("nan")}, 50, 50) == "too few held-out questions"

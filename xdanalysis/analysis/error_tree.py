@@ -151,12 +151,15 @@ class ErrorTree:
 
 def _verdict(row, fit_base: float, held_base: float) -> str:
     """Whether a leaf's rule held on the half it never saw: its held-out interval on the same side
-    of that half's error rate as on the half it was found on."""
+    of that half's error rate as on the half it was found on ("held"; "held in direction only" when
+    the two halves' intervals do not even overlap), only its point on that side ("weaker out of
+    sample"), or on the other side ("did not hold")."""
     if row["held_out_count"] < MIN_INTERVAL_COUNT:
         return "too few held-out questions"
     above = row["error_rate"] > fit_base
     if (above and row["held_out_low"] > held_base) or (not above and row["held_out_high"] < held_base):
-        return "held"
+        overlap = row["held_out_low"] <= row["high"] and row["low"] <= row["held_out_high"]
+        return "held" if overlap or np.isnan(row["low"]) else "held in direction only"
     same_side = (row["held_out_error_rate"] > held_base) == above
     return "weaker out of sample" if same_side else "did not hold"
 

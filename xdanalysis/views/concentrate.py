@@ -11,8 +11,8 @@ from ..core.common import check_choice
 
 __all__ = ['plot_error_tree', 'plot_slice_grid']
 
-_VERDICT_COLORS = {"held": "#c44e52", "weaker out of sample": "#dd8452", "did not hold": "#aaaaaa",
-                   "too few held-out questions": "#dddddd"}
+_VERDICT_COLORS = {"held": "#c44e52", "held in direction only": "#e08e8f", "weaker out of sample": "#dd8452",
+                   "did not hold": "#aaaaaa", "too few held-out questions": "#dddddd"}
 
 
 def plot_error_tree(tree, ax=None):
