@@ -47,6 +47,13 @@ def test_the_tuned_lens_is_fitted_on_other_questions_and_read_like_the_logit_len
     assert tuned.weight.shape == (model.config.num_hidden_layers + 1, model.config.hidden_size, 2)
     lens = layer_lens(model, tokenizer, table.iloc[4:], lens="tuned", tuned=tuned, windowing=SMALL, progress=False)
     assert len(lens.per_layer) == model.config.num_hidden_layers + 1 and lens.lens == "tuned"
+    # its target is the model's own final distribution: the last layer's probe starts there and stays
+    layers = model.config.num_hidden_layers
+    np.testing.assert_allclose(tuned.weight[layers], qa_head(model).weight.detach().numpy().T, atol=1e-6)
+    predictions, _ = predict_table(model, tokenizer, table.iloc[4:], windowing=SMALL, progress=False)
+    last = lens.per_question[lens.per_question["layer"] == layers]
+    assert list(last["answer"]) == list(predictions["answer"])
+    assert not np.allclose(tuned.weight[0], qa_head(model).weight.detach().numpy().T)  # earlier probes moved
     with pytest.raises(ValueError, match="fit_tuned_lens"):
         layer_lens(model, tokenizer, table, lens="tuned", progress=False)
     with pytest.raises(ValueError, match="lens"):

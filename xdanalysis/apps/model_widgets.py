@@ -351,7 +351,7 @@ class LayerExplorer:
                                    layout=w.Layout(width="60em"), style={"description_width": "initial"})
         self.which = w.ToggleButtons(options=["start", "end"], value="start")
         self.table = w.HTML()
-        self.images = w.HBox([w.Image(format="png") for _ in lenses])
+        self.images = w.VBox([w.Image(format="png") for _ in lenses])  # one under the other: never cut off
         self.question.observe(lambda _: self.redraw(), names="value")
         self.which.observe(lambda _: self.redraw(), names="value")
         self.widget = w.VBox([self.question, self.which, self.table, self.images])
@@ -376,7 +376,7 @@ class LayerExplorer:
                 self._images[key] = _figure_png(
                     lambda ax, lens=lens, label=label, names=names: plot_layer_distributions(
                         lens.start_distributions(qid, which), names, title=f"{label}: {which} by layer", ax=ax),
-                    size=(7, 4.2))
+                    size=(9, 3.6))
             _show_png(image, self._images[key])
             part = lens.per_question[lens.per_question["id"] == qid]
             rows.append("".join(f"<tr><td>{html.escape(label)}</td><td>{r.layer}</td><td>{html.escape(r.answer or '(abstain)')}"

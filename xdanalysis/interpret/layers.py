@@ -1,7 +1,7 @@
 """Inside the model, layer by layer: the QA head read at every layer (logit lens) or through a
-linear probe fitted per layer with the encoder frozen (tuned lens), and where the final answer
-and the decision to abstain form. All on the one windowed forward pass, for any Hugging Face
-extractive-QA model with a ``qa_outputs`` head."""
+linear probe per layer fitted, encoder frozen, to the model's own final distributions (tuned
+lens), and where the final answer and the decision to abstain form. All on the one windowed
+forward pass, for any Hugging Face extractive-QA model with a ``qa_outputs`` head."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from ..core.metrics import question_scores
 from ..core.settings import DecodingSettings, WindowSettings
 from ..model.forward import forward_windows
 from ..model.predict import decode_windows
-from ..model.windows import Windows, length_batches, prepare_windows, window_labels
+from ..model.windows import Windows, length_batches, prepare_windows
 
 __all__ = ['LENSES', 'LayerLens', 'TunedLens', 'fit_tuned_lens', 'layer_lens', 'qa_head']
 
@@ -65,32 +65,39 @@ def _states(model, windows: Windows, *, batch_size: int, progress: bool, desc: s
 def fit_tuned_lens(model, tokenizer, table: pd.DataFrame, *, windowing: WindowSettings = WindowSettings(),
                    epochs: int = 3, learning_rate: float = 1e-3, max_windows: int = 400, seed: int = 0,
                    progress: bool = True) -> TunedLens:
-    """Fit a tuned lens: per layer, a linear start/end probe (initialised from the model's head)
-    trained with run_qa's targets (:func:`window_labels`) on ``table``'s windows — training-article
-    questions, never the ones it will be read on — while the encoder stays frozen: one forward
-    pass caches the states (float16, at most ``max_windows`` windows), then ``epochs`` passes of Adam.
+    """Fit a tuned lens (Belrose et al. 2023): per layer, a linear start/end probe, initialised from
+    the model's head, trained to reproduce the model's own final start and end distributions (the
+    KL from the final layer's softmax to the probe's) on ``table``'s windows — training-article
+    questions, never the ones it will be read on — while the encoder stays frozen. No gold labels: the
+    lens asks what each layer already knows of the model's answer. One forward pass caches the
+    states (float16, at most ``max_windows`` windows), then ``epochs`` passes of Adam.
     """
     import torch
 
     windows = prepare_windows(table, tokenizer, windowing)
-    starts, ends = window_labels(table, windows)
     keep = np.random.default_rng(seed).permutation(len(windows))[:max_windows]
     picked = set(keep.tolist())
     cached = {i: torch.from_numpy(s.astype(np.float16)) for i, s in
               _states(model, windows, batch_size=16, progress=progress, desc="tuned lens: states") if i in picked}
-    weight, bias = (torch.tensor(a, requires_grad=True) for a in _head_weights(model))
+    head_weight, head_bias = _head_weights(model)
+    # one probe per layer below the last; the last layer's "probe" is the head itself, the target
+    weight, bias = (torch.tensor(a[:-1], requires_grad=True) for a in (head_weight, head_bias))
+    final_weight, final_bias = torch.from_numpy(head_weight[-1]), torch.from_numpy(head_bias[-1])
     optimiser = torch.optim.Adam([weight, bias], lr=learning_rate)
     generator = np.random.default_rng(seed + 1)
     for _ in range(epochs):
         for i in generator.permutation(keep):
-            logits = torch.einsum("lnd,ldk->lnk", cached[int(i)].float(), weight) + bias[:, None, :]
-            target = torch.tensor([starts[i], ends[i]])
-            loss = sum(torch.nn.functional.cross_entropy(logits[:, :, k], target[k].repeat(len(logits)))
+            states = cached[int(i)].float()
+            with torch.no_grad():  # the model's own final distributions: what every layer's probe should give
+                final = torch.softmax(states[-1] @ final_weight + final_bias, dim=0)  # [tokens, 2]
+            logits = torch.einsum("lnd,ldk->lnk", states[:-1], weight) + bias[:, None, :]
+            loss = sum(torch.nn.functional.cross_entropy(logits[:, :, k], final[:, k].expand(len(logits), -1))
                        for k in range(2))
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-    return TunedLens(weight=weight.detach().numpy(), bias=bias.detach().numpy(), windows=len(keep), epochs=epochs)
+    return TunedLens(weight=np.concatenate([weight.detach().numpy(), head_weight[-1:]]),
+                     bias=np.concatenate([bias.detach().numpy(), head_bias[-1:]]), windows=len(keep), epochs=epochs)
 
 
 @dataclass

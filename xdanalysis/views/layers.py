@@ -25,7 +25,7 @@ def plot_layer_accuracy(per_layer, ax=None):
     ax.set_ylim(0, 105)
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_title("Where the answer forms: the head applied at every layer")
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)  # beside, over no line
     return ax
 
 
