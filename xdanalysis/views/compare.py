@@ -51,7 +51,7 @@ def plot_tradeoff(frame: pd.DataFrame, ax=None):
     ax.set_xlabel(f"measured latency (ms / question, this machine{rounds})")
     ax.set_ylabel("F1 (%)")
     ax.set_title("Size, speed and accuracy" + (" (marker area = parameters)" if sized else ""))
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)  # under, over no point
     return ax
 
 
