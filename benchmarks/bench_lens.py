@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from timing import peak_rss_mb  # noqa: E402
+from timing import add_question_arguments, peak_rss_mb  # noqa: E402
 
 from xdanalysis.core.data import load_squad  # noqa: E402
 from xdanalysis.interpret.layers import layer_lens  # noqa: E402
@@ -28,10 +28,7 @@ from xdanalysis.model.predict import predict_table  # noqa: E402
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--titles", default=None)
-    parser.add_argument("--limit", type=int, default=None)
+    add_question_arguments(parser)
     args = parser.parse_args(argv)
 
     table = load_squad(args.data, titles=args.titles.split(",") if args.titles else None, limit=args.limit)

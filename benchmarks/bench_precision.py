@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_inference import run_qa_style, window_flops  # noqa: E402
-from timing import peak_rss_mb, random_l12_h384, timed_ms  # noqa: E402
+from timing import add_question_arguments, peak_rss_mb, random_l12_h384, timed_ms  # noqa: E402
 
 from xdanalysis.core.data import gold_answers, load_squad  # noqa: E402
 from xdanalysis.core.metrics import squad_v2_scores  # noqa: E402
@@ -51,10 +51,7 @@ def matmul_rate(dtype, device: str, size: int = 2048, repeats: int = 5) -> float
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--titles", default=None)
-    parser.add_argument("--limit", type=int, default=None)
+    add_question_arguments(parser)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--random-l12-h384", action="store_true")
     parser.add_argument("--batch-tokens", default="1024,2048,4096,8192",

@@ -58,3 +58,11 @@ def timed_model(args):
 
     model, tokenizer = load_qa_model(args.model, allow_random_head=True)
     return (random_l12_h384() if args.random_l12_h384 else model), tokenizer
+
+
+def add_question_arguments(parser) -> None:
+    """The options every benchmark over real questions takes: --model, --data, --titles, --limit."""
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--titles", default=None, help="comma-separated articles (e.g. the held-out ones)")
+    parser.add_argument("--limit", type=int, default=None)
