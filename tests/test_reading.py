@@ -72,6 +72,7 @@ def test_the_threshold_audit_names_every_threshold_with_its_scale_and_lists_ever
     assert folds == [f"fold {k} threshold (null odds)" for k in range(1, 8)]
     assert all("null odds" in name or "null-odds" in name or "probability" in name
                for name in shown.index if "threshold" in name)
+    assert shown.loc["questions", "value"] == str(len(table)) and shown.loc["folds", "value"] == "7"  # counts whole
     probability = audit["best_f1_thresh"]
     assert float(shown.loc["official best threshold (no-answer probability, as evaluate-v2.0.py)", "value"]) == \
         pytest.approx(probability, abs=0.01)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from ..core.common import logit
@@ -70,6 +71,10 @@ def threshold_audit_table(audit: dict, *, digits: int = 2) -> pd.DataFrame:
         ("optimism of the official best F1 (points)", audit["optimism"]),
         *((f"fold {k + 1} threshold (null odds)", t) for k, t in enumerate(audit["fold_thresholds"])),
     ]
-    frame = pd.DataFrame(rows, columns=["figure", "value"]).set_index("figure")
-    frame["value"] = [f"{v:.{digits}f}" if isinstance(v, float) else str(v) for v in frame["value"]]
-    return frame
+    def shown(name: str, value) -> str:  # counts whole, a probability in four decimals, the rest in ``digits``
+        if isinstance(value, (int, np.integer)):
+            return str(int(value))
+        return f"{value:.4f}" if "probability" in name else f"{value:.{digits}f}"
+
+    return pd.DataFrame({"value": [shown(name, value) for name, value in rows]},
+                        index=pd.Index([name for name, _ in rows], name="figure"))
