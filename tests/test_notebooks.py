@@ -291,6 +291,14 @@ def test_inside_the_model_runs(monkeypatch, tmp_path, squad_file):
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 4  # accuracy, distributions, patching, CKA
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
     text = json.dumps([o.get("data", {}).get("text/markdown", "") for o in outputs], ensure_ascii=False)
-    assert "The answer forms late" in text and "The decision to abstain" in text and "Layers from evidence" in text
+    assert "The decision to abstain" in text and "Layers from evidence" in text
+    import re
+
+    from transformers import AutoConfig
+
+    # "late" or "early" is computed: it must agree with the layer the sentence says the F1 peaks at
+    found = re.search(r"The answer forms (late|early)\.\*\*.*?peaks at layer (\d+)", text)
+    layers = AutoConfig.from_pretrained(env["XDANALYSIS_TEACHER"]).num_hidden_layers
+    assert found and (found.group(1) == "late") == (int(found.group(2)) >= layers / 2)
     printed = "".join(str(o.get("text", "")) for o in outputs)
     assert "the last layer of the logit lens is the model itself" in printed

@@ -15,6 +15,7 @@ from ..core.text import QUESTION_TYPES, question_type
 from .gold import gold_agreement
 from .outcomes import ERROR_OUTCOMES, outcomes
 from .slices import SLICES
+from .thresholds import run_threshold
 
 __all__ = ['ERROR_TARGETS', 'ERROR_FEATURES', 'ErrorTree', 'error_features', 'error_tree', 'context_halves']
 
@@ -33,7 +34,7 @@ ERROR_FEATURES = {
     "answer beyond the first window": lambda t: SLICES["first window"].values(t).map(
         {"outside": 1.0, "inside": 0.0}).astype(float),
     "lexical overlap": SLICES["lexical overlap"].values,
-    "decision margin": lambda t: (t["null_odds"] - t.attrs.get("threshold", 0.0)).abs(),
+    "decision margin": lambda t: (t["null_odds"] - run_threshold(t)).abs(),
     "gold agreement": gold_agreement,
 }
 _BINARY = {"answerable": ("unanswerable", "answerable"),
@@ -181,7 +182,7 @@ def error_tree(run, *, target: str = "error", max_depth: int = 3, min_leaf: int 
     check_choice("target", target, list(ERROR_TARGETS))
     table = table_of(run)
     table = outcomes(table) if "outcome" not in table.columns else table.copy()
-    table.attrs["threshold"] = getattr(run, "threshold", 0.0) if hasattr(run, "table") else 0.0
+    table.attrs.setdefault("null_score_diff_threshold", run_threshold(run))  # the run's own, for the margin
     features = error_features(table)
     wrong = table["outcome"].isin(ERROR_TARGETS[target]).to_numpy()
     fit = context_halves(table, seed=seed)

@@ -51,10 +51,11 @@ def tradeoff_table(entries: dict, table: pd.DataFrame, repeats: int = 3, **predi
     rows = []
     for label, (model, _, path, run) in entries.items():
         scores = run.scores()
+        floor = abstain_baseline(scores)
         rows.append({"model": label, **model_profile(model, path), "ms/question": float(np.median(timings[label])),
                      "ms low": min(timings[label]), "ms high": max(timings[label]), "timed rounds": repeats,
                      "EM": scores["exact"], "F1": scores["f1"], "HasAns F1": scores.get("HasAns_f1", math.nan),
                      "NoAns F1": scores.get("NoAns_f1", math.nan),
-                     "always abstaining": abstain_baseline(scores) if abstain_baseline(scores) is not None else math.nan,
+                     "always abstaining": math.nan if floor is None else floor,
                      "reference": run.info.get("settings", {}).get("model", label)})
     return pd.DataFrame(rows)

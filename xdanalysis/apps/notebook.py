@@ -110,9 +110,10 @@ class Settings:
         recipe = {"TEACHER", "STUDENT"} & set(self.values)  # the recipe below says what to set them to
         for name in ("MODEL", "TEACHER", "STUDENT", "ENCODER"):
             if self.values.get(name):
-                problem = model_problem(self.values[name])
-                if problem and recipe and name in ("TEACHER", "STUDENT"):
-                    problem = f"{PREFIX}{name}: {problem.split(' Point at a local checkpoint')[0]}"
+                own_recipe = recipe and name in ("TEACHER", "STUDENT")
+                problem = model_problem(self.values[name], advice=not own_recipe)
+                if problem and own_recipe:
+                    problem = f"{PREFIX}{name}: {problem}"
                 if problem:
                     problems.append(rename_options(problem, self.option_names(name)))
         if self.values.get("DATA"):

@@ -28,10 +28,11 @@ def looks_local(name: str) -> bool:
     return os.path.exists(name) or name.startswith((".", os.sep, "~")) or name.count("/") > 1
 
 
-def model_problem(name_or_path, *, revision: str | None = None) -> str | None:
+def model_problem(name_or_path, *, revision: str | None = None, advice: bool = True) -> str | None:
     """Why ``name_or_path`` cannot be loaded here, or None when it can be tried: a local path that
     is missing or not a model directory, or a Hub id neither cached nor reachable (checked in
-    seconds, without downloading anything)."""
+    seconds, without downloading anything). ``advice=False`` leaves out how to point at local
+    files (for callers that give their own recipe)."""
     import transformers
 
     name = os.fspath(name_or_path)
@@ -49,8 +50,11 @@ def model_problem(name_or_path, *, revision: str | None = None) -> str | None:
         pass
     if hub_reachable():
         return None
-    return (f"Model {name!r} is not a local directory, is not in the Hugging Face cache, and the Hub "
-            "cannot be reached. Point at a local checkpoint instead (a directory with config.json, the "
+    problem = (f"Model {name!r} is not a local directory, is not in the Hugging Face cache, and the Hub "
+               "cannot be reached.")
+    if not advice:
+        return problem
+    return (problem + " Point at a local checkpoint instead (a directory with config.json, the "
             "weights and the tokenizer files), e.g. --model ../shared/models/minilm-l6-squad2-demo, "
             "or download it where the Hub is reachable (huggingface-cli download "
             f"{name} --local-dir DIR) and pass --model DIR.")
