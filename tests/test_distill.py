@@ -10,7 +10,7 @@ from conftest import LONG_CONTEXT, SHORT_CONTEXT, build_tiny_model
 from test_compare import bpe_tokenizer  # noqa: F401  (a fixture: a byte-level BPE tokenizer trained here)
 
 from xdanalysis.core.data import load_squad
-from xdanalysis.core.settings import WindowSettings
+from xdanalysis.core.settings import DecodingSettings, WindowSettings
 from xdanalysis.distill.config import DistillConfig
 from xdanalysis.distill.losses import attention_loss, distillation_loss
 from xdanalysis.model.windows import window_labels
@@ -242,3 +242,89 @@ def test_the_lab_refuses_to_score_students_on_their_training_questions(tiny_mode
         lab_student("soft targets", tiny_model_dir, squad_file, runs=tmp_path, held_out=None)
     with pytest.raises(ValueError, match="unknown lab student"):
         lab_student("no such student", tiny_model_dir, squad_file, runs=tmp_path, held_out=["Paris"])
+
+
+def test_a_per_window_alpha_weighs_each_window_by_hand():
+    """alpha 1 on a teacher-labelled window (its gold unused), 0 on a labelled one: the total is the mean
+    of the first window's T²·KL and the second's cross-entropy, and the hard term is the second's alone."""
+    s = torch.tensor([[1.0, 2.0, 0.0], [0.5, -1.0, 2.0]], dtype=torch.float64)
+    t = torch.tensor([[0.0, 3.0, 1.0], [2.0, 0.0, 0.0]], dtype=torch.float64)
+    y = torch.tensor([2, 1])
+    T = 2.0
+
+    def kl(row):
+        p_s, p_t = torch.softmax(s[row] / T, -1), torch.softmax(t[row] / T, -1)
+        return float((p_t * (p_t.log() - p_s.log())).sum())
+
+    def ce(row):
+        return float(-torch.log_softmax(s[row], -1)[y[row]])
+
+    losses = distillation_loss(s, s, t, t, y, y, temperature=T, alpha=torch.tensor([1.0, 0.0]))
+    assert float(losses["total"]) == pytest.approx((T**2 * kl(0) + ce(1)) / 2, rel=1e-9)
+    assert float(losses["hard"]) == pytest.approx(ce(1), rel=1e-9)
+    assert float(losses["soft"]) == pytest.approx((kl(0) + kl(1)) / 2, rel=1e-9)
+    with pytest.raises(ValueError, match="alpha must be between 0 and 1"):
+        distillation_loss(s, s, t, t, y, y, alpha=torch.tensor([0.5, 1.5]))
+
+
+def test_transfer_questions_are_labelled_by_the_teacher_alone(tmp_path, squad_file):
+    from safetensors.torch import load_file
+
+    teacher = build_tiny_model(tmp_path / "teacher", layers=2, seed=1)
+    labelled = load_squad(squad_file, titles=["Normans"])
+    transfer = load_squad(squad_file, titles=["Paris"])
+    wrong_gold = transfer.assign(answer_texts=[["Eiffel"]] * 4, answer_starts=[[SHORT_CONTEXT.index("Eiffel")]] * 4)
+    config = DistillConfig(alpha=0.5, max_steps=4, epochs=4, batch_size=4, windowing=WINDOWS)
+    common = dict(student_layers=(0,), config=config, progress=False, cache_dir=tmp_path / "cache", evaluate=False)
+    a = distill(teacher, labelled, tmp_path / "a", transfer=transfer, **common)
+    b = distill(teacher, labelled, tmp_path / "b", transfer=wrong_gold, **common)
+    weights_a, weights_b = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
+    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)  # the transfer gold plays no part
+    assert a.run is None and a.info["identity"]["transfer"]["questions"] == 4
+    assert 0 < a.info["transfer_windows"] < a.info["windows"]
+    plain = distill(teacher, labelled, tmp_path / "c", **common)
+    assert not all(torch.equal(weights_a[k], v) for k, v in load_file(plain.path / "model.safetensors").items())
+    with pytest.raises(ValueError, match="need soft targets"):
+        distill(teacher, labelled, tmp_path / "d", transfer=transfer,
+                **{**common, "config": DistillConfig(alpha=0.0, max_steps=1, windowing=WINDOWS)})
+    with pytest.raises(ValueError, match="must not share a question"):
+        distill(teacher, labelled, tmp_path / "e", transfer=labelled.head(1), **common)
+
+
+def test_the_lab_refits_the_threshold_on_fit_questions_and_records_its_students(tmp_path, squad_file):
+    from xdanalysis.core.metrics import compute_f1, squad_v2_scores
+    from xdanalysis.distill.lab import LAB_RESULTS, LabRecipe, lab_student
+    from xdanalysis.runs.run import predict_run
+
+    teacher = build_tiny_model(tmp_path / "teacher", layers=2, seed=1)
+    recipe = LabRecipe(labelled=1, fit=2, transfer=1, windows=8, layers=(0,))
+    made = {name: lab_student(name, teacher, squad_file, runs=tmp_path / "runs", held_out=["Paris"], recipe=recipe,
+                              precision="float32", progress=False) for name in ("hard labels", "soft targets")}
+    soft = made["soft targets"]
+    # the threshold is the one that maximises the official F1 on the fit questions
+    fit = soft.path / "fit-run"
+    with pytest.warns(UserWarning, match="trained on"):  # the fit questions come from training articles
+        fitted = predict_run(soft.path, squad_file, tmp_path / "check-fit", progress=False,
+                             table=load_squad(squad_file).set_index("id")
+                             .loc[pd.read_parquet(fit / "examples.parquet")["id"]].reset_index(),
+                             decoding=DecodingSettings(null_score_diff_threshold=soft.info["lab"]["threshold"]))
+    official = squad_v2_scores({i: list(a) for i, a in zip(fitted.table["id"], fitted.table["answer_texts"])},
+                               fitted.predictions, fitted.na_probs)
+    assert fitted.scores(with_na_probs=False)["f1"] == pytest.approx(official["best_f1"])
+    # the figures at threshold 0 are those of a run decided at 0; forced F1 is the best spans' F1
+    at_zero = predict_run(soft.path, squad_file, tmp_path / "zero", titles=["Paris"], progress=False).scores()
+    scores = soft.info["lab"]["scores"]
+    assert scores["at_zero"]["f1"] == pytest.approx(at_zero["f1"])
+    answerable = soft.run.table[soft.run.table["has_answer"]]
+    assert scores["forced_HasAns_f1"] == pytest.approx(100 * np.mean(
+        [max(compute_f1(g, p) for g in gold) for gold, p in zip(answerable["answer_texts"], answerable["best_span_text"])]))
+    # the hard-label twin uses no transfer questions, and lab_results.json points at both students' runs
+    assert "transfer" not in made["hard labels"].info["identity"]
+    results = json.loads((tmp_path / "runs" / LAB_RESULTS).read_text())["students"]
+    assert {r["name"] for r in results} == {"hard labels", "soft targets"}
+    for entry in results:
+        assert set(entry) >= {"name", "recipe", "checkpoint", "eval_run", "windows", "seconds", "scores"}
+        assert (tmp_path / "runs" / entry["eval_run"] / "run.json").exists() and entry["windows"] > 0
+    again = lab_student("soft targets", teacher, squad_file, runs=tmp_path / "runs", held_out=["Paris"],
+                        recipe=recipe, precision="float32", progress=False)  # cached: the same student
+    assert again.path == soft.path and again.info["lab"]["threshold"] == soft.info["lab"]["threshold"]

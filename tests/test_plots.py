@@ -143,3 +143,23 @@ def test_probe_consistency_bars():
     by_position = {t.get_position()[1]: t.get_text() for t in ax.get_yticklabels()}
     assert [by_position[y] for y in sorted(by_position, reverse=True)] == [  # the summary's order, top down
         "question_typo\n(expect same_answer, n=10)", "remove_answer_sentence\n(expect abstain, n=4)"]
+
+
+def test_the_lab_students_plot_draws_each_student_at_both_thresholds():
+    import pandas as pd
+
+    from xdanalysis.views.distill import plot_lab_students
+
+    table = pd.DataFrame([
+        {"student": "hard", "threshold": "teacher's 0", "HasAns F1": 3.0, "NoAns F1": 95.0, "forced HasAns F1": 20.0},
+        {"student": "hard", "threshold": "re-fitted", "HasAns F1": 0.0, "NoAns F1": 100.0, "forced HasAns F1": 20.0},
+        {"student": "soft", "threshold": "teacher's 0", "HasAns F1": 5.0, "NoAns F1": 93.0, "forced HasAns F1": 45.0},
+        {"student": "soft", "threshold": "re-fitted", "HasAns F1": 9.0, "NoAns F1": 90.0, "forced HasAns F1": 45.0}])
+    figure = Figure()
+    left, right = plot_lab_students(table, counts={"HasAns": 374, "NoAns": 405}, axes=figure.subplots(1, 2))
+    heights = lambda ax: [round(p.get_height(), 1) for p in ax.patches]  # noqa: E731
+    assert heights(left) == [3.0, 5.0, 0.0, 9.0] and heights(right) == [95.0, 93.0, 100.0, 90.0]
+    assert "n=374" in left.get_title() and "n=405" in right.get_title()
+    forced = left.collections[0].get_offsets()[:, 1].tolist()
+    assert forced == [20.0, 45.0]
+    assert [t.get_text() for t in left.get_xticklabels()] == ["hard", "soft"]

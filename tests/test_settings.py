@@ -71,3 +71,19 @@ def test_a_notebook_run_reuses_the_run_make_report_wrote(tiny_model_dir, squad_f
     monkeypatch.setattr(inference, "load_qa_model", lambda *a, **k: pytest.fail("recomputed"))
     run = settings.run(windowing=WindowSettings(64, 16), progress=False)
     assert run.path == tmp_path / "runs" / "r" and len(run.table) == 8
+
+
+def test_the_lab_recipe_reads_its_settings_and_refuses_a_bad_one(monkeypatch):
+    from xdanalysis.apps.notebook import SettingError, notebook_settings
+    from xdanalysis.distill.lab import LabRecipe
+
+    defaults = {"LAB_LABELLED": None, "LAB_TRANSFER": None, "LAB_FIT": None, "LAB_WINDOWS": None}
+    settings = notebook_settings(defaults=defaults, environ={"XDANALYSIS_LAB_WINDOWS": "640",
+                                                            "XDANALYSIS_LAB_TRANSFER": "0"})
+    recipe = settings.lab_recipe(layers=[1, 3, 5])
+    assert recipe == LabRecipe(windows=640, transfer=0, layers=(1, 3, 5))
+    assert recipe.labelled == LabRecipe().labelled  # unset: the lab's default
+    with pytest.raises(SettingError, match="XDANALYSIS_LAB_FIT=many: not a whole number"):
+        notebook_settings(defaults=defaults, environ={"XDANALYSIS_LAB_FIT": "many"})
+    with pytest.raises(ValueError, match="windows must be a whole number above 0"):
+        notebook_settings(defaults=defaults, environ={"XDANALYSIS_LAB_WINDOWS": "0"}).lab_recipe()

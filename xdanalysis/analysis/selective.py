@@ -7,7 +7,7 @@ import pandas as pd
 
 from ..core.common import table_of
 from .slices import per_bucket
-from .thresholds import _span_scores
+from ..core.thresholds import span_scores
 
 __all__ = ['aurc', 'coverage_at', 'risk_coverage', 'selective_summary']
 
@@ -38,7 +38,7 @@ def risk_coverage(table) -> pd.DataFrame:
     if len(table) == 0:
         raise ValueError("risk_coverage needs at least one question")
     order = _confidence_order(table)
-    _, span_f1 = _span_scores(table)
+    _, span_f1 = span_scores(table)
     f1 = span_f1[order]
     k = np.arange(1, len(table) + 1)
     risk = 1.0 - np.cumsum(f1) / k

@@ -9,31 +9,11 @@ import pandas as pd
 
 from ..core.common import logit, sigmoid, table_of
 from ..core.data import gold_answers
-from ..core.metrics import squad_v2_scores, table_scores
+from ..core.metrics import squad_v2_scores
 from ..core.stats import bootstrap_interval
+from ..core.thresholds import answered_at, best_f1_threshold, scores_at, span_scores
 
 __all__ = ['answered_at', 'scores_at', 'cross_fitted_threshold', 'run_threshold', 'threshold_curve', 'threshold_summary']
-
-
-def _span_scores(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """EM and F1 of each question's best span, as if it had answered."""
-    return table_scores(table, "best_span_text")
-
-
-def answered_at(thresholds, odds: np.ndarray) -> np.ndarray:
-    """``[thresholds, questions]``: whether each question is answered at each threshold. The SQuAD 2.0
-    decision rule, in one place: answer when null odds <= threshold, abstain above it.
-
-    >>> answered_at([0.0, 2.0], np.array([-1.0, 1.0, np.inf])).tolist()
-    [[True, False, False], [True, True, False]]
-    """
-    return odds[None, :] <= np.atleast_1d(np.asarray(thresholds, dtype=float))[:, None]
-
-
-def scores_at(thresholds, odds: np.ndarray, span_scores: np.ndarray, has: np.ndarray) -> np.ndarray:
-    """``[thresholds, questions]``: each question's score at each threshold, the best span's score
-    where it is answered and 1 or 0 for abstaining on an unanswerable or answerable question."""
-    return np.where(answered_at(thresholds, odds), span_scores[None, :], (~has).astype(float)[None, :])
 
 
 def threshold_curve(table: pd.DataFrame, thresholds=None) -> pd.DataFrame:
@@ -44,7 +24,7 @@ def threshold_curve(table: pd.DataFrame, thresholds=None) -> pd.DataFrame:
     """
     odds = table["null_odds"].to_numpy(dtype=float)
     has = table["has_answer"].to_numpy(dtype=bool)
-    span_exact, span_f1 = _span_scores(table)
+    span_exact, span_f1 = span_scores(table)
     if thresholds is None:
         finite = odds[np.isfinite(odds)]
         thresholds = np.unique(np.concatenate([finite, [0.0], [finite.min() - 1.0] if len(finite) else []]))
@@ -124,22 +104,6 @@ def threshold_summary(table, current: float | None = None) -> pd.DataFrame:
     return frame
 
 
-def _best_f1_threshold(odds: np.ndarray, span_f1: np.ndarray, has: np.ndarray) -> float:
-    """The null-odds threshold that maximises F1 on these questions. Every threshold from one
-    question's null odds up to the next gives the same decisions; the official search returns the
-    lower end, on a question, which held-out questions fall on either side of by chance. Here:
-    the middle of that interval (of the lowest best one), ±inf at the ends."""
-    finite = np.unique(odds[np.isfinite(odds)])
-    candidates = np.concatenate([[-np.inf], finite])  # answer where odds <= candidate
-    f1 = scores_at(candidates, odds, span_f1, has).mean(axis=1)
-    k = int(np.argmax(f1))
-    if k == 0:
-        return -math.inf
-    if k == len(candidates) - 1:
-        return math.inf
-    return float((candidates[k] + candidates[k + 1]) / 2)
-
-
 def _f1_at(odds, span_f1, has, threshold) -> np.ndarray:
     return scores_at(threshold, odds, span_f1, has)[0]
 
@@ -168,14 +132,14 @@ def cross_fitted_threshold(table, *, folds: int = 5, seed: int = 0, n_boot: int 
         raise ValueError(f"folds must be between 2 and the number of questions ({len(table)}), got {folds}")
     odds = table["null_odds"].to_numpy(dtype=float)
     has = table["has_answer"].to_numpy(dtype=bool)
-    _, span_f1 = _span_scores(table)
+    _, span_f1 = span_scores(table)
     fold_of = np.empty(len(table), dtype=int)
     fold_of[np.random.default_rng(seed).permutation(len(table))] = np.arange(len(table)) % folds
     honest = np.empty(len(table))
     thresholds = []
     for k in range(folds):
         held = fold_of == k
-        t = _best_f1_threshold(odds[~held], span_f1[~held], has[~held])
+        t = best_f1_threshold(odds[~held], span_f1[~held], has[~held])
         thresholds.append(t)
         honest[held] = _f1_at(odds[held], span_f1[held], has[held], t)
     default = _f1_at(odds, span_f1, has, current)

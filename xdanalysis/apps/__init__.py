@@ -3,6 +3,7 @@
 from .cli import COMMANDS, MAKE_NAMES, build_parser, main
 from .model_widgets import ATTENTION_VIEWS, AttentionExplorer, AttributionExplorer, LayerExplorer, SoftTargetExplorer
 from .notebook import (
+    LAB_SETTINGS,
     PREFIX,
     STUDENT_RECIPE,
     SettingError,
@@ -16,4 +17,4 @@ from .notebook import (
 from .report import PROBE_SECTION, REPORT_SECTIONS, probes_of_run, write_report
 from .widgets import ErrorExplorer, ProbeExplorer, TransitionExplorer
 
-__all__ = ['ATTENTION_VIEWS', 'AttentionExplorer', 'AttributionExplorer', 'COMMANDS', 'ErrorExplorer', 'LayerExplorer', 'MAKE_NAMES', 'PREFIX', 'PROBE_SECTION', 'ProbeExplorer', 'REPORT_SECTIONS', 'STUDENT_RECIPE', 'SettingError', 'Settings', 'SoftTargetExplorer', 'TransitionExplorer', 'WHOLE_NUMBERS', 'build_parser', 'explain', 'main', 'notebook_settings', 'probes_of_run', 'project_root', 'resolve_path', 'write_report']
+__all__ = ['ATTENTION_VIEWS', 'AttentionExplorer', 'AttributionExplorer', 'COMMANDS', 'ErrorExplorer', 'LAB_SETTINGS', 'LayerExplorer', 'MAKE_NAMES', 'PREFIX', 'PROBE_SECTION', 'ProbeExplorer', 'REPORT_SECTIONS', 'STUDENT_RECIPE', 'SettingError', 'Settings', 'SoftTargetExplorer', 'TransitionExplorer', 'WHOLE_NUMBERS', 'build_parser', 'explain', 'main', 'notebook_settings', 'probes_of_run', 'project_root', 'resolve_path', 'write_report']

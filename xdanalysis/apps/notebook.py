@@ -17,13 +17,17 @@ from pathlib import Path
 
 from ..core.common import rename_options
 
-__all__ = ['PREFIX', 'STUDENT_RECIPE', 'SettingError', 'Settings', 'WHOLE_NUMBERS', 'explain', 'notebook_settings', 'project_root', 'resolve_path']
+__all__ = ['LAB_SETTINGS', 'PREFIX', 'STUDENT_RECIPE', 'SettingError', 'Settings', 'WHOLE_NUMBERS', 'explain', 'notebook_settings', 'project_root', 'resolve_path']
 
 
 PREFIX = "XDANALYSIS_"
 
 
-WHOLE_NUMBERS = {"LIMIT", "TRAIN_LIMIT", "STEPS", "STUDENT_STEPS", "PER_ARTICLE", "LENS_TRAIN", "PAIRS"}
+WHOLE_NUMBERS = {"LIMIT", "TRAIN_LIMIT", "PER_ARTICLE", "LENS_TRAIN", "PAIRS", "LAB_LABELLED", "LAB_TRANSFER",
+                 "LAB_FIT", "LAB_WINDOWS"}
+
+# The distillation lab's recipe, as notebook settings: XDANALYSIS_LAB_<NAME> sets LabRecipe's <name>.
+LAB_SETTINGS = {"LAB_LABELLED": "labelled", "LAB_TRANSFER": "transfer", "LAB_FIT": "fit", "LAB_WINDOWS": "windows"}
 
 
 # Offline there is one trained QA model in ../shared: how to get a student from it (said on screen).
@@ -140,6 +144,14 @@ class Settings:
                                titles=self.values.get("TITLES"), **{**self._placement(), **options})
         except (OSError, ValueError) as error:
             raise explain(error, self, model) from None
+
+    def lab_recipe(self, **overrides):
+        """The distillation lab's :class:`~xdanalysis.distill.lab.LabRecipe`: its defaults, with every
+        ``XDANALYSIS_LAB_*`` setting this notebook reads (``LAB_SETTINGS``) and ``overrides`` applied."""
+        from ..distill.lab import LabRecipe
+
+        given = {field: self.values[name] for name, field in LAB_SETTINGS.items() if self.values.get(name) is not None}
+        return LabRecipe(**{**given, **overrides})
 
     def _placement(self) -> dict:
         """``XDANALYSIS_DEVICE`` / ``XDANALYSIS_DTYPE`` as the keywords of predict_run and load_qa_model."""

@@ -22,7 +22,7 @@ import pandas as pd
 from .common import name_some
 from .io import write_json
 
-__all__ = ['COLUMNS', 'DataError', 'HubUnreachableError', 'data_problem', 'first_per_title', 'gold_answers', 'hub_reachable', 'load_squad', 'source_fingerprint', 'title_list', 'validate_table', 'write_squad']
+__all__ = ['COLUMNS', 'DataError', 'HubUnreachableError', 'data_problem', 'disjoint_samples', 'first_per_title', 'gold_answers', 'hub_reachable', 'load_squad', 'source_fingerprint', 'title_list', 'validate_table', 'write_squad']
 
 
 COLUMNS = [
@@ -406,3 +406,28 @@ def first_per_title(table: pd.DataFrame, n: int) -> pd.DataFrame:
     picked = table[table.groupby("title", sort=False).cumcount() < n].reset_index(drop=True)
     picked.attrs.update(table.attrs)
     return picked
+
+
+def disjoint_samples(table: pd.DataFrame, sizes: dict, *, seed: int = 0) -> dict:
+    """Seeded random samples of ``table`` that share no question: ``sizes`` maps a name to a number
+    of questions (None: every question the earlier samples left), taken in that order from one
+    permutation, each sample in table order. Too few questions is an error naming the sample.
+
+    >>> t = pd.DataFrame({"id": list("abcdef"), "title": ["A"] * 6})
+    >>> parts = disjoint_samples(t, {"train": 2, "fit": 3}, seed=0)
+    >>> [len(p) for p in parts.values()], set(parts["train"]["id"]) & set(parts["fit"]["id"])
+    ([2, 3], set())
+    """
+    import numpy as np
+
+    order = np.random.default_rng(seed).permutation(len(table))
+    samples, used = {}, 0
+    for name, size in sizes.items():
+        size = len(table) - used if size is None else int(size)
+        if size < 0 or used + size > len(table):
+            raise ValueError(f"sample {name!r}: {size} questions asked for, {len(table) - used} left of "
+                             f"{len(table)} in {table.attrs.get('source', 'the table')}")
+        picked = table.iloc[np.sort(order[used: used + size])].reset_index(drop=True)
+        picked.attrs.update(table.attrs)
+        samples[name], used = picked, used + size
+    return samples

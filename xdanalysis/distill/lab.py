@@ -1,34 +1,99 @@
-"""The distillation lab's students, distilled on first use and cached."""
+"""The distillation lab: students trained under one recipe, their null threshold re-fitted on training
+articles, evaluated on held-out ones, cached, and recorded in ``lab_results.json``."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
+import warnings
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
+from ..core.data import disjoint_samples, load_squad
+from ..core.io import write_json
+from ..core.settings import DecodingSettings
+from ..core.thresholds import answered_at, best_f1_threshold, scores_at, span_scores
 from .config import DistillConfig, Distilled, default_precision
 from .train import distill
 
-__all__ = ['LAB_STUDENTS', 'lab_student']
+__all__ = ['LAB_RESULTS', 'LAB_STUDENTS', 'LabRecipe', 'NAIVE_RECIPE', 'lab_questions', 'lab_scores', 'lab_student', 'lab_table']
 
 
+# How each lab student learns; the rest of its recipe is the LabRecipe's.
 LAB_STUDENTS = {"hard labels": {"alpha": 0.0},
                 "soft targets": {"alpha": 0.7, "temperature": 2.0},
                 "soft + attention": {"alpha": 0.7, "temperature": 2.0, "attention_weight": 1.0}}
 
+LAB_RESULTS = "lab_results.json"  # in the lab's runs directory
 
-def lab_student(name: str, teacher, data, *, runs, held_out, train_limit: int | None = 2000,
-                steps: int | None = None, student_layers=(0, 2, 4), precision: str | None = None,
-                progress: bool = True) -> Distilled:
-    """One of the distillation lab's students (``LAB_STUDENTS``), trained on the teacher's data
-    without the ``held_out`` articles and evaluated on them; cached under ``runs/students/``, so
-    notebook 05 and notebook 04 (its offline student) share it. ``precision`` defaults to
-    :func:`default_precision` (bf16 autocast where the hardware runs it fast).
+
+@dataclass(frozen=True)
+class LabRecipe:
+    """What every lab student is trained with, drawn from the training articles only (seeded, no
+    question in two roles): ``labelled`` questions with their gold; ``transfer`` more questions
+    labelled only by the teacher (XtremeDistil's transfer data; used by students with soft targets,
+    a hard-label student cannot use them); ``fit`` questions, trained on by none, on which each
+    student's null threshold is re-fitted (``refit_threshold``; else it keeps the teacher's 0).
+    The budget is ``windows`` training windows seen (the same for every student, whatever its data),
+    at ``learning_rate``; ``layers`` are the teacher layers the student starts from.
+
+    >>> LabRecipe(labelled=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: labelled must be a whole number above 0, got 0
+    """
+
+    labelled: int = 500
+    transfer: int = 2000
+    fit: int = 400
+    windows: int = 3000
+    learning_rate: float = 5e-4
+    refit_threshold: bool = True
+    layers: tuple = (0, 2, 4)
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("labelled", "windows"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a whole number above 0, got {value!r}")
+        for name in ("transfer", "fit"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a whole number, 0 or more, got {value!r}")
+        if self.refit_threshold and self.fit == 0:
+            raise ValueError("refit_threshold needs fit questions (fit > 0)")
+        object.__setattr__(self, "layers", tuple(int(i) for i in self.layers))
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "layers": list(self.layers)}
+
+
+# The lab before its cure: many labelled questions, no transfer data, the teacher's threshold kept.
+NAIVE_RECIPE = LabRecipe(labelled=2000, transfer=0, fit=400, windows=2400, learning_rate=1e-4, refit_threshold=False)
+
+
+def lab_student(name: str, teacher, data, *, runs, held_out, recipe: LabRecipe = LabRecipe(),
+                precision: str | None = None, progress: bool = True) -> Distilled:
+    """One of the lab's students (``LAB_STUDENTS``) under ``recipe``: trained on the teacher's data
+    without the ``held_out`` articles, its null threshold re-fitted on the recipe's ``fit`` questions,
+    evaluated on the held-out articles at that threshold (``.run``); cached under ``runs/students/``
+    (notebooks 04, 05 and 09 share it) and recorded in ``runs/lab_results.json``. ``.info["lab"]``
+    holds the recipe, the threshold and :func:`lab_scores`. ``precision`` defaults to
+    :func:`default_precision`.
 
     Example::
 
         soft = lab_student("soft targets", "../shared/models/minilm-l6-squad2-demo",
                            "../shared/data/squad-v2-dev-half.json", runs="runs",
                            held_out=["French_and_Indian_War", "Force"])
+        soft.info["lab"]["scores"]["HasAns_f1"]
     """
+    from ..runs.run import predict_run
+
     if name not in LAB_STUDENTS:
         raise ValueError(f"unknown lab student {name!r}; use one of {list(LAB_STUDENTS)}")
     if not held_out:
@@ -36,9 +101,116 @@ def lab_student(name: str, teacher, data, *, runs, held_out, train_limit: int | 
                          "(XDANALYSIS_TITLES / held_out=[...]); without them it would score students on their own "
                          "training questions")
     precision = precision or default_precision()
-    tag = (f"layers{'-'.join(str(i) for i in student_layers)}-limit{train_limit}-steps{steps or 'epoch'}"
-           f"-{precision}")
-    config = DistillConfig(max_steps=steps, precision=precision, **LAB_STUDENTS[name])
-    return distill(teacher, data, Path(runs) / "students" / f"{name.replace(' ', '-').replace('+', 'and')}-{tag}",
-                   config=config, exclude_titles=held_out, limit=train_limit, eval_data=data, eval_titles=held_out,
-                   student_layers=student_layers, cache_dir=Path(runs) / "teacher-logits", progress=progress)
+    soft = LAB_STUDENTS[name].get("alpha", 0) > 0
+    recipe = recipe if soft else replace(recipe, transfer=0)  # hard labels cannot use teacher-labelled questions
+    samples = lab_questions(data, held_out, recipe)
+    config = _config(name, recipe, samples["labelled"], precision)
+    runs = Path(runs)
+    out = runs / "students" / _folder(name, recipe, precision)
+    made = distill(teacher, samples["labelled"], out, config=config, transfer=samples.get("transfer"),
+                   evaluate=False, student_layers=recipe.layers, cache_dir=runs / "teacher-logits",
+                   progress=progress)
+    threshold = 0.0
+    if recipe.refit_threshold:
+        with warnings.catch_warnings():  # the student trained on these articles, not on these questions
+            warnings.filterwarnings("ignore", message=".*from articles the model was trained on")
+            fitted = predict_run(made.path, data, made.path / "fit-run", table=samples["fit"], progress=progress,
+                                 progress_label="fit questions")
+        threshold = _refitted(fitted.table)
+    made.run = predict_run(made.path, data, made.path / "eval-run", titles=held_out, progress=progress,
+                           decoding=DecodingSettings(null_score_diff_threshold=threshold))
+    made.info["lab"] = {"name": name, "recipe": {**recipe.as_dict(), **LAB_STUDENTS[name]}, "threshold": threshold,
+                        "scores": lab_scores(made.run)}
+    _record(runs / LAB_RESULTS, made)
+    return made
+
+
+def lab_scores(run) -> dict:
+    """A lab student's held-out figures: the official EM/F1 (overall, HasAns, NoAns) at its own
+    threshold, the same at the teacher's threshold 0 (``at_zero``, with the share answered there), the
+    share of questions it answers, and ``forced_HasAns_f1``, the answerable questions' F1 when it must give its best span
+    (what it learned about spans, whatever its null decision)."""
+    table = run.table
+    odds = table["null_odds"].to_numpy(dtype=float)
+    has = table["has_answer"].to_numpy(dtype=bool)
+    exact, f1 = span_scores(table)
+    official = run.scores(with_na_probs=False)
+    scores = {key: float(official[key]) for key in ("exact", "f1", "HasAns_f1", "NoAns_f1", "total")
+              if key in official}
+    at_zero = {metric: scores_at([0.0], odds, span, has)[0] for metric, span in (("exact", exact), ("f1", f1))}
+    answered = answered_at([0.0], odds)[0]
+    scores["at_zero"] = {"exact": 100 * float(at_zero["exact"].mean()), "f1": 100 * float(at_zero["f1"].mean()),
+                         "HasAns_f1": 100 * float(at_zero["f1"][has].mean()) if has.any() else None,
+                         "NoAns_f1": 100 * float(at_zero["f1"][~has].mean()) if (~has).any() else None,
+                         "answered": float(answered.mean())}
+    scores["answered"] = float((table["answer"] != "").mean())
+    scores["forced_HasAns_f1"] = 100 * float(f1[has].mean()) if has.any() else None
+    return scores
+
+
+def lab_questions(data, held_out, recipe: LabRecipe) -> dict:
+    """The recipe's disjoint question tables from the training articles (all but ``held_out``):
+    ``labelled``, ``fit`` and, when the recipe has any, ``transfer`` (drawn in that order, so students
+    with and without transfer data share their labelled and fit questions)."""
+    training = load_squad(data, exclude_titles=held_out)
+    samples = disjoint_samples(training, {"labelled": recipe.labelled, "fit": recipe.fit,
+                                          "transfer": recipe.transfer}, seed=recipe.seed)
+    if recipe.transfer == 0:
+        samples.pop("transfer")
+    return samples
+
+
+def _config(name: str, recipe: LabRecipe, labelled, precision: str) -> DistillConfig:
+    """The distillation settings of ``name`` under ``recipe``: enough epochs to see ``recipe.windows``."""
+    steps = math.ceil(recipe.windows / DistillConfig.batch_size)
+    return DistillConfig(max_steps=steps, epochs=max(1, steps), learning_rate=recipe.learning_rate,
+                         seed=recipe.seed, precision=precision, **LAB_STUDENTS[name])
+
+
+def _folder(name: str, recipe: LabRecipe, precision: str) -> str:
+    key = json.dumps([name, recipe.as_dict(), precision], sort_keys=True)
+    slug = name.replace(" ", "-").replace("+", "and")
+    return f"{slug}-layers{'-'.join(map(str, recipe.layers))}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+
+
+def _refitted(table) -> float:
+    """The F1-best null-odds threshold on the fit questions, kept finite (a run's threshold is a number)."""
+    odds = table["null_odds"].to_numpy(dtype=float)
+    _, f1 = span_scores(table)
+    threshold = best_f1_threshold(odds, f1, table["has_answer"].to_numpy(dtype=bool))
+    finite = odds[np.isfinite(odds)]
+    if math.isinf(threshold):
+        threshold = float(finite.max() + 1 if threshold > 0 else finite.min() - 1) if len(finite) else 0.0
+    return float(threshold)
+
+
+def _record(file: Path, made: Distilled) -> None:
+    """Add (or replace) this student's entry in the lab's ``lab_results.json``; paths relative to it."""
+    students = json.loads(file.read_text(encoding="utf-8"))["students"] if file.exists() else []
+    checkpoint = made.path.relative_to(file.parent).as_posix() if made.path.is_relative_to(file.parent) \
+        else str(made.path.resolve())
+    entry = {"name": made.info["lab"]["name"], "recipe": made.info["lab"]["recipe"], "checkpoint": checkpoint,
+             "eval_run": f"{checkpoint}/{made.run.path.name}", "windows": int(made.log["windows"].sum()),
+             "seconds": made.info["training_seconds"], "teacher_logits": made.info.get("teacher_logits"),
+             "threshold": made.info["lab"]["threshold"],
+             "scores": made.info["lab"]["scores"]}
+    students = [s for s in students if s.get("checkpoint") != checkpoint] + [entry]
+    write_json(file, {"students": students}, indent=2)
+
+
+def lab_table(students: dict) -> "pd.DataFrame":
+    """One row per lab student (``{name: Distilled}`` from :func:`lab_student`) and threshold (the
+    teacher's 0, then the student's re-fitted one): the threshold, overall / answerable F1, unanswerable
+    accuracy (NoAns F1), the share answered, and the answerable F1 when forced to answer."""
+    import pandas as pd
+
+    rows = []
+    for name, made in students.items():
+        lab = made.info["lab"]
+        scores = lab["scores"]
+        for label, figures, threshold in (("teacher's 0", scores["at_zero"], 0.0),
+                                          ("re-fitted", scores, lab["threshold"])):
+            rows.append({"student": name, "threshold": label, "null-odds threshold": threshold,
+                         "F1": figures["f1"], "HasAns F1": figures["HasAns_f1"], "NoAns F1": figures["NoAns_f1"],
+                         "answered": figures["answered"], "forced HasAns F1": scores["forced_HasAns_f1"]})
+    return pd.DataFrame(rows)

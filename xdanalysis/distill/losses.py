@@ -27,7 +27,9 @@ def distillation_loss(student_start, student_end, teacher_start, teacher_end, st
     padding excluded), KL summed over positions and averaged over the batch (``kl_div`` with
     ``reduction="batchmean"``), CE the usual cross-entropy on the hard positions. The T² keeps the
     soft term's gradients at the scale of the hard term's as T grows (Hinton et al. 2015).
-    Returns ``{"total", "soft", "hard"}`` (``soft`` and ``hard`` unweighted).
+    ``alpha`` is one number or one per window (``[batch]``: 1 for a window labelled only by the
+    teacher, whose gold is not used). Returns ``{"total", "soft", "hard"}`` (``soft`` and ``hard``
+    unweighted; ``hard`` over the windows whose gold counts).
 
     Example::
 
@@ -37,7 +39,9 @@ def distillation_loss(student_start, student_end, teacher_start, teacher_end, st
     import torch
     import torch.nn.functional as F
 
-    if not 0.0 <= alpha <= 1.0:
+    weights = (alpha.to(student_start.device, student_start.dtype) if torch.is_tensor(alpha)
+               else torch.tensor(float(alpha), dtype=student_start.dtype, device=student_start.device))
+    if not bool(((weights >= 0) & (weights <= 1)).all()):
         raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
@@ -49,16 +53,19 @@ def distillation_loss(student_start, student_end, teacher_start, teacher_end, st
     def masked(logits):
         return logits.masked_fill(~mask, very_negative)
 
-    def soft(student, teacher):
+    def soft(student, teacher):  # per window: KL summed over positions
         log_p_student = F.log_softmax(masked(student) / temperature, dim=-1)
         p_teacher = F.softmax(masked(teacher.to(student.dtype)) / temperature, dim=-1)
-        return F.kl_div(log_p_student, p_teacher, reduction="batchmean")
+        return F.kl_div(log_p_student, p_teacher, reduction="none").sum(-1)
 
-    soft_loss = 0.5 * (soft(student_start, teacher_start) + soft(student_end, teacher_end))
-    hard_loss = 0.5 * (F.cross_entropy(masked(student_start), start_positions)
-                       + F.cross_entropy(masked(student_end), end_positions))
-    total = alpha * temperature**2 * soft_loss + (1 - alpha) * hard_loss
-    return {"total": total, "soft": soft_loss, "hard": hard_loss}
+    soft_rows = 0.5 * (soft(student_start, teacher_start) + soft(student_end, teacher_end))
+    hard_rows = 0.5 * (F.cross_entropy(masked(student_start), start_positions, reduction="none")
+                       + F.cross_entropy(masked(student_end), end_positions, reduction="none"))
+    weights = weights.expand_as(soft_rows)
+    total = (weights * temperature**2 * soft_rows + (1 - weights) * hard_rows).mean()
+    labelled = weights < 1  # windows whose gold counts (teacher-labelled transfer windows have alpha 1)
+    hard = hard_rows[labelled].mean() if bool(labelled.any()) else hard_rows.mean()
+    return {"total": total, "soft": soft_rows.mean(), "hard": hard}
 
 
 def attention_loss(student_attention, teacher_attention, mask):

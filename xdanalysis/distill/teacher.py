@@ -147,19 +147,24 @@ def teacher_logits(teacher, teacher_tokenizer, table: pd.DataFrame, student_wind
                    cache_dir, teacher_identity: dict | None = None, settings: dict | None = None,
                    batch_size: int = 32, chunk_windows: int = 2048, progress: bool = True, engine: str = "local",
                    teacher_path=None, device: str = "cpu", ray_address: str | None = None,
-                   workers: int | None = None) -> list:
+                   workers: int | None = None, report: dict | None = None) -> list:
     """The teacher's ``(start, end)`` logits for every student window, from the cache when it
     holds them. Computed chunk by chunk (``cache_dir/<key>/chunk-*.npz``), so a killed pass
     resumes; the key covers the teacher, the data, the window settings and the student's tokenizer.
     ``engine="ray"`` computes the missing chunks on Ray Data actors that load ``teacher_path``
     (:func:`xdanalysis.runs.engines.teacher_chunks_on_ray`); the cache files are the same.
+    ``report`` (a dict, optional) receives the cache ``folder``, the windows ``reused`` from it and
+    ``computed`` now, and the ``seconds`` this call took.
 
     Example::
 
         targets = teacher_logits(teacher, tok, table, windows, tok, cache_dir="runs/teacher-logits")
     """
+    import time
+
     from tqdm.auto import tqdm
 
+    started = time.perf_counter()
     settings = settings or {}
     identity = teacher_identity or {"model": getattr(teacher.config, "_name_or_path", "in-memory")}
     key = _cache_key(identity, table, settings, student_tokenizer)
@@ -169,6 +174,8 @@ def teacher_logits(teacher, teacher_tokenizer, table: pd.DataFrame, student_wind
                                      "settings": settings, "windows": len(student_windows)}, indent=2)
     same = _same_tokenizer(teacher_tokenizer, student_tokenizer)
     n_chunks = max(1, math.ceil(len(student_windows) / chunk_windows))
+    cached = sum(min(chunk_windows, len(student_windows) - c * chunk_windows) for c in range(n_chunks)
+                 if (folder / f"chunk-{c:05d}.npz").exists())
     from ..runs.engines import ENGINES
 
     check_choice("engine", engine, ENGINES)
@@ -201,4 +208,7 @@ def teacher_logits(teacher, teacher_tokenizer, table: pd.DataFrame, student_wind
     bar.close()
     if any(len(s) != len(ids) for (s, _), ids in zip(results, student_windows.input_ids)):
         raise ValueError(f"{folder}: cached teacher logits do not match these windows; delete the folder")
+    if report is not None:
+        report.update(folder=str(folder), reused=cached, computed=len(student_windows) - cached,
+                      seconds=round(time.perf_counter() - started, 2))
     return results

@@ -28,6 +28,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..core.common import is_reference
@@ -50,8 +51,8 @@ STUDENT_MARKERS = ("distill.json", "distill-progress.json")
 
 
 def distill(teacher, data, out, *, config: DistillConfig = DistillConfig(), student=None, student_layers=(0, 2, 4),
-            titles=None, exclude_titles=None, limit: int | None = None, eval_data=None, eval_titles=None,
-            eval_limit: int | None = None, cache_dir=None, device: str = "auto", engine: str = "local",
+            titles=None, exclude_titles=None, limit: int | None = None, transfer=None, evaluate: bool = True,
+            eval_data=None, eval_titles=None, eval_limit: int | None = None, cache_dir=None, device: str = "auto", engine: str = "local",
             ray_address: str | None = None, workers: int | None = None, progress: bool = True,
             _stop_after: int | None = None) -> Distilled:
     """Train a student from ``teacher`` on ``data`` as ``config`` says and save it in ``out``; resume
@@ -60,9 +61,12 @@ def distill(teacher, data, out, *, config: DistillConfig = DistillConfig(), stud
     The student is ``student`` (a checkpoint; a plain encoder is fine, its QA head is trained) or,
     by default, the teacher's embeddings, head and ``student_layers``. ``config`` is a
     :class:`DistillConfig` (soft-target temperature and alpha, attention transfer, schedule,
-    windows, seed, precision). ``eval_data`` (default: the same data, without the articles trained
-    on, when ``titles`` or ``exclude_titles`` was given) is predicted with the student into
-    ``out/eval-run``. ``device`` (auto: CUDA, then MPS, then the CPU) is where the teacher and the
+    windows, seed, precision). ``data`` is a SQuAD source (or a question table from
+    :func:`xdanalysis.core.data.load_squad`). ``transfer`` (a source or a table, optional): more
+    questions whose gold is not used, labelled only by the teacher (alpha 1 on their windows; the
+    transfer data of XtremeDistil); it needs ``config.alpha > 0``. ``eval_data`` (default: the same
+    data, without the articles trained on, when ``titles`` or ``exclude_titles`` was given) is
+    predicted with the student into ``out/eval-run``; ``evaluate=False`` skips that. ``device`` (auto: CUDA, then MPS, then the CPU) is where the teacher and the
     student run; it is recorded in ``distill.json`` (provenance, not identity). ``engine="ray"``
     computes the teacher-logit pass on Ray Data actors (``ray_address``, ``workers``; the same
     cache files).
@@ -80,37 +84,49 @@ def distill(teacher, data, out, *, config: DistillConfig = DistillConfig(), stud
 
     out = Path(out).expanduser()
     refuse_foreign(out, markers=STUDENT_MARKERS, what="a student directory")  # never a teacher's, a run's, yours
-    table = load_squad(data, titles=titles, exclude_titles=exclude_titles, limit=limit)
+    table = data if isinstance(data, pd.DataFrame) else load_squad(data, titles=titles,
+                                                                    exclude_titles=exclude_titles, limit=limit)
+    transfer = _transfer_table(transfer, table, config)
     torch.manual_seed(config.seed)  # before the student exists: a freshly initialised QA head is seeded too
     run_device = resolve_device(device)
     pair = _Pair.load(teacher, student, student_layers, device=run_device, config=config)
     identity = {"teacher": pair.teacher_identity, "data_fingerprint": source_fingerprint(table), **config.recipe(),
                 **pair.init}
+    if transfer is not None:
+        identity["transfer"] = {"questions": len(transfer), "fingerprint": source_fingerprint(transfer)}
     evaluation = _evaluation(data, titles=titles, exclude_titles=exclude_titles, eval_data=eval_data,
-                             eval_titles=eval_titles, eval_limit=eval_limit)
+                             eval_titles=eval_titles, eval_limit=eval_limit) if evaluate else None
     with locked(out):  # a second process on the same --out is refused, not raced
         if (out / "distill.json").exists():
             return _finished(out, identity, evaluation, progress=progress, device=run_device)
-        return _train_and_record(out, identity, pair, table, data, teacher, config, evaluation,
+        return _train_and_record(out, identity, pair, table, transfer, data, teacher, config, evaluation,
                                  cache_dir=cache_dir, engine=engine, device=run_device, ray_address=ray_address,
                                  workers=workers, progress=progress, stop_after=_stop_after)
 
 
-def _train_and_record(out: Path, identity: dict, pair, table, data, teacher, config: DistillConfig, evaluation,
-                      *, cache_dir, engine, device, ray_address, workers, progress, stop_after) -> Distilled:
-    windows = prepare_windows(table, pair.student_tokenizer, config.windowing)
-    targets = None
+def _train_and_record(out: Path, identity: dict, pair, table, transfer, data, teacher, config: DistillConfig,
+                      evaluation, *, cache_dir, engine, device, ray_address, workers, progress,
+                      stop_after) -> Distilled:
+    questions = table if transfer is None else pd.concat([table, transfer], ignore_index=True)
+    questions.attrs.update(table.attrs)
+    windows = prepare_windows(questions, pair.student_tokenizer, config.windowing)
+    from_teacher_only = np.asarray(windows.question_index) >= len(table)  # transfer windows: no gold
+    alphas = np.where(from_teacher_only, 1.0, config.alpha).astype(np.float32)
+    targets, teacher_pass = None, {}
     if config.alpha > 0:
-        targets = teacher_logits(pair.teacher, pair.teacher_tokenizer, table, windows, pair.student_tokenizer,
+        targets = teacher_logits(pair.teacher, pair.teacher_tokenizer, questions, windows, pair.student_tokenizer,
                                  cache_dir=cache_dir or out.parent / "teacher-logits",
                                  teacher_identity=pair.teacher_identity, settings=config.windowing.as_dict(),
                                  progress=progress, engine=engine, device=device, ray_address=ray_address,
-                                 workers=workers, teacher_path=teacher if is_reference(teacher) else None)
-    trainer = _Trainer(pair, windows, window_labels(table, windows), targets, config, out)
+                                 workers=workers, teacher_path=teacher if is_reference(teacher) else None,
+                                 report=teacher_pass)
+    trainer = _Trainer(pair, windows, window_labels(questions, windows), targets, config, out, alphas=alphas)
     trainer.resume(identity)
     trainer.train(progress=progress, stop_after=stop_after)
     log = trainer.save()
-    info = _record(out, identity, pair, table, data, teacher, trainer, log, device=device)
+    info = _record(out, identity, pair, questions, data, teacher, trainer, log, device=device)
+    info["transfer_windows"] = int(from_teacher_only.sum())
+    info["teacher_logits"] = teacher_pass or None  # the cache folder, windows reused / computed, seconds
     run = _evaluate(out, info, evaluation, progress=progress, device=device)
     write_json(out / "distill.json", info, indent=2)
     trainer.clean_up()
@@ -146,6 +162,24 @@ class _Pair:
         return pair
 
 
+def _transfer_table(transfer, table: pd.DataFrame, config: DistillConfig) -> pd.DataFrame | None:
+    """The transfer questions (their gold dropped: only the teacher labels them), checked."""
+    if transfer is None:
+        return None
+    if config.alpha == 0:
+        raise ValueError("transfer questions are labelled only by the teacher: they need soft targets (alpha > 0); "
+                         "with alpha 0 (hard labels) leave transfer out")
+    transfer = transfer if isinstance(transfer, pd.DataFrame) else load_squad(transfer)
+    shared = sorted(set(transfer["id"]) & set(table["id"]))
+    if shared:
+        raise ValueError(f"{len(shared)} transfer questions are also labelled training questions "
+                         f"(e.g. {shared[0]!r}); the two sets must not share a question")
+    unlabelled = transfer.assign(answer_texts=[[] for _ in range(len(transfer))],
+                                 answer_starts=[[] for _ in range(len(transfer))])
+    unlabelled.attrs.update(transfer.attrs)
+    return unlabelled
+
+
 def _finished(out: Path, identity: dict, evaluation: dict | None, *, progress: bool, device: str) -> Distilled:
     """The student a finished distillation in ``out`` made, if it was made with these settings, with
     the evaluation asked for now (recomputed when it differs from the one recorded)."""
@@ -170,10 +204,11 @@ class _Trainer:
     """The training loop: AdamW with 10% warm-up and linear decay, gradient clipping, length-grouped
     seeded batches, checkpoints that resume to the same weights."""
 
-    def __init__(self, pair: _Pair, windows, labels, targets, config: DistillConfig, out: Path):
+    def __init__(self, pair: _Pair, windows, labels, targets, config: DistillConfig, out: Path, *, alphas):
         import torch
 
         self.pair, self.windows, self.targets, self.config, self.out = pair, windows, targets, config, out
+        self.alphas = alphas
         self.starts, self.ends = labels
         self.steps_per_epoch = math.ceil(len(windows) / config.batch_size)
         epochs_steps = self.steps_per_epoch * config.epochs
@@ -273,7 +308,7 @@ class _Trainer:
         losses = distillation_loss(output.start_logits.float(), output.end_logits.float(), t_start.to(device),
                                    t_end.to(device), torch.as_tensor(self.starts[batch], device=device),
                                    torch.as_tensor(self.ends[batch], device=device), temperature=config.temperature,
-                                   alpha=config.alpha, mask=mask)
+                                   alpha=torch.as_tensor(self.alphas[batch], device=device), mask=mask)
         losses["attention"] = torch.zeros(())
         if config.attention_weight > 0:
             with torch.no_grad(), eager_attention(self.pair.teacher), autocast:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ['LOSS_TERMS', 'plot_entropy', 'plot_gradient_scale', 'plot_learning_curves']
+__all__ = ['LOSS_TERMS', 'plot_entropy', 'plot_gradient_scale', 'plot_lab_students', 'plot_learning_curves']
 
 
 # Loss terms as a reader names them (never like a student: "soft targets" is a student of the lab).
@@ -47,6 +47,8 @@ def plot_entropy(frame: pd.DataFrame, axes=None):
         _, axes = plt.subplots(1, 2, figsize=(11, 3.6))
     for answerable, color in ((True, "#4c72b0"), (False, "#c44e52")):
         part = frame[frame["answerable"] == answerable]
+        if part.empty:  # a sample of one kind of question only
+            continue
         label = f"{'answerable' if answerable else 'unanswerable'} (n={int(part['windows'].iloc[0])} windows)"
         axes[0].plot(part["temperature"], part["entropy"], "o-", color=color, label=label)
         axes[1].plot(part["temperature"], part["null_probability"], "o-", color=color, label=label)
@@ -78,3 +80,40 @@ def plot_gradient_scale(frame: pd.DataFrame, ax=None):
     ax.set_title("Why the soft term is scaled by T²")
     ax.legend(fontsize=8)
     return ax
+
+
+def plot_lab_students(table: pd.DataFrame, *, counts: dict | None = None, axes=None):
+    """What each lab student does on answerable and on unanswerable questions, at the teacher's
+    threshold 0 (pale) and at its re-fitted threshold (solid): answerable F1 with a tick at its F1 when
+    forced to answer (what it knows about spans), and unanswerable accuracy, where always abstaining
+    scores 100. ``table`` is :func:`xdanalysis.distill.lab.lab_table`; ``counts`` (optional)
+    ``{"HasAns": n, "NoAns": n}`` goes into the panel titles."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+    students = list(dict.fromkeys(table["student"]))
+    thresholds = list(dict.fromkeys(table["threshold"]))
+    width = 0.8 / len(thresholds)
+    x = np.arange(len(students))
+    counts = counts or {}
+    for ax, column, title in ((axes[0], "HasAns F1", "answerable: F1"),
+                              (axes[1], "NoAns F1", "unanswerable: accuracy (abstained)")):
+        for k, threshold in enumerate(thresholds):
+            values = table[table["threshold"] == threshold].set_index("student").loc[students, column]
+            bars = ax.bar(x + (k - (len(thresholds) - 1) / 2) * width, values, width,
+                          alpha=0.4 if k == 0 else 0.9, color="C0" if column == "HasAns F1" else "C1",
+                          label=f"threshold: {threshold}")
+            ax.bar_label(bars, fmt="%.1f", fontsize=7)
+        group = column.split()[0]
+        ax.set_title(title + (f" (n={counts[group]})" if group in counts else ""))
+        ax.set_xticks(x, students, rotation=15)
+        ax.set_ylim(0, 110)
+    forced = table.drop_duplicates("student").set_index("student").loc[students, "forced HasAns F1"]
+    axes[0].scatter(x, forced, marker="_", s=900, color="black", zorder=3, label="forced to answer")
+    axes[1].axhline(100, color="grey", linestyle="--", linewidth=1, label="always abstaining")
+    axes[0].set_ylabel("score (%)")
+    for ax in axes:
+        ax.legend(fontsize=7, loc="upper left")
+    return axes
