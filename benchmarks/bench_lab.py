@@ -26,18 +26,17 @@ from xdanalysis.distill import NAIVE_RECIPE, LabRecipe, lab_student
 
 # name: (recipe, the distilled student's kind). The hard-label twin shares everything it can use.
 RECIPES = {
-    "naive (2,000 labelled, lr 1e-4, threshold 0)": (NAIVE_RECIPE, "soft targets"),
-    "naive + threshold re-fit": (dataclasses.replace(NAIVE_RECIPE, refit_threshold=True), "soft targets"),
-    "500 labelled, lr 5e-4, no transfer": (LabRecipe(transfer=0), "soft targets"),
-    "500 labelled + 2,000 transfer, 3,000 windows": (LabRecipe(), "soft targets"),
-    "500 labelled + 2,000 transfer, 1,500 windows": (LabRecipe(windows=1500), "soft targets"),
-    "300 labelled + 1,200 transfer, 1,500 windows": (LabRecipe(labelled=300, transfer=1200, windows=1500),
+    "the lab's recipe (300 labelled + 1,200 transfer, 1,000 windows)": (LabRecipe(), "soft targets"),
+    "the same, seed 1 (other questions, other batches)": (LabRecipe(seed=1), "soft targets"),
+    "the same without transfer data (soft targets on the labelled questions only)": (LabRecipe(transfer=0),
+                                                                                      "soft targets"),
+    "naive: 2,000 labelled, no transfer, lr 1e-4, 2,400 windows": (NAIVE_RECIPE, "soft targets"),
+    "the lab's recipe, 1,500 windows": (LabRecipe(windows=1500), "soft targets"),
+    "500 labelled + 2,000 transfer, 1,500 windows": (LabRecipe(labelled=500, transfer=2000, windows=1500),
                                                      "soft targets"),
-    "the same, + attention transfer": (LabRecipe(labelled=300, transfer=1200, windows=1500), "soft + attention"),
-    "the same, layers 1,3,5": (LabRecipe(labelled=300, transfer=1200, windows=1500, layers=(1, 3, 5)),
-                               "soft targets"),
-    "the same, seed 1": (LabRecipe(labelled=300, transfer=1200, windows=1500, seed=1), "soft targets"),
-    "300 labelled + 1,200 transfer, 1,000 windows": (LabRecipe(labelled=300, transfer=1200, windows=1000),
+    "the lab's recipe + attention transfer": (LabRecipe(), "soft + attention"),
+    "the lab's recipe from layers 1,3,5": (LabRecipe(layers=(1, 3, 5)), "soft targets"),
+    "500 labelled + 2,000 transfer, 3,000 windows": (LabRecipe(labelled=500, transfer=2000, windows=3000),
                                                      "soft targets"),
 }
 

@@ -42,3 +42,5 @@ def test_every_readme_snippet_runs_as_written(shared, tmp_path, monkeypatch):
     assert set(namespace["results"]["probe"]) == {"remove_answer_sentence", "question_typo"}
     assert "always abstaining" in namespace["result"].metrics.columns
     assert namespace["student"].run.scores()["total"] == 779
+    lab = namespace["made"]  # the lab's two students, recorded beside their runs
+    assert lab["soft targets"].run.scores()["total"] == 779 and (project / "runs" / "lab_results.json").exists()

@@ -23,7 +23,7 @@ __all__ = ['LAB_SETTINGS', 'PREFIX', 'STUDENT_RECIPE', 'SettingError', 'Settings
 PREFIX = "XDANALYSIS_"
 
 
-WHOLE_NUMBERS = {"LIMIT", "TRAIN_LIMIT", "PER_ARTICLE", "LENS_TRAIN", "PAIRS", "LAB_LABELLED", "LAB_TRANSFER",
+WHOLE_NUMBERS = {"LIMIT", "PER_ARTICLE", "LENS_TRAIN", "PAIRS", "LAB_LABELLED", "LAB_TRANSFER",
                  "LAB_FIT", "LAB_WINDOWS"}
 
 # The distillation lab's recipe, as notebook settings: XDANALYSIS_LAB_<NAME> sets LabRecipe's <name>.
