@@ -32,6 +32,7 @@ RECIPES = {
                                                                                       "soft targets"),
     "naive: 2,000 labelled, no transfer, lr 1e-4, 2,400 windows": (NAIVE_RECIPE, "soft targets"),
     "the lab's recipe, 1,500 windows": (LabRecipe(windows=1500), "soft targets"),
+    "the lab's recipe, 1,500 windows, seed 1": (LabRecipe(windows=1500, seed=1), "soft targets"),
     "500 labelled + 2,000 transfer, 1,500 windows": (LabRecipe(labelled=500, transfer=2000, windows=1500),
                                                      "soft targets"),
     "the lab's recipe + attention transfer": (LabRecipe(), "soft + attention"),

@@ -29,7 +29,8 @@ def decode_windows(table: pd.DataFrame, windows: Windows, logits, *,
 def token_lengths(table: pd.DataFrame, tokenizer) -> pd.DataFrame:
     """Model-token lengths of each question, context and first gold answer (NaN when unanswerable)."""
     def count(texts):
-        encoded = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        # lengths only, never fed to the model: no "longer than the maximum sequence length" warning
+        encoded = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
         return [len(ids) for ids in encoded]
 
     answers = [texts[0] if len(texts) else "" for texts in table["answer_texts"]]
