@@ -31,11 +31,16 @@ def plot_tradeoff(frame: pd.DataFrame, ax=None):
         ax.scatter(frame["ms/question"], frame["HasAns F1"], s=sizes, marker="^", alpha=0.7, color="#55a868",
                    label="F1, answerable questions")
     middle = frame["ms/question"].min() + (frame["ms/question"].max() - frame["ms/question"].min()) / 2
+    width = max(1e-9, frame["ms/question"].max() - frame["ms/question"].min())
+    placed = []
     for _, row in frame.iterrows():  # labels point inwards, so they stay inside the axes
         right = row["ms/question"] > middle and len(frame) > 1
+        # points that nearly coincide (same speed and F1) get their labels stacked, not printed on each other
+        stack = sum(abs(x - row["ms/question"]) < 0.1 * width and abs(y - row["F1"]) < 4 for x, y in placed)
+        placed.append((row["ms/question"], row["F1"]))
         ax.annotate(f"{row['model']}\n{row['parameters (M)']:.1f}M params", (row["ms/question"], row["F1"]),
-                    textcoords="offset points", xytext=(-8 if right else 8, 6), ha="right" if right else "left",
-                    fontsize=8)
+                    textcoords="offset points", xytext=(-8 if right else 8, 6 + 24 * stack),
+                    ha="right" if right else "left", fontsize=8)
         card = CARD_POINTS.get(row["reference"])
         if card:
             ax.axhline(card["F1"], color="gray", linestyle=":", label=f"{card['label']}: F1 {card['F1']}")

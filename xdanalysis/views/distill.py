@@ -109,11 +109,12 @@ def plot_lab_students(table: pd.DataFrame, *, counts: dict | None = None, axes=N
         group = column.split()[0]
         ax.set_title(title + (f" (n={counts[group]})" if group in counts else ""))
         ax.set_xticks(x, students, rotation=15)
-        ax.set_ylim(0, 110)
+        ax.set_ylim(0, 130)  # the band above 100 holds the legend, clear of the bars
     forced = table.drop_duplicates("student").set_index("student").loc[students, "forced HasAns F1"]
     axes[0].scatter(x, forced, marker="_", s=900, color="black", zorder=3, label="forced to answer")
     axes[1].axhline(100, color="grey", linestyle="--", linewidth=1, label="always abstaining")
     axes[0].set_ylabel("score (%)")
+    axes[0].set_yticks(range(0, 101, 20))
     for ax in axes:
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(fontsize=7, loc="upper center", ncol=3, frameon=False)
     return axes
