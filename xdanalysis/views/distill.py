@@ -116,5 +116,5 @@ def plot_lab_students(table: pd.DataFrame, *, counts: dict | None = None, axes=N
     axes[0].set_ylabel("score (%)")
     axes[0].set_yticks(range(0, 101, 20))
     for ax in axes:
-        ax.legend(fontsize=7, loc="upper center", ncol=3, frameon=False)
+        ax.legend(fontsize=7, loc="upper center", ncol=3, frameon=False, markerscale=0.4)
     return axes
