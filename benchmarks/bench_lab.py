@@ -15,7 +15,6 @@ paired-bootstrap 95% CI over the held-out questions. Nothing is tuned on the hel
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 
