@@ -105,7 +105,7 @@ def lab_student(name: str, teacher, data, *, runs, held_out, recipe: LabRecipe =
     soft = LAB_STUDENTS[name].get("alpha", 0) > 0
     recipe = recipe if soft else replace(recipe, transfer=0)  # hard labels cannot use teacher-labelled questions
     samples = lab_questions(data, held_out, recipe)
-    config = _config(name, recipe, samples["labelled"], precision)
+    config = _config(name, recipe, precision)
     runs = Path(runs)
     out = runs / "students" / _folder(name, recipe, precision)
     made = distill(teacher, samples["labelled"], out, config=config, transfer=samples.get("transfer"),
@@ -129,8 +129,8 @@ def lab_student(name: str, teacher, data, *, runs, held_out, recipe: LabRecipe =
 def lab_scores(run) -> dict:
     """A lab student's held-out figures: the official EM/F1 (overall, HasAns, NoAns) at its own
     threshold, the same at the teacher's threshold 0 (``at_zero``, with the share answered there), the
-    share of questions it answers, and ``forced_HasAns_f1``, the answerable questions' F1 when it must give its best span
-    (what it learned about spans, whatever its null decision)."""
+    share of questions it answers, and ``forced_HasAns_f1``, the answerable questions' F1 when it must
+    give its best span (what it learned about spans, whatever its null decision)."""
     table = run.table
     odds = table["null_odds"].to_numpy(dtype=float)
     has = table["has_answer"].to_numpy(dtype=bool)
@@ -161,7 +161,7 @@ def lab_questions(data, held_out, recipe: LabRecipe) -> dict:
     return samples
 
 
-def _config(name: str, recipe: LabRecipe, labelled, precision: str) -> DistillConfig:
+def _config(name: str, recipe: LabRecipe, precision: str) -> DistillConfig:
     """The distillation settings of ``name`` under ``recipe``: enough epochs to see ``recipe.windows``."""
     steps = math.ceil(recipe.windows / DistillConfig.batch_size)
     return DistillConfig(max_steps=steps, epochs=max(1, steps), learning_rate=recipe.learning_rate,

@@ -52,7 +52,8 @@ STUDENT_MARKERS = ("distill.json", "distill-progress.json")
 
 def distill(teacher, data, out, *, config: DistillConfig = DistillConfig(), student=None, student_layers=(0, 2, 4),
             titles=None, exclude_titles=None, limit: int | None = None, transfer=None, evaluate: bool = True,
-            eval_data=None, eval_titles=None, eval_limit: int | None = None, cache_dir=None, device: str = "auto", engine: str = "local",
+            eval_data=None, eval_titles=None, eval_limit: int | None = None, cache_dir=None, device: str = "auto",
+            engine: str = "local",
             ray_address: str | None = None, workers: int | None = None, progress: bool = True,
             _stop_after: int | None = None) -> Distilled:
     """Train a student from ``teacher`` on ``data`` as ``config`` says and save it in ``out``; resume
@@ -66,7 +67,8 @@ def distill(teacher, data, out, *, config: DistillConfig = DistillConfig(), stud
     questions whose gold is not used, labelled only by the teacher (alpha 1 on their windows; the
     transfer data of XtremeDistil); it needs ``config.alpha > 0``. ``eval_data`` (default: the same
     data, without the articles trained on, when ``titles`` or ``exclude_titles`` was given) is
-    predicted with the student into ``out/eval-run``; ``evaluate=False`` skips that. ``device`` (auto: CUDA, then MPS, then the CPU) is where the teacher and the
+    predicted with the student into ``out/eval-run``; ``evaluate=False`` skips that. ``device``
+    (auto: CUDA, then MPS, then the CPU) is where the teacher and the
     student run; it is recorded in ``distill.json`` (provenance, not identity). ``engine="ray"``
     computes the teacher-logit pass on Ray Data actors (``ray_address``, ``workers``; the same
     cache files).
