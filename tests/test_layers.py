@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "xdanalysis"
 
 # Lower floors never import higher ones; one floor's sub-packages do not import each other.
-FLOORS = {"core": 0, "model": 1, "runs": 2, "analysis": 3, "interpret": 4, "distill": 4, "views": 5, "apps": 6}
+FLOORS = {"core": 0, "model": 1, "runs": 2, "analysis": 3, "interpret": 4, "distill": 4, "compress": 5, "views": 6,
+          "apps": 7}
 
 
 def module_name(path: Path) -> str:

@@ -14,15 +14,28 @@ __all__ = ['model_profile', 'tradeoff_table']
 # Size, speed and accuracy ---------------------------------------------------------------------
 
 def model_profile(model, path=None) -> dict:
-    """Parameters, layers, hidden size and on-disk size (of ``path``'s weight files, if given)."""
+    """Parameters, layers, hidden size, the weights' size in memory (each tensor at its own dtype:
+    int8 weights count one byte) and on-disk size (of ``path``'s weight files, if given)."""
     config = model.config
     disk = None
     if path is not None and Path(path).is_dir():
         disk = sum(f.stat().st_size for f in Path(path).iterdir()
                    if f.suffix in {".safetensors", ".bin", ".pt", ".h5", ".msgpack"}) / 2**20
-    return {"parameters (M)": sum(p.numel() for p in model.parameters()) / 1e6,
-            "layers": getattr(config, "num_hidden_layers", None), "hidden size": getattr(config, "hidden_size", None),
-            "disk (MB)": disk}
+    count, size = _weights(model)
+    return {"parameters (M)": count / 1e6, "layers": getattr(config, "num_hidden_layers", None),
+            "hidden size": getattr(config, "hidden_size", None), "weights (MB)": size / 2**20, "disk (MB)": disk}
+
+
+def _weights(model) -> tuple[int, int]:
+    """Number and bytes of the model's weights: its parameters, plus the packed weights and biases of
+    int8 (dynamically quantised) Linear layers, which are not parameters."""
+    tensors = {id(p): p for p in model.parameters()}
+    for module in model.modules():
+        packed = getattr(module, "_packed_params", None)
+        if packed is not None and hasattr(packed, "_weight_bias"):
+            tensors.update({id(t): t for t in packed._weight_bias() if t is not None})
+    return (sum(t.numel() for t in tensors.values()),
+            sum(t.numel() * t.element_size() for t in tensors.values()))
 
 
 def tradeoff_table(entries: dict, table: pd.DataFrame, repeats: int = 3, **predict_settings) -> pd.DataFrame:

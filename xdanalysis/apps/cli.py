@@ -50,8 +50,9 @@ def _add_predict_arguments(parser: argparse.ArgumentParser, out_required: bool) 
     parser.add_argument("--device", default="auto", choices=DEVICES,
                         help="auto: CUDA, then Apple MPS, then the CPU (default auto)")
     parser.add_argument("--dtype", default="float32", choices=DTYPES,
-                        help="float32 (default, as the official figures), bfloat16, float16 (GPU), or auto: bfloat16 "
-                             "where the hardware runs it fast (CUDA, CPUs with AMX or AVX512-BF16)")
+                        help="float32 (default, as the official figures), bfloat16, float16 (GPU), int8 (CPU: the "
+                             "Linear layers quantised, cached in ~/.cache/xdanalysis), or auto: bfloat16 where the "
+                             "hardware runs it fast (CUDA, CPUs with AMX or AVX512-BF16)")
     parser.add_argument("--engine", default="local", choices=ENGINES,
                         help="ray: compute the chunks on Ray Data actors (pip install 'xdanalysis[ray]')")
     parser.add_argument("--ray-address", default=None, help="a Ray cluster (default: a local Ray started here)")

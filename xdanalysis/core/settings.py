@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-__all__ = ["WindowSettings", "DecodingSettings", "DECODING_DEFAULTS", "settings_of_run"]
+__all__ = ["WindowSettings", "DecodingSettings", "DECODING_DEFAULTS", "Int8Settings", "INT8_ENGINES", "NAIVE_INT8",
+           "settings_of_run"]
 
 
 def _whole(name: str, value, least: int) -> None:
@@ -67,6 +68,49 @@ class DecodingSettings:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+# The int8 engines measured side by side (benchmarks/bench_compress.py); the one the library runs.
+INT8_ENGINES = ["pytorch-dynamic"]
+
+
+@dataclass(frozen=True)
+class Int8Settings:
+    """How a model is quantised to int8 for ``dtype="int8"``: PyTorch's dynamic quantisation of the
+    Linear layers (weights int8 ahead of time, activations quantised per batch as they come),
+    ``per_channel`` weight scales (one per output row) or one per matrix, and the Linear layers
+    whose names match a ``keep_float`` pattern (:mod:`fnmatch`) left in float32.
+
+    The default keeps the QA head and the first encoder layer in float32: on the demo model's
+    training articles they were the layers whose quantisation moved the null odds most
+    (``benchmarks/bench_compress.py`` measures it; :data:`NAIVE_INT8` is every Linear, per matrix).
+
+    >>> Int8Settings().as_dict()["keep_float"]
+    ['qa_outputs', '*.layer.0.*']
+    >>> Int8Settings(engine="tensorrt")
+    Traceback (most recent call last):
+    ...
+    ValueError: int8 engine must be one of pytorch-dynamic, got 'tensorrt'
+    """
+
+    engine: str = "pytorch-dynamic"
+    per_channel: bool = True
+    keep_float: tuple = ("qa_outputs", "*.layer.0.*")
+
+    def __post_init__(self):
+        if self.engine not in INT8_ENGINES:
+            raise ValueError(f"int8 engine must be one of {', '.join(INT8_ENGINES)}, got {self.engine!r}")
+        if isinstance(self.keep_float, str) or not all(isinstance(p, str) for p in self.keep_float):
+            raise ValueError(f"keep_float must be a list of module-name patterns, got {self.keep_float!r}")
+        object.__setattr__(self, "keep_float", tuple(self.keep_float))
+        object.__setattr__(self, "per_channel", bool(self.per_channel))
+
+    def as_dict(self) -> dict:
+        return {"engine": self.engine, "per_channel": self.per_channel, "keep_float": list(self.keep_float)}
+
+
+# Every Linear layer, one scale per weight matrix: what quantize_dynamic does when asked plainly.
+NAIVE_INT8 = Int8Settings(per_channel=False, keep_float=())
 
 
 # The defaults of both, by name (the CLI's option defaults are read from here).

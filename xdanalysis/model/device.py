@@ -10,7 +10,8 @@ __all__ = ['resolve_placement', 'DEVICES', 'DTYPES', 'cpu_flags', 'fast_bfloat16
 DEVICES = ["auto", "cpu", "cuda", "mps"]
 
 
-DTYPES = ["auto", "float32", "bfloat16", "float16"]
+# int8: dynamic quantisation of the Linear layers (xdanalysis.model.quantize), on the CPU only.
+DTYPES = ["auto", "float32", "bfloat16", "float16", "int8"]
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -73,6 +74,9 @@ def resolve_dtype(dtype: str = "float32", device: str = "cpu") -> str:
     check_choice("dtype", dtype, DTYPES)
     if dtype == "auto":
         return "bfloat16" if fast_bfloat16(device) else "float32"
+    if dtype == "int8" and device != "cpu":
+        raise ValueError(f"dtype int8 on {device}: int8 here is PyTorch's dynamic quantisation, which runs on the "
+                         "CPU only; use --device cpu for int8, or bfloat16/float16 on the GPU")
     if dtype == "float16" and device == "cpu":
         raise ValueError("dtype float16 on the CPU: torch runs it slowly or not at all; use bfloat16 (fast on CPUs "
                          "with AMX or AVX512-BF16) or float32")
@@ -80,12 +84,14 @@ def resolve_dtype(dtype: str = "float32", device: str = "cpu") -> str:
 
 
 def resolve_placement(device: str | None = "auto", dtype: str | None = "float32") -> tuple[str, str]:
-    """``(device, dtype)`` resolved together (the dtype depends on the device); None means the
-    default, ``auto`` device and float32.
+    """``(device, dtype)`` resolved together (the dtype depends on the device; int8 makes ``auto`` the
+    CPU); None means the default, ``auto`` device and float32.
 
     >>> resolve_placement("cpu", None)
     ('cpu', 'float32')
     """
+    if dtype == "int8" and device in (None, "auto"):
+        device = "cpu"  # int8 runs on the CPU only: "auto" chooses it
     where = resolve_device(device or "auto")
     return where, resolve_dtype(dtype or "float32", where)
 
@@ -93,4 +99,5 @@ def resolve_placement(device: str | None = "auto", dtype: str | None = "float32"
 def model_device_dtype(model) -> tuple[str, str]:
     """Where a loaded model is and in which dtype: ``("cpu", "float32")``, ``("cuda", "bfloat16")``..."""
     parameter = next(model.parameters())
-    return parameter.device.type, str(parameter.dtype).replace("torch.", "")
+    quantised = any(".quantized." in type(module).__module__ for module in model.modules())
+    return parameter.device.type, "int8" if quantised else str(parameter.dtype).replace("torch.", "")

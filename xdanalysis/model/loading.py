@@ -12,9 +12,10 @@ import pandas as pd
 
 from ..core.common import is_reference
 from ..core.data import HubUnreachableError, hub_reachable
+from ..core.settings import Int8Settings
 from .device import resolve_placement
 
-__all__ = ['CARD_FIGURES', 'DEFAULT_MODEL', 'ModelLoadError', 'load_qa_model', 'looks_local', 'max_sequence_length', 'model_files', 'model_identity', 'model_problem', 'require_model', 'training_overlap', 'training_record']
+__all__ = ['CARD_FIGURES', 'DEFAULT_MODEL', 'ModelLoadError', 'load_qa_model', 'looks_local', 'max_sequence_length', 'model_files', 'model_identity', 'model_problem', 'require_model', 'training_overlap', 'training_record', 'weights_fingerprint']
 
 
 DEFAULT_MODEL = "nbroad/xdistil-l12-h384-squad2"
@@ -77,9 +78,12 @@ def load_qa_model(
     with_info: bool = False,
     device: str = "auto",
     dtype: str = "float32",
+    int8: Int8Settings = Int8Settings(),
 ):
     """Load ``(model, tokenizer)`` for extractive QA from a Hub id or a local directory, on
-    ``device`` in ``dtype`` (see :func:`resolve_device` and :func:`resolve_dtype`).
+    ``device`` in ``dtype`` (see :func:`resolve_device` and :func:`resolve_dtype`). ``dtype="int8"``
+    quantises the Linear layers as ``int8`` says (:mod:`xdanalysis.model.quantize`; CPU only),
+    built once per weights and settings and cached on disk.
 
     Refuses a checkpoint whose QA head would be freshly initialised (a plain encoder) unless
     ``allow_random_head=True``, and a checkpoint without a fast tokenizer (offsets are needed).
@@ -95,7 +99,12 @@ def load_qa_model(
     require_model(name, revision=revision)
     if looks_local(name):
         name = str(Path(name).expanduser())
-    model, fresh = _qa_model(name, revision=revision, attn_implementation=attn_implementation)
+    target_device, target_dtype = resolve_placement(device, dtype)
+    if target_dtype == "int8":
+        model = _int8_qa_model(name, revision=revision, attn_implementation=attn_implementation, int8=int8)
+        fresh = list(getattr(model, "untrained_weights", []))
+    else:
+        model, fresh = _qa_model(name, revision=revision, attn_implementation=attn_implementation)
     if fresh and not allow_random_head:
         raise ModelLoadError(
             f"{name}: the checkpoint has no trained question-answering head (freshly initialised: "
@@ -103,10 +112,10 @@ def load_qa_model(
             "extractive QA, or pass allow_random_head=True (CLI: --allow-random-head) for a demo or a test."
         )
     tokenizer = _fast_tokenizer(name, revision=revision)
-    target_device, target_dtype = resolve_placement(device, dtype)
     import torch
 
-    model.to(device=target_device, dtype=getattr(torch, target_dtype))
+    if target_dtype != "int8":
+        model.to(device=target_device, dtype=getattr(torch, target_dtype))
     model.eval()
     if with_info:
         return model, tokenizer, {"random_head": bool(fresh), "untrained_weights": sorted(fresh), "name": name,
@@ -120,6 +129,10 @@ def _qa_model(name: str, *, revision, attn_implementation):
     import transformers
     from transformers import AutoModelForQuestionAnswering
 
+    from .pruning import PRUNED_HEADS_FILE, load_pruned
+
+    if (Path(name) / PRUNED_HEADS_FILE).is_file():  # a pruned checkpoint (xdanalysis.model.pruning)
+        return load_pruned(name), []
     kwargs = {k: v for k, v in (("revision", revision), ("attn_implementation", attn_implementation)) if v}
     verbosity = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()  # we report a missing head ourselves, clearly
@@ -132,6 +145,29 @@ def _qa_model(name: str, *, revision, attn_implementation):
         transformers.logging.set_verbosity(verbosity)
     prefix = f"{model.base_model_prefix}."
     return model, [k for k in info.get("missing_keys", []) if not k.startswith(prefix)]
+
+
+def _int8_qa_model(name: str, *, revision, attn_implementation, int8: Int8Settings):
+    """The int8 model of checkpoint ``name``, from the cache when its weights were quantised before."""
+    from .quantize import int8_model
+
+    def load_float():
+        model, fresh = _qa_model(name, revision=revision, attn_implementation=attn_implementation)
+        model.untrained_weights = fresh  # kept with the cached model: the random-head check still applies
+        return model
+
+    return int8_model(weights_fingerprint(name, revision=revision), load_float, int8)
+
+
+def weights_fingerprint(name: str, *, revision: str | None = None) -> str:
+    """A hash of the files of checkpoint ``name`` that can change its answers: the local directory's,
+    or for a Hub id the downloaded snapshot's (which names the commit)."""
+    path = Path(name).expanduser()
+    if not path.is_dir():
+        from transformers.utils import cached_file
+
+        path = Path(cached_file(name, "config.json", **({"revision": revision} if revision else {}))).parent
+    return model_identity(str(path))["model_fingerprint"]
 
 
 def _fast_tokenizer(name: str, *, revision):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..core.common import is_reference
-from ..core.settings import DecodingSettings, WindowSettings
+from ..core.settings import DecodingSettings, Int8Settings, WindowSettings
 
 __all__ = ['Computation', 'RAY_CONNECT_SECONDS', 'RayUnavailableError', 'connect_ray', 'ENGINES', 'RAY_MISSING', 'model_config', 'predict_chunks_on_ray', 'require_ray', 'run_chunks_on_ray', 'teacher_chunks_on_ray']
 
@@ -58,13 +58,13 @@ def model_config(model):
 class _ChunkPredictor:
     """A Ray Data actor: loads the model once, then predicts one chunk of questions per call."""
 
-    def __init__(self, model, table_ref, chunk_size, settings, batch_size, device, dtype, allow_random_head):
+    def __init__(self, model, table_ref, chunk_size, settings, batch_size, device, dtype, allow_random_head, int8):
         import ray
 
         from ..model.loading import load_qa_model
 
         self.model, self.tokenizer = load_qa_model(model, allow_random_head=allow_random_head, device=device,
-                                                   dtype=dtype)
+                                                   dtype=dtype, int8=int8)
         self.table = ray.get(table_ref)
         self.chunk_size, self.settings, self.batch_size = chunk_size, settings, batch_size
 
@@ -204,11 +204,12 @@ def _map_chunks(ray, actor, constructor_args, chunks, *, device, workers):
 
 def predict_chunks_on_ray(model, table: pd.DataFrame, chunks, *, chunk_size: int, settings: tuple, batch_size: int,
                           device: str, dtype: str, allow_random_head: bool = False, address: str | None = None,
-                          workers: int | None = None):
+                          workers: int | None = None, int8: Int8Settings = Int8Settings()):
     """Yield ``(chunk, frame, seconds)`` for every chunk of a run, as the actors finish them."""
     with _ray_session(address) as ray:
         table_ref = ray.put(table.reset_index(drop=True))
-        arguments = (os.fspath(model), table_ref, chunk_size, settings, batch_size, device, dtype, allow_random_head)
+        arguments = (os.fspath(model), table_ref, chunk_size, settings, batch_size, device, dtype, allow_random_head,
+                     int8)
         for c, frame in run_chunks_on_ray(_ChunkPredictor, arguments, chunks, device=device, workers=workers):
             yield c, frame.drop(columns=["_seconds"]), float(frame["_seconds"].iloc[0])
 
@@ -268,6 +269,7 @@ class Computation:
     chunk_size: int
     device: str
     dtype: str
+    int8: Int8Settings
     allow_random_head: bool
     ray_address: str | None
     workers: int | None
@@ -287,7 +289,7 @@ class Computation:
             self.pair = self.loaded(device=self.device, dtype=self.dtype) if callable(self.loaded) else self.loaded
         elif is_reference(self.model):
             self.pair = loading.load_qa_model(self.model, allow_random_head=self.allow_random_head,
-                                              device=self.device, dtype=self.dtype)
+                                              device=self.device, dtype=self.dtype, int8=self.int8)
         else:
             self.pair = self.model
         try:
@@ -307,7 +309,7 @@ class Computation:
         if self.engine == "ray":
             return predict_chunks_on_ray(
                 self.model, table, pending, chunk_size=self.chunk_size, settings=(self.windowing, self.decoding),
-                batch_size=self.batch_size, device=self.device, dtype=self.dtype,
+                batch_size=self.batch_size, device=self.device, dtype=self.dtype, int8=self.int8,
                 allow_random_head=self.allow_random_head, address=self.ray_address, workers=self.workers)
         from ..model import predict
 

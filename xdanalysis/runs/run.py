@@ -16,7 +16,7 @@ from ..core.common import check_choice, is_reference, name_some, sigmoid
 from ..core.data import gold_answers, load_squad, source_fingerprint
 from ..core.io import finite_odds, peak_rss_mb, write_atomic, write_json
 from ..core.metrics import squad_v2_scores, table_scores
-from ..core.settings import DecodingSettings, WindowSettings, settings_of_run
+from ..core.settings import DecodingSettings, Int8Settings, WindowSettings, settings_of_run
 from ..model.loading import model_identity, training_overlap
 from .engines import Computation
 from .store import (
@@ -139,6 +139,7 @@ def predict_run(
     loaded=None,
     device: str | None = None,
     dtype: str | None = None,
+    int8: Int8Settings = Int8Settings(),
     engine: str = "local",
     ray_address: str | None = None,
     workers: int | None = None,
@@ -154,9 +155,10 @@ def predict_run(
     dtype), to compute with instead of loading ``model`` (which still names the run); it is called
     only when there is something to compute, so several runs share one load.
     ``device`` (``auto``, ``cpu``, ``cuda``, ``mps``; default auto) and ``dtype`` (``auto``,
-    ``float32``, ``bfloat16``, ``float16``; default float32, the dtype of the official figures)
-    are where and how a model given by name runs; a loaded model runs where it is. Both are
-    recorded in ``run.json`` and are part of the run's identity. ``engine="ray"`` computes the
+    ``float32``, ``bfloat16``, ``float16``, ``int8``; default float32, the dtype of the official
+    figures) are where and how a model given by name runs; a loaded model runs where it is. Both
+    are recorded in ``run.json`` and are part of the run's identity; so is ``int8``, how an int8
+    model is quantised (:class:`~xdanalysis.core.settings.Int8Settings`). ``engine="ray"`` computes the
     chunks on Ray Data (:mod:`xdanalysis.runs.engines`; ``ray_address`` a cluster, default a local one;
     ``workers`` actors, each loading the model once): same chunk files, same run.
 
@@ -172,7 +174,8 @@ def predict_run(
     out = Path(out).expanduser()
     table = _question_table(model, data, table, split=split, limit=limit, titles=titles, exclude_titles=exclude_titles)
     device, dtype = _device_and_dtype(model, device, dtype)
-    settings = _run_settings(model, data, table, windowing=windowing, decoding=decoding, device=device, dtype=dtype)
+    settings = _run_settings(model, data, table, windowing=windowing, decoding=decoding, device=device, dtype=dtype,
+                             int8=int8)
     identity = run_identity(settings)
     refuse_foreign(out)  # before anything is written or deleted there
     if overwrite and out.exists():
@@ -186,7 +189,7 @@ def predict_run(
         pending = [c for c, f in enumerate(chunk_files) if not f.exists()]
         if pending:
             compute = Computation(model=model, loaded=loaded, engine=engine, windowing=windowing, decoding=decoding,
-                                   batch_size=batch_size, chunk_size=chunk_size, device=device, dtype=dtype,
+                                   batch_size=batch_size, chunk_size=chunk_size, device=device, dtype=dtype, int8=int8,
                                    allow_random_head=allow_random_head, ray_address=ray_address, workers=workers)
             with compute.prepared(settings["model"]):
                 # Settings checked, model loaded, Ray reached: only now is this directory a run in progress.
@@ -222,13 +225,14 @@ def _question_table(model, data, table, *, limit, **selection) -> pd.DataFrame:
     return table if limit is None else table.iloc[:limit].reset_index(drop=True)
 
 
-def _run_settings(model, data, table, *, windowing, decoding, device, dtype) -> dict:
+def _run_settings(model, data, table, *, windowing, decoding, device, dtype, int8) -> dict:
     """What ``run.json`` records as the run's settings: its identity, plus its provenance (and a warning
     when the model trained on some of these articles)."""
     settings = {
         **model_identity(model),
         "device": device,
         "dtype": dtype,
+        **({"int8": _int8_of(model, int8)} if dtype == "int8" else {}),
         "model_given": os.fspath(model) if is_reference(model) else None,
         "data": str(table.attrs.get("source", data)),
         "data_fingerprint": source_fingerprint(table),
@@ -243,6 +247,15 @@ def _run_settings(model, data, table, *, windowing, decoding, device, dtype) -> 
                       f"trained on ({name_some(overlap['titles'], 4)}): its scores there are inflated. Keep "
                       "held-out articles with --titles / titles=[...].", stacklevel=3)
     return settings
+
+
+def _int8_of(model, int8: Int8Settings) -> dict | None:
+    """How an int8 run's model is quantised: as asked for a model given by name, as it was for a loaded one."""
+    if is_reference(model):
+        return int8.as_dict()
+    from ..model.quantize import int8_settings_of
+
+    return int8_settings_of(model[0])
 
 
 def _reuse(out: Path, table, identity: dict, settings: dict, chunk_files: list) -> Run:

@@ -1,0 +1,140 @@
+"""The compressed variants of a model: what each is, and how it is made (once, cached on disk)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..core.common import check_choice
+from ..core.io import write_json
+from ..core.settings import NAIVE_INT8, Int8Settings
+
+__all__ = ['KINDS', 'Variant', 'DEFAULT_VARIANTS', 'variant_names', 'parse_variant', 'student_variant']
+
+
+KINDS = ["float32", "bfloat16", "int8", "heads", "layers", "student"]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of shrinking the model: a dtype (``float32``, ``bfloat16``, ``int8`` with its
+    :class:`Int8Settings`), attention heads pruned by importance (``heads``, ``fraction`` of all
+    heads), encoder ``layers`` kept (``layers``: the others dropped, no training), or a trained
+    ``student`` checkpoint. ``name`` labels it in every table and figure."""
+
+    name: str
+    kind: str
+    fraction: float | None = None
+    layers: tuple | None = None
+    checkpoint: str | None = None
+    int8: Int8Settings = field(default_factory=Int8Settings)
+
+    def __post_init__(self):
+        check_choice("variant kind", self.kind, KINDS)
+        if self.kind == "heads" and not (self.fraction is not None and 0 < self.fraction < 1):
+            raise ValueError(f"variant {self.name!r}: head pruning needs a fraction in (0, 1), got {self.fraction}")
+        if self.kind == "layers" and not self.layers:
+            raise ValueError(f"variant {self.name!r}: layer dropping needs the layers to keep, e.g. (0, 2, 4)")
+        if self.kind == "student" and not self.checkpoint:
+            raise ValueError(f"variant {self.name!r}: a student needs its checkpoint directory")
+        if self.layers is not None:
+            object.__setattr__(self, "layers", tuple(int(i) for i in self.layers))
+
+    @property
+    def dtype(self) -> str:
+        return self.kind if self.kind in ("bfloat16", "int8") else "float32"
+
+    def as_dict(self) -> dict:
+        record = {"name": self.name, "kind": self.kind}
+        for key in ("fraction", "layers", "checkpoint"):
+            if getattr(self, key) is not None:
+                record[key] = list(self.layers) if key == "layers" else getattr(self, key)
+        if self.kind == "int8":
+            record["int8"] = self.int8.as_dict()
+        return record
+
+
+# fp32 first: every other variant is compared to it.
+DEFAULT_VARIANTS = (
+    Variant("fp32", "float32"),
+    Variant("bf16", "bfloat16"),
+    Variant("int8 naive", "int8", int8=NAIVE_INT8),
+    Variant("int8", "int8"),
+    Variant("heads -30%", "heads", fraction=0.3),
+    Variant("heads -50%", "heads", fraction=0.5),
+    Variant("layers 0,2,4", "layers", layers=(0, 2, 4)),
+)
+
+
+def variant_names(variants) -> list:
+    return [v.name for v in variants]
+
+
+def student_variant(name: str, checkpoint) -> Variant:
+    """A trained student (e.g. a lab student of :mod:`xdanalysis.distill.lab`) as a variant."""
+    return Variant(name, "student", checkpoint=os.fspath(checkpoint))
+
+
+def parse_variant(text: str) -> Variant:
+    """A variant from its command-line spelling: ``fp32``, ``bf16``, ``int8``, ``int8-naive``,
+    ``heads:0.3``, ``layers:0,2,4`` or ``NAME=CHECKPOINT`` (a student).
+
+    >>> parse_variant("heads:0.3")
+    Variant(name='heads -30%', kind='heads', fraction=0.3, layers=None, checkpoint=None, int8=Int8Settings(engine='pytorch-dynamic', per_channel=True, keep_float=('qa_outputs', '*.layer.0.*')))
+    """
+    text = text.strip()
+    plain = {"fp32": Variant("fp32", "float32"), "bf16": Variant("bf16", "bfloat16"),
+             "int8": Variant("int8", "int8"), "int8-naive": Variant("int8 naive", "int8", int8=NAIVE_INT8)}
+    if text in plain:
+        return plain[text]
+    if text.startswith("heads:"):
+        fraction = float(text.split(":", 1)[1])
+        return Variant(f"heads -{round(100 * fraction)}%", "heads", fraction=fraction)
+    if text.startswith("layers:"):
+        layers = tuple(int(i) for i in text.split(":", 1)[1].split(","))
+        return Variant("layers " + ",".join(map(str, layers)), "layers", layers=layers)
+    if "=" in text:
+        name, checkpoint = text.split("=", 1)
+        return student_variant(name.strip(), checkpoint.strip())
+    raise ValueError(f"unknown variant {text!r}: use fp32, bf16, int8, int8-naive, heads:FRACTION, layers:0,2,4 "
+                     "or NAME=CHECKPOINT")
+
+
+def build_checkpoint(variant: Variant, source: str, folder: Path, *, importance) -> str:
+    """The checkpoint a variant runs: the source itself for a dtype, the student's own, or a pruned
+    or layer-dropped copy of the source saved in ``folder`` (made once; ``importance()`` gives the
+    head importance when heads are pruned)."""
+    from ..distill.students import cut_layers
+    from ..model.loading import load_qa_model, model_identity
+    from ..model.pruning import prune_heads, save_pruned
+    from .importance import heads_to_prune
+
+    if variant.kind in ("float32", "bfloat16", "int8"):
+        return source
+    if variant.kind == "student":
+        return variant.checkpoint
+    made_from = {"source_fingerprint": model_identity(source)["model_fingerprint"], **variant.as_dict()}
+    record = folder / "variant.json"
+    if record.exists() and _read(record) == made_from:
+        return str(folder)
+    model, tokenizer = load_qa_model(source, device="cpu")
+    if variant.kind == "layers":
+        model = cut_layers(model, variant.layers)
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+    else:
+        heads = heads_to_prune(importance(), variant.fraction)
+        prune_heads(model, heads)
+        save_pruned(model, tokenizer, folder)
+        made_from["pruned_heads"] = {str(k): v for k, v in heads.items()}
+    write_json(record, made_from, indent=2)  # last: a half-made folder is made again
+    return str(folder)
+
+
+def _read(path: Path) -> dict:
+    import json
+
+    record = json.loads(path.read_text(encoding="utf-8"))
+    record.pop("pruned_heads", None)
+    return record
