@@ -168,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--report", action="store_true", help="also write OUT/original/report.html with the probes")
 
     _add_distill_parser(commands)
+    _add_compress_parser(commands)
 
     report = commands.add_parser("report", help="write the error-analysis HTML report of a run")
     report.add_argument("run", help="run directory")
@@ -252,6 +253,45 @@ def main(argv=None) -> int:
         return 2
 
 
+def _add_compress_parser(commands) -> None:
+    from ..compress.study import CompressSettings as C
+
+    lab = commands.add_parser("compress", help="the compression lab: float32 vs bf16, int8, pruned heads, dropped "
+                              "layers and students, judged on held-out articles (answerable and unanswerable sides)")
+    lab.add_argument("--model", required=True, help="local QA checkpoint directory")
+    lab.add_argument("--data", required=True, help="SQuAD 2.0 data (as for predict)")
+    lab.add_argument("--held-out", required=True, help="comma-separated titles to evaluate on (never the articles "
+                     "the model trained on); head importance uses the other articles")
+    lab.add_argument("--out", required=True, help="the lab's directory (runs, models, comparison.csv, report.html)")
+    lab.add_argument("--variants", default="fp32,bf16,int8-naive,int8,heads:0.3,heads:0.5,layers:0,2,4",
+                     help="comma-separated, fp32 first: fp32, bf16, int8, int8-naive, heads:FRACTION, layers:I+J+K "
+                     "(or layers:I,J,K last), NAME=CHECKPOINT for a student")
+    lab.add_argument("--limit", type=int, default=None, help="only the first N held-out questions")
+    for name in ("importance_questions", "speed_questions", "speed_rounds", "n_boot"):
+        lab.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(C(), name),
+                         help=f"default {getattr(C(), name)}")
+
+
+def _compress(args) -> int:
+    from ..compress.study import CompressSettings, compress
+    from ..compress.variants import split_variants
+    from ..core.data import title_list
+    from ..views.tables import readable
+    from .report import write_compression_report
+
+    settings = CompressSettings(importance_questions=args.importance_questions, speed_questions=args.speed_questions,
+                                speed_rounds=args.speed_rounds, n_boot=args.n_boot)
+    result = compress(args.model, args.data, args.out, held_out=title_list(args.held_out),
+                      variants=split_variants(args.variants), settings=settings, limit=args.limit)
+    shown = ["variant", "weights (MB)", "speed-up", "F1", "F1 diff", "HasAns F1 diff", "NoAns acc diff",
+             "answers changed (%)", "threshold shift"]
+    print(readable(result.table[shown]).to_string(index=False))
+    print()
+    print("\n".join(result.verdict()))
+    print(f"\ntable: {result.path / 'comparison.csv'}\nreport: {write_compression_report(result)}")
+    return 0
+
+
 def _print_predict(args) -> int:
     print(_predict(args).path)
     return 0
@@ -308,7 +348,7 @@ def _probe(args) -> int:
 
 
 COMMANDS = {"predict": _print_predict, "score": _score, "evaluate": _evaluate, "report": _report,
-            "probe": _probe, "distill": _distill}
+            "probe": _probe, "distill": _distill, "compress": _compress}
 
 
 def _main(args) -> int:

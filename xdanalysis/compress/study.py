@@ -5,7 +5,6 @@ unanswerable sides, the null threshold, calibration, which answers changed)."""
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,7 +81,6 @@ def compress(model, data, out, *, held_out, variants=DEFAULT_VARIANTS, settings:
         result.table[["variant", "F1", "F1 diff", "NoAns acc diff", "answers changed (%)"]]
     """
     from ..core.data import load_squad
-    from ..runs.run import predict_run
     from ..runs.store import refuse_foreign
 
     variants = _checked(variants)
@@ -100,12 +98,27 @@ def compress(model, data, out, *, held_out, variants=DEFAULT_VARIANTS, settings:
     for variant in variants:
         folder = out / "models" / _slug(variant.name)
         checkpoints[variant.name] = build_checkpoint(variant, source, folder, importance=importance)
-        runs[variant.name] = predict_run(checkpoints[variant.name], data, out / "runs" / _slug(variant.name),
-                                         table=held, windowing=settings.windowing, decoding=settings.decoding,
-                                         batch_size=settings.batch_size, device="cpu", dtype=variant.dtype,
-                                         int8=variant.int8, progress=progress, progress_label=variant.name)
+        runs[variant.name] = _variant_run(checkpoints[variant.name], data, out / "runs" / _slug(variant.name),
+                                          variant, held, settings, progress=progress)
     speed = _speed(variants, checkpoints, runs, held, out, settings)
     return _comparison(out, variants, runs, speed, settings)
+
+
+def _variant_run(checkpoint: str, data, folder: Path, variant: Variant, held: pd.DataFrame,
+                 settings: CompressSettings, *, progress: bool):
+    """The variant's run: reused when done with these settings, resumed when interrupted, made again
+    when the variant or the lab's settings changed (the lab's own run directory: replacing it loses
+    nothing of the user's)."""
+    from ..runs.run import predict_run
+    from ..runs.store import RunMismatchError
+
+    options = dict(table=held, windowing=settings.windowing, decoding=settings.decoding, batch_size=settings.batch_size,
+                   device="cpu", dtype=variant.dtype, int8=variant.int8, progress=progress,
+                   progress_label=variant.name)
+    try:
+        return predict_run(checkpoint, data, folder, **options)
+    except RunMismatchError:
+        return predict_run(checkpoint, data, folder, overwrite=True, **options)
 
 
 def _checked(variants) -> tuple:
@@ -215,7 +228,7 @@ def _differences(result, name: str) -> dict:
     row = {}
     for column, key in _DIFFERENCES.items():
         found = metrics.loc[key]
-        row[column] = found[name]
+        row[column], row[f"{column} questions"] = found[name], int(found["count"])
         row[f"{column} diff"], row[f"{column} low"], row[f"{column} high"] = found["difference"], found["low"], \
             found["high"]
     best = metrics.loc[("at best threshold", "F1")]

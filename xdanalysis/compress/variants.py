@@ -10,7 +10,8 @@ from ..core.common import check_choice
 from ..core.io import write_json
 from ..core.settings import NAIVE_INT8, Int8Settings
 
-__all__ = ['KINDS', 'Variant', 'DEFAULT_VARIANTS', 'variant_names', 'parse_variant', 'student_variant']
+__all__ = ['KINDS', 'Variant', 'DEFAULT_VARIANTS', 'build_checkpoint', 'variant_names', 'parse_variant',
+           'split_variants', 'student_variant']
 
 
 KINDS = ["float32", "bfloat16", "int8", "heads", "layers", "student"]
@@ -76,12 +77,29 @@ def student_variant(name: str, checkpoint) -> Variant:
     return Variant(name, "student", checkpoint=os.fspath(checkpoint))
 
 
+def split_variants(text: str) -> list:
+    """Variants from a comma-separated list (:func:`parse_variant`); ``layers:0,2,4`` keeps its commas
+    when it comes last, or write ``layers:0+2+4`` anywhere.
+
+    >>> [v.name for v in split_variants("fp32,int8,layers:0,2,4")]
+    ['fp32', 'int8', 'layers 0,2,4']
+    """
+    parts, variants = [p.strip() for p in text.split(",") if p.strip()], []
+    while parts:
+        part = parts.pop(0)
+        if part.startswith("layers:"):
+            while parts and parts[0].isdigit():
+                part += "," + parts.pop(0)
+        variants.append(parse_variant(part))
+    return variants
+
+
 def parse_variant(text: str) -> Variant:
     """A variant from its command-line spelling: ``fp32``, ``bf16``, ``int8``, ``int8-naive``,
     ``heads:0.3``, ``layers:0,2,4`` or ``NAME=CHECKPOINT`` (a student).
 
-    >>> parse_variant("heads:0.3")
-    Variant(name='heads -30%', kind='heads', fraction=0.3, layers=None, checkpoint=None, int8=Int8Settings(engine='pytorch-dynamic', per_channel=True, keep_float=('qa_outputs', '*.layer.0.*')))
+    >>> parse_variant("heads:0.3").name, parse_variant("layers:0+2").layers
+    ('heads -30%', (0, 2))
     """
     text = text.strip()
     plain = {"fp32": Variant("fp32", "float32"), "bf16": Variant("bf16", "bfloat16"),
@@ -92,7 +110,7 @@ def parse_variant(text: str) -> Variant:
         fraction = float(text.split(":", 1)[1])
         return Variant(f"heads -{round(100 * fraction)}%", "heads", fraction=fraction)
     if text.startswith("layers:"):
-        layers = tuple(int(i) for i in text.split(":", 1)[1].split(","))
+        layers = tuple(int(i) for i in text.split(":", 1)[1].replace("+", ",").split(","))
         return Variant("layers " + ",".join(map(str, layers)), "layers", layers=layers)
     if "=" in text:
         name, checkpoint = text.split("=", 1)

@@ -30,7 +30,15 @@ from .metrics import (
     squad_v2_scores,
     table_scores,
 )
-from .settings import DECODING_DEFAULTS, DecodingSettings, WindowSettings, settings_of_run
+from .settings import (
+    DECODING_DEFAULTS,
+    DecodingSettings,
+    INT8_ENGINES,
+    Int8Settings,
+    NAIVE_INT8,
+    WindowSettings,
+    settings_of_run,
+)
 from .stats import (
     MIN_INTERVAL_COUNT,
     bootstrap_ci,
@@ -55,4 +63,4 @@ from .text import (
 )
 from .thresholds import answered_at, best_f1_threshold, scores_at, span_scores
 
-__all__ = ['COLUMNS', 'DECODING_DEFAULTS', 'DataError', 'DecodingSettings', 'HubUnreachableError', 'MAX_NAMED', 'MIN_INTERVAL_COUNT', 'MissingPredictionsError', 'NULL_ODDS_NO_SPAN', 'QUESTION_TYPES', 'STOPWORDS', 'Window', 'WindowSettings', 'WordLayout', 'abstain_baseline', 'answered_at', 'best_f1_threshold', 'bootstrap_ci', 'bootstrap_interval', 'bootstrap_means', 'check_choice', 'compute_exact', 'compute_f1', 'content_words', 'data_problem', 'decode_question', 'disjoint_samples', 'finite_odds', 'first_per_title', 'format_p_value', 'gold_answers', 'hub_reachable', 'is_reference', 'kl_divergence', 'lexical_overlap', 'load_squad', 'logit', 'name_some', 'normalize_answer', 'paired_bootstrap', 'peak_rss_mb', 'precision_recall_curve', 'question_scores', 'question_type', 'read_null_odds', 'rename_options', 'scores_at', 'sentence_spans', 'settings_of_run', 'sigmoid', 'softmax', 'source_fingerprint', 'span_scores', 'squad_v2_scores', 'table_of', 'table_scores', 'title_list', 'token_char', 'validate_table', 'word_groups', 'word_layout', 'write_atomic', 'write_json', 'write_squad', 'write_text']
+__all__ = ['COLUMNS', 'DECODING_DEFAULTS', 'DataError', 'DecodingSettings', 'HubUnreachableError', 'INT8_ENGINES', 'Int8Settings', 'MAX_NAMED', 'MIN_INTERVAL_COUNT', 'MissingPredictionsError', 'NAIVE_INT8', 'NULL_ODDS_NO_SPAN', 'QUESTION_TYPES', 'STOPWORDS', 'Window', 'WindowSettings', 'WordLayout', 'abstain_baseline', 'answered_at', 'best_f1_threshold', 'bootstrap_ci', 'bootstrap_interval', 'bootstrap_means', 'check_choice', 'compute_exact', 'compute_f1', 'content_words', 'data_problem', 'decode_question', 'disjoint_samples', 'finite_odds', 'first_per_title', 'format_p_value', 'gold_answers', 'hub_reachable', 'is_reference', 'kl_divergence', 'lexical_overlap', 'load_squad', 'logit', 'name_some', 'normalize_answer', 'paired_bootstrap', 'peak_rss_mb', 'precision_recall_curve', 'question_scores', 'question_type', 'read_null_odds', 'rename_options', 'scores_at', 'sentence_spans', 'settings_of_run', 'sigmoid', 'softmax', 'source_fingerprint', 'span_scores', 'squad_v2_scores', 'table_of', 'table_scores', 'title_list', 'token_char', 'validate_table', 'word_groups', 'word_layout', 'write_atomic', 'write_json', 'write_squad', 'write_text']

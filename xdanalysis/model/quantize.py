@@ -20,7 +20,7 @@ from ..core.io import write_atomic, write_json
 from ..core.settings import Int8Settings
 
 __all__ = ['INT8_CACHE_ENV', 'Int8Error', 'int8_cache_dir', 'int8_layers', 'int8_model', 'int8_settings_of',
-           'quantize_int8']
+           'quantize_int8', 'resolve_int8']
 
 
 # Where quantised models are kept (default ~/.cache/xdanalysis/int8).
@@ -34,6 +34,19 @@ class Int8Error(ValueError):
 def int8_cache_dir() -> Path:
     root = os.environ.get(INT8_CACHE_ENV) or Path.home() / ".cache" / "xdanalysis"
     return Path(root).expanduser() / "int8"
+
+
+def resolve_int8(settings: Int8Settings = Int8Settings()) -> Int8Settings:
+    """``settings`` with ``reduce_range=None`` decided for this CPU: full 8-bit activations where it
+    has VNNI (int32 accumulation), 7 bits elsewhere (int16 pairs saturate with 8). What a run records."""
+    if settings.reduce_range is not None:
+        return settings
+    from dataclasses import replace
+
+    from .device import cpu_flags
+
+    flags = cpu_flags()
+    return replace(settings, reduce_range=not ({"avx512_vnni", "avx_vnni", "amx_int8"} & flags))
 
 
 def int8_layers(model, settings: Int8Settings = Int8Settings()) -> dict:
@@ -62,6 +75,7 @@ def quantize_int8(model, settings: Int8Settings = Int8Settings()):
     if device != "cpu" or dtype != torch.float32:
         raise Int8Error(f"int8 quantisation starts from a float32 model on the CPU; this {kind} model is "
                         f"{str(dtype).replace('torch.', '')} on {device}")
+    settings = resolve_int8(settings)
     layers = int8_layers(model, settings)["int8"]
     if not layers:
         raise Int8Error(f"model type {kind!r} ({type(model).__name__}) has no torch.nn.Linear layer to quantise "
@@ -70,6 +84,12 @@ def quantize_int8(model, settings: Int8Settings = Int8Settings()):
     qconfig = per_channel_dynamic_qconfig if settings.per_channel else default_dynamic_qconfig
     with torch.no_grad(), _quiet_quantisation():
         quantised = quantize_dynamic(model, {name: qconfig for name in layers}, dtype=torch.qint8, inplace=False)
+    if not settings.reduce_range:
+        from .int8_linear import DynamicLinear, FullRangeLinear
+
+        for module in quantised.modules():
+            if type(module) is DynamicLinear:
+                module.__class__ = FullRangeLinear
     quantised.eval()
     quantised.int8_settings = settings.as_dict()
     return quantised
@@ -91,6 +111,7 @@ def int8_model(fingerprint: str, load_float, settings: Int8Settings = Int8Settin
     """
     import torch
 
+    settings = resolve_int8(settings)
     key = hashlib.sha256(json.dumps({"weights": fingerprint, "int8": settings.as_dict(),
                                      "torch": torch.__version__}, sort_keys=True).encode()).hexdigest()[:20]
     folder = Path(cache_dir or int8_cache_dir()) / key

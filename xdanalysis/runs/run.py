@@ -251,9 +251,10 @@ def _run_settings(model, data, table, *, windowing, decoding, device, dtype, int
 
 def _int8_of(model, int8: Int8Settings) -> dict | None:
     """How an int8 run's model is quantised: as asked for a model given by name, as it was for a loaded one."""
+    from ..model.quantize import int8_settings_of, resolve_int8
+
     if is_reference(model):
-        return int8.as_dict()
-    from ..model.quantize import int8_settings_of
+        return resolve_int8(int8).as_dict()
 
     return int8_settings_of(model[0])
 
