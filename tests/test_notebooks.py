@@ -315,3 +315,26 @@ def test_inside_the_model_runs(monkeypatch, tmp_path, squad_file):
     assert found and (found.group(1) == "late") == (int(found.group(2)) >= layers / 2)
     printed = "".join(str(o.get("text", "")) for o in outputs)
     assert "the last layer of the logit lens is the model itself" in printed
+
+
+def test_compression_runs(monkeypatch, tmp_path, tiny_model_dir, squad_file):
+    shared = shared_path()
+    env = {"XDANALYSIS_RUNS": tmp_path / "runs", "XDANALYSIS_CACHE": tmp_path / "cache",
+           "XDANALYSIS_SPEED_QUESTIONS": 8, "XDANALYSIS_IMPORTANCE_QUESTIONS": 20}
+    if shared is not None:  # the demo model on its held-out articles (its training.json names them)
+        env.update({"XDANALYSIS_MODEL": as_readme_writes_it(shared / "models" / "minilm-l6-squad2-demo"),
+                    "XDANALYSIS_DATA": as_readme_writes_it(shared / "data" / "squad-v2-dev-half.json"),
+                    "XDANALYSIS_LIMIT": 60, "XDANALYSIS_VARIANTS": "fp32,int8-naive,int8,heads:0.3,layers:0,2,4"})
+    else:
+        env.update({"XDANALYSIS_MODEL": tiny_model_dir, "XDANALYSIS_DATA": squad_file, "XDANALYSIS_TITLES": "Paris",
+                    "XDANALYSIS_VARIANTS": "fp32,int8,heads:0.5,layers:0"})
+    notebook = execute(ROOT / "notebooks" / "08_compression.ipynb", env, monkeypatch, tmp_path)
+    outputs = outputs_of(notebook)
+    text = json.dumps([o.get("data", {}).get("text/markdown", "") for o in outputs], ensure_ascii=False)
+    variants = env["XDANALYSIS_VARIANTS"].split(",")
+    assert text.count("x float32's speed") == len([v for v in variants if not v.isdigit()]) - 1  # one verdict each
+    assert "held-out questions" in text and "unanswerable" in text
+    # two frontiers (speed, size), the threshold shifts, the transitions, the head importance
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 5
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+    assert (tmp_path / "runs" / "compress").is_dir()  # under XDANALYSIS_RUNS, as every notebook's runs

@@ -14,7 +14,15 @@ from .notebook import (
     project_root,
     resolve_path,
 )
-from .report import PROBE_SECTION, REPORT_SECTIONS, probes_of_run, write_report
-from .widgets import ErrorExplorer, ProbeExplorer, TransitionExplorer
+from .report import (
+    COMPRESSION_SECTION,
+    PROBE_SECTION,
+    REPORT_SECTIONS,
+    compression_section,
+    probes_of_run,
+    write_compression_report,
+    write_report,
+)
+from .widgets import CompressionExplorer, ErrorExplorer, ProbeExplorer, TransitionExplorer
 
-__all__ = ['ATTENTION_VIEWS', 'AttentionExplorer', 'AttributionExplorer', 'COMMANDS', 'ErrorExplorer', 'LAB_SETTINGS', 'LayerExplorer', 'MAKE_NAMES', 'PREFIX', 'PROBE_SECTION', 'ProbeExplorer', 'REPORT_SECTIONS', 'STUDENT_RECIPE', 'SettingError', 'Settings', 'SoftTargetExplorer', 'TransitionExplorer', 'WHOLE_NUMBERS', 'build_parser', 'explain', 'main', 'notebook_settings', 'probes_of_run', 'project_root', 'resolve_path', 'write_report']
+__all__ = ['ATTENTION_VIEWS', 'AttentionExplorer', 'AttributionExplorer', 'COMMANDS', 'COMPRESSION_SECTION', 'CompressionExplorer', 'ErrorExplorer', 'LAB_SETTINGS', 'LayerExplorer', 'MAKE_NAMES', 'PREFIX', 'PROBE_SECTION', 'ProbeExplorer', 'REPORT_SECTIONS', 'STUDENT_RECIPE', 'SettingError', 'Settings', 'SoftTargetExplorer', 'TransitionExplorer', 'WHOLE_NUMBERS', 'build_parser', 'compression_section', 'explain', 'main', 'notebook_settings', 'probes_of_run', 'project_root', 'resolve_path', 'write_compression_report', 'write_report']

@@ -260,8 +260,9 @@ def _add_compress_parser(commands) -> None:
                               "layers and students, judged on held-out articles (answerable and unanswerable sides)")
     lab.add_argument("--model", required=True, help="local QA checkpoint directory")
     lab.add_argument("--data", required=True, help="SQuAD 2.0 data (as for predict)")
-    lab.add_argument("--held-out", required=True, help="comma-separated titles to evaluate on (never the articles "
-                     "the model trained on); head importance uses the other articles")
+    lab.add_argument("--held-out", default=None, help="comma-separated titles to evaluate on (never the articles "
+                     "the model trained on); head importance uses the other articles. Default: all of --data (a "
+                     "Hub dataset's validation split; importance then uses its train split)")
     lab.add_argument("--out", required=True, help="the lab's directory (runs, models, comparison.csv, report.html)")
     lab.add_argument("--variants", default="fp32,bf16,int8-naive,int8,heads:0.3,heads:0.5,layers:0,2,4",
                      help="comma-separated, fp32 first: fp32, bf16, int8, int8-naive, heads:FRACTION, layers:I+J+K "

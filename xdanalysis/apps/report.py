@@ -17,7 +17,8 @@ from ..views.display import example_html
 from ..views.figures import render_png
 from ..views.tables import threshold_audit_table
 
-__all__ = ['PROBE_SECTION', 'REPORT_SECTIONS', 'probes_of_run', 'write_report']
+__all__ = ['COMPRESSION_SECTION', 'PROBE_SECTION', 'REPORT_SECTIONS', 'compression_section', 'probes_of_run',
+           'write_compression_report', 'write_report']
 
 
 REPORT_SECTIONS = ["Scores", "Gold vs model", "Outcomes", "Slices", "Where errors concentrate", "Thresholds",
@@ -30,6 +31,14 @@ INTERSECTION_SLICES = ["question type", "context length", "question length", "an
 
 # Shown only when `xdanalysis probe` wrote results beside the run (its OUT/original).
 PROBE_SECTION = "Robustness probes"
+
+
+# The compression lab's page (`xdanalysis compress`): one section.
+COMPRESSION_SECTION = "Compression"
+
+_STYLE = ("body{font-family:sans-serif;margin:2em;max-width:75em} table.t{border-collapse:collapse;font-size:0.8em}"
+          "table.t td,table.t th{padding:2px 6px;border-bottom:1px solid #eee;text-align:right}"
+          "table.t td,table.t tbody th{white-space:nowrap} img{max-width:100%} div.wide{overflow-x:auto;max-width:100%}")
 
 
 def _png(draw, size=(8, 3.8)) -> str:
@@ -158,9 +167,7 @@ def write_report(run, out, n_boot: int = 1000, seed: int = 0, examples_per_outco
     if probe_results is not None:
         body.extend(_probe_section(probe_results, n_boot, seed))
     body.extend(_example_section(run, table, examples_per_outcome))
-    style = ("body{font-family:sans-serif;margin:2em;max-width:75em} table.t{border-collapse:collapse;font-size:0.8em}"
-             "table.t td,table.t th{padding:2px 6px;border-bottom:1px solid #eee;text-align:right}"
-             "table.t td,table.t tbody th{white-space:nowrap} img{max-width:100%} div.wide{overflow-x:auto;max-width:100%}")
+    style = _STYLE
     sections = REPORT_SECTIONS + ([PROBE_SECTION] if probe_results is not None else [])
     nav = " · ".join(f"<a href='#{s.lower().replace(' ', '-')}'>{s}</a>" for s in sections)
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>xdanalysis report</title>"
@@ -303,3 +310,43 @@ def _example_section(run, table, per_outcome: int) -> list:
         body.append(f"<h3>{outcome} ({int((table['outcome'] == outcome).sum())})</h3>")
         body.extend(example_html(row, nbest.get(row["id"])) for _, row in picked.iterrows())
     return body
+
+
+def compression_section(result) -> list:
+    """The compression lab (:class:`xdanalysis.compress.Compression`) as a report section: the
+    computed verdict, the table with the 95% intervals of each difference to float32 inside the
+    cells, the frontiers, the threshold shifts and every variant's outcome transitions."""
+    from ..views.compare import plot_transitions
+    from ..views.compress import plot_frontier, plot_threshold_shift
+
+    table = result.table
+    shown = pd.DataFrame({"variant": table["variant"], "weights (MB)": table["weights (MB)"].round(1),
+                          "parameters (M)": table["parameters (M)"].round(2), "speed-up": table["speed-up"].round(2)})
+    for column in ("F1", "HasAns F1", "NoAns acc"):
+        shown[column] = table[column].round(1)
+        shown[f"{column} vs float32 [95% CI]"] = [_with_ci(d, lo, hi) for d, lo, hi in
+                                                  zip(table[f"{column} diff"], table[f"{column} low"],
+                                                      table[f"{column} high"])]
+    for column in ("answers changed (%)", "best threshold", "threshold shift", "AURC", "ECE"):
+        shown[column] = table[column].round(2)
+    body = [f"<h2 id='compression'>{COMPRESSION_SECTION}</h2>",
+            f"<p>{len(table)} variants of one model on the same {int(table['questions'].iloc[0])} held-out questions; "
+            "every difference is to float32, with its paired-bootstrap 95% interval.</p>",
+            "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in result.verdict()) + "</ul>",
+            _wide(_table(shown.set_index("variant"))),
+            _png(lambda fig: plot_frontier(table, against="speed", axes=fig.subplots(1, 2)), size=(11, 4.2)),
+            _png(lambda fig: plot_frontier(table, against="size", axes=fig.subplots(1, 2)), size=(11, 4.2)),
+            _png(lambda fig: plot_threshold_shift(table, ax=fig.gca()), size=(8, 0.6 + 0.5 * len(table)))]
+    for name, comparison in list(result.comparisons.items())[1:]:
+        body.append(f"<h3>float32 → {html.escape(name)}</h3>")
+        body.append(_png(lambda fig, c=comparison: plot_transitions(c, ax=fig.gca()), size=(6.5, 4)))
+    return body
+
+
+def write_compression_report(result, out=None) -> Path:
+    """Write the compression lab's page (default ``<lab>/report.html``) and return its path."""
+    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>xdanalysis compression lab</title>"
+            f"<style>{_STYLE}</style></head><body>{''.join(compression_section(result))}</body></html>")
+    out = Path(out or Path(result.path) / "report.html").expanduser()
+    write_text(out, page)
+    return out

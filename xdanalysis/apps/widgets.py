@@ -12,7 +12,7 @@ from ..views.display import example_html, probe_pair_html
 from ..views.figures import render_png
 from ..views.plots import plot_slice
 
-__all__ = ['ErrorExplorer', 'ProbeExplorer', 'TransitionExplorer']
+__all__ = ['CompressionExplorer', 'ErrorExplorer', 'ProbeExplorer', 'TransitionExplorer']
 
 
 def _figure_png(draw, size=(7.5, 3.4), margins: dict | None = None) -> bytes:
@@ -328,6 +328,31 @@ class TransitionExplorer:
                                                        "f1_a": f"{a} F1", "f1_b": f"{b} F1"})
         self.listing.value = (f"<b>{len(picked)}</b> question(s): {a} {self.outcome_a.value}, "
                               f"{b} {self.outcome_b.value}" + shown.to_html(index=False, float_format="%.2f"))
+
+
+class CompressionExplorer:
+    """Pick a variant of the compression lab and a cell of its float32 → variant transition matrix:
+    the questions behind it (e.g. those float32 answers correctly and int8 abstains on)."""
+
+    def __init__(self, result, rows: int = 20):
+        import ipywidgets as w
+
+        self.result, self.rows = result, rows
+        names = list(result.comparisons)[1:]
+        self.variant = w.Dropdown(options=names, value=names[0] if names else None, description="variant")
+        self.cell = w.VBox()
+        self.variant.observe(lambda _: self.redraw(), names="value")
+        self.widget = w.VBox([self.variant, self.cell])
+        self.redraw()
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+    def redraw(self):
+        if self.variant.value is not None:
+            self.cell.children = [TransitionExplorer(self.result.comparisons[self.variant.value], rows=self.rows).widget]
 
 
 class ProbeExplorer:

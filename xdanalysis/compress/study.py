@@ -5,6 +5,7 @@ unanswerable sides, the null threshold, calibration, which answers changed)."""
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,12 +67,25 @@ class Compression:
         """One computed sentence per variant (see :func:`verdict`)."""
         return verdict(self.table)
 
+    def head_pruning(self, name: str) -> tuple:
+        """``(importance, pruned)`` of a head-pruning variant: every head's importance (layers × heads)
+        and the heads it removed, ``{layer: [heads]}``."""
+        variant = {v.name: v for v in self.variants}.get(name)
+        if variant is None or variant.kind != "heads":
+            raise ValueError(f"{name!r} is not a head-pruning variant of this lab "
+                             f"({', '.join(v.name for v in self.variants if v.kind == 'heads') or 'none'})")
+        importance = json.loads((self.path / "head_importance.json").read_text(encoding="utf-8"))["importance"]
+        made = json.loads((self.path / "models" / _slug(name) / "variant.json").read_text(encoding="utf-8"))
+        return np.asarray(importance), {int(k): v for k, v in made["pruned_heads"].items()}
+
 
 def compress(model, data, out, *, held_out, variants=DEFAULT_VARIANTS, settings: CompressSettings = CompressSettings(),
              limit: int | None = None, progress: bool = True) -> Compression:
-    """Make every variant of ``model`` (a local checkpoint), run each on the ``held_out`` articles
-    of ``data`` (a cached run in ``out/runs/<variant>``), time them all in one go on the same
-    questions, and compare each with the first variant (float32). Everything is kept in ``out``:
+    """Make every variant of ``model``, run each on the ``held_out`` articles of ``data`` (a cached
+    run in ``out/runs/<variant>``), time them all in one go on the same questions, and compare each
+    with the first variant (float32). Head importance is measured on the other articles of ``data``;
+    ``held_out=None`` evaluates on all of ``data`` (a Hub dataset's validation split, whose train
+    split then gives the importance questions). Everything is kept in ``out``:
     a second call reuses it, an interrupted one resumes (finished runs and models are not redone).
 
     Example::
@@ -88,12 +102,13 @@ def compress(model, data, out, *, held_out, variants=DEFAULT_VARIANTS, settings:
     refuse_foreign(out, markers=(COMPRESS_FILE,), what="a compression-lab directory")
     out.mkdir(parents=True, exist_ok=True)
     source = os.fspath(model)
-    write_json(out / COMPRESS_FILE, {"model": source, "data": str(data), "held_out": list(held_out),
+    held_out = list(held_out) if held_out else None
+    write_json(out / COMPRESS_FILE, {"model": source, "data": str(data), "held_out": held_out,
                                      "limit": limit, "variants": [v.as_dict() for v in variants],
                                      "settings": settings.as_dict()}, indent=2)
-    held = load_squad(data, titles=list(held_out), limit=limit)
-    training = load_squad(data, exclude_titles=list(held_out))
-    importance = _importance_of(source, training, out, settings, progress=progress)
+    held = load_squad(data, titles=held_out, limit=limit)
+    importance = _importance_of(source, lambda: _training_questions(data, held_out), out, settings,
+                                progress=progress)
     checkpoints, runs = {}, {}
     for variant in variants:
         folder = out / "models" / _slug(variant.name)
@@ -140,14 +155,29 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in name.replace("%", "pct")).strip("-")
 
 
-def _importance_of(source: str, training: pd.DataFrame, out: Path, settings: CompressSettings, *, progress: bool):
+def _training_questions(data, held_out) -> pd.DataFrame:
+    """Questions with gold that the evaluation never sees: the other articles, or the train split."""
+    from ..core.data import load_squad
+
+    if held_out:
+        return load_squad(data, exclude_titles=held_out)
+    if Path(os.fspath(data)).expanduser().exists():
+        raise ValueError(f"{data}: without held-out articles, head importance has no training questions to use "
+                         "in a local file; name the articles to evaluate on (held_out=[...], CLI --held-out) and "
+                         "the others are used")
+    return load_squad(data, split="train")
+
+
+def _importance_of(source: str, training, out: Path, settings: CompressSettings, *, progress: bool):
     """A function giving the head importance on training questions, computed at most once (kept in
     ``out/head_importance.json``, keyed by the model's fingerprint and the questions)."""
     from ..model.loading import load_qa_model, model_identity
     from .importance import head_importance
 
     def importance():
-        sample = training.sample(n=min(settings.importance_questions, len(training)), random_state=settings.seed)
+        training_table = training()
+        sample = training_table.sample(n=min(settings.importance_questions, len(training_table)),
+                                       random_state=settings.seed)
         key = {"model_fingerprint": model_identity(source)["model_fingerprint"],
                "questions": sorted(sample["id"].astype(str))}
         file = out / "head_importance.json"
@@ -254,5 +284,12 @@ def verdict(table: pd.DataFrame) -> list:
                              f"95% CI {low:+.1f} to {high:+.1f})")
         kept = "; ".join(sides) or "no change beyond the 95% interval on either side"
         lines.append(f"{row['variant']}: {kept}; {row['answers changed (%)']:.0f}% of answers changed, "
-                     f"{row['speed-up']:.2f}x float32's speed, best threshold moved {row['threshold shift']:+.2f}.")
+                     f"{row['speed-up']:.2f}x float32's speed, best threshold {_moved(row['threshold shift'])}.")
     return lines
+
+
+def _moved(shift: float) -> str:
+    if math.isfinite(shift):
+        return f"moved {shift:+.2f}"
+    return "now −∞ (answering every question scores best)" if shift < 0 else \
+        "now +∞ (abstaining on every question scores best)"

@@ -20,7 +20,8 @@ from ..core.thresholds import answered_at, best_f1_threshold, scores_at, span_sc
 from .config import DistillConfig, Distilled, default_precision
 from .train import distill
 
-__all__ = ['LAB_RESULTS', 'LAB_STUDENTS', 'LabRecipe', 'NAIVE_RECIPE', 'lab_questions', 'lab_scores', 'lab_student', 'lab_table']
+__all__ = ['LAB_RESULTS', 'LAB_STUDENTS', 'LabRecipe', 'NAIVE_RECIPE', 'lab_checkpoints', 'lab_questions', 'lab_scores',
+           'lab_student', 'lab_table']
 
 
 # How each lab student learns; the rest of its recipe is the LabRecipe's.
@@ -197,6 +198,27 @@ def _record(file: Path, made: Distilled) -> None:
              "scores": made.info["lab"]["scores"]}
     students = [s for s in students if s.get("checkpoint") != checkpoint] + [entry]
     write_json(file, {"students": students}, indent=2)
+
+
+def lab_checkpoints(runs, *, teacher=None) -> dict:
+    """``{"soft targets (layers 0,2,4)": checkpoint, ...}``: the students the lab recorded in
+    ``runs/lab_results.json`` whose checkpoint is still there, only those distilled from ``teacher``
+    when it is given (a local path, compared resolved); ``{}`` when the lab has not run."""
+    file = Path(runs).expanduser() / LAB_RESULTS
+    if not file.exists():
+        return {}
+    found = {}
+    for student in json.loads(file.read_text(encoding="utf-8"))["students"]:
+        checkpoint = file.parent / student["checkpoint"]
+        record = checkpoint / "distill.json"
+        if not record.exists():
+            continue
+        made_from = json.loads(record.read_text(encoding="utf-8")).get("teacher")
+        if teacher is not None and Path(str(made_from)).expanduser().resolve() != Path(str(teacher)).expanduser().resolve():
+            continue
+        layers = ",".join(str(i) for i in student["recipe"].get("layers", []))
+        found[f"{student['name']} (layers {layers})"] = str(checkpoint)
+    return found
 
 
 def lab_table(students: dict) -> pd.DataFrame:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..core.common import check_choice
 
-__all__ = ['FRONTIER_AXES', 'plot_frontier', 'plot_threshold_shift']
+__all__ = ['FRONTIER_AXES', 'plot_frontier', 'plot_head_importance', 'plot_threshold_shift']
 
 
 # What a frontier can be drawn against: the column and its axis label.
@@ -50,27 +50,62 @@ def plot_frontier(table: pd.DataFrame, *, against: str = "speed", axes=None):
 def plot_threshold_shift(table: pd.DataFrame, ax=None):
     """Each variant's best-F1 null-odds threshold (the official ``best_f1_thresh`` on these questions)
     and float32's as a line: a variant that moved it needs its own threshold, or it answers and
-    abstains at the wrong odds."""
+    abstains at the wrong odds. A threshold of ±∞ (best to answer everything, or to abstain on
+    everything) is drawn to the edge, hatched."""
     import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 0.5 + 0.45 * len(table)))
+    thresholds = table["best threshold"].to_numpy(dtype=float)
+    finite = thresholds[np.isfinite(thresholds)]
+    span = max(1.0, float(np.abs(finite).max()) * 2.2 if len(finite) else 1.0)
+    drawn = np.clip(thresholds, -span, span)
     positions = np.arange(len(table))[::-1]
-    reference = table["best threshold"].iloc[0]
-    colours = ["#c44e52" if abs(s) > 0.5 else "#4c72b0" for s in table["threshold shift"]]
-    ax.barh(positions, table["best threshold"], color=colours, alpha=0.8)
+    shifts = table["threshold shift"].to_numpy(dtype=float)
+    colours = ["#c44e52" if not abs(s) <= 0.5 else "#4c72b0" for s in shifts]
+    bars = ax.barh(positions, drawn, color=colours, alpha=0.8)
+    for bar, value in zip(bars, thresholds):
+        if not np.isfinite(value):
+            bar.set_hatch("//")
+    reference = thresholds[0]
     ax.axvline(reference, color="gray", linestyle="--", linewidth=1, label=f"float32: {reference:+.2f}")
     ax.axvline(0, color="black", linewidth=0.6)
-    for y, row in zip(positions, table.to_dict("records")):
-        ax.annotate(f"{row['best threshold']:+.2f} (shift {row['threshold shift']:+.2f})",
-                    (row["best threshold"], y), textcoords="offset points",
-                    xytext=(4 if row["best threshold"] >= 0 else -4, 0),
-                    ha="left" if row["best threshold"] >= 0 else "right", va="center", fontsize=8)
+    for y, value, shift, x in zip(positions, thresholds, shifts, drawn):
+        text = (f"{value:+.2f} (shift {shift:+.2f})" if np.isfinite(value) else
+                ("−∞: best to answer every question" if value < 0 else "+∞: best to abstain on every question"))
+        if not np.isfinite(value):  # written on the other side of zero, clear of the hatching
+            x = 0.0
+            right = value < 0
+        else:
+            right = x >= 0
+        ax.annotate(text, (x, y), textcoords="offset points", xytext=(4 if right else -4, 0),
+                    ha="left" if right else "right", va="center", fontsize=8)
     ax.set_yticks(positions, table["variant"])
     ax.set_xlabel("best-F1 null-odds threshold (abstain when null odds exceed it)")
     ax.set_title(f"Where each variant's null threshold should be (n={int(table['questions'].iloc[0])}; "
                  "red: moved by more than 0.5)", fontsize=10)
-    span = max(1.0, float(table["best threshold"].abs().max()) * 2.2)
     ax.set_xlim(-span, span)
     ax.legend(fontsize=8, loc="lower right")
+    return ax
+
+
+def plot_head_importance(importance, pruned: dict | None = None, ax=None):
+    """Every head's importance (layers × heads; Michel et al.'s gradient at the head's gate, each layer
+    normalised), the ``pruned`` heads (``{layer: [heads]}``) crossed out."""
+    import matplotlib.pyplot as plt
+
+    importance = np.asarray(importance)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.5 + 0.45 * importance.shape[1], 1 + 0.4 * importance.shape[0]))
+    image = ax.imshow(importance, cmap="viridis", aspect="auto")
+    for layer, heads in (pruned or {}).items():
+        for head in heads:
+            ax.text(int(head), int(layer), "×", ha="center", va="center", color="white", fontsize=12)
+    ax.set_xticks(range(importance.shape[1]))
+    ax.set_yticks(range(importance.shape[0]))
+    ax.set_xlabel("head")
+    ax.set_ylabel("layer")
+    removed = sum(len(v) for v in (pruned or {}).values())
+    ax.set_title(f"Head importance (× = pruned: {removed} of {importance.size})", fontsize=10)
+    ax.figure.colorbar(image, ax=ax, label="importance (layer-normalised |∂loss/∂gate|)")
     return ax
