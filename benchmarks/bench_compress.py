@@ -51,7 +51,7 @@ FEATURES = {"AVX2": ["avx2"], "AVX512": ["avx512f"], "VNNI": ["avx512_vnni", "av
             "AVX512-BF16": ["avx512_bf16"], "AMX": ["amx_tile", "amx_int8", "amx_bf16"]}
 
 
-def int8_linear_rate(size: int = 2048, repeats: int = 5) -> float:
+def int8_linear_rate(size: int = 1024, repeats: int = 5) -> float:
     """GFLOP/s of a dynamically quantised int8 Linear (activations quantised per call, as in the model)."""
     layer = quantize_int8(SimpleNamespace_model(torch.nn.Linear(size, size)), NAIVE_INT8).layer
     x = torch.randn(size, size)
@@ -92,39 +92,42 @@ def onnx_export(model, folder: Path) -> Path:
     return path
 
 
-def onnxruntime_ways(model, folder: Path) -> dict:
+def onnxruntime_way(model, folder: Path, name: str):
     import onnx
     import onnxruntime as ort
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    path = onnx_export(model, folder)
-    quantised = folder / "model-int8.onnx"
-    quantize_dynamic(str(path), str(quantised), weight_type=QuantType.QInt8, per_channel=True,
-                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    path = folder / "model.onnx"
+    if not path.exists():
+        onnx_export(model, folder)
+    if "int8" in name:
+        quantised = folder / "model-int8.onnx"
+        quantize_dynamic(str(path), str(quantised), weight_type=QuantType.QInt8, per_channel=True,
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        path = quantised
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
-    ways = {}
-    for name, file in (("onnxruntime fp32", path), ("onnxruntime int8 (dynamic, per channel)", quantised)):
-        session = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
-        ways[name] = SessionModel(lambda feed, s=session: s.run(None, feed))
-    return ways
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads leave the cores
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return SessionModel(lambda feed: session.run(None, feed))
 
 
-def openvino_ways(model, folder: Path) -> dict:
+def openvino_way(model, folder: Path, name: str):
     import openvino as ov
 
-    core = ov.Core()
     example = {k: torch.ones(2, 16, dtype=torch.long) for k in ("input_ids", "attention_mask", "token_type_ids")}
     converted = ov.convert_model(model, example_input=example)
-    ways = {"openvino fp32": core.compile_model(converted, "CPU")}
-    try:
+    if "int8" in name:
         import nncf
 
-        ways["openvino int8 weights (nncf)"] = core.compile_model(
-            nncf.compress_weights(converted, mode=nncf.CompressWeightsMode.INT8_SYM), "CPU")
-    except ImportError:
-        print("  openvino int8: skipped (pip install nncf)")
-    return {name: SessionModel(lambda feed, c=compiled: tuple(c(feed).values())[:2]) for name, compiled in ways.items()}
+        converted = nncf.compress_weights(converted, mode=nncf.CompressWeightsMode.INT8_SYM)
+    compiled = ov.Core().compile_model(converted, "CPU")
+    return SessionModel(lambda feed: tuple(compiled(feed).values())[:2])
+
+
+ENGINES = {"onnxruntime": onnxruntime_way, "openvino": openvino_way}
+ENGINE_WAYS = {"onnxruntime": ["onnxruntime fp32", "onnxruntime int8 (dynamic, per channel)"],
+               "openvino": ["openvino fp32", "openvino int8 weights (nncf)"]}
 
 
 def main(argv=None) -> int:
@@ -141,9 +144,9 @@ def main(argv=None) -> int:
     print(f"CPU features found: {', '.join(found) or 'none of ' + ', '.join(FEATURES)}; "
           f"{torch.get_num_threads()} threads; torch {torch.__version__}, quantized engine "
           f"{torch.backends.quantized.engine}")
-    rates = {"float32": matmul_rate(torch.float32, "cpu"), "bfloat16": matmul_rate(torch.bfloat16, "cpu"),
-             "int8": int8_linear_rate()}
-    print("matmul 2048^3 measured now: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in rates.items())
+    rates = {"float32": matmul_rate(torch.float32, "cpu", size=1024),
+             "bfloat16": matmul_rate(torch.bfloat16, "cpu", size=1024, repeats=2), "int8": int8_linear_rate(1024)}
+    print("matmul 1024^3 measured now: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in rates.items())
           + f" (int8/fp32 {rates['int8'] / rates['float32']:.2f}x, bf16/fp32 {rates['bfloat16'] / rates['float32']:.2f}x)")
 
     model, tokenizer = load_qa_model(args.model, device="cpu")
@@ -157,27 +160,49 @@ def main(argv=None) -> int:
     print(f"{'random l12-h384 shape' if args.random_l12_h384 else args.model}: {len(table)} questions, "
           f"{len(windows)} windows ({flops / len(windows) / 1e9:.2f} GFLOP each)")
 
-    ways = {"float32": model, "bfloat16": copy.deepcopy(model).to(torch.bfloat16),
-            "pytorch int8, naive (every Linear, per tensor)": quantize_int8(model, NAIVE_INT8),
-            "pytorch int8, --dtype int8 (per channel; head, layer 0 fp32)": quantize_int8(model, Int8Settings())}
     pruned = copy.deepcopy(model)
-    heads = heads_to_prune(head_importance(model, tokenizer, training, progress=False), args.prune)
-    prune_heads(pruned, heads)
-    ways[f"heads pruned {100 * args.prune:.0f}% (by importance)"] = pruned
-    ways[f"heads pruned {100 * args.prune:.0f}% + pytorch int8"] = quantize_int8(pruned, Int8Settings())
+    prune_heads(pruned, heads_to_prune(head_importance(model, tokenizer, training, progress=False), args.prune))
+    percent = f"{100 * args.prune:.0f}%"
+    # Each way is built just before it is timed and dropped after: ONNX Runtime's and OpenVINO's thread pools
+    # must not exist while another engine runs (they would compete with it for the cores).
+    ways = {"float32": lambda: model, "bfloat16": lambda: copy.deepcopy(model).to(torch.bfloat16),
+            "pytorch int8, naive (every Linear, per tensor)": lambda: quantize_int8(model, NAIVE_INT8),
+            "pytorch int8, --dtype int8": lambda: quantize_int8(model, Int8Settings()),
+            "pytorch int8, per channel, every Linear": lambda: quantize_int8(model, Int8Settings(keep_float=())),
+            f"heads pruned {percent} (by importance)": lambda: pruned,
+            f"heads pruned {percent} + pytorch int8": lambda: quantize_int8(pruned, Int8Settings())}
     folder = Path(tempfile.mkdtemp(prefix="bench-compress-"))
-    for engine, make in (("onnxruntime", onnxruntime_ways), ("openvino", openvino_ways)):
-        try:
-            ways.update(make(model, folder))
-        except ImportError as exc:
-            print(f"  {engine}: skipped ({exc.name} not installed: pip install onnxruntime onnx openvino)")
-    return report(ways, table, windows, flops, rates)
+    for engine, names in ENGINE_WAYS.items():
+        for name in names:
+            ways[name] = (lambda engine=engine, name=name: ENGINES[engine](model, folder, name))
+    report(ways, table, windows, prepare_windows(table.iloc[:8], tokenizer), flops, rates)
+    return batch_dependence(quantize_int8(model, Int8Settings()), table, windows)
 
 
-def report(ways: dict, table, windows, flops: float, rates: dict) -> int:
+def batch_dependence(quantised, table, windows) -> int:
+    """Dynamic int8 quantises each batch's activations with one scale: a window's answer can depend on the
+    windows it shares a batch with (and on their padding). Counted here: batches of 32 against one at a time."""
+    answers = {}
+    for size in (32, 1):
+        logits = run_windows(quantised, windows, batch_size=size, progress=False)
+        answers[size] = [d["answer"] for d in decode_windows(table, windows, logits)]
+    changed = sum(a != b for a, b in zip(answers[32], answers[1]))
+    print(f"\n--dtype int8, batches of 32 vs one window at a time: {changed}/{len(table)} answers differ "
+          f"({100 * changed / len(table):.1f}%); float32 gives the same answers either way")
+    return 0
+
+
+def report(ways: dict, table, windows, warm, flops: float, rates: dict) -> int:
+    import gc
+
     gold, n, rows = gold_answers(table), len(table), []
-    for name, way in ways.items():
-        run_windows(way, windows, progress=False)  # warm-up
+    for name, make in ways.items():
+        try:
+            way = make()
+        except ImportError as exc:
+            print(f"  {name}: skipped ({exc.name} is not installed: pip install 'xdanalysis[compress-engines]')")
+            continue
+        run_windows(way, warm, progress=False)  # warm-up on a few questions
         started = time.perf_counter()
         logits = run_windows(way, windows, progress=False)
         seconds = time.perf_counter() - started
@@ -185,6 +210,8 @@ def report(ways: dict, table, windows, flops: float, rates: dict) -> int:
         f1 = squad_v2_scores(gold, dict(zip(table["id"], answers)))["f1"]
         rows.append({"way": name, "seconds": seconds, "answers": answers, "f1": f1, "rss": peak_rss_mb()})
         print(f"  {name}: {n / seconds:.1f} q/s, F1 {f1:.2f}", flush=True)
+        del way
+        gc.collect()
     base = rows[0]
     print(f"\n| way | q/s | × fp32 | GFLOP/s | % fp32 mm | % int8 mm | F1 | ΔF1 | answers changed | peak RSS MB |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")

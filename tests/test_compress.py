@@ -84,6 +84,26 @@ def test_activation_bits_follow_the_cpu_unless_set(monkeypatch):
         assert 0 < error < 0.02  # quantised, and close (on this machine's kernels, whatever its CPU)
 
 
+def test_per_window_int8_answers_do_not_depend_on_the_batch(tiny, squad_file):
+    """Batched dynamic int8 shares one activation scale across a batch (and its padding); per window,
+    every window's logits are its own: the same alone as among the others."""
+    from xdanalysis.model.forward import run_windows
+    from xdanalysis.model.windows import prepare_windows
+
+    model, tokenizer = tiny
+    table = load_squad(squad_file)
+    windows = prepare_windows(table, tokenizer)
+    alone = {}
+    for name, settings in (("per window", Int8Settings()), ("batched", NAIVE_INT8)):
+        quantised = quantize_int8(model, settings)
+        together = run_windows(quantised, windows, batch_size=32, progress=False)
+        single = [run_windows(quantised, prepare_windows(table.iloc[[q]], tokenizer), progress=False)
+                  for q in range(len(table))]
+        single = [pair for question in single for pair in question]
+        alone[name] = all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(together, single))
+    assert alone == {"per window": True, "batched": False}
+
+
 def test_int8_refused_on_cuda_and_auto_means_cpu():
     with pytest.raises(ValueError, match="int8 on cuda.*CPU only"):
         resolve_dtype("int8", "cuda")
@@ -257,3 +277,22 @@ def test_compress_refuses_bad_variants(tiny_model_dir, squad_file, tmp_path):
         parse_variant("int4")
     assert parse_variant("layers:0,2").layers == (0, 2)
     assert parse_variant("lab=students/lab").checkpoint == "students/lab"
+
+
+def test_cli_compress_prints_the_table_and_writes_the_report(tiny_model_dir, squad_file, tmp_path, capsys):
+    from xdanalysis.apps.cli import main
+
+    out = tmp_path / "lab"
+    assert main(["compress", "--model", str(tiny_model_dir), "--data", str(squad_file), "--held-out", "Paris",
+                 "--variants", "fp32,int8,heads:0.5,layers:0", "--out", str(out), "--speed-questions", "4",
+                 "--speed-rounds", "1", "--importance-questions", "4", "--n-boot", "50"]) == 0
+    printed = capsys.readouterr().out
+    assert "int8" in printed and "heads -50%" in printed and "layers 0" in printed
+    assert printed.count("x float32's speed") == 3
+    page = (out / "report.html").read_text()
+    assert "<h2 id='compression'>Compression</h2>" in page
+    assert page.count("<img") >= 3 + 3  # frontiers, threshold shift, and one transition matrix per variant
+    assert "float32 → heads -50%" in page
+    assert main(["compress", "--model", str(tiny_model_dir), "--data", str(squad_file), "--out", str(out),
+                 "--variants", "fp32,int4"]) != 0
+    assert "unknown variant 'int4'" in capsys.readouterr().err

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
+from .quantize import int8_settings_of
 from .windows import Windows, length_batches
 
 __all__ = ['WindowOutput', 'batch_tensors', 'eager_attention', 'forward_windows', 'run_windows']
@@ -113,9 +114,12 @@ def run_windows(model, windows: Windows, *, batch_size: int = 32, progress: bool
 
     Windows run longest first in batches (see :func:`length_batches`) through
     :func:`forward_windows`, each padded only to its own longest window; results come back in
-    the input order.
+    the input order. An int8 model quantised ``per_window`` (:class:`~xdanalysis.core.settings.Int8Settings`)
+    runs one window at a time.
     """
     lengths = windows.lengths()
+    if (int8_settings_of(model) or {}).get("per_window"):
+        batch_size = 1  # int8 quantises a batch's activations together: one window each keeps answers its own
     results: list = [None] * len(lengths)
     bar = tqdm(total=len(lengths), desc=desc, unit="win", disable=not progress, leave=False)
     for batch in length_batches(lengths, batch_size, max_batch_tokens):
