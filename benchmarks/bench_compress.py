@@ -3,14 +3,15 @@ int8 from three engines (PyTorch dynamic quantisation — naive and as ``--dtype
 ONNX Runtime's dynamic int8, OpenVINO with int8 weights) and heads pruned by importance.
 
     python benchmarks/bench_compress.py --model ../shared/models/minilm-l6-squad2-demo \
-        --data ../shared/data/squad-v2-dev-half.json --titles French_and_Indian_War,Force
+        --data ../shared/data/squad-v2-dev-half.json --titles French_and_Indian_War,Force --limit 300
     python benchmarks/bench_compress.py --model ../shared/models/minilm-l6-squad2-demo \
-        --data ../shared/data/squad-v2-dev-half.json --titles French_and_Indian_War,Force --limit 200 --random-l12-h384
+        --data ../shared/data/squad-v2-dev-half.json --titles French_and_Indian_War,Force --limit 100 --random-l12-h384
 
 Every way runs the same windows in the same length-sorted batches (xdanalysis's prediction path);
 ONNX Runtime and OpenVINO are called inside that same loop. Prints the CPU features found (VNNI,
 AMX, AVX512-BF16), the float32, bfloat16 and int8 (dynamically quantised Linear) matmul rates
-measured in the same run, then per way: questions/second, the ratio to float32, achieved GFLOP/s
+measured in the same run, then per way: questions/second (median of ``--rounds`` passes), the ratio to
+float32, achieved GFLOP/s
 (float32's operation count), the official F1 and its change, the answers that change, and the
 process's peak RSS so far. ONNX Runtime and OpenVINO are optional: ``pip install onnxruntime onnx
 openvino`` (a way whose package is missing is reported and skipped).
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import copy
 import sys
+import statistics
 import tempfile
 import time
 import warnings
@@ -135,6 +137,7 @@ def main(argv=None) -> int:
     add_question_arguments(parser)
     parser.add_argument("--random-l12-h384", action="store_true",
                         help="time a random model of XtremeDistil l12-h384's shape (its F1 means nothing)")
+    parser.add_argument("--rounds", type=int, default=3, help="passes per way; the median is reported")
     parser.add_argument("--prune", type=float, default=0.3, help="fraction of heads pruned by importance")
     parser.add_argument("--importance-questions", type=int, default=100,
                         help="questions from the other articles that head importance is measured on")
@@ -175,24 +178,30 @@ def main(argv=None) -> int:
     for engine, names in ENGINE_WAYS.items():
         for name in names:
             ways[name] = (lambda engine=engine, name=name: ENGINES[engine](model, folder, name))
-    report(ways, table, windows, prepare_windows(table.iloc[:8], tokenizer), flops, rates)
-    return batch_dependence(quantize_int8(model, Int8Settings()), table, windows)
+    report(ways, table, windows, prepare_windows(table.iloc[:8], tokenizer), flops, rates, args.rounds)
+    print()
+    return batch_dependence(model, table, windows)
 
 
-def batch_dependence(quantised, table, windows) -> int:
-    """Dynamic int8 quantises each batch's activations with one scale: a window's answer can depend on the
-    windows it shares a batch with (and on their padding). Counted here: batches of 32 against one at a time."""
-    answers = {}
-    for size in (32, 1):
-        logits = run_windows(quantised, windows, batch_size=size, progress=False)
-        answers[size] = [d["answer"] for d in decode_windows(table, windows, logits)]
-    changed = sum(a != b for a, b in zip(answers[32], answers[1]))
-    print(f"\n--dtype int8, batches of 32 vs one window at a time: {changed}/{len(table)} answers differ "
-          f"({100 * changed / len(table):.1f}%); float32 gives the same answers either way")
+def batch_dependence(model, table, windows) -> int:
+    """Dynamic int8 quantises each batch's activations with one scale: batched, a window's answer depends on
+    the windows it shares a batch with (and their padding). Counted: --dtype int8's quantisation run batched
+    (``per_window=False``), batches of 32 against one window at a time; float32 the same way."""
+    from dataclasses import replace
+
+    for label, way in (("--dtype int8 batched (per_window=False)",
+                        quantize_int8(model, replace(Int8Settings(), per_window=False))), ("float32", model)):
+        answers = {}
+        for size in (32, 1):
+            logits = run_windows(way, windows, batch_size=size, progress=False)
+            answers[size] = [d["answer"] for d in decode_windows(table, windows, logits)]
+        changed = sum(a != b for a, b in zip(answers[32], answers[1]))
+        print(f"{label}, batches of 32 vs one window at a time: {changed}/{len(table)} answers differ "
+              f"({100 * changed / len(table):.1f}%)")
     return 0
 
 
-def report(ways: dict, table, windows, warm, flops: float, rates: dict) -> int:
+def report(ways: dict, table, windows, warm, flops: float, rates: dict, repeats: int = 3) -> int:
     import gc
 
     gold, n, rows = gold_answers(table), len(table), []
@@ -203,17 +212,21 @@ def report(ways: dict, table, windows, warm, flops: float, rates: dict) -> int:
             print(f"  {name}: skipped ({exc.name} is not installed: pip install 'xdanalysis[compress-engines]')")
             continue
         run_windows(way, warm, progress=False)  # warm-up on a few questions
-        started = time.perf_counter()
-        logits = run_windows(way, windows, progress=False)
-        seconds = time.perf_counter() - started
+        rounds = []
+        for _ in range(repeats):  # the median of a few passes: a busy machine slows one pass, not all
+            started = time.perf_counter()
+            logits = run_windows(way, windows, progress=False)
+            rounds.append(time.perf_counter() - started)
+        seconds = statistics.median(rounds)
         answers = [d["answer"] for d in decode_windows(table, windows, logits)]
         f1 = squad_v2_scores(gold, dict(zip(table["id"], answers)))["f1"]
         rows.append({"way": name, "seconds": seconds, "answers": answers, "f1": f1, "rss": peak_rss_mb()})
-        print(f"  {name}: {n / seconds:.1f} q/s, F1 {f1:.2f}", flush=True)
+        print(f"  {name}: {n / seconds:.1f} q/s (passes {', '.join(f'{r:.1f}' for r in rounds)} s), F1 {f1:.2f}",
+              flush=True)
         del way
         gc.collect()
     base = rows[0]
-    print(f"\n| way | q/s | × fp32 | GFLOP/s | % fp32 mm | % int8 mm | F1 | ΔF1 | answers changed | peak RSS MB |")
+    print("\n| way | q/s | × fp32 | GFLOP/s | % fp32 mm | % int8 mm | F1 | ΔF1 | answers changed | peak RSS MB |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         achieved = flops / row["seconds"] / 1e9
