@@ -317,23 +317,14 @@ def compression_section(result) -> list:
     computed verdict, the table with the 95% intervals of each difference to float32 inside the
     cells, the frontiers, the threshold shifts and every variant's outcome transitions."""
     from ..views.compare import plot_transitions
-    from ..views.compress import plot_frontier, plot_threshold_shift
+    from ..views.compress import compression_display, plot_frontier, plot_threshold_shift
 
     table = result.table
-    shown = pd.DataFrame({"variant": table["variant"], "weights (MB)": table["weights (MB)"].round(1),
-                          "parameters (M)": table["parameters (M)"].round(2), "speed-up": table["speed-up"].round(2)})
-    for column in ("F1", "HasAns F1", "NoAns acc"):
-        shown[column] = table[column].round(1)
-        shown[f"{column} vs float32 [95% CI]"] = [_with_ci(d, lo, hi) for d, lo, hi in
-                                                  zip(table[f"{column} diff"], table[f"{column} low"],
-                                                      table[f"{column} high"])]
-    for column in ("answers changed (%)", "best threshold", "threshold shift", "AURC", "ECE"):
-        shown[column] = table[column].round(2)
     body = [f"<h2 id='compression'>{COMPRESSION_SECTION}</h2>",
             f"<p>{len(table)} variants of one model on the same {int(table['questions'].iloc[0])} held-out questions; "
             "every difference is to float32, with its paired-bootstrap 95% interval.</p>",
             "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in result.verdict()) + "</ul>",
-            _wide(_table(shown.set_index("variant"))),
+            _wide(_table(compression_display(table))),
             _png(lambda fig: plot_frontier(table, against="speed", axes=fig.subplots(1, 2)), size=(11, 4.2)),
             _png(lambda fig: plot_frontier(table, against="size", axes=fig.subplots(1, 2)), size=(11, 4.2)),
             _png(lambda fig: plot_threshold_shift(table, ax=fig.gca()), size=(8, 0.6 + 0.5 * len(table)))]

@@ -351,8 +351,17 @@ class CompressionExplorer:
         display(self.widget)
 
     def redraw(self):
-        if self.variant.value is not None:
-            self.cell.children = [TransitionExplorer(self.result.comparisons[self.variant.value], rows=self.rows).widget]
+        if self.variant.value is None:
+            return
+        comparison = self.result.comparisons[self.variant.value]
+        explorer = TransitionExplorer(comparison, rows=self.rows)
+        counts = comparison.transitions.copy()
+        for outcome in counts.index:
+            counts.loc[outcome, outcome] = 0
+        if counts.to_numpy().sum():  # open on the largest cell that changed
+            a, b = counts.stack().idxmax()
+            explorer.outcome_a.value, explorer.outcome_b.value = a, b
+        self.cell.children = [explorer.widget]
 
 
 class ProbeExplorer:

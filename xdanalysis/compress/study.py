@@ -264,7 +264,8 @@ def _differences(result, name: str) -> dict:
     best = metrics.loc[("at best threshold", "F1")]
     reference = result.labels[0]
     row["best F1"], row["best threshold"] = best[name], best[f"{name} threshold"]
-    row["threshold shift"] = row["best threshold"] - best[f"{reference} threshold"]
+    before = best[f"{reference} threshold"]
+    row["threshold shift"] = 0.0 if row["best threshold"] == before else row["best threshold"] - before  # ±∞ too
     row["answers changed (%)"] = 100 * (1 - result.agreement["same answer text"])
     row["abstentions changed (%)"] = 100 * (1 - result.agreement["same abstain decision"])
     return row

@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..core.common import check_choice
 
-__all__ = ['FRONTIER_AXES', 'plot_frontier', 'plot_head_importance', 'plot_threshold_shift']
+__all__ = ['FRONTIER_AXES', 'compression_display', 'plot_frontier', 'plot_head_importance', 'plot_threshold_shift']
 
 
 # What a frontier can be drawn against: the column and its axis label.
@@ -29,7 +29,8 @@ def plot_frontier(table: pd.DataFrame, *, against: str = "speed", axes=None):
     column, label = FRONTIER_AXES[against]
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
-    colours = plt.get_cmap("tab10")
+    colours = plt.get_cmap("tab20" if len(table) > 10 else "tab10")
+    markers = "osD^v<>P"
     for ax, (side, title) in zip(axes, _SIDES):
         reference = table[side].iloc[0] - table[f"{side} diff"].iloc[0]
         ax.axhline(reference, color="gray", linestyle="--", linewidth=1, label=f"float32: {reference:.1f}")
@@ -37,14 +38,33 @@ def plot_frontier(table: pd.DataFrame, *, against: str = "speed", axes=None):
             low = reference + row[f"{side} low"]
             high = reference + row[f"{side} high"]
             value = row[side]
-            ax.errorbar([row[column]], [value], yerr=[[max(0, value - low)], [max(0, high - value)]], fmt="o",
-                        color=colours(i % 10), capsize=4, label=row["variant"])
+            ax.errorbar([row[column]], [value], yerr=[[max(0, value - low)], [max(0, high - value)]],
+                        fmt=markers[i % len(markers)], color=colours(i % colours.N), capsize=4, label=row["variant"])
         ax.set_title(f"{title} (n={int(table[f'{side} questions'].iloc[0])})", fontsize=10)
         ax.set_xlabel(label)
         ax.set_ylabel(title.split(": ")[1] + " (%)")
         ax.set_ylim(0, 105)
     axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
     return axes
+
+
+def compression_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The lab's table for reading: one row per variant, size and speed, each score with its difference to
+    float32 and the 95% interval in one cell, answers changed, the threshold and its shift, AURC, ECE."""
+    def with_ci(diff, low, high):
+        return f"{diff:+.2f} [{low:+.2f}, {high:+.2f}]"
+
+    shown = pd.DataFrame({"weights (MB)": table["weights (MB)"].round(1), "parameters (M)": table["parameters (M)"].round(2),
+                          "speed-up": table["speed-up"].round(2)})
+    for column in ("F1", "HasAns F1", "NoAns acc"):
+        shown[column] = table[column].round(2)
+        shown[f"{column} vs float32 [95% CI]"] = [with_ci(*v) for v in zip(
+            table[f"{column} diff"], table[f"{column} low"], table[f"{column} high"])]
+    for column in ("answers changed (%)", "best threshold", "threshold shift", "AURC", "ECE"):
+        shown[column] = table[column].round(2)
+    shown.index = table["variant"].to_numpy()
+    shown.index.name = "variant"
+    return shown
 
 
 def plot_threshold_shift(table: pd.DataFrame, ax=None):
