@@ -42,5 +42,8 @@ def test_every_readme_snippet_runs_as_written(shared, tmp_path, monkeypatch):
     assert set(namespace["results"]["probe"]) == {"remove_answer_sentence", "question_typo"}
     assert "always abstaining" in namespace["result"].metrics.columns
     assert namespace["student"].run.scores()["total"] == 779
+    compressed = namespace["lab"]  # the compression lab: four variants on the same 100 held-out questions
+    assert list(compressed.table["variant"]) == ["fp32", "int8 naive", "int8", "heads -30%"]
+    assert (compressed.table["questions"] == 100).all() and (project / "runs/compress/try/comparison.csv").exists()
     lab = namespace["made"]  # the lab's two students, recorded beside their runs
     assert lab["soft targets"].run.scores()["total"] == 779 and (project / "runs" / "lab_results.json").exists()
