@@ -25,6 +25,7 @@ import json
 import math
 import os
 import time
+import warnings
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -33,7 +34,7 @@ import pandas as pd
 
 from ..core.common import is_reference
 from ..core.data import load_squad, source_fingerprint
-from ..core.io import write_atomic, write_json
+from ..core.io import file_checksum, write_atomic, write_json
 from ..model.forward import batch_tensors, eager_attention
 from ..model.windows import prepare_windows, window_labels
 from ..runs.store import locked, refuse_foreign
@@ -223,20 +224,28 @@ class _Trainer:
         self.step, self.log, self.seconds = 0, [], 0.0
 
     def resume(self, identity: dict) -> None:
-        """Continue an unfinished training with these settings; mark ``out`` as one in progress."""
+        """Continue an unfinished training with these settings; mark ``out`` as one in progress. The
+        checkpoint is read as data only (``weights_only=True``), and only when its checksum is the one
+        recorded when it was written; otherwise the training starts over, with a warning naming it."""
         import torch
 
         self.out.mkdir(parents=True, exist_ok=True)
         if self.checkpoint.exists() and self.state_file.exists():
-            if json.loads(self.state_file.read_text(encoding="utf-8")) != identity:
+            recorded = _read_state(self.state_file)
+            if {k: v for k, v in recorded.items() if k != "checkpoint"} != identity:
                 raise ValueError(f"{self.out} holds an unfinished training with other settings; choose another --out")
-            saved = torch.load(self.checkpoint, weights_only=False,
-                               map_location=next(self.pair.student.parameters()).device)
-            self.pair.student.load_state_dict(saved["model"])
-            self.optimizer.load_state_dict(saved["optimizer"])
-            self.schedule.load_state_dict(saved["schedule"])
-            torch.set_rng_state(saved["torch_rng"])
-            self.step, self.log, self.seconds = saved["step"], saved["log"], saved["seconds"]
+            if recorded.get("checkpoint") == file_checksum(self.checkpoint):
+                saved = torch.load(self.checkpoint, weights_only=True,
+                                   map_location=next(self.pair.student.parameters()).device)
+                self.pair.student.load_state_dict(saved["model"])
+                self.optimizer.load_state_dict(saved["optimizer"])
+                self.schedule.load_state_dict(saved["schedule"])
+                torch.set_rng_state(saved["torch_rng"])
+                self.step, self.log, self.seconds = saved["step"], saved["log"], saved["seconds"]
+            else:
+                warnings.warn(f"{self.checkpoint}: not the checkpoint this training wrote (its checksum differs "
+                              f"from the one in {self.state_file.name}); training starts over", stacklevel=3)
+        self.identity = identity
         write_json(self.state_file, identity, indent=2)
 
     def save_checkpoint(self) -> None:
@@ -246,6 +255,7 @@ class _Trainer:
                  "schedule": self.schedule.state_dict(), "torch_rng": torch.get_rng_state(), "step": self.step,
                  "log": self.log, "seconds": self.seconds}
         write_atomic(self.checkpoint, lambda tmp: torch.save(state, tmp))
+        write_json(self.state_file, {**self.identity, "checkpoint": file_checksum(self.checkpoint)}, indent=2)
 
     def train(self, *, progress: bool, stop_after: int | None = None) -> None:
         from tqdm.auto import tqdm
@@ -389,3 +399,16 @@ def _evaluate(out: Path, info: dict, evaluation: dict | None, *, progress: bool,
     info["eval_titles"] = evaluation["titles"]
     info["evaluation"] = evaluation
     return run
+
+
+def _read_state(file: Path) -> dict:
+    """An unfinished training's ``distill-progress.json``; a damaged one names itself."""
+    try:
+        state = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{file}: damaged ({exc}); delete it (the training then starts over) or choose another "
+                         "--out") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{file}: damaged (not a JSON object); delete it or choose another --out")
+    return state
+

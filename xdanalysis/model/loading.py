@@ -156,7 +156,18 @@ def _int8_qa_model(name: str, *, revision, attn_implementation, int8: Int8Settin
         model.untrained_weights = fresh  # kept with the cached model: the random-head check still applies
         return model
 
-    return int8_model(weights_fingerprint(name, revision=revision), load_float, int8)
+    def structure():  # the architecture alone, for the cached int8 weights (no float weights read)
+        from transformers import AutoConfig, AutoModelForQuestionAnswering
+
+        from .pruning import PRUNED_HEADS_FILE, pruned_structure
+
+        if (Path(name) / PRUNED_HEADS_FILE).is_file():
+            return pruned_structure(name)
+        kwargs = {k: v for k, v in (("attn_implementation", attn_implementation),) if v}
+        config = AutoConfig.from_pretrained(name, **({"revision": revision} if revision else {}))
+        return AutoModelForQuestionAnswering.from_config(config, **kwargs)
+
+    return int8_model(weights_fingerprint(name, revision=revision), load_float, int8, structure=structure)
 
 
 def weights_fingerprint(name: str, *, revision: str | None = None) -> str:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-__all__ = ['PRUNED_HEADS_FILE', 'attention_blocks', 'load_pruned', 'prune_heads', 'save_pruned']
+__all__ = ['PRUNED_HEADS_FILE', 'attention_blocks', 'load_pruned', 'prune_heads', 'pruned_structure', 'read_pruned_heads',
+           'save_pruned']
 
 
 PRUNED_HEADS_FILE = "pruned_heads.json"
@@ -84,18 +85,51 @@ def save_pruned(model, tokenizer, out) -> Path:
     return out
 
 
+def read_pruned_heads(path) -> dict:
+    """``{layer: [heads]}`` from a pruned checkpoint's ``pruned_heads.json``; a message naming the file
+    when it is missing, not JSON, or not of that shape."""
+    file = Path(path) / PRUNED_HEADS_FILE
+    try:
+        heads = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{file}: unreadable ({exc}); save the pruned model again (save_pruned)") from None
+    whole = (lambda x: isinstance(x, int) and not isinstance(x, bool) and x >= 0)
+    if not isinstance(heads, dict) or not all(str(k).isdigit() and isinstance(v, list) and all(map(whole, v))
+                                              for k, v in heads.items()):
+        raise ValueError(f'{file}: must map layer numbers to lists of head numbers, e.g. {{"0": [1, 5]}}; save the '
+                         "pruned model again (save_pruned)")
+    return {int(k): v for k, v in heads.items()}
+
+
+def pruned_structure(path):
+    """The architecture of the pruned checkpoint in ``path`` (its config, pruned as ``pruned_heads.json``
+    says), with freshly initialised weights."""
+    from transformers import AutoConfig, AutoModelForQuestionAnswering
+
+    path = Path(path)
+    heads = read_pruned_heads(path)
+    model = AutoModelForQuestionAnswering.from_config(AutoConfig.from_pretrained(path))
+    try:
+        prune_heads(model, heads)
+    except ValueError as exc:
+        raise ValueError(f"{path / PRUNED_HEADS_FILE}: {exc}; the file does not fit this model's config") from None
+    return model
+
+
 def load_pruned(path):
     """The pruned QA model saved in ``path``: built from its config, pruned as ``pruned_heads.json``
     says, then given the saved weights (every one must fit: nothing is left random)."""
     from safetensors.torch import load_file
-    from transformers import AutoConfig, AutoModelForQuestionAnswering
 
     path = Path(path)
-    heads = json.loads((path / PRUNED_HEADS_FILE).read_text(encoding="utf-8"))
-    model = AutoModelForQuestionAnswering.from_config(AutoConfig.from_pretrained(path))
-    prune_heads(model, heads)
+    model = pruned_structure(path)
     state = load_file(path / "model.safetensors")
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shapes that do not fit the heads the file names
+        first = next((line.strip() for line in str(exc).splitlines() if "size mismatch" in line), str(exc)[:200])
+        raise ValueError(f"{path}: the weights in model.safetensors do not fit the heads {PRUNED_HEADS_FILE} says "
+                         f"were pruned ({first}); the file was edited or belongs to another checkpoint") from None
     tied = set(getattr(model, "_tied_weights_keys", None) or [])
     if [k for k in missing if k not in tied] or unexpected:
         raise ValueError(f"{path}: the saved weights do not fit the pruned model (missing {missing[:3]}, "

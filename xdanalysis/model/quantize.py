@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from fnmatch import fnmatch
 from pathlib import Path
 
-from ..core.io import write_atomic, write_json
+from ..core.io import file_checksum, write_atomic, write_json
 from ..core.settings import Int8Settings
 
 __all__ = ['INT8_CACHE_ENV', 'Int8Error', 'int8_cache_dir', 'int8_layers', 'int8_model', 'int8_settings_of',
@@ -100,32 +100,81 @@ def int8_settings_of(model) -> dict | None:
     return getattr(model, "int8_settings", None)
 
 
-def int8_model(fingerprint: str, load_float, settings: Int8Settings = Int8Settings(), *, cache_dir=None):
+def int8_model(fingerprint: str, load_float, settings: Int8Settings = Int8Settings(), *, cache_dir=None,
+               structure=None):
     """The int8 model of the float32 weights whose fingerprint is ``fingerprint``: read from the
     cache when it was built before from those same weights with these settings and this torch,
     else built from ``load_float()`` (which returns the float32 model) and cached. Weights that
     change have another fingerprint, so an old int8 model is never reused for them.
 
-    The cache holds whole pickled modules (``torch.load(weights_only=False)``): read only files that
-    this library wrote in your own cache directory.
+    The cache holds data, never code: the quantised state dict (read with ``weights_only=True``) and
+    ``int8.json``, which records what it was made from and the sha256 of the state file. Before use the
+    record must name these weights, settings and torch, and the file must have that checksum; the
+    quantised structure is rebuilt from ``structure()`` (the float model's architecture, e.g. from its
+    config; default ``load_float()``) and given the saved weights. An entry that fails any check is
+    rebuilt, with a warning naming it; a cache that cannot be written (a full disk) is skipped with a
+    warning, and the model is still returned.
     """
     import torch
 
     settings = resolve_int8(settings)
+    record = {"weights_fingerprint": fingerprint, "torch": torch.__version__, **settings.as_dict()}
     key = hashlib.sha256(json.dumps({"weights": fingerprint, "int8": settings.as_dict(),
                                      "torch": torch.__version__}, sort_keys=True).encode()).hexdigest()[:20]
-    folder = Path(cache_dir or int8_cache_dir()) / key
-    if (folder / "model.pt").exists() and (folder / "int8.json").exists():
-        with _quiet_quantisation():
-            return torch.load(folder / "model.pt", weights_only=False)
+    folder = Path(cache_dir or int8_cache_dir()).expanduser() / key
+    cached = _read_cached(folder, record, structure or load_float, settings)
+    if cached is not None:
+        return cached
     float_model = load_float()
     layers = int8_layers(float_model, settings)
     model = quantize_int8(float_model, settings)
-    folder.mkdir(parents=True, exist_ok=True)
-    write_atomic(folder / "model.pt", lambda tmp: torch.save(model, tmp))
-    write_json(folder / "int8.json", {"weights_fingerprint": fingerprint, "torch": torch.__version__,
-                                      **settings.as_dict(), "layers": layers}, indent=2)
+    _write_cached(folder, model, {**record, "layers": layers,
+                                  "untrained_weights": sorted(getattr(float_model, "untrained_weights", []))})
     return model
+
+
+_STATE_FILE, _RECORD_FILE = "int8-state.pt", "int8.json"
+
+
+def _read_cached(folder: Path, expected: dict, structure, settings: Int8Settings):
+    """The cached int8 model in ``folder`` if every check passes; None (with a warning naming what failed)
+    otherwise, and None without a word when there is no entry."""
+    import torch
+
+    record_file, state_file = folder / _RECORD_FILE, folder / _STATE_FILE
+    if not record_file.exists() or not state_file.exists():
+        return None
+    try:
+        record = json.loads(record_file.read_text(encoding="utf-8"))
+        if not isinstance(record, dict) or {k: record.get(k) for k in expected} != expected:
+            raise ValueError(f"{record_file.name} does not describe these weights and settings")
+        if record.get("state") != file_checksum(state_file):
+            raise ValueError(f"{state_file.name} is not the file that was written (size or sha256 differs)")
+        with _quiet_quantisation():
+            state = torch.load(state_file, weights_only=True, map_location="cpu")
+            model = quantize_int8(structure(), settings)
+        model.load_state_dict(state, strict=True)
+    except Exception as exc:  # damaged, swapped or of another torch: never used, rebuilt below
+        warnings.warn(f"int8 cache entry {folder} not used ({type(exc).__name__}: {exc}); rebuilding it from the "
+                      "float32 weights", stacklevel=4)
+        return None
+    model.untrained_weights = list(record.get("untrained_weights", []))
+    return model
+
+
+def _write_cached(folder: Path, model, record: dict) -> None:
+    """Keep ``model``'s int8 state and its record in ``folder``: the state first, the record (with the
+    state's checksum) last, so an entry is complete or is not one."""
+    import torch
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / _RECORD_FILE).unlink(missing_ok=True)
+        write_atomic(folder / _STATE_FILE, lambda tmp: torch.save(model.state_dict(), tmp))
+        write_json(folder / _RECORD_FILE, {**record, "state": file_checksum(folder / _STATE_FILE)}, indent=2)
+    except OSError as exc:
+        warnings.warn(f"the int8 model could not be cached in {folder} ({exc}); it is used without being kept "
+                      f"(free space there, or set {INT8_CACHE_ENV} to another folder)", stacklevel=4)
 
 
 @contextmanager

@@ -113,9 +113,28 @@ def load_run(path) -> Run:
             else "no run"
         raise FileNotFoundError(f"{path}: {state}; run.json is missing")
     info = _read_info(path)
+    damaged = _damaged_outputs(path, info.get("outputs"))
+    if damaged:
+        raise RunError(_damage_message(path, damaged, info))
     table = _read_examples(path)
     table.attrs["null_score_diff_threshold"] = settings_of_run(info["settings"])[1].null_score_diff_threshold
     return Run(path=path, table=table, info=info)
+
+
+def _damage_message(path: Path, damaged: list, info: dict) -> str:
+    """What is missing or damaged in a finished run, and the command that rebuilds it."""
+    settings = info.get("settings", {})
+    command = (f"xdanalysis predict --model {settings.get('model_given') or settings.get('model')} "
+               f"--data {settings.get('data')} --out {path}")
+    what = "; ".join(f"{name}: missing" if not (path / name).exists() else
+                     f"{name}: changed or damaged since the run was written (size or sha256 differs from run.json's "
+                     "record)" for name in damaged)
+    if (path / "chunks").is_dir():
+        how = (f"run the command that made it again (`{command}`, with the same selection: --titles/--limit) "
+               "to rebuild it from the run's chunks, or with --overwrite to recompute the run")
+    else:
+        how = f"its chunks are gone: recompute it (`{command}` with the same selection and --overwrite)"
+    return f"{path}: {what}. Not loaded: {how}"
 
 
 def predict_run(
