@@ -110,6 +110,12 @@ def _read_mapping(path: str, what: str, kind) -> dict:
 
 
 def _score(args) -> int:
+    from ..core.io import refuse_foreign_file
+
+    # `-p=~/imgs` reaches us unexpanded (the shell expands ~ only at a word's start)
+    args.out_image_dir = os.path.expanduser(args.out_image_dir) if args.out_image_dir else None
+    if args.out_file:
+        args.out_file = refuse_foreign_file(args.out_file, is_ours=_is_eval_file, what="a scores file (-o)")
     table = load_squad(args.data_file, strict=False)
     predictions = _read_mapping(args.pred_file, "prediction", str)
     na_probs = _read_mapping(args.na_prob_file, "no-answer probability", (int, float)) if args.na_prob_file else None
@@ -121,6 +127,12 @@ def _score(args) -> int:
     else:
         print(json.dumps(result, indent=2))
     return 0
+
+
+def _is_eval_file(path) -> bool:
+    """A scores file written before (the official JSON: an object with exact, f1 and total)."""
+    payload = json.loads(Path(path).read_text(encoding="utf-8"))
+    return isinstance(payload, dict) and {"exact", "f1", "total"} <= set(payload)
 
 
 def _evaluate(args) -> int:

@@ -12,7 +12,7 @@ from ..analysis.outcomes import OUTCOMES, confusion, outcomes
 from ..analysis.slices import SLICES, degenerate_slice, slice_table
 from ..core.stats import MIN_INTERVAL_COUNT
 from ..analysis.thresholds import threshold_curve, threshold_summary
-from ..core.io import write_text
+from ..core.io import refuse_foreign_file, write_text
 from ..views.display import example_html
 from ..views.figures import render_png
 from ..views.tables import threshold_audit_table
@@ -160,6 +160,7 @@ def write_report(run, out, n_boot: int = 1000, seed: int = 0, examples_per_outco
 
         write_report(load_run("runs/demo"), "runs/demo/report.html")
     """
+    out = report_target(out)  # before any work: never a run's own file, a user's file or a directory
     table = outcomes(run.table)
     body = [*_head_and_scores(run, table), *_outcome_section(table), *_slice_section(table, n_boot, seed),
             *_concentration_section(run, table, n_boot, seed), *_threshold_section(run, table), *_selective_section(run, table, n_boot, seed)]
@@ -172,10 +173,16 @@ def write_report(run, out, n_boot: int = 1000, seed: int = 0, examples_per_outco
     nav = " · ".join(f"<a href='#{s.lower().replace(' ', '-')}'>{s}</a>" for s in sections)
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>xdanalysis report</title>"
             f"<style>{style}</style></head><body><p>{nav}</p>{''.join(body)}</body></html>")
-    out = Path(out).expanduser()
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text(out, page)
     return out
+
+
+def report_target(out) -> Path:
+    """Where a report may be written: a new file, or a report written before (never a run's own
+    ``predictions.json``, a user's file or a directory)."""
+    return refuse_foreign_file(out, is_ours=lambda f: b"<title>xdanalysis" in f.read_bytes()[:400],
+                               what="an HTML report")
 
 
 def _head_and_scores(run, table) -> list:
@@ -338,6 +345,6 @@ def write_compression_report(result, out=None) -> Path:
     """Write the compression lab's page (default ``<lab>/report.html``) and return its path."""
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>xdanalysis compression lab</title>"
             f"<style>{_STYLE}</style></head><body>{''.join(compression_section(result))}</body></html>")
-    out = Path(out or Path(result.path) / "report.html").expanduser()
+    out = report_target(out or Path(result.path) / "report.html")
     write_text(out, page)
     return out

@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..core.io import write_atomic, write_json
 from ..core.settings import DecodingSettings, WindowSettings
-from .variants import DEFAULT_VARIANTS, Variant, build_checkpoint
+from .variants import DEFAULT_VARIANTS, Variant, build_checkpoint, check_variants, folder_name
 
 __all__ = ['CompressSettings', 'Compression', 'compress', 'COMPRESS_FILE', 'verdict']
 
@@ -75,7 +75,7 @@ class Compression:
             raise ValueError(f"{name!r} is not a head-pruning variant of this lab "
                              f"({', '.join(v.name for v in self.variants if v.kind == 'heads') or 'none'})")
         importance = json.loads((self.path / "head_importance.json").read_text(encoding="utf-8"))["importance"]
-        made = json.loads((self.path / "models" / _slug(name) / "variant.json").read_text(encoding="utf-8"))
+        made = json.loads((self.path / "models" / folder_name(name) / "variant.json").read_text(encoding="utf-8"))
         return np.asarray(importance), {int(k): v for k, v in made["pruned_heads"].items()}
 
 
@@ -95,28 +95,34 @@ def compress(model, data, out, *, held_out, variants=DEFAULT_VARIANTS, settings:
         result.table[["variant", "F1", "F1 diff", "NoAns acc diff", "answers changed (%)"]]
     """
     from ..core.data import load_squad
-    from ..runs.store import refuse_foreign
+    from ..runs.store import locked, refuse_foreign
 
     variants = _checked(variants)
+    source = os.fspath(model)
+    check_variants(variants, source)
     out = Path(out).expanduser()
     refuse_foreign(out, markers=(COMPRESS_FILE,), what="a compression-lab directory")
-    out.mkdir(parents=True, exist_ok=True)
-    source = os.fspath(model)
     held_out = list(held_out) if held_out else None
-    write_json(out / COMPRESS_FILE, {"model": source, "data": str(data), "held_out": held_out,
-                                     "limit": limit, "variants": [v.as_dict() for v in variants],
-                                     "settings": settings.as_dict()}, indent=2)
     held = load_squad(data, titles=held_out, limit=limit)
-    importance = _importance_of(source, lambda: _training_questions(data, held_out), out, settings,
-                                progress=progress)
-    checkpoints, runs = {}, {}
-    for variant in variants:
-        folder = out / "models" / _slug(variant.name)
-        checkpoints[variant.name] = build_checkpoint(variant, source, folder, importance=importance)
-        runs[variant.name] = _variant_run(checkpoints[variant.name], data, out / "runs" / _slug(variant.name),
-                                          variant, held, settings, progress=progress)
-    speed = _speed(variants, checkpoints, runs, held, out, settings)
-    return _comparison(out, variants, runs, speed, settings)
+    record = {"model": source, "data": str(data), "held_out": held_out, "limit": limit,
+              "variants": [v.as_dict() for v in variants], "settings": settings.as_dict()}
+    # Every check passed: only now is anything written, under the lab's own lock. compress.json marks a
+    # new lab at once; an existing lab's record is replaced only with the comparison it describes.
+    with locked(out):
+        if not (out / COMPRESS_FILE).exists():
+            write_json(out / COMPRESS_FILE, record, indent=2)
+        importance = _importance_of(source, lambda: _training_questions(data, held_out), out, settings,
+                                    progress=progress)
+        checkpoints, runs = {}, {}
+        for variant in variants:
+            folder = out / "models" / folder_name(variant.name)
+            checkpoints[variant.name] = build_checkpoint(variant, source, folder, importance=importance)
+            runs[variant.name] = _variant_run(checkpoints[variant.name], data, out / "runs" / folder_name(variant.name),
+                                              variant, held, settings, progress=progress)
+        speed = _speed(variants, checkpoints, runs, held, out, settings)
+        result = _comparison(out, variants, runs, speed, settings)
+        write_json(out / COMPRESS_FILE, record, indent=2)
+        return result
 
 
 def _variant_run(checkpoint: str, data, folder: Path, variant: Variant, held: pd.DataFrame,
@@ -149,10 +155,6 @@ def _checked(variants) -> tuple:
     if doubled:
         raise ValueError(f"variant names must differ: {', '.join(doubled)} given twice")
     return variants
-
-
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name.replace("%", "pct")).strip("-")
 
 
 def _training_questions(data, held_out) -> pd.DataFrame:
@@ -257,6 +259,10 @@ def _differences(result, name: str) -> dict:
     metrics = result.metrics.set_index(["group", "metric"])
     row = {}
     for column, key in _DIFFERENCES.items():
+        if key not in metrics.index:  # no question of that side among the held-out ones: not known, not 0
+            row[column], row[f"{column} questions"] = math.nan, 0
+            row[f"{column} diff"] = row[f"{column} low"] = row[f"{column} high"] = math.nan
+            continue
         found = metrics.loc[key]
         row[column], row[f"{column} questions"] = found[name], int(found["count"])
         row[f"{column} diff"], row[f"{column} low"], row[f"{column} high"] = found["difference"], found["low"], \
@@ -280,6 +286,9 @@ def verdict(table: pd.DataFrame) -> list:
         sides = []
         for side, label in (("HasAns F1", "answerable F1"), ("NoAns acc", "unanswerable accuracy")):
             diff, low, high = row[f"{side} diff"], row[f"{side} low"], row[f"{side} high"]
+            if not row[f"{side} questions"]:
+                sides.append(f"{label} not measured (no such question held out)")
+                continue
             if high < 0 or low > 0:
                 sides.append(f"{'loses' if high < 0 else 'gains'} {label} ({diff:+.1f} points, "
                              f"95% CI {low:+.1f} to {high:+.1f})")

@@ -10,8 +10,8 @@ from ..core.common import check_choice
 from ..core.io import write_json
 from ..core.settings import NAIVE_INT8, Int8Settings
 
-__all__ = ['KINDS', 'Variant', 'DEFAULT_VARIANTS', 'build_checkpoint', 'variant_names', 'parse_variant',
-           'split_variants', 'student_variant']
+__all__ = ['KINDS', 'Variant', 'DEFAULT_VARIANTS', 'build_checkpoint', 'check_variants', 'folder_name',
+           'variant_names', 'parse_variant', 'split_variants', 'student_variant']
 
 
 KINDS = ["float32", "bfloat16", "int8", "heads", "layers", "student"]
@@ -77,6 +77,11 @@ def student_variant(name: str, checkpoint) -> Variant:
     return Variant(name, "student", checkpoint=os.fspath(checkpoint))
 
 
+# The variants named by a word alone.
+_PLAIN = {"fp32": Variant("fp32", "float32"), "bf16": Variant("bf16", "bfloat16"), "int8": Variant("int8", "int8"),
+          "int8-naive": Variant("int8 naive", "int8", int8=NAIVE_INT8)}
+
+
 def split_variants(text: str) -> list:
     """Variants from a comma-separated list (:func:`parse_variant`); ``layers:0,2,4`` keeps its commas
     when it comes last, or write ``layers:0+2+4`` anywhere.
@@ -87,8 +92,8 @@ def split_variants(text: str) -> list:
     parts, variants = [p.strip() for p in text.split(",") if p.strip()], []
     while parts:
         part = parts.pop(0)
-        if part.startswith("layers:"):
-            while parts and parts[0].isdigit():
+        if part.startswith("layers:"):  # its commas: every following part that is no variant of its own
+            while parts and not (parts[0] in _PLAIN or ":" in parts[0] or "=" in parts[0]):
                 part += "," + parts.pop(0)
         variants.append(parse_variant(part))
     return variants
@@ -102,21 +107,80 @@ def parse_variant(text: str) -> Variant:
     ('heads -30%', (0, 2))
     """
     text = text.strip()
-    plain = {"fp32": Variant("fp32", "float32"), "bf16": Variant("bf16", "bfloat16"),
-             "int8": Variant("int8", "int8"), "int8-naive": Variant("int8 naive", "int8", int8=NAIVE_INT8)}
-    if text in plain:
-        return plain[text]
+    if text in _PLAIN:
+        return _PLAIN[text]
     if text.startswith("heads:"):
-        fraction = float(text.split(":", 1)[1])
+        fraction = _number(text, float)
+        if not 0 < fraction < 1:  # NaN fails too
+            raise ValueError(f"variant {text!r}: the fraction of heads to prune must be between 0 and 1, e.g. heads:0.3")
         return Variant(f"heads -{round(100 * fraction)}%", "heads", fraction=fraction)
     if text.startswith("layers:"):
-        layers = tuple(int(i) for i in text.split(":", 1)[1].replace("+", ",").split(","))
+        layers = tuple(_number(text, int, part) for part in text.split(":", 1)[1].replace("+", ",").split(","))
         return Variant("layers " + ",".join(map(str, layers)), "layers", layers=layers)
     if "=" in text:
         name, checkpoint = text.split("=", 1)
         return student_variant(name.strip(), checkpoint.strip())
     raise ValueError(f"unknown variant {text!r}: use fp32, bf16, int8, int8-naive, heads:FRACTION, layers:0,2,4 "
                      "or NAME=CHECKPOINT")
+
+
+def _number(text: str, kind, part: str | None = None):
+    """The number after ``heads:`` or one layer of ``layers:``; a message naming the variant otherwise."""
+    part = text.split(":", 1)[1] if part is None else part
+    try:
+        return kind(part.strip())
+    except ValueError:
+        what = "a fraction such as heads:0.3" if kind is float else "whole layer numbers such as layers:0,2,4"
+        raise ValueError(f"variant {text!r}: {part.strip()!r} is not a number; write {what}") from None
+
+
+def folder_name(name: str) -> str:
+    """The folder a variant's run and model live in, made from its name (``heads -30%`` → ``heads-30pct``);
+    two names that give the same folder are refused together (:func:`check_variants`).
+
+    >>> folder_name("heads -30%"), folder_name("a b"), folder_name("a-b")
+    ('heads--30pct', 'a-b', 'a-b')
+    """
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name.replace("%", "pct")).strip("-.")
+
+
+def check_variants(variants, source) -> None:
+    """Everything about ``variants`` that can be checked before any work, against the model ``source``:
+    names that give distinct, non-empty folders; layers the model has; a fraction of heads that can be
+    pruned while each layer keeps one; student checkpoints that exist."""
+    folders: dict = {}
+    for variant in variants:
+        folder = folder_name(variant.name)
+        if not folder:
+            raise ValueError(f"variant name {variant.name!r}: needs a letter or digit (it names the variant's folder)")
+        folders.setdefault(folder, []).append(variant.name)
+    clashing = [names for names in folders.values() if len(names) > 1]
+    if clashing:
+        raise ValueError("variant names " + "; ".join(" and ".join(repr(n) for n in names) for names in clashing) +
+                         " would share one folder (runs/" + folder_name(clashing[0][0]) + "); rename one")
+    config = _config_of(source) if any(v.kind in ("heads", "layers") for v in variants) else None
+    for variant in variants:
+        if variant.kind == "layers":
+            n_layers = config.num_hidden_layers
+            outside = [i for i in variant.layers if not 0 <= i < n_layers]
+            if outside or len(set(variant.layers)) != len(variant.layers):
+                raise ValueError(f"variant {variant.name!r}: layers to keep must be distinct, each from 0 to "
+                                 f"{n_layers - 1} (the model has {n_layers}); got {list(variant.layers)}")
+        if variant.kind == "heads":
+            heads = config.num_attention_heads
+            most = (heads - 1) / heads
+            if variant.fraction > most + 1e-9:
+                raise ValueError(f"variant {variant.name!r}: each layer keeps at least one of its {heads} heads, so "
+                                 f"at most {100 * most:.1f}% of the heads can be pruned (heads:{most:.3f})")
+        if variant.kind == "student" and not Path(variant.checkpoint).expanduser().is_dir():
+            raise ValueError(f"variant {variant.name!r}: the student checkpoint {variant.checkpoint} does not "
+                             "exist (train it first, or correct NAME=CHECKPOINT)")
+
+
+def _config_of(source):
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(source)
 
 
 def build_checkpoint(variant: Variant, source: str, folder: Path, *, importance) -> str:

@@ -257,7 +257,9 @@ def _histogram_na_prob(na_probs, qids, image_dir, name):
         return
     import numpy as np
 
-    values = [na_probs[k] for k in qids]
+    values = [na_probs[k] for k in qids if k in na_probs]  # missing predictions (scored wrong) have none
+    if not values:
+        return
     fig, ax = _figure()
     ax.hist(values, weights=np.ones_like(values) / float(len(values)), bins=20, range=(0.0, 1.0))
     ax.set_xlabel("Model probability of no-answer")

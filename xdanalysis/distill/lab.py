@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..core.common import is_reference
 from ..core.data import disjoint_samples, load_squad
 from ..core.io import write_json
 from ..core.settings import DecodingSettings
@@ -21,7 +22,7 @@ from .config import DistillConfig, Distilled, default_precision
 from .train import distill
 
 __all__ = ['LAB_RESULTS', 'LAB_STUDENTS', 'LabRecipe', 'NAIVE_RECIPE', 'lab_checkpoints', 'lab_questions', 'lab_scores',
-           'lab_student', 'lab_table']
+           'lab_student', 'lab_table', 'read_lab_results']
 
 
 # How each lab student learns; the rest of its recipe is the LabRecipe's.
@@ -107,8 +108,8 @@ def lab_student(name: str, teacher, data, *, runs, held_out, recipe: LabRecipe =
     recipe = recipe if soft else replace(recipe, transfer=0)  # hard labels cannot use teacher-labelled questions
     samples = lab_questions(data, held_out, recipe)
     config = _config(name, recipe, precision)
-    runs = Path(runs)
-    out = runs / "students" / _folder(name, recipe, precision)
+    runs = Path(runs).expanduser()
+    out = runs / "students" / _folder(name, recipe, precision, teacher=teacher, samples=samples)
     made = distill(teacher, samples["labelled"], out, config=config, transfer=samples.get("transfer"),
                    evaluate=False, student_layers=recipe.layers, cache_dir=runs / "teacher-logits",
                    progress=progress)
@@ -169,8 +170,17 @@ def _config(name: str, recipe: LabRecipe, precision: str) -> DistillConfig:
                          seed=recipe.seed, precision=precision, **LAB_STUDENTS[name])
 
 
-def _folder(name: str, recipe: LabRecipe, precision: str) -> str:
-    key = json.dumps([name, recipe.as_dict(), precision], sort_keys=True)
+def _folder(name: str, recipe: LabRecipe, precision: str, *, teacher, samples: dict) -> str:
+    """The student's folder: its name and layers to read, and a hash of everything that makes it (the
+    recipe, the precision, the teacher's weights and the questions it learns from), so that one ``runs/``
+    holds the labs of several teachers or datasets side by side."""
+    from ..core.data import source_fingerprint
+    from ..model.loading import model_identity
+
+    made_from = {"name": name, "recipe": recipe.as_dict(), "precision": precision,
+                 "teacher": model_identity(teacher)["model_fingerprint"] if is_reference(teacher) else str(teacher),
+                 "questions": {role: source_fingerprint(table) for role, table in sorted(samples.items())}}
+    key = json.dumps(made_from, sort_keys=True)
     slug = name.replace(" ", "-").replace("+", "and")
     return f"{slug}-layers{'-'.join(map(str, recipe.layers))}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
@@ -187,8 +197,9 @@ def _refitted(table) -> float:
 
 
 def _record(file: Path, made: Distilled) -> None:
-    """Add (or replace) this student's entry in the lab's ``lab_results.json``; paths relative to it."""
-    students = json.loads(file.read_text(encoding="utf-8"))["students"] if file.exists() else []
+    """Add (or replace) this student's entry in the lab's ``lab_results.json``; paths relative to it. A
+    damaged record is kept aside (``lab_results.json.damaged``, with a warning) and a new one started."""
+    students = read_lab_results(file, keep_damaged=True)
     checkpoint = made.path.relative_to(file.parent).as_posix() if made.path.is_relative_to(file.parent) \
         else str(made.path.resolve())
     entry = {"name": made.info["lab"]["name"], "recipe": made.info["lab"]["recipe"], "checkpoint": checkpoint,
@@ -200,20 +211,52 @@ def _record(file: Path, made: Distilled) -> None:
     write_json(file, {"students": students}, indent=2)
 
 
+# What each student entry of lab_results.json must hold to be read.
+_ENTRY_KEYS = {"name": str, "recipe": dict, "checkpoint": str}
+
+
+def read_lab_results(file, *, keep_damaged: bool = False) -> list:
+    """The student entries of a lab's ``lab_results.json`` (``[]`` when there is none). A file that is not
+    JSON or has no ``students`` list is damaged: a warning names it and no entry is read (with
+    ``keep_damaged`` it is moved aside to ``.damaged``, losing nothing); an entry without its name, recipe
+    or checkpoint is left out with a warning naming it."""
+    file = Path(file).expanduser()
+    if not file.exists():
+        return []
+    try:
+        payload = json.loads(file.read_text(encoding="utf-8"))
+        students = payload["students"]
+        if not isinstance(students, list):
+            raise TypeError("'students' is not a list")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        aside = file.with_name(file.name + ".damaged")
+        if keep_damaged:
+            file.replace(aside)
+        warnings.warn(f"{file}: damaged ({type(exc).__name__}: {exc}); no student read from it"
+                      + (f" (kept as {aside.name}; a new record is started)" if keep_damaged else ""), stacklevel=3)
+        return []
+    sound = [s for s in students if isinstance(s, dict) and all(isinstance(s.get(k), t) for k, t in _ENTRY_KEYS.items())]
+    if len(sound) < len(students):
+        warnings.warn(f"{file}: {len(students) - len(sound)} student entr(ies) without a name, recipe or checkpoint "
+                      "left out", stacklevel=3)
+    return sound
+
+
 def lab_checkpoints(runs, *, teacher=None) -> dict:
     """``{"soft targets (layers 0,2,4)": checkpoint, ...}``: the students the lab recorded in
     ``runs/lab_results.json`` whose checkpoint is still there, only those distilled from ``teacher``
     when it is given (a local path, compared resolved); ``{}`` when the lab has not run."""
     file = Path(runs).expanduser() / LAB_RESULTS
-    if not file.exists():
-        return {}
     found = {}
-    for student in json.loads(file.read_text(encoding="utf-8"))["students"]:
+    for student in read_lab_results(file):
         checkpoint = file.parent / student["checkpoint"]
         record = checkpoint / "distill.json"
         if not record.exists():
             continue
-        made_from = json.loads(record.read_text(encoding="utf-8")).get("teacher")
+        try:
+            made_from = json.loads(record.read_text(encoding="utf-8")).get("teacher")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            continue  # a student whose own record is damaged is not offered
         if teacher is not None and Path(str(made_from)).expanduser().resolve() != Path(str(teacher)).expanduser().resolve():
             continue
         layers = ",".join(str(i) for i in student["recipe"].get("layers", []))

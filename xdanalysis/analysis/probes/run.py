@@ -87,6 +87,7 @@ def run_probes(model, data, out, *, probes="all", seed: int = 0, split: str = "v
 
     names = probe_names(probes)
     out = Path(out).expanduser()
+    _refuse_foreign(out)
     _refuse_other_seed(out, seed, overwrite=overwrite)
     if table is None:
         table = load_squad(data, split=split, limit=limit, titles=titles, exclude_titles=exclude_titles)
@@ -128,6 +129,26 @@ def run_probes(model, data, out, *, probes="all", seed: int = 0, split: str = "v
     results.attrs.update(info)
     results.attrs["path"] = str(out)
     return results
+
+
+def _refuse_foreign(out: Path) -> None:
+    """A folder is a probe directory when it holds the original run (or its start) or a ``probes.json``
+    this function wrote (with its identity and probes); a folder holding anything else, even files named
+    like ours (a user's own ``probes.json``), is refused before anything is written there."""
+    from ...runs.store import RUN_MARKERS, refuse_foreign
+
+    if not out.is_dir():
+        refuse_foreign(out, what="a probe directory")  # a file at --out is refused there
+        return
+    if any((out / "original" / m).exists() for m in RUN_MARKERS):
+        return
+    try:
+        record = json.loads((out / "probes.json").read_text(encoding="utf-8"))
+        ours = isinstance(record, dict) and {"identity", "probes", "seed"} <= set(record)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        ours = False
+    if not ours:
+        refuse_foreign(out, markers=("original/run.json",), what="a probe directory")
 
 
 def _refuse_other_seed(out: Path, seed: int, *, overwrite: bool) -> None:
