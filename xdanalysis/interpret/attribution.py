@@ -176,6 +176,11 @@ def method_of(method, n_steps: int | None = None) -> IntegratedGradients | Gradi
     return method
 
 
+# Model families whose word embeddings come out [tokens, batch, hidden]: gradient x input reads them the
+# right way round; integrated gradients cannot interpolate them.
+_SEQUENCE_FIRST_EMBEDDINGS = {"xlnet"}
+
+
 def _explain_window(model, windows, window: int, *, target: str, method, span):
     """Attributions of one window's target: ``(scores, target_value, baseline_value, delta)``."""
     import torch
@@ -187,12 +192,22 @@ def _explain_window(model, windows, window: int, *, target: str, method, span):
     baseline = torch.where(special, ids, torch.full_like(ids, windows.pad_token_id))  # keeps [CLS] and [SEP]
     extra = (inputs["attention_mask"], inputs.get("token_type_ids"))
     forward = _forward(model, target, span, int(windows.cls_index[window]))
+    if method.n_steps and getattr(model.config, "model_type", None) in _SEQUENCE_FIRST_EMBEDDINGS:
+        raise ValueError(f"model type {model.config.model_type!r} embeds its tokens sequence-first, and integrated "
+                         "gradients (captum) interpolate along the batch axis: use method='gradient_x_input' for it")
     with torch.enable_grad():
         scores, delta = method.explain(forward, model.get_input_embeddings(), ids, baseline, extra)
     with torch.inference_mode():
         value = float(forward(ids, *extra)[0])
         base_value = float(forward(baseline, *extra)[0])
-    return scores.detach().float().sum(-1)[0].cpu().numpy().astype(np.float64), value, base_value, delta
+    per_token = scores.detach().float().sum(-1)
+    if getattr(model.config, "model_type", None) in _SEQUENCE_FIRST_EMBEDDINGS:
+        per_token = per_token.T
+    if per_token.shape != ids.shape:
+        raise ValueError(f"{type(model).__name__}: its input embeddings come out as {tuple(scores.shape)}, neither "
+                         f"[batch, tokens, hidden] nor [tokens, batch, hidden] for {tuple(ids.shape)} token ids; "
+                         "attribution on the word embeddings is not supported for this model type")
+    return per_token[0].cpu().numpy().astype(np.float64), value, base_value, delta
 
 
 class Attributor:

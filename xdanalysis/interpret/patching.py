@@ -37,6 +37,15 @@ def encoder_layers(model) -> list:
                      "transformer.layer): activation patching supports BERT-, RoBERTa-, ELECTRA- and DistilBERT-like models")
 
 
+# Model families whose layers pass hidden states sequence-first ([tokens, batch, hidden]); their outputs
+# (hidden_states, logits) are batch-first like every other's.
+SEQUENCE_FIRST = {"xlnet"}
+
+
+def _sequence_first_layers(model) -> bool:
+    return getattr(model.config, "model_type", None) in SEQUENCE_FIRST
+
+
 @contextmanager
 def patched(model, layer: int, positions, values):
     """Inside the block, encoder layer ``layer``'s output at ``positions`` (of the first sequence
@@ -46,11 +55,15 @@ def patched(model, layer: int, positions, values):
 
     positions = torch.as_tensor(list(positions), dtype=torch.long)
     replacement = torch.as_tensor(np.asarray(values))
+    sequence_first = _sequence_first_layers(model)
 
     def hook(module, inputs, output):
         hidden = output[0] if isinstance(output, tuple) else output
         hidden = hidden.clone()
-        hidden[0, positions] = replacement.to(hidden.dtype)
+        if sequence_first:  # XLNet's layers run [tokens, batch, hidden]
+            hidden[positions, 0] = replacement.to(hidden.dtype)
+        else:
+            hidden[0, positions] = replacement.to(hidden.dtype)
         return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
 
     handle = encoder_layers(model)[layer].register_forward_hook(hook)

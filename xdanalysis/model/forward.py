@@ -95,6 +95,12 @@ def forward_windows(model, windows: Windows, indices, *, attentions: bool = Fals
                 output = model(**inputs, output_attentions=True, **extra)
         else:
             output = model(**inputs, **extra)
+    for asked, name in ((attentions, "attentions"), (hidden_states, "hidden_states")):
+        if asked and getattr(output, name, None) is None:
+            kind = getattr(model.config, "model_type", None) or type(model).__name__
+            raise ValueError(f"model type {kind!r} ({type(model).__name__}) returns no {name} when asked "
+                             f"(output_{name}=True): the layer lens, CKA, patching and attention views need them; "
+                             "use a transformers model that returns them (BERT, RoBERTa, ELECTRA, DistilBERT, XLNet)")
     start = output.start_logits.float().cpu().numpy()
     end = output.end_logits.float().cpu().numpy()
     maps = states = None
