@@ -85,5 +85,5 @@ def test_the_lab_recipe_reads_its_settings_and_refuses_a_bad_one(monkeypatch):
     assert recipe.labelled == LabRecipe().labelled  # unset: the lab's default
     with pytest.raises(SettingError, match="XDANALYSIS_LAB_FIT=many: not a whole number"):
         notebook_settings(defaults=defaults, environ={"XDANALYSIS_LAB_FIT": "many"})
-    with pytest.raises(ValueError, match="windows must be a whole number above 0"):
+    with pytest.raises(SettingError, match="XDANALYSIS_LAB_WINDOWS=0: must be at least 1"):  # named (issue 29)
         notebook_settings(defaults=defaults, environ={"XDANALYSIS_LAB_WINDOWS": "0"}).lab_recipe()

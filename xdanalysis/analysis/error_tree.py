@@ -150,6 +150,11 @@ class ErrorTree:
         return picked.sort_values(["is_error", "confidence"], ascending=False, kind="stable")
 
 
+# The verdict of a tree that found no split (every question in one leaf: all right, all wrong, or no feature
+# that separates them).
+NO_RULE = "no rule found"
+
+
 def _verdict(row, fit_base: float, held_base: float) -> str:
     """Whether a leaf's rule held on the half it never saw: its held-out interval on the same side
     of that half's error rate as on the half it was found on ("held"; "held in direction only" when
@@ -180,6 +185,9 @@ def error_tree(run, *, target: str = "error", max_depth: int = 3, min_leaf: int 
     from sklearn.tree import DecisionTreeClassifier
 
     check_choice("target", target, list(ERROR_TARGETS))
+    for name, value in (("min_leaf", min_leaf), ("max_depth", max_depth)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"error_tree: {name} must be a whole number of at least 1, got {value!r}")
     table = table_of(run)
     table = outcomes(table) if "outcome" not in table.columns else table.copy()
     table.attrs.setdefault("null_score_diff_threshold", run_threshold(run))  # the run's own, for the margin
@@ -204,7 +212,10 @@ def error_tree(run, *, target: str = "error", max_depth: int = 3, min_leaf: int 
                      "share_of_errors": 100 * wrong[here].sum() / wrong.sum() if wrong.any() else np.nan})
     leaves = pd.DataFrame(rows).sort_values("error_rate", ascending=False, kind="stable").reset_index(drop=True)
     fit_base, held_base = 100 * wrong[fit].mean(), 100 * wrong[~fit].mean()
-    leaves["verdict"] = [_verdict(row, fit_base, held_base) for _, row in leaves.iterrows()]
+    if len(leaves) == 1:  # no split: no rule was found, so none can hold or fail out of sample
+        leaves["verdict"] = NO_RULE
+    else:
+        leaves["verdict"] = [_verdict(row, fit_base, held_base) for _, row in leaves.iterrows()]
     leaves.attrs.update(target=target, base_rate=100 * wrong.mean(), fit_base_rate=fit_base,
                         held_out_base_rate=held_base)
     return ErrorTree(target=target, leaves=leaves, leaf_of=pd.Series(leaf, index=table["id"].to_numpy()),

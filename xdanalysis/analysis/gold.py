@@ -121,6 +121,19 @@ def _question_row(row, confident: float) -> dict:
     }
 
 
+def _disputed(rows: pd.DataFrame, table: pd.DataFrame, has, confident: float) -> tuple:
+    """The disputed-unanswerable figure, out of the unanswerable questions that have a plausible answer;
+    NaN (not known, never 0) when the data carries none (e.g. a dev set rebuilt without them)."""
+    label = f"unanswerable, answered with the plausible answer (p ≥ {confident:g})"
+    if "plausible_texts" in table:
+        with_plausible = (~has.to_numpy()) & table["plausible_texts"].map(lambda p: len(p) > 0).to_numpy()
+    else:
+        with_plausible = np.zeros(len(rows), dtype=bool)
+    if not with_plausible.any():
+        return f"{label}: not known, the data has no plausible answers", np.nan, int((~has).sum())
+    return label, int(rows["disputed_unanswerable"].sum()), int(with_plausible.sum())
+
+
 def gold_audit(run, *, confident: float = 0.8) -> GoldAudit:
     """Audit a run against its own gold: per answerable question, how far its golds agree and
     the model's EM/F1 against any gold (official) and against the majority gold; the model's
@@ -151,8 +164,7 @@ def gold_audit(run, *, confident: float = 0.8) -> GoldAudit:
         ("answers matching a minority gold only", int(rows["minority_gold"].sum()), int(answered_has.sum())),
         ("errors within the annotators' disagreement", int(rows["within_disagreement"].sum()),
          int((answered_has & (rows["exact"] < 1)).sum())),
-        (f"unanswerable, answered with the plausible answer (p ≥ {confident:g})",
-         int(rows["disputed_unanswerable"].sum()), int((~has).sum())),
+        _disputed(rows, table, has, confident),
     ]
     summary = pd.DataFrame({"value": np.array([v for _, v, _ in figures], dtype=object),  # counts stay whole
                             "out of": [n for _, _, n in figures]},

@@ -318,7 +318,7 @@ def _distill(args) -> int:
 
     if args.student and args.student_layers:
         raise ValueError("give --student or --student-layers, not both")
-    layers = [int(x) for x in (args.student_layers or "0,2,4").split(",")]
+    layers = _layer_list(args.student_layers)
     config = DistillConfig(
         temperature=args.temperature, alpha=args.alpha, attention_weight=args.attention_weight, epochs=args.epochs,
         max_steps=args.max_steps, learning_rate=args.learning_rate, batch_size=args.batch_size,
@@ -335,6 +335,16 @@ def _distill(args) -> int:
     if result.run is not None:
         print(text_of(result.run.scores(), str(result.path), result.run))
     return 0
+
+
+def _layer_list(text: str | None) -> list:
+    """``--student-layers``: the default 0,2,4 when not given; given, whole numbers, or a message."""
+    if text is None:
+        return [0, 2, 4]
+    parts = [p.strip() for p in text.split(",")]
+    if not text.strip() or not all(p.isdigit() for p in parts):
+        raise ValueError(f"--student-layers {text!r}: give the teacher layers to keep as whole numbers, e.g. 0,2,4")
+    return [int(p) for p in parts]
 
 
 def _probe(args) -> int:

@@ -12,6 +12,7 @@ means the same in a shell and in JupyterLab; runs go to the project's ``runs/``,
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,8 +24,10 @@ __all__ = ['LAB_SETTINGS', 'PREFIX', 'STUDENT_RECIPE', 'SettingError', 'Settings
 PREFIX = "XDANALYSIS_"
 
 
-WHOLE_NUMBERS = {"LIMIT", "PER_ARTICLE", "LENS_TRAIN", "PAIRS", "LAB_LABELLED", "LAB_TRANSFER",
-                 "LAB_FIT", "LAB_WINDOWS"}
+# The settings that are whole numbers, each with its smallest sensible value (checked, named when wrong).
+WHOLE_NUMBERS = {"LIMIT": 1, "PER_ARTICLE": 1, "LENS_TRAIN": 1, "PAIRS": 1, "LAB_LABELLED": 1, "LAB_TRANSFER": 0,
+                 "LAB_FIT": 0, "LAB_WINDOWS": 1, "N_STEPS": 1, "PER_GROUP": 1, "IMPORTANCE_QUESTIONS": 1,
+                 "SPEED_QUESTIONS": 1}
 
 # The distillation lab's recipe, as notebook settings: XDANALYSIS_LAB_<NAME> sets LabRecipe's <name>.
 LAB_SETTINGS = {"LAB_LABELLED": "labelled", "LAB_TRANSFER": "transfer", "LAB_FIT": "fit", "LAB_WINDOWS": "windows"}
@@ -151,7 +154,14 @@ class Settings:
         from ..distill.lab import LabRecipe
 
         given = {field: self.values[name] for name, field in LAB_SETTINGS.items() if self.values.get(name) is not None}
-        return LabRecipe(**{**given, **overrides})
+        try:
+            return LabRecipe(**{**given, **overrides})
+        except ValueError as error:  # said with the variables that set the recipe
+            message = str(error)
+            for name, field in LAB_SETTINGS.items():
+                if field in given and re.search(rf"\b{field}\b", message):
+                    message = re.sub(rf"\b{field}\b", f"{PREFIX}{name} ({field})", message, count=1)
+            raise SettingError(message) from None
 
     def _placement(self) -> dict:
         """``XDANALYSIS_DEVICE`` / ``XDANALYSIS_DTYPE`` as the keywords of predict_run and load_qa_model."""
@@ -203,17 +213,18 @@ def notebook_settings(*, defaults: dict, paths=("MODEL", "DATA", "ENCODER", "TEA
         elif value is not None and name in paths:
             value = resolve_path(value, PREFIX + name, root)
         if name in WHOLE_NUMBERS and value is not None:
-            try:
-                value = int(value)
-            except ValueError:
-                raise SettingError(f"{PREFIX}{name}={value}: not a whole number") from None
+            value = _whole_number(name, value)
         if name == "TITLES" and isinstance(value, str):
             value = [t.strip() for t in value.split(",") if t.strip()] or None
         values[name] = value
-    for name, default in (("DEVICE", "auto"), ("DTYPE", "float32")):  # where and how every model here runs
+    from ..model.device import DEVICES, DTYPES
+
+    for name, default, choices in (("DEVICE", "auto", DEVICES), ("DTYPE", "float32", DTYPES)):  # every model here
         if name not in values:
             raw = environ.get(PREFIX + name) or None
             values[name], sources[name] = raw or default, "environment" if raw else "default"
+        if values[name] not in choices:
+            raise SettingError(f"{PREFIX}{name}={values[name]}: not one of {', '.join(choices)}")
     if "TITLES" in values and values["TITLES"] is None and values.get(title_model):
         held_out = list(training_record(values[title_model]).get("held_out_titles") or []) or None
         if held_out:
@@ -229,6 +240,18 @@ def notebook_settings(*, defaults: dict, paths=("MODEL", "DATA", "ENCODER", "TEA
         values["RUNS"] = str(root / "runs")
         sources["RUNS"] = "default (the project's runs/)"
     return Settings(values=values, sources=sources, notes=notes)
+
+
+def _whole_number(name: str, value) -> int:
+    """A whole-number setting, at least its smallest sensible value (``WHOLE_NUMBERS``), or a message
+    naming the variable."""
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise SettingError(f"{PREFIX}{name}={value}: not a whole number") from None
+    if number < WHOLE_NUMBERS[name]:
+        raise SettingError(f"{PREFIX}{name}={value}: must be at least {WHOLE_NUMBERS[name]}")
+    return number
 
 
 def explain(error: Exception, settings: Settings, model_variable: str = "MODEL") -> Exception:

@@ -168,7 +168,7 @@ def teacher_logits(teacher, teacher_tokenizer, table: pd.DataFrame, student_wind
     settings = settings or {}
     identity = teacher_identity or {"model": getattr(teacher.config, "_name_or_path", "in-memory")}
     key = _cache_key(identity, table, settings, student_tokenizer)
-    folder = Path(cache_dir) / key
+    folder = Path(cache_dir).expanduser() / key
     folder.mkdir(parents=True, exist_ok=True)
     write_json(folder / "key.json", {"teacher": identity, "data_fingerprint": source_fingerprint(table),
                                      "settings": settings, "windows": len(student_windows)}, indent=2)

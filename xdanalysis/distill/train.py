@@ -118,7 +118,7 @@ def _train_and_record(out: Path, identity: dict, pair, table, transfer, data, te
     targets, teacher_pass = None, {}
     if config.alpha > 0:
         targets = teacher_logits(pair.teacher, pair.teacher_tokenizer, questions, windows, pair.student_tokenizer,
-                                 cache_dir=cache_dir or out.parent / "teacher-logits",
+                                 cache_dir=Path(cache_dir).expanduser() if cache_dir else out.parent / "teacher-logits",
                                  teacher_identity=pair.teacher_identity, settings=config.windowing.as_dict(),
                                  progress=progress, engine=engine, device=device, ray_address=ray_address,
                                  workers=workers, teacher_path=teacher if is_reference(teacher) else None,

@@ -181,6 +181,10 @@ def method_of(method, n_steps: int | None = None) -> IntegratedGradients | Gradi
 _SEQUENCE_FIRST_EMBEDDINGS = {"xlnet"}
 
 
+def _model_type(model) -> str | None:
+    return getattr(getattr(model, "config", None), "model_type", None)
+
+
 def _explain_window(model, windows, window: int, *, target: str, method, span):
     """Attributions of one window's target: ``(scores, target_value, baseline_value, delta)``."""
     import torch
@@ -192,8 +196,8 @@ def _explain_window(model, windows, window: int, *, target: str, method, span):
     baseline = torch.where(special, ids, torch.full_like(ids, windows.pad_token_id))  # keeps [CLS] and [SEP]
     extra = (inputs["attention_mask"], inputs.get("token_type_ids"))
     forward = _forward(model, target, span, int(windows.cls_index[window]))
-    if method.n_steps and getattr(model.config, "model_type", None) in _SEQUENCE_FIRST_EMBEDDINGS:
-        raise ValueError(f"model type {model.config.model_type!r} embeds its tokens sequence-first, and integrated "
+    if method.n_steps and _model_type(model) in _SEQUENCE_FIRST_EMBEDDINGS:
+        raise ValueError(f"model type {_model_type(model)!r} embeds its tokens sequence-first, and integrated "
                          "gradients (captum) interpolate along the batch axis: use method='gradient_x_input' for it")
     with torch.enable_grad():
         scores, delta = method.explain(forward, model.get_input_embeddings(), ids, baseline, extra)
@@ -201,7 +205,7 @@ def _explain_window(model, windows, window: int, *, target: str, method, span):
         value = float(forward(ids, *extra)[0])
         base_value = float(forward(baseline, *extra)[0])
     per_token = scores.detach().float().sum(-1)
-    if getattr(model.config, "model_type", None) in _SEQUENCE_FIRST_EMBEDDINGS:
+    if _model_type(model) in _SEQUENCE_FIRST_EMBEDDINGS:
         per_token = per_token.T
     if per_token.shape != ids.shape:
         raise ValueError(f"{type(model).__name__}: its input embeddings come out as {tuple(scores.shape)}, neither "

@@ -141,6 +141,12 @@ def _qa_model(name: str, *, revision, attn_implementation):
     except ValueError as exc:
         raise ModelLoadError(f"{name}: this architecture has no extractive question-answering head "
                              f"in transformers ({exc})") from exc
+    except RuntimeError as exc:
+        if "mismatched" not in str(exc) and "size mismatch" not in str(exc):
+            raise
+        raise ModelLoadError(f"{name}: the weights' shapes do not fit its config.json; a checkpoint whose heads were "
+                             f"pruned needs its {PRUNED_HEADS_FILE} beside the weights (missing here): put it back, or "
+                             "save the pruned model again (save_pruned)") from None
     finally:
         transformers.logging.set_verbosity(verbosity)
     prefix = f"{model.base_model_prefix}."

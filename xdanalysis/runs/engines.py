@@ -139,6 +139,7 @@ def connect_ray(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     if address:
+        _check_client(address)
         _check_reachable(address)
     try:
         with _quiet_ray():
@@ -150,6 +151,16 @@ def connect_ray(address: str | None) -> bool:
             f"could not {where}: {type(exc).__name__}: {first}. On a busy machine, run the same command again "
             "(finished chunks are kept), or use --engine local.") from None
     return True
+
+
+def _check_client(address: str) -> None:
+    """A ``ray://`` address needs Ray's client package (grpcio): said before any connection is tried."""
+    import importlib.util
+
+    if address.startswith("ray://") and importlib.util.find_spec("grpc") is None:
+        raise RayUnavailableError(f"{address}: a ray:// address needs Ray's client package, which is not installed "
+                                  "here: pip install 'ray[client]' (the 'xdanalysis[ray]' extra includes it), or "
+                                  "give the cluster's address without ray:// from a machine inside the cluster")
 
 
 @contextmanager

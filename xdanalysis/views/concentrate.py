@@ -7,12 +7,13 @@ import textwrap
 import numpy as np
 import pandas as pd
 
+from ..analysis.error_tree import NO_RULE
 from ..core.common import check_choice
 
 __all__ = ['plot_error_tree', 'plot_slice_grid']
 
 _VERDICT_COLORS = {"held": "#c44e52", "held in direction only": "#e08e8f", "weaker out of sample": "#dd8452",
-                   "did not hold": "#aaaaaa", "too few held-out questions": "#dddddd"}
+                   "did not hold": "#aaaaaa", "too few held-out questions": "#dddddd", NO_RULE: "#dddddd"}
 
 
 def plot_error_tree(tree, ax=None):

@@ -11,6 +11,10 @@ __all__ = ['ABSTAIN_MARGIN', 'abstaining_warning', 'summary_text']
 # A model whose F1 is within this many points of always abstaining is flagged wherever its score is shown.
 ABSTAIN_MARGIN = 1.0
 
+# "Hardly answers": at most this share of the questions answered (or, without the run, answerable F1 at
+# most this share of 100).
+HARDLY = 0.1
+
 
 def summary_text(scores: dict, model: str, run=None) -> str:
     """A compact table of the scores: overall, answerable, unanswerable, what always abstaining
@@ -64,17 +68,29 @@ def summary_text(scores: dict, model: str, run=None) -> str:
 
 
 def abstaining_warning(scores: dict, *, label: str = "the model", run=None) -> str | None:
-    """A sentence when ``scores`` (F1) lie within ``ABSTAIN_MARGIN`` points of always abstaining,
-    else None: such a model hardly answers, and its overall score says nothing of its answers.
+    """A sentence when ``scores`` (F1) lie within ``ABSTAIN_MARGIN`` points of always abstaining (its
+    overall score says nothing of its answers; "it hardly answers" only when it answered at most
+    ``HARDLY`` of the questions) or more than that below it (abstaining everywhere would score better);
+    else None.
 
     >>> abstaining_warning({"f1": 50.5, "total": 10, "NoAns_total": 5, "HasAns_f1": 5.0}, label="student")
     'student: F1 50.50 is within a point of always abstaining (50.00): it hardly answers (answerable F1 5.00); read the answerable row, not the overall one.'
     """
     baseline = abstain_baseline(scores)
-    if baseline is None or scores["f1"] > baseline + ABSTAIN_MARGIN:
+    if baseline is None:
         return None
-    answered = f"it answered {int((run.table['answer'] != '').sum())} of {len(run.table)}" if run is not None else \
-        f"answerable F1 {scores['HasAns_f1']:.2f}" if "HasAns_f1" in scores else ""
+    if scores["f1"] < baseline - ABSTAIN_MARGIN:
+        return (f"{label}: F1 {scores['f1']:.2f} is {baseline - scores['f1']:.2f} points below always abstaining "
+                f"({baseline:.2f}): abstaining on every question would score better.")
+    if scores["f1"] > baseline + ABSTAIN_MARGIN:
+        return None
+    if run is not None:
+        answered, total = int((run.table["answer"] != "").sum()), len(run.table)
+        rarely, detail = answered <= HARDLY * total, f"it answered {answered} of {total}"
+    else:
+        rarely, detail = scores.get("HasAns_f1", 100.0) <= 100 * HARDLY, (
+            f"answerable F1 {scores['HasAns_f1']:.2f}" if "HasAns_f1" in scores else "")
+    how = f"it hardly answers ({detail})" if rarely else f"its answers and abstentions cancel out ({detail})"
     return (f"{label}: F1 {scores['f1']:.2f} is within {'a point' if ABSTAIN_MARGIN == 1 else f'{ABSTAIN_MARGIN:g} points'}"
-            f" of always abstaining ({baseline:.2f}): it hardly answers ({answered}); read the answerable row, "
+            f" of always abstaining ({baseline:.2f}): {how}; read the answerable row, "
             "not the overall one.")
