@@ -165,6 +165,7 @@ def test_malformed_variants_are_named(text, message):
 @pytest.mark.slow
 def test_two_teachers_labs_share_one_runs_folder(tmp_path, squad_file, tiny_model_dir):
     from conftest import build_tiny_model
+
     from xdanalysis.distill.lab import LabRecipe, lab_student
 
     other = build_tiny_model(tmp_path / "other-teacher", seed=3)

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 
 from xdanalysis.core.data import load_squad
+from xdanalysis.core.settings import WindowSettings
 from xdanalysis.interpret.attribution import Attributor, IntegratedGradients
 from xdanalysis.interpret.layers import layer_lens
 from xdanalysis.interpret.patching import patch_abstention
 from xdanalysis.interpret.representations import cka_map
-from xdanalysis.core.settings import WindowSettings
 from xdanalysis.model.forward import batch_tensors
 from xdanalysis.model.loading import load_qa_model
 from xdanalysis.model.windows import prepare_windows
@@ -55,7 +55,8 @@ def test_xlnet_patching_everything_with_the_rewrite_gives_the_rewrite(xlnet):
     model, tokenizer = xlnet
     pairs = pd.DataFrame({"id": ["p"], "question": ["Who built it?"], "original_context": [CONTEXT],
                           "probed_context": [SWAPPED]})
-    assert len(tokenizer("Who built it?", CONTEXT)["input_ids"]) == len(tokenizer("Who built it?", SWAPPED)["input_ids"])
+    lengths = [len(tokenizer("Who built it?", context)["input_ids"]) for context in (CONTEXT, SWAPPED)]
+    assert lengths[0] == lengths[1]  # so "all" is every position
     frame = patch_abstention(model, tokenizer, pairs, progress=False)
     everything = frame[frame["site"] == "all"]
     assert len(everything) == model.config.n_layer

@@ -167,9 +167,10 @@ def test_a_ray_client_address_without_rays_client_package_says_what_is_missing(m
 
 
 def test_the_ray_extra_installs_rays_client():
-    import tomllib
-
     from pathlib import Path
 
-    extras = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
     assert any(r.startswith("ray[") and "client" in r for r in extras["ray"])

@@ -11,14 +11,13 @@ import warnings
 
 import pytest
 import torch
+from conftest import build_tiny_model
 
 from xdanalysis.core.io import write_atomic, write_json
 from xdanalysis.model.loading import load_qa_model
 from xdanalysis.model.quantize import int8_cache_dir
 from xdanalysis.runs.run import load_run, predict_run
 from xdanalysis.runs.store import RunError
-
-from conftest import build_tiny_model
 
 
 @pytest.fixture(autouse=True)

@@ -112,7 +112,8 @@ def parse_variant(text: str) -> Variant:
     if text.startswith("heads:"):
         fraction = _number(text, float)
         if not 0 < fraction < 1:  # NaN fails too
-            raise ValueError(f"variant {text!r}: the fraction of heads to prune must be between 0 and 1, e.g. heads:0.3")
+            raise ValueError(f"variant {text!r}: the fraction of heads to prune must be between 0 and 1, "
+                             "e.g. heads:0.3")
         return Variant(f"heads -{round(100 * fraction)}%", "heads", fraction=fraction)
     if text.startswith("layers:"):
         layers = tuple(_number(text, int, part) for part in text.split(":", 1)[1].replace("+", ",").split(","))

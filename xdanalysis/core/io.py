@@ -7,11 +7,12 @@ import json
 import math
 import os
 import resource
-import sys
 import secrets
+import sys
 from pathlib import Path
 
-__all__ = ['file_checksum', 'refuse_foreign_file', 'write_text', 'NULL_ODDS_NO_SPAN', 'finite_odds', 'peak_rss_mb', 'read_null_odds', 'write_atomic', 'write_json']
+__all__ = ['NULL_ODDS_NO_SPAN', 'file_checksum', 'finite_odds', 'peak_rss_mb', 'read_null_odds', 'refuse_foreign_file',
+           'write_atomic', 'write_json', 'write_text']
 
 
 # +inf null odds (no admissible span: the model can only abstain) as valid JSON.
@@ -80,7 +81,8 @@ def file_checksum(path) -> dict:
     is trusted again."""
     path = Path(path)
     with open(path, "rb") as handle:
-        return {"bytes": os.fstat(handle.fileno()).st_size, "sha256": hashlib.file_digest(handle, "sha256").hexdigest()}
+        return {"bytes": os.fstat(handle.fileno()).st_size,
+                "sha256": hashlib.file_digest(handle, "sha256").hexdigest()}
 
 
 def write_text(path, text: str) -> None:

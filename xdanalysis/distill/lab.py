@@ -235,7 +235,8 @@ def read_lab_results(file, *, keep_damaged: bool = False) -> list:
         warnings.warn(f"{file}: damaged ({type(exc).__name__}: {exc}); no student read from it"
                       + (f" (kept as {aside.name}; a new record is started)" if keep_damaged else ""), stacklevel=3)
         return []
-    sound = [s for s in students if isinstance(s, dict) and all(isinstance(s.get(k), t) for k, t in _ENTRY_KEYS.items())]
+    sound = [s for s in students
+             if isinstance(s, dict) and all(isinstance(s.get(k), t) for k, t in _ENTRY_KEYS.items())]
     if len(sound) < len(students):
         warnings.warn(f"{file}: {len(students) - len(sound)} student entr(ies) without a name, recipe or checkpoint "
                       "left out", stacklevel=3)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-__all__ = ['PRUNED_HEADS_FILE', 'attention_blocks', 'load_pruned', 'prune_heads', 'pruned_structure', 'read_pruned_heads',
-           'save_pruned']
+__all__ = ['PRUNED_HEADS_FILE', 'attention_blocks', 'load_pruned', 'prune_heads', 'pruned_structure',
+           'read_pruned_heads', 'save_pruned']
 
 
 PRUNED_HEADS_FILE = "pruned_heads.json"

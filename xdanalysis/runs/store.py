@@ -167,8 +167,8 @@ def _remove_run_files(out: Path) -> None:
             file.unlink(missing_ok=True)
     if (out / "chunks").is_dir():
         chunks = out / "chunks"
-        for file in [*chunks.glob("chunk-*.parquet*"), *chunks.glob(".chunk-*.tmp"), *chunks.glob(f".{CHUNK_IDENTITY}.*.tmp"),
-                     chunks / CHUNK_IDENTITY]:
+        for file in [*chunks.glob("chunk-*.parquet*"), *chunks.glob(".chunk-*.tmp"),
+                     *chunks.glob(f".{CHUNK_IDENTITY}.*.tmp"), chunks / CHUNK_IDENTITY]:
             file.unlink(missing_ok=True)
         try:
             (out / "chunks").rmdir()
