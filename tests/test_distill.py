@@ -328,3 +328,13 @@ def test_the_lab_refits_the_threshold_on_fit_questions_and_records_its_students(
     again = lab_student("soft targets", teacher, squad_file, runs=tmp_path / "runs", held_out=["Paris"],
                         recipe=recipe, precision="float32", progress=False)  # cached: the same student
     assert again.path == soft.path and again.info["lab"]["threshold"] == soft.info["lab"]["threshold"]
+
+
+def test_two_configs_that_differ_only_in_max_query_length_are_two_students():
+    from xdanalysis.core.settings import WindowSettings
+    from xdanalysis.distill.config import DistillConfig
+
+    long_questions = DistillConfig(windowing=WindowSettings(max_seq_length=256, doc_stride=128, max_query_length=64))
+    short_questions = DistillConfig(windowing=WindowSettings(max_seq_length=256, doc_stride=128, max_query_length=16))
+    assert long_questions.recipe() != short_questions.recipe()
+    assert short_questions.recipe()["max_query_length"] == 16

@@ -66,7 +66,7 @@ class DistillConfig:
     def recipe(self) -> dict:
         """The settings as ``distill.json`` records them (what makes two students the same student)."""
         recipe = {k: v for k, v in asdict(self).items() if k not in ("windowing", "checkpoint_every")}
-        return {**recipe, "max_seq_length": self.windowing.max_seq_length, "doc_stride": self.windowing.doc_stride}
+        return {**recipe, **self.windowing.as_dict()}  # every window setting: each one changes what is learnt
 
 
 # The defaults by name, for the command line's options.

@@ -136,9 +136,9 @@ def teacher_chunk(teacher, teacher_tokenizer, table: pd.DataFrame, student_windo
     sub_table = table.iloc[questions].reset_index(drop=True)
     position = {q: k for k, q in enumerate(questions)}
     part = _subset(student_windows, indices, renumber=position)
-    teacher_windows = prepare_windows(sub_table, teacher_tokenizer, WindowSettings(
-        settings.get("max_seq_length", DISTILL_DEFAULTS["max_seq_length"]),
-        settings.get("doc_stride", DISTILL_DEFAULTS["doc_stride"])))
+    window_keys = WindowSettings().as_dict()  # each window setting: as given, else the distillation's default
+    teacher_windows = prepare_windows(sub_table, teacher_tokenizer,
+                                      WindowSettings(**{k: settings.get(k, DISTILL_DEFAULTS[k]) for k in window_keys}))
     outputs = run_windows(teacher, teacher_windows, batch_size=batch_size, progress=False)
     return _moved_logits(teacher_windows, outputs, part, list(sub_table["context"]))
 

@@ -12,7 +12,6 @@ from .attention import (
     locate,
     question_to_context,
     summarize_head_statistics,
-    to_words,
 )
 from .attribution import (
     Attribution,

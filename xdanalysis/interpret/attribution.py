@@ -34,7 +34,8 @@ from ..core.decoding import Window, decode_question
 from ..core.settings import DecodingSettings, WindowSettings
 from ..core.text import word_layout
 from ..model.forward import batch_tensors, forward_windows
-from .attention import locate
+from .attention import Attention, locate
+from .attention import to_words as _attention_to_words
 
 __all__ = ['Attribution', 'Attributor', 'ContextAttribution', 'GradientXInput', 'IntegratedGradients', 'MERGES', 'METHODS', 'TARGETS', 'merge_windows', 'method_of', 'remove_words', 'to_words']
 
@@ -310,9 +311,12 @@ def _window_best_span(model, windows, window: int, context: str, decoding: Decod
     return (int(starts[0]), int(ends[-1])) if len(starts) and len(ends) else None
 
 
-def to_words(attr: Attribution) -> Attribution:
+def to_words(attr: Attribution | Attention) -> Attribution | Attention:
     """Word-level attributions: the sum over each word's sub-word pieces (the total is unchanged).
-    Spans map to the words holding their first and last pieces."""
+    Spans map to the words holding their first and last pieces. An :class:`Attention` given here is
+    aggregated as :func:`xdanalysis.interpret.attention.to_words` does (one name for both token views)."""
+    if isinstance(attr, Attention):
+        return _attention_to_words(attr)
     layout = word_layout(attr.tokens, attr.kinds, attr.offsets, attr.question, attr.context)
     return replace(attr, tokens=layout.texts, kinds=layout.kinds, offsets=layout.offsets,
                    scores=np.array([attr.scores[g].sum() for g in layout.groups]),

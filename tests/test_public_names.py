@@ -1,0 +1,39 @@
+"""The names a user types: each sub-package binds a public name once, and the one name does its job."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import xdanalysis
+
+PACKAGE = Path(xdanalysis.__file__).parent
+
+
+@pytest.mark.parametrize("init", sorted(PACKAGE.rglob("__init__.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_public_name_is_bound_twice_in_a_package_face(init):
+    bound = []
+    for node in ast.parse(init.read_text()).body:
+        if isinstance(node, ast.ImportFrom):
+            bound += [alias.asname or alias.name for alias in node.names]
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            bound.append(node.name)
+    twice = sorted({name for name in bound if bound.count(name) > 1})
+    assert not twice, f"{init.relative_to(PACKAGE)} binds {twice} more than once: the last import silently wins"
+
+
+def test_interpret_to_words_takes_attention_and_attribution(tiny):
+    from xdanalysis.interpret import Attention, Attribution, Attributor, get_attention, to_words
+
+    model, tokenizer = tiny
+    question, context = "When was the castle built?", "The castle at Caen was built by William in 1060."
+    attention = to_words(get_attention(model, tokenizer, question, context))
+    assert isinstance(attention, Attention)
+    assert np.allclose(attention.attentions.sum(-1), 1.0, atol=1e-5)  # rows still sum to one
+    attribution = Attributor(model, tokenizer, method="gradient_x_input").attribute(question, context)
+    words = to_words(attribution)
+    assert isinstance(words, Attribution) and len(words.tokens) <= len(attribution.tokens)
+    assert words.scores.sum() == pytest.approx(attribution.scores.sum())  # sums of pieces: the total is kept
