@@ -252,19 +252,19 @@ def test_compress_compares_every_variant_with_float32(tiny_model_dir, squad_file
     assert pd.read_csv(tmp_path / "lab" / "comparison.csv")["variant"].tolist() == list(table.index)
 
 
-def test_compress_resumes_without_redoing_what_is_done(tiny_model_dir, squad_file, tmp_path, monkeypatch):
-    from xdanalysis.compress import importance as importance_module
-
+def test_compress_resumes_without_redoing_what_is_done(tiny_model_dir, squad_file, tmp_path):
     out = tmp_path / "lab"
     compress(tiny_model_dir, squad_file, out, held_out=["Paris"], variants=VARIANTS[:3], settings=SMALL,
              progress=False)  # "interrupted" after three variants
     done = {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*/run.json")}
     compress(tiny_model_dir, squad_file, out, held_out=["Paris"], variants=VARIANTS, settings=SMALL, progress=False)
     assert all(p.stat().st_mtime_ns == t for p, t in done.items())
-    monkeypatch.setattr(importance_module, "head_importance", lambda *a, **k: pytest.fail("importance recomputed"))
+    kept = {p: p.stat().st_mtime_ns for p in [out / "head_importance.json", *(out / "models").glob("*/variant.json"),
+                                              *(out / "runs").glob("*/run.json")]}
     again = compress(tiny_model_dir, squad_file, out, held_out=["Paris"], variants=VARIANTS, settings=SMALL,
                      progress=False)
     assert len(again.table) == len(VARIANTS)
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept  # importance, pruned models and runs all reused
 
 
 def test_compress_refuses_bad_variants(tiny_model_dir, squad_file, tmp_path):

@@ -151,17 +151,20 @@ def test_an_interrupted_training_resumes_to_the_same_weights(tmp_path, squad_fil
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_teacher_logits_are_cached_and_reused(tmp_path, squad_file, monkeypatch):
-    import xdanalysis.model.forward as inference
-
+def test_teacher_logits_are_cached_and_reused(tmp_path, squad_file):
     teacher = build_tiny_model(tmp_path / "teacher", layers=2, seed=1)
     common = dict(student_layers=(0,), progress=False, cache_dir=tmp_path / "cache")
-    distill(teacher, squad_file, tmp_path / "a", config=DistillConfig(alpha=0.5, max_steps=2, batch_size=8,
-                                                                      windowing=WINDOWS), **common)
-    assert len(list((tmp_path / "cache").glob("*/chunk-*.npz"))) == 1
-    monkeypatch.setattr(inference, "run_windows", lambda *a, **k: pytest.fail("teacher logits recomputed"))
-    distill(teacher, squad_file, tmp_path / "b", config=DistillConfig(alpha=1.0, temperature=4.0, max_steps=2, batch_size=8,
-                                                                      windowing=WINDOWS), **common)  # same teacher
+    first = distill(teacher, squad_file, tmp_path / "a", config=DistillConfig(alpha=0.5, max_steps=2, batch_size=8,
+                                                                              windowing=WINDOWS), **common)
+    (chunk,) = (tmp_path / "cache").glob("*/chunk-*.npz")
+    written = chunk.stat().st_mtime_ns
+    assert first.info["teacher_logits"]["computed"] > 0
+    second = distill(teacher, squad_file, tmp_path / "b", config=DistillConfig(alpha=1.0, temperature=4.0, max_steps=2,
+                                                                               batch_size=8, windowing=WINDOWS),
+                     **common)  # same teacher, same windows: every logit read back, none computed
+    assert second.info["teacher_logits"]["computed"] == 0
+    assert second.info["teacher_logits"]["reused"] == first.info["teacher_logits"]["computed"]
+    assert chunk.stat().st_mtime_ns == written
 
 
 def test_attention_transfer_runs_with_one_tokenizer_and_is_refused_across_two(tmp_path, squad_file):
@@ -225,13 +228,12 @@ def test_temperature_softens_targets_and_t_squared_keeps_the_gradient_scale(tiny
     assert with_t2.max() / with_t2.min() < 1.3  # the T² factor keeps it on one scale
 
 
-def test_a_hard_label_student_needs_no_teacher_pass(tmp_path, squad_file, monkeypatch):
-    from xdanalysis.distill import train as module
-
+def test_a_hard_label_student_needs_no_teacher_pass(tmp_path, squad_file):
     teacher = build_tiny_model(tmp_path / "teacher", layers=2, seed=1)
-    monkeypatch.setattr(module, "teacher_logits", lambda *a, **k: pytest.fail("teacher pass for a hard-label student"))
     result = distill(teacher, squad_file, tmp_path / "hard", student_layers=(0,), progress=False,
+                     cache_dir=tmp_path / "cache",
                      config=DistillConfig(alpha=0.0, max_steps=2, batch_size=8, windowing=WINDOWS))
+    assert result.info["teacher_logits"] is None and not (tmp_path / "cache").exists()  # no teacher pass at all
     assert result.log["soft"].isna().all() and (result.log["total"] == result.log["hard"]).all()
 
 
