@@ -293,13 +293,18 @@ def verdict(table: pd.DataFrame) -> list:
                 sides.append(f"{'loses' if high < 0 else 'gains'} {label} ({diff:+.1f} points, "
                              f"95% CI {low:+.1f} to {high:+.1f})")
         kept = "; ".join(sides) or "no change beyond the 95% interval on either side"
+        moved = _moved(row["threshold shift"], row["best threshold"])
         lines.append(f"{row['variant']}: {kept}; {row['answers changed (%)']:.0f}% of answers changed, "
-                     f"{row['speed-up']:.2f}x float32's speed, best threshold {_moved(row['threshold shift'])}.")
+                     f"{row['speed-up']:.2f}x float32's speed, best threshold {moved}.")
     return lines
 
 
-def _moved(shift: float) -> str:
-    if math.isfinite(shift):
-        return f"moved {shift:+.2f}"
-    return "now −∞ (answering every question scores best)" if shift < 0 else \
-        "now +∞ (abstaining on every question scores best)"
+def _moved(shift: float, threshold: float) -> str:
+    """How a variant's best null-odds threshold moved, in words. Abstain when null odds exceed the
+    threshold: at −∞ every question abstains, at +∞ every one is answered."""
+    if math.isinf(threshold):
+        return "now −∞ (abstaining on every question scores best)" if threshold < 0 else \
+            "now +∞ (answering every question scores best)"
+    if math.isinf(shift):  # float32's own was infinite
+        return f"now {threshold:+.2f} (float32's was {'+' if shift < 0 else '−'}∞)"
+    return f"moved {shift:+.2f}"

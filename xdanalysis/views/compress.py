@@ -70,8 +70,8 @@ def compression_display(table: pd.DataFrame) -> pd.DataFrame:
 def plot_threshold_shift(table: pd.DataFrame, ax=None):
     """Each variant's best-F1 null-odds threshold (the official ``best_f1_thresh`` on these questions)
     and float32's as a line: a variant that moved it needs its own threshold, or it answers and
-    abstains at the wrong odds. A threshold of ±∞ (best to answer everything, or to abstain on
-    everything) is drawn to the edge, hatched."""
+    abstains at the wrong odds. A threshold of −∞ (best to abstain on everything: every null odds
+    exceed it) or +∞ (best to answer everything) is drawn to the edge, hatched."""
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -92,7 +92,7 @@ def plot_threshold_shift(table: pd.DataFrame, ax=None):
     ax.axvline(0, color="black", linewidth=0.6)
     for y, value, shift, x in zip(positions, thresholds, shifts, drawn):
         text = (f"{value:+.2f} (shift {shift:+.2f})" if np.isfinite(value) else
-                ("−∞: best to answer every question" if value < 0 else "+∞: best to abstain on every question"))
+                ("−∞: best to abstain on every question" if value < 0 else "+∞: best to answer every question"))
         if not np.isfinite(value):  # written on the other side of zero, clear of the hatching
             x = 0.0
             right = value < 0

@@ -1,0 +1,122 @@
+"""Figures read back from their artists: what is drawn is the data given (the plots that no test named
+before were only counted as PNGs by the notebook and report tests)."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+from xdanalysis.compress.study import verdict  # noqa: E402
+from xdanalysis.views.compress import plot_frontier, plot_head_importance, plot_threshold_shift  # noqa: E402
+from xdanalysis.views.distill import plot_entropy, plot_gradient_scale  # noqa: E402
+from xdanalysis.views.layers import plot_cka_map, plot_layer_accuracy, plot_patching  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def _lab_table():
+    rows = []
+    for name, hasans, noans, threshold, shift in (("fp32", 30.0, 70.0, -0.4, 0.0), ("int8", 28.0, 74.0, -1.7, -1.3),
+                                                  ("layers 0", 5.0, 0.0, -math.inf, -math.inf),
+                                                  ("eager", 60.0, 2.0, math.inf, math.inf)):
+        rows.append({"variant": name, "questions": 50, "speed-up": {"fp32": 1.0}.get(name, 1.5),
+                     "weights (MB)": 86.0, "HasAns F1": hasans, "HasAns F1 diff": hasans - 30.0,
+                     "HasAns F1 low": hasans - 33.0, "HasAns F1 high": hasans - 27.0, "HasAns F1 questions": 20,
+                     "NoAns acc": noans, "NoAns acc diff": noans - 70.0, "NoAns acc low": noans - 74.0,
+                     "NoAns acc high": noans - 66.0, "NoAns acc questions": 30, "answers changed (%)": 10.0,
+                     "best threshold": threshold, "threshold shift": shift})
+    return pd.DataFrame(rows)
+
+
+def test_the_verdict_reads_both_infinite_thresholds_the_right_way_round():
+    lines = dict(line.split(": ", 1) for line in verdict(_lab_table()))
+    # abstain when null odds exceed the threshold: −∞ abstains on everything, +∞ answers everything
+    assert "now −∞ (abstaining on every question scores best)" in lines["layers 0"]
+    assert "now +∞ (answering every question scores best)" in lines["eager"]
+    assert "moved -1.30" in lines["int8"]
+
+
+def test_threshold_shift_draws_each_threshold_and_says_both_infinities_right():
+    table = _lab_table()
+    ax = plot_threshold_shift(table)
+    bars = sorted(ax.patches, key=lambda p: -p.get_y())  # top to bottom: the table's order
+    span = ax.get_xlim()[1]
+    assert [b.get_width() for b in bars] == pytest.approx([-0.4, -1.7, -span, span])
+    assert [bool(b.get_hatch()) for b in bars] == [False, False, True, True]
+    texts = [t.get_text() for t in ax.texts]
+    assert "−∞: best to abstain on every question" in texts and "+∞: best to answer every question" in texts
+
+
+def test_frontier_points_sit_at_each_variants_score_with_its_interval_around_it():
+    table = _lab_table()
+    axes = plot_frontier(table, against="speed")
+    for ax, side in zip(axes, ("HasAns F1", "NoAns acc")):
+        containers = ax.containers
+        assert len(containers) == len(table)
+        for container, row in zip(containers, table.to_dict("records")):
+            x, y = container.lines[0].get_data()
+            assert (x[0], y[0]) == (row["speed-up"], row[side])
+            (low_end, high_end) = container.lines[2][0].get_segments()[0][:, 1]
+            reference = table[side].iloc[0]  # float32's own score (its diff is 0)
+            assert low_end == pytest.approx(min(row[side], reference + row[f"{side} low"]))
+            assert high_end == pytest.approx(max(row[side], reference + row[f"{side} high"]))
+        assert ax.get_title().endswith(f"(n={20 if side == 'HasAns F1' else 30})")
+
+
+def test_head_importance_shows_the_matrix_and_crosses_the_pruned_heads():
+    importance = np.arange(12, dtype=float).reshape(3, 4)
+    ax = plot_head_importance(importance, {0: [1], 2: [0, 3]})
+    np.testing.assert_array_equal(ax.images[0].get_array(), importance)
+    assert sorted((t.get_position()) for t in ax.texts if t.get_text() == "×") == [(0, 2), (1, 0), (3, 2)]
+    assert "3 of 12" in ax.get_title()
+
+
+def test_cka_map_draws_the_frame_and_writes_each_value():
+    frame = pd.DataFrame([[1.0, 0.25], [0.5, 0.75]])
+    ax = plot_cka_map(frame)
+    np.testing.assert_array_equal(ax.images[0].get_array(), frame.to_numpy())
+    assert sorted(t.get_text() for t in ax.texts) == ["0.25", "0.50", "0.75", "1.00"]
+
+
+def test_layer_accuracy_draws_both_sides_per_model():
+    per_layer = pd.DataFrame({"layer": [0, 1, 2], "HasAns_F1": [5.0, 20.0, 40.0], "NoAns_F1": [90.0, 70.0, 60.0]})
+    ax = plot_layer_accuracy({"teacher": per_layer, "student": per_layer.assign(HasAns_F1=[1.0, 2.0, 3.0])})
+    lines = {line.get_label(): line.get_ydata() for line in ax.get_lines()}
+    assert list(lines["teacher: answerable F1"]) == [5.0, 20.0, 40.0]
+    assert list(lines["student: answerable F1"]) == [1.0, 2.0, 3.0]
+    assert list(lines["teacher: unanswerable (abstained)"]) == [90.0, 70.0, 60.0]
+
+
+def test_patching_draws_the_share_restored_per_site_with_its_pairs():
+    summary = pd.DataFrame({"layer": [0, 1, 0, 1], "site": ["cls", "cls", "all", "all"], "pairs": [8] * 4,
+                            "restored": [0.1, 0.6, 0.2, 1.0], "restored_low": [0.0, 0.4, 0.1, 0.9],
+                            "restored_high": [0.3, 0.8, 0.3, 1.0]})
+    ax = plot_patching(summary)
+    drawn = {c.get_label(): c.lines[0].get_ydata() for c in ax.containers}
+    assert list(drawn["cls (n=8 pairs)"]) == [0.1, 0.6] and list(drawn["all (n=8 pairs)"]) == [0.2, 1.0]
+
+
+def test_entropy_and_gradient_scale_draw_their_columns():
+    frame = pd.DataFrame({"temperature": [1, 2, 1, 2], "answerable": [True, True, False, False],
+                          "entropy": [1.0, 2.0, 1.5, 2.5], "null_probability": [0.1, 0.2, 0.6, 0.5],
+                          "max_entropy": [4.0, 4.0, 4.0, 4.0], "windows": [3, 3, 2, 2]})
+    axes = plot_entropy(frame)
+    entropy = {line.get_label(): list(line.get_ydata()) for line in axes[0].get_lines()}
+    assert entropy["answerable (n=3 windows)"] == [1.0, 2.0] and entropy["unanswerable (n=2 windows)"] == [1.5, 2.5]
+    null = {line.get_label(): list(line.get_ydata()) for line in axes[1].get_lines()}
+    assert null["unanswerable (n=2 windows)"] == [0.6, 0.5]
+    scale = pd.DataFrame({"temperature": [1, 2, 4], "without T²": [1.0, 0.25, 0.0625], "with T²": [1.0, 1.0, 1.0]})
+    ax = plot_gradient_scale(scale)
+    assert [list(line.get_ydata()) for line in ax.get_lines()] == [[1.0, 0.25, 0.0625], [1.0, 1.0, 1.0]]
