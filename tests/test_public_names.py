@@ -37,3 +37,24 @@ def test_interpret_to_words_takes_attention_and_attribution(tiny):
     words = to_words(attribution)
     assert isinstance(words, Attribution) and len(words.tokens) <= len(attribution.tokens)
     assert words.scores.sum() == pytest.approx(attribution.scores.sum())  # sums of pieces: the total is kept
+
+
+@pytest.mark.parametrize("init", sorted(PACKAGE.rglob("__init__.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_each_face_lists_by_hand_exactly_the_names_it_imports(init):
+    import importlib
+
+    module = importlib.import_module(".".join(("xdanalysis", *init.relative_to(PACKAGE).parent.parts)))
+    imported = {alias.asname or alias.name for node in ast.parse(init.read_text()).body
+                if isinstance(node, ast.ImportFrom) for alias in node.names}
+    assert set(module.__all__) - {"__version__"} == imported
+
+
+def test_every_name_that_left_a_face_is_importable_from_the_home_changes_md_gives():
+    import importlib
+    import re
+
+    changes = (PACKAGE.parent / "CHANGES.md").read_text()
+    moved = re.findall(r"`from (xdanalysis[\w.]*) import (\w+)`", changes)
+    assert len(moved) > 100
+    for home, name in moved:
+        assert hasattr(importlib.import_module(home), name), f"{name} is not in {home}"

@@ -2,16 +2,9 @@
 as a normal cached run and judged the SQuAD 2.0 way against float32."""
 
 from .importance import head_importance, heads_to_prune
-from .study import COMPRESS_FILE, CompressSettings, Compression, compress, verdict
-from .variants import (
-    DEFAULT_VARIANTS,
-    KINDS,
-    Variant,
-    build_checkpoint,
-    parse_variant,
-    split_variants,
-    student_variant,
-    variant_names,
-)
+from .study import CompressSettings, Compression, compress, verdict
+from .variants import DEFAULT_VARIANTS, Variant, parse_variant, split_variants, student_variant
 
-__all__ = ['COMPRESS_FILE', 'CompressSettings', 'Compression', 'DEFAULT_VARIANTS', 'KINDS', 'Variant', 'build_checkpoint', 'compress', 'head_importance', 'heads_to_prune', 'parse_variant', 'split_variants', 'student_variant', 'variant_names', 'verdict']
+# The names a user calls, listed by hand: plumbing stays importable from its own module.
+__all__ = ['DEFAULT_VARIANTS', 'CompressSettings', 'Compression', 'Variant', 'compress', 'head_importance',
+           'heads_to_prune', 'parse_variant', 'split_variants', 'student_variant', 'verdict']

@@ -1,21 +1,24 @@
 """Distillation: training targets, the loss, cached teacher logits, students, training, the lab."""
 
-from .config import DISTILL_DEFAULTS, DistillConfig, Distilled, default_precision
+from .config import DistillConfig, Distilled
 from .lab import (
     LAB_RESULTS,
     LAB_STUDENTS,
-    LabRecipe,
     NAIVE_RECIPE,
+    LabRecipe,
     lab_checkpoints,
     lab_questions,
-    lab_scores,
     lab_student,
     lab_table,
+    read_lab_results,
 )
 from .losses import attention_loss, distillation_loss, soft_gradient_scale, soft_target_entropy
 from .students import cut_layers, layer_student
-from .targets import epoch_batches
-from .teacher import move_distribution, teacher_chunk, teacher_logits
+from .teacher import teacher_logits
 from .train import distill
 
-__all__ = ['DISTILL_DEFAULTS', 'DistillConfig', 'Distilled', 'LAB_RESULTS', 'LAB_STUDENTS', 'LabRecipe', 'NAIVE_RECIPE', 'attention_loss', 'cut_layers', 'default_precision', 'distill', 'distillation_loss', 'epoch_batches', 'lab_checkpoints', 'lab_questions', 'lab_scores', 'lab_student', 'lab_table', 'layer_student', 'move_distribution', 'soft_gradient_scale', 'soft_target_entropy', 'teacher_chunk', 'teacher_logits']
+# The names a user calls, listed by hand: plumbing stays importable from its own module.
+__all__ = ['LAB_RESULTS', 'LAB_STUDENTS', 'NAIVE_RECIPE', 'DistillConfig', 'Distilled', 'LabRecipe',
+           'attention_loss', 'cut_layers', 'distill', 'distillation_loss', 'lab_checkpoints', 'lab_questions',
+           'lab_student', 'lab_table', 'layer_student', 'read_lab_results', 'soft_gradient_scale',
+           'soft_target_entropy', 'teacher_logits']

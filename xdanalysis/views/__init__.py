@@ -1,7 +1,6 @@
 """Every figure and HTML view: data in, figure out; nothing here runs a model."""
 
 from .attention import (
-    STATISTIC_LABELS,
     plot_cls_by_layer,
     plot_head,
     plot_head_grid,
@@ -17,14 +16,12 @@ from .compare import (
     plot_tradeoff,
     plot_transitions,
 )
-from .compress import FRONTIER_AXES, compression_display, plot_frontier, plot_head_importance, plot_threshold_shift
+from .compress import compression_display, plot_frontier, plot_head_importance, plot_threshold_shift
 from .concentrate import plot_error_tree, plot_slice_grid
-from .display import COLORS, example_html, probe_pair_html, show_example, show_probe_pair
-from .distill import LOSS_TERMS, plot_entropy, plot_gradient_scale, plot_lab_students, plot_learning_curves
-from .figures import png_bytes, render_png
+from .display import show_example, show_probe_pair
+from .distill import plot_entropy, plot_gradient_scale, plot_lab_students, plot_learning_curves
 from .layers import plot_cka_map, plot_layer_accuracy, plot_layer_distributions, plot_patching
 from .plots import (
-    OUTCOME_COLORS,
     plot_confusion,
     plot_null_odds,
     plot_official_curves,
@@ -36,7 +33,17 @@ from .plots import (
     plot_slice,
     plot_threshold_curve,
 )
-from .summary import ABSTAIN_MARGIN, abstaining_warning, summary_text
-from .tables import COLUMN_NAMES, readable, threshold_audit_table
+from .summary import abstaining_warning, summary_text
+from .tables import readable, threshold_audit_table
 
-__all__ = ['ABSTAIN_MARGIN', 'COLORS', 'COLUMN_NAMES', 'FRONTIER_AXES', 'LOSS_TERMS', 'OUTCOME_COLORS', 'STATISTIC_LABELS', 'abstaining_warning', 'attribution_html', 'compression_display', 'example_html', 'plot_attention_similarity', 'plot_cka_map', 'plot_cls_by_layer', 'plot_confusion', 'plot_deletion_curves', 'plot_entropy', 'plot_error_tree', 'plot_frontier', 'plot_gradient_scale', 'plot_head', 'plot_head_grid', 'plot_head_importance', 'plot_head_statistics', 'plot_lab_students', 'plot_layer_accuracy', 'plot_layer_correlation', 'plot_layer_distributions', 'plot_learning_curves', 'plot_null_odds', 'plot_official_curves', 'plot_outcomes', 'plot_patching', 'plot_probe_consistency', 'plot_question_to_context', 'plot_reliability', 'plot_risk_coverage', 'plot_scores', 'plot_slice', 'plot_slice_differences', 'plot_slice_grid', 'plot_soft_targets', 'plot_statistic_difference', 'plot_threshold_curve', 'plot_threshold_shift', 'plot_top_tokens', 'plot_tradeoff', 'plot_transitions', 'png_bytes', 'probe_pair_html', 'readable', 'render_png', 'show_example', 'show_probe_pair', 'summary_text', 'threshold_audit_table']
+# The names a user calls, listed by hand: plumbing stays importable from its own module.
+__all__ = ['abstaining_warning', 'attribution_html', 'compression_display', 'plot_attention_similarity',
+           'plot_cka_map', 'plot_cls_by_layer', 'plot_confusion', 'plot_deletion_curves', 'plot_entropy',
+           'plot_error_tree', 'plot_frontier', 'plot_gradient_scale', 'plot_head', 'plot_head_grid',
+           'plot_head_importance', 'plot_head_statistics', 'plot_lab_students', 'plot_layer_accuracy',
+           'plot_layer_correlation', 'plot_layer_distributions', 'plot_learning_curves', 'plot_null_odds',
+           'plot_official_curves', 'plot_outcomes', 'plot_patching', 'plot_probe_consistency',
+           'plot_question_to_context', 'plot_reliability', 'plot_risk_coverage', 'plot_scores', 'plot_slice',
+           'plot_slice_differences', 'plot_slice_grid', 'plot_soft_targets', 'plot_statistic_difference',
+           'plot_threshold_curve', 'plot_threshold_shift', 'plot_top_tokens', 'plot_tradeoff', 'plot_transitions',
+           'readable', 'show_example', 'show_probe_pair', 'summary_text', 'threshold_audit_table']
