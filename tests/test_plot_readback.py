@@ -77,7 +77,7 @@ def test_frontier_points_sit_at_each_variants_score_with_its_interval_around_it(
 
 def test_head_importance_shows_the_matrix_and_crosses_the_pruned_heads():
     importance = np.arange(12, dtype=float).reshape(3, 4)
-    ax = plot_head_importance(importance, {0: [1], 2: [0, 3]})
+    ax = plot_head_importance(importance, pruned={0: [1], 2: [0, 3]})
     np.testing.assert_array_equal(ax.images[0].get_array(), importance)
     assert sorted((t.get_position()) for t in ax.texts if t.get_text() == "×") == [(0, 2), (1, 0), (3, 2)]
     assert "3 of 12" in ax.get_title()

@@ -70,7 +70,7 @@ def test_threshold_curve_lines_and_markers():
     table = outcomes(hand_run())
     curve = threshold_curve(table)
     summary = threshold_summary(table, current=0.0)
-    ax = plot_threshold_curve(curve, summary, ax=axes())
+    ax = plot_threshold_curve(curve, summary=summary, ax=axes())
     np.testing.assert_allclose(ax.lines[0].get_ydata(), curve["F1"])
     current, best = ax.lines[3].get_xdata()[0], ax.lines[4].get_xdata()[0]
     rows = summary[summary["metric"] == "F1"].set_index("threshold")

@@ -58,3 +58,26 @@ def test_every_name_that_left_a_face_is_importable_from_the_home_changes_md_give
     assert len(moved) > 100
     for home, name in moved:
         assert hasattr(importlib.import_module(home), name), f"{name} is not in {home}"
+
+
+def test_every_plot_takes_its_data_then_keyword_only_options_and_says_what_it_returns():
+    import importlib
+    import inspect
+    import pkgutil
+
+    import xdanalysis.views as views
+
+    checked = 0
+    for info in pkgutil.iter_modules(views.__path__):
+        module = importlib.import_module(f"xdanalysis.views.{info.name}")
+        for name, function in vars(module).items():
+            if not (name.startswith("plot_") and inspect.isfunction(function) and function.__module__ == module.__name__):
+                continue
+            parameters = inspect.signature(function).parameters.values()
+            options = [p for p in parameters if p.default is not inspect.Parameter.empty]
+            assert all(p.kind is p.KEYWORD_ONLY for p in options), f"{name}: options must be keyword-only"
+            canvas = [p.name for p in options if p.name in ("ax", "axes", "figure")]
+            assert canvas and options[0].name == canvas[0], f"{name}: ax= (or axes=, figure=) comes first"
+            assert inspect.signature(function).return_annotation in ("Axes", "np.ndarray", "Figure"), name
+            checked += 1
+    assert checked >= 37

@@ -169,7 +169,7 @@ class AttentionExplorer(_FollowsQuestions):
                 self._images[key] = self._head_png(att, (qid, self.words.value, self.gold_window.value),
                                                    layer, head)
             elif view == "question → context":
-                self._images[key] = _figure_png(lambda ax: plot_question_to_context(att, layer, head, ax=ax),
+                self._images[key] = _figure_png(lambda ax: plot_question_to_context(att, layer=layer, head=head, ax=ax),
                                                 size=(11, 5), margins={"left": 0.01, "bottom": 0.09, "right": 0.99,
                                                                        "top": 0.92})
             else:
@@ -241,7 +241,7 @@ class SoftTargetExplorer:
                          f"{self.teacher}), averages {kl['reverse KL mean']:.3f}")
         key = (qid, temperature, which)
         if key not in self._images:
-            self._images[key] = _figure_png(lambda ax: plot_soft_targets(table, temperature, which, ax=ax),
+            self._images[key] = _figure_png(lambda ax: plot_soft_targets(table, temperature, which=which, ax=ax),
                                             size=(10, 3.8))
         _show_png(self.image, self._images[key])
 

@@ -302,7 +302,7 @@ def _threshold_section(run, table) -> list:
             _table(summary.set_index(["metric", "threshold"]).rename(columns={
                 "null_odds_threshold": "null-odds threshold", "overall": "overall %", "HasAns": "answerable %",
                 "NoAns": "unanswerable %"}), 3),
-            _png(lambda f: plot_threshold_curve(curve, summary, ax=f.add_subplot())),
+            _png(lambda f: plot_threshold_curve(curve, summary=summary, ax=f.add_subplot())),
             _png(lambda f: plot_official_curves(table, axes=f.subplots(1, 2)), (11, 3.8))]
 
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from ..interpret.attention import STATISTICS, Attention, crop_indices, question_to_context
+
+if TYPE_CHECKING:  # annotations only: matplotlib is imported when a figure is drawn
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ['STATISTIC_LABELS', 'plot_cls_by_layer', 'plot_head', 'plot_head_grid', 'plot_head_statistics', 'plot_question_to_context', 'plot_statistic_difference']
 
@@ -22,7 +28,7 @@ def _span_color(att: Attention, i: int):
     return "purple" if in_gold and in_pred else "green" if in_gold else "blue" if in_pred else "black"
 
 
-def plot_head_grid(att: Attention, ax=None, max_tokens: int = 96):
+def plot_head_grid(att: Attention, *, ax=None, max_tokens: int = 96) -> Axes:
     """View 1: every layer x head as a small attention map (rows attend to columns), tiled in
     one image. Maps longer than ``max_tokens`` are shown over the cropped tokens (question and
     the context around the answers) so that each tile stays readable."""
@@ -54,7 +60,7 @@ def plot_head_grid(att: Attention, ax=None, max_tokens: int = 96):
     return ax
 
 
-def plot_head(att: Attention, layer: int, head: int, crop: bool = True, around: int = 12, ax=None):
+def plot_head(att: Attention, layer: int, head: int, *, ax=None, crop: bool = True, around: int = 12) -> Axes:
     """View 2: one head as a token-by-token heatmap; gold tokens green, predicted blue on the axes.
 
     ``crop`` keeps the question and the context around the gold and predicted answers.
@@ -83,8 +89,8 @@ def plot_head(att: Attention, layer: int, head: int, crop: bool = True, around: 
     return ax
 
 
-def plot_question_to_context(att: Attention, layer: int | None = None, head: int | None = None, ax=None,
-                             per_row: int = 14):
+def plot_question_to_context(att: Attention, *, ax=None, layer: int | None = None, head: int | None = None,
+                             per_row: int = 14) -> Axes:
     """View 3: the context, each token shaded by the attention it receives from the question
     (one head, one layer, or averaged); gold answer boxed green, prediction underlined blue, a token
     of both boxed purple (the legend below says so)."""
@@ -134,7 +140,7 @@ STATISTIC_LABELS = {"cls": "attention to [CLS]", "sep": "attention to [SEP]", "s
                     "punctuation": "to punctuation", "entropy": "entropy (nats)"}
 
 
-def plot_head_statistics(stats, figure=None, title: str = "", colorbars: bool = True, columns: int = 4):
+def plot_head_statistics(stats, *, figure=None, title: str = "", colorbars: bool = True, columns: int = 4) -> Figure:
     """View 4: a layers x heads heatmap for each statistic, ``columns`` panels to a row.
 
     ``stats``: a dict from :func:`head_statistics_of`, or a summary from
@@ -177,8 +183,8 @@ def plot_head_statistics(stats, figure=None, title: str = "", colorbars: bool = 
     return figure
 
 
-def plot_statistic_difference(summary_a: pd.DataFrame, summary_b: pd.DataFrame, statistic: str = "cls",
-                              labels=("A", "B"), ax=None):
+def plot_statistic_difference(summary_a: pd.DataFrame, summary_b: pd.DataFrame, *, ax=None, statistic: str = "cls",
+                              labels=("A", "B")) -> Axes:
     """Slice comparison: mean statistic of slice A minus slice B, per layer x head, with the counts."""
     import matplotlib.pyplot as plt
 
@@ -199,7 +205,7 @@ def plot_statistic_difference(summary_a: pd.DataFrame, summary_b: pd.DataFrame, 
     return ax
 
 
-def plot_cls_by_layer(frame: pd.DataFrame, ax=None):
+def plot_cls_by_layer(frame: pd.DataFrame, *, ax=None) -> Axes:
     """View 5: attention to [CLS] per layer, abstained vs answered, with 95% intervals
     (:func:`xdanalysis.interpret.attention.cls_by_layer`'s frame)."""
     import matplotlib.pyplot as plt

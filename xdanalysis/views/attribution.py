@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 
 from ..interpret.attribution import Attribution, to_words
+
+if TYPE_CHECKING:  # annotations only: matplotlib is imported when a figure is drawn
+    from matplotlib.axes import Axes
 
 __all__ = ['attribution_html', 'plot_deletion_curves', 'plot_layer_correlation', 'plot_top_tokens']
 
@@ -76,7 +81,7 @@ def attribution_html(attr, *, gold: list | None = None, plausible: list | None =
             f'<p style="line-height:1.7">{render("context", attr.context)}</p></div>')
 
 
-def plot_top_tokens(attr, top: int = 12, ax=None):
+def plot_top_tokens(attr, *, ax=None, top: int = 12) -> Axes:
     """The ``top`` words with the largest |attribution|, signed bars (red up, blue down)."""
     import matplotlib.pyplot as plt
 
@@ -99,7 +104,7 @@ def plot_top_tokens(attr, top: int = 12, ax=None):
     return ax
 
 
-def plot_deletion_curves(curves: dict, ax=None):
+def plot_deletion_curves(curves: dict, *, ax=None) -> Axes:
     """Deletion curves, ``{label: deletion_curve(...)}`` (e.g. one per method): the change of the
     target as the top-k words are deleted, solid; random deletions, dotted; area in the legend."""
     import matplotlib.pyplot as plt
@@ -123,7 +128,7 @@ def plot_deletion_curves(curves: dict, ax=None):
     return ax
 
 
-def plot_layer_correlation(frame: pd.DataFrame, ax=None):
+def plot_layer_correlation(frame: pd.DataFrame, *, ax=None) -> Axes:
     """Spearman correlation between attention received from the span and |attribution|, per layer;
     ``frame`` has ``layer`` and ``spearman`` (one row per question and layer: mean and spread)."""
     import matplotlib.pyplot as plt

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from ..analysis.compare import CARD_POINTS, Comparison
 from ..analysis.outcomes import OUTCOMES
 
+if TYPE_CHECKING:  # annotations only: matplotlib is imported when a figure is drawn
+    from matplotlib.axes import Axes
+
 __all__ = ['plot_attention_similarity', 'plot_slice_differences', 'plot_soft_targets', 'plot_tradeoff', 'plot_transitions']
 
 
-def plot_tradeoff(frame: pd.DataFrame, ax=None):
+def plot_tradeoff(frame: pd.DataFrame, *, ax=None) -> Axes:
     """F1 (circles) and answerable F1 (triangles) against measured latency with the spread of the
     timed rounds, on the whole 0–100 scale, with what always abstaining scores; marker area follows
     the parameters only when the models differ in size; published card points marked."""
@@ -60,7 +65,8 @@ def plot_tradeoff(frame: pd.DataFrame, ax=None):
     return ax
 
 
-def plot_attention_similarity(distance: np.ndarray, labels=("student", "teacher"), ax=None, n: int | None = None):
+def plot_attention_similarity(distance: np.ndarray, *, ax=None, labels=("student", "teacher"),
+                              n: int | None = None) -> Axes:
     """Student-layer x teacher-layer heatmap of attention JS distance (darker = more alike)."""
     import matplotlib.pyplot as plt
 
@@ -76,7 +82,7 @@ def plot_attention_similarity(distance: np.ndarray, labels=("student", "teacher"
     return ax
 
 
-def plot_transitions(comparison: Comparison, ax=None):
+def plot_transitions(comparison: Comparison, *, ax=None) -> Axes:
     """The outcome transition matrix: counts, and row shares as colour."""
     import matplotlib.pyplot as plt
 
@@ -99,7 +105,7 @@ def plot_transitions(comparison: Comparison, ax=None):
     return ax
 
 
-def plot_slice_differences(frame: pd.DataFrame, labels=("teacher", "student"), ax=None):
+def plot_slice_differences(frame: pd.DataFrame, *, ax=None, labels=("teacher", "student")) -> Axes:
     """Per-bucket difference (B - A) with paired 95% intervals and counts; buckets too small for an
     interval are grey, without an error bar."""
     import matplotlib.pyplot as plt
@@ -123,7 +129,8 @@ def plot_slice_differences(frame: pd.DataFrame, labels=("teacher", "student"), a
     return ax
 
 
-def plot_soft_targets(table: pd.DataFrame, temperature: float, which: str = "p_start", ax=None, top: int = 25):
+def plot_soft_targets(table: pd.DataFrame, temperature: float, *, ax=None, which: str = "p_start",
+                      top: int = 25) -> Axes:
     """Side by side, each model's word-aligned distribution at one temperature (the words with
     the most probability under any model, in text order)."""
     import matplotlib.pyplot as plt

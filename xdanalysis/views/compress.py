@@ -4,10 +4,15 @@ Each takes the lab's comparison table (:attr:`xdanalysis.compress.Compression.ta
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from ..core.common import check_choice
+
+if TYPE_CHECKING:  # annotations only: matplotlib is imported when a figure is drawn
+    from matplotlib.axes import Axes
 
 __all__ = ['FRONTIER_AXES', 'compression_display', 'plot_frontier', 'plot_head_importance', 'plot_threshold_shift']
 
@@ -19,7 +24,7 @@ FRONTIER_AXES = {"speed": ("speed-up", "speed-up over float32 (×, timed togethe
 _SIDES = (("HasAns F1", "answerable questions: F1"), ("NoAns acc", "unanswerable questions: accuracy"))
 
 
-def plot_frontier(table: pd.DataFrame, *, against: str = "speed", axes=None):
+def plot_frontier(table: pd.DataFrame, *, axes=None, against: str = "speed") -> np.ndarray:
     """Two panels, answerable F1 and unanswerable accuracy, against speed-up or size: one point per
     variant, its bar the 95% paired-bootstrap interval of its difference to float32 placed around
     the variant's own score (a bar that crosses float32's dashed line is no measurable change)."""
@@ -67,7 +72,7 @@ def compression_display(table: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
-def plot_threshold_shift(table: pd.DataFrame, ax=None):
+def plot_threshold_shift(table: pd.DataFrame, *, ax=None) -> Axes:
     """Each variant's best-F1 null-odds threshold (the official ``best_f1_thresh`` on these questions)
     and float32's as a line: a variant that moved it needs its own threshold, or it answers and
     abstains at the wrong odds. A threshold of −∞ (best to abstain on everything: every null odds
@@ -109,7 +114,7 @@ def plot_threshold_shift(table: pd.DataFrame, ax=None):
     return ax
 
 
-def plot_head_importance(importance, pruned: dict | None = None, ax=None):
+def plot_head_importance(importance, *, ax=None, pruned: dict | None = None) -> Axes:
     """Every head's importance (layers × heads; Michel et al.'s gradient at the head's gate, each layer
     normalised), the ``pruned`` heads (``{layer: [heads]}``) crossed out."""
     import matplotlib.pyplot as plt

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import textwrap
 
 import numpy as np
@@ -10,13 +12,16 @@ import pandas as pd
 from ..analysis.error_tree import NO_RULE
 from ..core.common import check_choice
 
+if TYPE_CHECKING:  # annotations only: matplotlib is imported when a figure is drawn
+    from matplotlib.axes import Axes
+
 __all__ = ['plot_error_tree', 'plot_slice_grid']
 
 _VERDICT_COLORS = {"held": "#c44e52", "held in direction only": "#e08e8f", "weaker out of sample": "#dd8452",
                    "did not hold": "#aaaaaa", "too few held-out questions": "#dddddd", NO_RULE: "#dddddd"}
 
 
-def plot_error_tree(tree, ax=None):
+def plot_error_tree(tree, *, ax=None) -> Axes:
     """One row per leaf of :func:`xdanalysis.analysis.error_tree.error_tree`: its rule, the error
     rate on the half it was found on (bar, 95% CI) and on the half it never saw (diamond, 95% CI),
     the run's error rate (dashed), each leaf's count and share of all errors; the bar's colour is
@@ -50,7 +55,7 @@ def plot_error_tree(tree, ax=None):
     return ax
 
 
-def plot_slice_grid(grid: pd.DataFrame, value: str = "F1", ax=None):
+def plot_slice_grid(grid: pd.DataFrame, *, ax=None, value: str = "F1") -> Axes:
     """A two-slice grid (:func:`xdanalysis.analysis.slices.slice_grid`) as a heatmap of ``value``
     (``"F1"``, ``"EM"`` or ``"share_of_errors"``), each cell with its count; cells under the
     minimum for an interval are hatched, empty ones blank. The share of errors is shown beside the

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
+
+if TYPE_CHECKING:  # annotations only: matplotlib is imported when a figure is drawn
+    from matplotlib.axes import Axes
 
 __all__ = ['LOSS_TERMS', 'plot_entropy', 'plot_gradient_scale', 'plot_lab_students', 'plot_learning_curves']
 
@@ -12,7 +17,7 @@ LOSS_TERMS = {"total": ("total loss", "-"), "soft": ("KL to the teacher (soft te
               "hard": ("cross-entropy on gold (hard term)", ":"), "attention": ("attention KL", "-.")}
 
 
-def plot_learning_curves(logs: dict, ax=None, window: int = 10):
+def plot_learning_curves(logs: dict, *, ax=None, window: int = 10) -> Axes:
     """Each student's losses against the step (rolling mean over ``window`` steps): colour names
     the student, line style the loss term; both legends sit outside the curves, on the right."""
     import matplotlib.pyplot as plt
@@ -39,7 +44,7 @@ def plot_learning_curves(logs: dict, ax=None, window: int = 10):
     return ax
 
 
-def plot_entropy(frame: pd.DataFrame, axes=None):
+def plot_entropy(frame: pd.DataFrame, *, axes=None) -> np.ndarray:
     """Soft-target entropy and the null position's probability against the temperature."""
     import matplotlib.pyplot as plt
 
@@ -65,7 +70,7 @@ def plot_entropy(frame: pd.DataFrame, axes=None):
     return axes
 
 
-def plot_gradient_scale(frame: pd.DataFrame, ax=None):
+def plot_gradient_scale(frame: pd.DataFrame, *, ax=None) -> Axes:
     """Gradient norm of the soft term against T, with and without the T² factor."""
     import matplotlib.pyplot as plt
 
@@ -82,7 +87,7 @@ def plot_gradient_scale(frame: pd.DataFrame, ax=None):
     return ax
 
 
-def plot_lab_students(table: pd.DataFrame, *, counts: dict | None = None, axes=None):
+def plot_lab_students(table: pd.DataFrame, *, axes=None, counts: dict | None = None) -> np.ndarray:
     """What each lab student does on answerable and on unanswerable questions, at the teacher's
     threshold 0 (pale) and at its re-fitted threshold (solid): answerable F1 with a tick at its F1 when
     forced to answer (what it knows about spans), and unanswerable accuracy, where always abstaining

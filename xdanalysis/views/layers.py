@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:  # annotations only: matplotlib is imported when a figure is drawn
+    from matplotlib.axes import Axes
 
 __all__ = ['plot_cka_map', 'plot_layer_accuracy', 'plot_layer_distributions', 'plot_patching']
 
 
-def plot_layer_accuracy(per_layer, ax=None):
+def plot_layer_accuracy(per_layer, *, ax=None) -> Axes:
     """F1 by layer, answerable (solid) and unanswerable (dashed), for one lens's ``per_layer`` or
     ``{label: per_layer}`` (teacher and student, logit and tuned lens) side by side."""
     import matplotlib.pyplot as plt
@@ -29,7 +34,7 @@ def plot_layer_accuracy(per_layer, ax=None):
     return ax
 
 
-def plot_layer_distributions(distributions: pd.DataFrame, tokens, *, title: str = "", ax=None, top: int = 40):
+def plot_layer_distributions(distributions: pd.DataFrame, tokens, *, ax=None, title: str = "", top: int = 40) -> Axes:
     """One question's start (or end) distribution at every layer (rows) over its window's tokens
     (columns): the ``top`` tokens with the most probability at any layer, in text order."""
     import matplotlib.pyplot as plt
@@ -49,7 +54,7 @@ def plot_layer_distributions(distributions: pd.DataFrame, tokens, *, title: str 
     return ax
 
 
-def plot_cka_map(frame: pd.DataFrame, ax=None):
+def plot_cka_map(frame: pd.DataFrame, *, ax=None) -> Axes:
     """Linear CKA between every layer of two models (:func:`xdanalysis.interpret.representations.cka_map`)."""
     import matplotlib.pyplot as plt
 
@@ -68,7 +73,7 @@ def plot_cka_map(frame: pd.DataFrame, ax=None):
     return ax
 
 
-def plot_patching(summary: pd.DataFrame, ax=None):
+def plot_patching(summary: pd.DataFrame, *, ax=None) -> Axes:
     """The share of the gap in null odds that patching each layer restores, per site, with 95%
     intervals over pairs (:func:`xdanalysis.interpret.patching.patching_summary`)."""
     import matplotlib.pyplot as plt

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from ..core.common import check_choice, sigmoid
 
+if TYPE_CHECKING:  # annotations only: matplotlib is imported when a figure is drawn
+    from matplotlib.axes import Axes
+
 __all__ = ['OUTCOME_COLORS', 'plot_confusion', 'plot_null_odds', 'plot_official_curves', 'plot_outcomes', 'plot_probe_consistency', 'plot_reliability', 'plot_risk_coverage', 'plot_scores', 'plot_slice', 'plot_threshold_curve']
 
 
-def plot_scores(scores: dict, ax=None, title: str | None = None):
+def plot_scores(scores: dict, *, ax=None, title: str | None = None) -> Axes:
     """EM and F1 bars for all questions, answerable (HasAns) and unanswerable (NoAns), with counts.
 
     ``scores`` is the dict of :func:`xdanalysis.core.metrics.squad_v2_scores`.
@@ -40,7 +45,7 @@ def plot_scores(scores: dict, ax=None, title: str | None = None):
     return ax
 
 
-def plot_null_odds(table: pd.DataFrame, threshold: float = 0.0, ax=None, bins: int = 40):
+def plot_null_odds(table: pd.DataFrame, *, ax=None, threshold: float = 0.0, bins: int = 40) -> Axes:
     """Histogram of null odds for answerable and unanswerable questions, with the threshold.
 
     Questions right of the threshold get the empty answer. ``table`` is a run's table.
@@ -69,7 +74,7 @@ def plot_null_odds(table: pd.DataFrame, threshold: float = 0.0, ax=None, bins: i
     return ax
 
 
-def plot_confusion(confusion_frame: pd.DataFrame, ax=None):
+def plot_confusion(confusion_frame: pd.DataFrame, *, ax=None) -> Axes:
     """The 2x2 of gold (has answer / no answer) against the model (answered / abstained)."""
     import matplotlib.pyplot as plt
 
@@ -95,7 +100,7 @@ OUTCOME_COLORS = {
 }
 
 
-def plot_outcomes(table: pd.DataFrame, ax=None):
+def plot_outcomes(table: pd.DataFrame, *, ax=None) -> Axes:
     """Counts of each outcome, answerable and unanswerable, with the plausible-answer traps."""
     import matplotlib.pyplot as plt
 
@@ -115,7 +120,7 @@ def plot_outcomes(table: pd.DataFrame, ax=None):
     return ax
 
 
-def plot_slice(frame: pd.DataFrame, metric: str = "F1", ax=None):
+def plot_slice(frame: pd.DataFrame, *, ax=None, metric: str = "F1") -> Axes:
     """Per-bucket score with 95% bootstrap intervals, answerable and unanswerable beside it, and counts;
     a bucket too small for an interval is pale, with its n in grey."""
     import matplotlib.pyplot as plt
@@ -151,7 +156,8 @@ def plot_slice(frame: pd.DataFrame, metric: str = "F1", ax=None):
     return ax
 
 
-def plot_threshold_curve(curve: pd.DataFrame, summary: pd.DataFrame | None = None, metric: str = "F1", ax=None):
+def plot_threshold_curve(curve: pd.DataFrame, *, ax=None, summary: pd.DataFrame | None = None,
+                         metric: str = "F1") -> Axes:
     """Score against the null-odds threshold, overall / answerable / unanswerable, current and best marked."""
     import matplotlib.pyplot as plt
 
@@ -172,7 +178,7 @@ def plot_threshold_curve(curve: pd.DataFrame, summary: pd.DataFrame | None = Non
     return ax
 
 
-def plot_official_curves(table: pd.DataFrame, axes=None):
+def plot_official_curves(table: pd.DataFrame, *, axes=None) -> np.ndarray:
     """The official PR curve (F1) and no-answer probability histograms, in one figure."""
     import matplotlib.pyplot as plt
 
@@ -205,7 +211,7 @@ def plot_official_curves(table: pd.DataFrame, axes=None):
     return axes
 
 
-def plot_risk_coverage(curves, ax=None):
+def plot_risk_coverage(curves, *, ax=None) -> Axes:
     """Risk (1 − F1 of the answered questions) against coverage, one line per run, AURC in the legend.
 
     ``curves``: a :func:`xdanalysis.analysis.selective.risk_coverage` frame, or ``{label: frame}`` to overlay
@@ -234,7 +240,7 @@ def plot_risk_coverage(curves, ax=None):
     return ax
 
 
-def plot_reliability(frame: pd.DataFrame, ax=None, groups=("answerable", "unanswerable")):
+def plot_reliability(frame: pd.DataFrame, *, ax=None, groups=("answerable", "unanswerable")) -> Axes:
     """Reliability diagram from :func:`xdanalysis.analysis.calibration.reliability`: accuracy against confidence
     per bin and group, the diagonal of perfect calibration, ECE / Brier in the legend, and the
     questions per bin on an axis of their own below. Returns the accuracy axes (``.counts_axes``
@@ -273,7 +279,7 @@ def plot_reliability(frame: pd.DataFrame, ax=None, groups=("answerable", "unansw
     return ax
 
 
-def plot_probe_consistency(summary: pd.DataFrame, ax=None):
+def plot_probe_consistency(summary: pd.DataFrame, *, ax=None) -> Axes:
     """Consistency (% of expectations met) per probe with 95% bootstrap intervals, counts, and the
     rate among originally correct questions; from :func:`xdanalysis.analysis.probes.summary.probe_summary`."""
     import matplotlib.pyplot as plt
