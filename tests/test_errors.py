@@ -233,8 +233,8 @@ def calibration_table():
 
 
 def test_reliability_ece_and_brier_by_hand():
-    frame = reliability(calibration_table(), bins=2)
-    summary = frame.attrs["summary"].set_index("group")
+    result = reliability(calibration_table(), bins=2)
+    frame, summary = result.bins, result.summary.set_index("group")
     # decisions: 0.9 right, 0.8 wrong, 0.3 right, abstained with na_prob 0.6 right
     # bins (0, .5] and (.5, 1]: {0.3: 1/1} and {0.9, 0.8, 0.6: 2/3}
     assert summary.loc["all", "ECE"] == pytest.approx(0.25 * 0.7 + 0.75 * abs(2 / 3 - (0.9 + 0.8 + 0.6) / 3))
@@ -255,7 +255,7 @@ def test_reliability_reads_span_probabilities_from_the_runs_nbest():
              "b": [{"text": "y", "probability": 0.8}], "c": [{"text": "z", "probability": 0.3}],
              "d": [{"text": "", "probability": 0.99}]}
     run = SimpleNamespace(table=table, nbest=nbest)
-    summary = reliability(run, bins=2).attrs["summary"].set_index("group")
+    summary = reliability(run, bins=2).summary.set_index("group")
     assert summary.loc["all", "Brier"] == pytest.approx((0.01 + 0.64 + 0.49 + 0.16) / 4)
     with pytest.raises(ValueError, match="n-best"):
         reliability(table)

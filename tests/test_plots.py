@@ -113,8 +113,9 @@ def test_reliability_points_and_counts_are_the_table():
     from xdanalysis.analysis.calibration import reliability
     from xdanalysis.views.plots import plot_reliability
 
-    frame = reliability(calibration_table(), bins=2)
-    ax = plot_reliability(frame, ax=axes())
+    result = reliability(calibration_table(), bins=2)
+    frame = result.bins
+    ax = plot_reliability(result, ax=axes())
     answerable = next(line for line in ax.lines if line.get_label().startswith("answerable"))
     part = frame[(frame["group"] == "answerable") & (frame["count"] > 0)]
     np.testing.assert_allclose(answerable.get_xdata(), part["confidence"])

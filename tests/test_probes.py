@@ -8,7 +8,7 @@ import pytest
 
 from xdanalysis.analysis.probes.rewrites import PROBES, apply_probe, expectation_met, probe_names
 from xdanalysis.analysis.probes.run import load_probes
-from xdanalysis.analysis.probes.summary import probe_examples, probe_summary
+from xdanalysis.analysis.probes.summary import probe_examples, probe_summary, probe_transitions
 from xdanalysis.core.data import COLUMNS, load_squad, write_squad
 from xdanalysis.core.metrics import normalize_answer
 from xdanalysis.core.settings import WindowSettings
@@ -244,7 +244,7 @@ def test_probe_command_end_to_end(tiny_model_dir, squad_file, tmp_path, capsys, 
     for name, part in results.groupby("probe"):
         assert summary.loc[name, "consistency"] == pytest.approx(100 * part["met"].mean())
         assert summary.loc[name, "low"] <= summary.loc[name, "consistency"] <= summary.loc[name, "high"]
-        assert summary.attrs["transitions"][name].values.sum() == len(part)
+        assert probe_transitions(results)[name].values.sum() == len(part)
     record = json.loads((out / "probes.json").read_text())
     assert record["probes"]["remove_answer_sentence"]["skipped"] == {"unanswerable question": 3}
     assert summary.loc["remove_answer_sentence", "skipped"] == 3

@@ -81,3 +81,26 @@ def test_every_plot_takes_its_data_then_keyword_only_options_and_says_what_it_re
             assert inspect.signature(function).return_annotation in ("Axes", "np.ndarray", "Figure"), name
             checked += 1
     assert checked >= 37
+
+
+def test_results_are_objects_or_plain_frames_that_ordinary_pandas_accepts():
+    import pandas as pd
+
+    from xdanalysis.analysis import Reliability, probe_summary, reliability
+    from xdanalysis.analysis.probes.summary import probe_transitions
+
+    def table(shift):
+        return pd.DataFrame({"id": list("abcd"), "has_answer": [True, True, True, False],
+                             "answer": ["x", "y", "z", ""], "span_probability": [0.9, 0.8 - shift, 0.3, 0.2],
+                             "na_prob": [0.1, 0.2, 0.7, 0.6 + shift], "exact": [1, 0, 1, 1]})
+
+    first, second = reliability(table(0.0), bins=2), reliability(table(0.1), bins=2)
+    assert isinstance(first, Reliability)
+    both = pd.concat([first.summary.assign(run="a"), second.summary.assign(run="b")])  # raised ValueError before
+    assert len(both) == 6 and not first.bins.attrs and not first.summary.attrs
+    results = pd.DataFrame({"probe": ["question_typo"] * 3, "expect": ["same_answer"] * 3, "met": [True, False, True],
+                            "original_exact": [1, 1, 0], "original_outcome": ["correct", "correct", "wrong_span"],
+                            "probed_outcome": ["correct", "wrong_span", "wrong_span"]})
+    summary = probe_summary(results, n_boot=20)
+    assert not summary.attrs and len(pd.concat([summary, summary])) == 2
+    assert probe_transitions(results)["question_typo"].to_numpy().sum() == 3

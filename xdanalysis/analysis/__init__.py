@@ -5,7 +5,7 @@ from .outcomes import OUTCOMES, confusion, outcomes
 from .slices import SLICES, Slice, examples, slice_grid, slice_table
 from .thresholds import cross_fitted_threshold, threshold_curve, threshold_summary
 from .selective import aurc, risk_coverage, selective_summary
-from .calibration import calibration_summary, reliability
+from .calibration import Reliability, calibration_summary, reliability
 from .compare import Comparison, compare, transition_table
 from .error_tree import ErrorTree, error_tree
 from .gold import GoldAudit, gold_agreement, gold_audit
@@ -13,8 +13,9 @@ from .probes import PROBES, apply_probe, load_probes, probe_examples, probe_fail
 from .tradeoff import model_profile, tradeoff_table
 
 # The names a user calls, listed by hand: plumbing stays importable from its own module.
-__all__ = ['OUTCOMES', 'PROBES', 'SLICES', 'Comparison', 'ErrorTree', 'GoldAudit', 'Slice', 'apply_probe', 'aurc',
-           'calibration_summary', 'compare', 'confusion', 'cross_fitted_threshold', 'error_tree', 'examples',
-           'gold_agreement', 'gold_audit', 'load_probes', 'model_profile', 'outcomes', 'probe_examples',
-           'probe_failures', 'probe_summary', 'reliability', 'risk_coverage', 'run_probes', 'selective_summary',
-           'slice_grid', 'slice_table', 'threshold_curve', 'threshold_summary', 'tradeoff_table', 'transition_table']
+__all__ = ['OUTCOMES', 'PROBES', 'SLICES', 'Comparison', 'ErrorTree', 'GoldAudit', 'Reliability', 'Slice',
+           'apply_probe', 'aurc', 'calibration_summary', 'compare', 'confusion', 'cross_fitted_threshold',
+           'error_tree', 'examples', 'gold_agreement', 'gold_audit', 'load_probes', 'model_profile', 'outcomes',
+           'probe_examples', 'probe_failures', 'probe_summary', 'reliability', 'risk_coverage', 'run_probes',
+           'selective_summary', 'slice_grid', 'slice_table', 'threshold_curve', 'threshold_summary',
+           'tradeoff_table', 'transition_table']

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from ..core.common import table_of
 from .slices import per_bucket
 
-__all__ = ['RELIABILITY_GROUPS', 'best_span_probabilities', 'calibration_summary', 'decision_confidence', 'reliability']
+__all__ = ['Reliability', 'RELIABILITY_GROUPS', 'best_span_probabilities', 'calibration_summary', 'decision_confidence', 'reliability']
 
 
 def best_span_probabilities(run) -> pd.Series:
@@ -67,15 +69,25 @@ def _reliability_of(confidence: np.ndarray, correct: np.ndarray, bins: int) -> t
 RELIABILITY_GROUPS = ["all", "answerable", "unanswerable"]
 
 
-def reliability(run, *, bins: int = 10) -> pd.DataFrame:
+@dataclass(frozen=True, eq=False)
+class Reliability:
+    """What :func:`reliability` found, as plain frames: ``bins`` (per group and equal-width confidence
+    bin: the count, mean confidence and accuracy) and ``summary`` (per group: n, ECE, Brier, mean
+    confidence and accuracy). :func:`xdanalysis.views.plot_reliability` draws it."""
+
+    bins: pd.DataFrame
+    summary: pd.DataFrame
+
+
+def reliability(run, *, bins: int = 10) -> Reliability:
     """The reliability diagram of a run's decisions (see :func:`decision_confidence`): per group
     (all, answerable, unanswerable) and equal-width confidence bin, the count, mean confidence and
-    accuracy (EM). ``.attrs["summary"]``: per group n, ECE (count-weighted |accuracy − confidence|
-    over the bins) and the Brier score (mean squared confidence − correct).
+    accuracy (EM) (``.bins``); per group n, ECE (count-weighted |accuracy − confidence| over the bins)
+    and the Brier score (mean squared confidence − correct) (``.summary``).
 
     Example::
 
-        reliability(load_run("runs/demo")).attrs["summary"]
+        reliability(load_run("runs/demo")).summary
     """
     if bins < 1:
         raise ValueError(f"bins must be at least 1, got {bins}")
@@ -90,9 +102,8 @@ def reliability(run, *, bins: int = 10) -> pd.DataFrame:
         frames.append(frame.assign(group=group))
         rows.append({"group": group, "count": len(part), "ECE": ece if len(part) else np.nan, "Brier": brier,
                      "mean confidence": part["confidence"].mean(), "accuracy": part["correct"].mean()})
-    result = pd.concat(frames, ignore_index=True)[["group", "bin", "low", "high", "count", "confidence", "accuracy"]]
-    result.attrs["summary"] = pd.DataFrame(rows)
-    return result
+    columns = ["group", "bin", "low", "high", "count", "confidence", "accuracy"]
+    return Reliability(bins=pd.concat(frames, ignore_index=True)[columns], summary=pd.DataFrame(rows))
 
 
 def calibration_summary(run, *, bins: int = 10, by=None, edges=None, quantiles: int | None = None) -> pd.DataFrame:

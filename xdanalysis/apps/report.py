@@ -107,9 +107,9 @@ def _selective_section(run, table, n_boot: int, seed: int) -> list[str]:
     body.append("<h3>Calibration</h3><p>The probability the model gave its decision (the n-best probability of "
                 "the chosen span, or the no-answer probability when it abstained) against how often the decision "
                 "was right (EM). ECE: count-weighted gap over 10 bins; Brier: mean squared error.</p>")
-    frame = reliability(run)
-    body.append(_table(frame.attrs["summary"].set_index("group"), 3))
-    body.append(_png(lambda f: plot_reliability(frame, ax=f.add_subplot()), (6.5, 4.5)))
+    result = reliability(run)
+    body.append(_table(result.summary.set_index("group"), 3))
+    body.append(_png(lambda f: plot_reliability(result, ax=f.add_subplot()), (6.5, 4.5)))
     body.append("<h3>Threshold audit</h3>")
     if len(table) < 4:
         body.append("<p>Too few questions to cross-fit a threshold.</p>")

@@ -12,6 +12,8 @@ from ..core.common import check_choice, sigmoid
 if TYPE_CHECKING:  # annotations only: matplotlib is imported when a figure is drawn
     from matplotlib.axes import Axes
 
+    from ..analysis.calibration import Reliability
+
 __all__ = ['OUTCOME_COLORS', 'plot_confusion', 'plot_null_odds', 'plot_official_curves', 'plot_outcomes', 'plot_probe_consistency', 'plot_reliability', 'plot_risk_coverage', 'plot_scores', 'plot_slice', 'plot_threshold_curve']
 
 
@@ -240,8 +242,8 @@ def plot_risk_coverage(curves, *, ax=None) -> Axes:
     return ax
 
 
-def plot_reliability(frame: pd.DataFrame, *, ax=None, groups=("answerable", "unanswerable")) -> Axes:
-    """Reliability diagram from :func:`xdanalysis.analysis.calibration.reliability`: accuracy against confidence
+def plot_reliability(result: Reliability, *, ax=None, groups=("answerable", "unanswerable")) -> Axes:
+    """Reliability diagram of :func:`xdanalysis.analysis.calibration.reliability`: accuracy against confidence
     per bin and group, the diagonal of perfect calibration, ECE / Brier in the legend, and the
     questions per bin on an axis of their own below. Returns the accuracy axes (``.counts_axes``
     holds the counts)."""
@@ -251,16 +253,14 @@ def plot_reliability(frame: pd.DataFrame, *, ax=None, groups=("answerable", "una
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 5))
     counts = make_axes_locatable(ax).append_axes("bottom", size="28%", pad=0.12, sharex=ax)
-    summary = frame.attrs.get("summary")
+    frame, summary = result.bins, result.summary
     colors = {"all": "#555555", "answerable": "#4c72b0", "unanswerable": "#c44e52"}
     ax.plot([0, 1], [0, 1], color="#aaaaaa", linestyle="--", linewidth=1, label="perfect calibration")
     width = (frame["high"] - frame["low"]).iloc[0]
     for k, group in enumerate(groups):
         part = frame[(frame["group"] == group) & (frame["count"] > 0)]
-        label = group
-        if summary is not None:
-            s = summary.set_index("group").loc[group]
-            label = f"{group} (n={int(s['count'])}, ECE {s['ECE']:.3f}, Brier {s['Brier']:.3f})"
+        s = summary.set_index("group").loc[group]
+        label = f"{group} (n={int(s['count'])}, ECE {s['ECE']:.3f}, Brier {s['Brier']:.3f})"
         ax.plot(part["confidence"], part["accuracy"], "o-", color=colors.get(group), label=label)
         bars = counts.bar(part["low"] + width * (0.25 + 0.5 * k), part["count"], width=width / 2,
                           color=colors.get(group), alpha=0.6)

@@ -2,8 +2,8 @@
 
 from .rewrites import PROBES, Probe, apply_probe
 from .run import load_probes, run_probes
-from .summary import probe_examples, probe_failures, probe_summary, probe_summary_text
+from .summary import probe_examples, probe_failures, probe_summary, probe_summary_text, probe_transitions
 
 # The names a user calls, listed by hand: plumbing stays importable from its own module.
 __all__ = ['PROBES', 'Probe', 'apply_probe', 'load_probes', 'probe_examples', 'probe_failures', 'probe_summary',
-           'probe_summary_text', 'run_probes']
+           'probe_summary_text', 'probe_transitions', 'run_probes']

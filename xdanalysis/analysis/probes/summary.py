@@ -8,25 +8,24 @@ import pandas as pd
 from ...core.common import check_choice
 from .rewrites import PROBES
 
-__all__ = ['FAILURE_KINDS', 'probe_examples', 'probe_failures', 'probe_summary', 'probe_summary_text']
+__all__ = ['FAILURE_KINDS', 'probe_examples', 'probe_failures', 'probe_summary', 'probe_summary_text',
+           'probe_transitions']
 
 
 def probe_summary(results: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
     """Per probe: what it expects, how many questions it probed (``n``) and skipped, the
     consistency rate (% of expectations met) with a bootstrap interval, and the same among the
     questions the model got right originally (``consistency_if_correct``, EM 1 or a correct
-    abstention). ``.attrs["transitions"]``: per probe, original outcome x probed outcome counts
-    (:func:`xdanalysis.analysis.compare.transition_table`).
+    abstention). A plain frame; the outcome transitions per probe are :func:`probe_transitions`.
 
     Example::
 
         probe_summary(load_probes("runs/probes-demo"))
     """
     from ...core.stats import bootstrap_interval
-    from ..compare import transition_table
 
     record = results.attrs.get("probes", {})
-    rows, transitions = [], {}
+    rows = []
     for name in [n for n in PROBES if n in set(results["probe"]) or n in record]:
         part = results[results["probe"] == name]
         met = part["met"].to_numpy(dtype=float)
@@ -39,12 +38,17 @@ def probe_summary(results: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0, l
                      "low": 100 * low, "high": 100 * high,
                      "n_correct": int(right.sum()),
                      "consistency_if_correct": 100 * met[right].mean() if right.any() else np.nan})
-        transitions[name] = transition_table(part["original_outcome"], part["probed_outcome"],
-                                             ("original", "probed"))[0]
-    frame = pd.DataFrame(rows, columns=["probe", "expect", "n", "skipped", "consistency", "low", "high",
-                                        "n_correct", "consistency_if_correct"])
-    frame.attrs["transitions"] = transitions
-    return frame
+    return pd.DataFrame(rows, columns=["probe", "expect", "n", "skipped", "consistency", "low", "high",
+                                       "n_correct", "consistency_if_correct"])
+
+
+def probe_transitions(results: pd.DataFrame) -> dict:
+    """``{probe: original outcome x probed outcome counts}`` (:func:`xdanalysis.analysis.compare.transition_table`)
+    for every probe in ``results``, in the probes' order."""
+    from ..compare import transition_table
+
+    return {name: transition_table(part["original_outcome"], part["probed_outcome"], ("original", "probed"))[0]
+            for name in PROBES for part in [results[results["probe"] == name]] if len(part)}
 
 
 # How a probed question can miss its expectation, in the order tables show them.
