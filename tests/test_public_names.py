@@ -104,3 +104,14 @@ def test_results_are_objects_or_plain_frames_that_ordinary_pandas_accepts():
     summary = probe_summary(results, n_boot=20)
     assert not summary.attrs and len(pd.concat([summary, summary])) == 2
     assert probe_transitions(results)["question_typo"].to_numpy().sum() == 3
+
+
+def test_settings_round_trip_by_name():
+    from xdanalysis.core import DecodingSettings, Int8Settings, NAIVE_INT8, WindowSettings
+
+    for settings in (WindowSettings(256, 64, 32), DecodingSettings(n_best_size=5, null_score_diff_threshold=-1.5),
+                     Int8Settings(), NAIVE_INT8):
+        assert type(settings).from_dict(settings.as_dict()) == settings
+    run_json = {"model": "m", "max_seq_length": 256, "doc_stride": 64, "null_score_diff_threshold": -0.4}
+    assert WindowSettings.from_dict(run_json) == WindowSettings(256, 64)  # other keys ignored, the rest default
+    assert DecodingSettings.from_dict(run_json).null_score_diff_threshold == -0.4

@@ -46,6 +46,12 @@ class WindowSettings:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, record: dict):
+        """The settings a record (``as_dict``'s, or a run's ``run.json`` settings) names; other keys are
+        ignored and a setting it does not name takes its default."""
+        return _from_dict(cls, record)
+
 
 @dataclass(frozen=True)
 class DecodingSettings:
@@ -68,6 +74,12 @@ class DecodingSettings:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, record: dict):
+        """The settings a record (``as_dict``'s, or a run's ``run.json`` settings) names; other keys are
+        ignored and a setting it does not name takes its default."""
+        return _from_dict(cls, record)
 
 
 # The int8 engines measured side by side (benchmarks/bench_compress.py); the one the library runs.
@@ -121,6 +133,11 @@ class Int8Settings:
         return {"engine": self.engine, "per_channel": self.per_channel, "reduce_range": self.reduce_range,
                 "keep_float": list(self.keep_float), "per_window": self.per_window}
 
+    @classmethod
+    def from_dict(cls, record: dict) -> "Int8Settings":
+        """The settings ``as_dict`` wrote (a run's ``settings.int8``), round-trip by name."""
+        return _from_dict(cls, record)
+
 
 # Every Linear layer, one scale per weight matrix, 7-bit activations, batched: PyTorch's plain quantize_dynamic.
 NAIVE_INT8 = Int8Settings(per_channel=False, reduce_range=True, keep_float=(), per_window=False)
@@ -137,7 +154,9 @@ def settings_of_run(settings: dict) -> tuple[WindowSettings, DecodingSettings]:
     >>> settings_of_run({"max_seq_length": 256, "null_score_diff_threshold": -1.5})[1].null_score_diff_threshold
     -1.5
     """
-    def build(kind):
-        return kind(**{f.name: settings[f.name] for f in fields(kind) if settings.get(f.name) is not None})
+    return WindowSettings.from_dict(settings), DecodingSettings.from_dict(settings)
 
-    return build(WindowSettings), build(DecodingSettings)
+
+def _from_dict(kind, record: dict):
+    """``kind`` from the values ``record`` names for its fields (None: the default), by name."""
+    return kind(**{f.name: record[f.name] for f in fields(kind) if record.get(f.name) is not None})

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.common import table_of
-from ..core.settings import settings_of_run
+from ..core.settings import DecodingSettings, WindowSettings
 from .attribution import Attribution, Attributor, method_of
 
 __all__ = ['DECISION_GROUPS', 'attention_attribution_correlation', 'attribution_shares', 'attribution_statistics', 'summarize_attribution_statistics']
@@ -99,7 +99,8 @@ def attribution_statistics(run, model, tokenizer, *, per_group: int = 10, groups
 
     table = outcomes(table_of(run))
     groups = DECISION_GROUPS if groups is None else groups
-    windowing, decoding = settings_of_run(getattr(run, "info", {}).get("settings", {}))
+    recorded = getattr(run, "info", {}).get("settings", {})
+    windowing, decoding = WindowSettings.from_dict(recorded), DecodingSettings.from_dict(recorded)
     options = {"windowing": windowing, "decoding": decoding}
     attributor = Attributor(model, tokenizer, method=method_of(method, n_steps), **options)
     picked = []

@@ -16,7 +16,7 @@ from ..core.common import check_choice, is_reference, name_some, sigmoid
 from ..core.data import gold_answers, load_squad, source_fingerprint
 from ..core.io import finite_odds, peak_rss_mb, write_atomic, write_json
 from ..core.metrics import squad_v2_scores, table_scores
-from ..core.settings import DecodingSettings, Int8Settings, WindowSettings, settings_of_run
+from ..core.settings import DecodingSettings, Int8Settings, WindowSettings
 from ..model.loading import model_identity, training_overlap
 from .engines import Computation
 from .store import (
@@ -69,12 +69,12 @@ class Run:
     @property
     def windowing(self) -> WindowSettings:
         """The window settings the run was made with."""
-        return settings_of_run(self.info.get("settings", {}))[0]
+        return WindowSettings.from_dict(self.info.get("settings", {}))
 
     @property
     def decoding(self) -> DecodingSettings:
         """The decoding settings the run's answers were decided with."""
-        return settings_of_run(self.info.get("settings", {}))[1]
+        return DecodingSettings.from_dict(self.info.get("settings", {}))
 
     @property
     def threshold(self) -> float:
@@ -117,7 +117,7 @@ def load_run(path) -> Run:
     if damaged:
         raise RunError(_damage_message(path, damaged, info))
     table = _read_examples(path)
-    table.attrs["null_score_diff_threshold"] = settings_of_run(info["settings"])[1].null_score_diff_threshold
+    table.attrs["null_score_diff_threshold"] = DecodingSettings.from_dict(info["settings"]).null_score_diff_threshold
     return Run(path=path, table=table, info=info)
 
 
@@ -387,7 +387,7 @@ def _assemble(out: Path, table: pd.DataFrame, chunks: pd.DataFrame, settings: di
     write_json(out / "run.json", info, indent=2)
     for leftover in (_STATE, "timing.json"):
         (out / leftover).unlink(missing_ok=True)
-    examples.attrs["null_score_diff_threshold"] = settings_of_run(settings)[1].null_score_diff_threshold
+    examples.attrs["null_score_diff_threshold"] = DecodingSettings.from_dict(settings).null_score_diff_threshold
     return Run(path=out, table=examples, info=info, _nbest=nbest)
 
 
