@@ -19,6 +19,7 @@ from timing import add_model_arguments, peak_rss_mb, print_updates, timed_model,
 
 from xdanalysis.apps.model_widgets import ATTENTION_VIEWS, AttentionExplorer  # noqa: E402
 from xdanalysis.runs.run import predict_run  # noqa: E402
+from xdanalysis.core import Execution, Selection
 
 BUDGET_MS = 300.0
 
@@ -33,8 +34,7 @@ def main(argv=None) -> int:
     model, tokenizer = timed_model(args)
     import tempfile
 
-    run = predict_run((model, tokenizer), args.data, Path(tempfile.mkdtemp()) / "run", limit=args.questions,
-                      allow_random_head=True, progress=False)
+    run = predict_run((model, tokenizer), args.data, Path(tempfile.mkdtemp()) / "run", selection=Selection(limit=args.questions), execution=Execution(allow_random_head=True, progress=False))
     table = run.table
     # freeze_gc: the opt-in that keeps full collections of the model's objects out of redraws
     explorer = AttentionExplorer(run, model, tokenizer, freeze_gc=args.freeze_gc)

@@ -34,6 +34,7 @@ from xdanalysis.distill.train import distill
 from xdanalysis.model.forward import run_windows  # noqa: E402
 from xdanalysis.model.loading import load_qa_model
 from xdanalysis.model.windows import prepare_windows
+from xdanalysis.core import Execution, Selection
 
 
 def matmul_gflops(dtype, size: int = 2048, repeats: int = 5) -> float:
@@ -66,8 +67,8 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory() as scratch:
         started = time.perf_counter()
-        teacher_logits(model, tokenizer, table, windows, tokenizer, cache_dir=scratch, progress=False,
-                       settings={"max_seq_length": args.max_seq_length, "doc_stride": 128})
+        teacher_logits((model, tokenizer), table, windows, tokenizer, cache_dir=scratch,
+                       windowing=WindowSettings(args.max_seq_length, 128), execution=Execution(progress=False))
         teacher_seconds = time.perf_counter() - started
     started = time.perf_counter()
     run_windows(model, windows, progress=False)
@@ -81,9 +82,7 @@ def main(argv=None) -> int:
         with tempfile.TemporaryDirectory() as scratch:
             config = DistillConfig(max_steps=args.steps, batch_size=args.batch_size, precision=precision,
                                    windowing=WindowSettings(args.max_seq_length, 128))
-            result = distill((model, tokenizer), args.data, Path(scratch) / "student", config=config,
-                             exclude_titles=args.exclude_titles, limit=args.limit, eval_data=None,
-                             cache_dir=Path(scratch) / "cache", progress=False)
+            result = distill((model, tokenizer), args.data, Path(scratch) / "student", config=config, cache_dir=Path(scratch) / "cache", evaluate=False, selection=Selection(exclude_titles=args.exclude_titles, limit=args.limit), execution=Execution(progress=False))
         log = result.log
         # FLOPs of the student's steps: forward + backward = 3x forward, at real window lengths
         student_layers = len(result.info["identity"]["student_layers"])

@@ -3,7 +3,7 @@ that beats its hard-label twin on the held-out articles?
 
 Each recipe trains a hard-label student and a distilled one (``LAB_STUDENTS``) from the same
 initialisation, labelled questions, fit questions, budget in training windows and seed, through
-:func:`xdanalysis.distill.lab_student` (cached: a second run of the script only prints). Printed per
+:func:`xdanalysis.labs.lab_student` (cached: a second run of the script only prints). Printed per
 student: windows seen, training seconds, held-out EM / F1 / HasAns F1 / NoAns, the same at the teacher's
 threshold 0, F1 when forced to answer; per recipe: distilled − hard on HasAns F1 and overall F1 with a
 paired-bootstrap 95% CI over the held-out questions. Nothing is tuned on the held-out articles.
@@ -21,7 +21,7 @@ import time
 import pandas as pd
 
 from xdanalysis.analysis import compare
-from xdanalysis.distill import NAIVE_RECIPE, LabRecipe, lab_student
+from xdanalysis.labs import NAIVE_RECIPE, LabRecipe, lab_student
 
 # name: (recipe, the distilled student's kind). The hard-label twin shares everything it can use.
 RECIPES = {

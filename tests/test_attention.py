@@ -28,6 +28,7 @@ from xdanalysis.views.attention import (
     plot_question_to_context,
     plot_statistic_difference,
 )
+from xdanalysis.core import Execution
 
 
 def test_eager_switch_leaves_logits_unchanged_and_is_restored(tiny):
@@ -139,7 +140,7 @@ def test_crop_keeps_the_answer_and_question_to_context():
 
 def test_batched_statistics_equal_one_question_at_a_time(tiny, tiny_model_dir, squad_file, tmp_path):
     model, tokenizer = tiny
-    run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", windowing=WindowSettings(64, 16), progress=False)
+    run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", windowing=WindowSettings(64, 16), execution=Execution(progress=False))
     per_question = head_statistics(run, model, tokenizer, batch_size=3, progress=False)
     assert set(per_question["id"]) == set(run.table["id"])
     row = run.table.iloc[0]

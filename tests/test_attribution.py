@@ -9,9 +9,10 @@ import torch
 from conftest import LONG_CONTEXT, SHORT_CONTEXT
 
 from xdanalysis.core.settings import WindowSettings
-from xdanalysis.interpret.attribution import Attributor, IntegratedGradients, merge_windows, to_words
+from xdanalysis.interpret.attribution import Attributor, IntegratedGradients, deletion_area, merge_windows, to_words
 from xdanalysis.interpret.attribution_stats import attention_attribution_correlation
 from xdanalysis.model.loading import load_qa_model
+from xdanalysis.core import Execution
 
 
 class LinearQA(torch.nn.Module):
@@ -148,7 +149,8 @@ def test_deletion_curve_finds_the_answer_token(linear):
         question, context, merged.words, target="span", max_words=4, random_repeats=4)
     attributed = curve[curve["order"] == "attribution"].set_index("k")["change"]
     assert attributed[0] == 0 and attributed[1] < -3  # deleting "Paris" takes the answer away
-    assert curve.attrs["area"]["attribution"] < curve.attrs["area"]["random"]
+    area = deletion_area(curve)
+    assert area["attribution"] < area["random"]
 
 
 def test_attention_and_attribution_rank_correlation_by_hand():
@@ -184,7 +186,7 @@ def test_statistics_over_decision_groups(tiny_model_dir, squad_file, tmp_path, t
     from xdanalysis.runs.run import predict_run
 
     model, tokenizer = tiny
-    run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", windowing=WindowSettings(64, 16), progress=False)
+    run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", windowing=WindowSettings(64, 16), execution=Execution(progress=False))
     groups = {"answered": ["correct", "partial_long", "partial_short", "partial_shifted", "wrong_span",
                            "false_answer"], "abstained": ["abstained", "correct_abstention"]}
     stats = attribution_statistics(run, model, tokenizer, per_group=2, groups=groups, n_steps=8, progress=False)

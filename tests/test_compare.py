@@ -8,7 +8,7 @@ import pytest
 from test_errors import hand_run
 
 from xdanalysis.analysis.compare import compare
-from xdanalysis.analysis.tradeoff import tradeoff_table
+from xdanalysis.labs.tradeoff import tradeoff_table
 from xdanalysis.core.metrics import question_scores
 from xdanalysis.core.settings import DecodingSettings, WindowSettings
 from xdanalysis.core.stats import kl_divergence, paired_bootstrap
@@ -20,6 +20,7 @@ from xdanalysis.views.compare import (
     plot_tradeoff,
     plot_transitions,
 )
+from xdanalysis.core import Execution
 
 
 def test_paired_bootstrap_matches_a_direct_computation():
@@ -177,7 +178,7 @@ def test_soft_targets_tradeoff_and_attention_transfer(tiny_model_dir, tmp_path, 
     assert list(kl["temperature"]) == [1.0, 4.0] and (kl["KL mean"] >= 0).all()
     assert not np.allclose(soft[soft["temperature"] == 1.0]["p_start"], soft[soft["temperature"] == 4.0]["p_start"])
 
-    runs = {name: predict_run(path, squad_file, tmp_path / name, progress=False) for name, path in
+    runs = {name: predict_run(path, squad_file, tmp_path / name, execution=Execution(progress=False)) for name, path in
             (("student", small_dir), ("teacher", big_dir))}
     frame = tradeoff_table({"student": (*small, small_dir, runs["student"]), "teacher": (*big, big_dir, runs["teacher"])},
                            table.iloc[:4])
@@ -234,7 +235,7 @@ def test_distillation_widgets(tiny_model_dir, tmp_path, squad_file):
 def test_runs_over_different_gold_are_refused_and_other_settings_warned(tiny_model_dir, squad_file, tmp_path):
     from xdanalysis.runs.run import predict_run
 
-    small = {"windowing": WindowSettings(64, 16), "progress": False}
+    small = {"windowing": WindowSettings(64, 16), "execution": Execution(progress=False)}
     first = predict_run(tiny_model_dir, squad_file, tmp_path / "a", **small)
     payload = json.loads(squad_file.read_text())
     payload["data"][1]["paragraphs"][0]["qas"][0]["answers"] = [{"text": "France", "answer_start": 24}]

@@ -11,14 +11,8 @@ import pandas as pd
 import pytest
 import torch
 
-from xdanalysis.compress import (
-    CompressSettings,
-    Variant,
-    compress,
-    head_importance,
-    heads_to_prune,
-    parse_variant,
-)
+from xdanalysis.compress import Variant, head_importance, heads_to_prune, parse_variant
+from xdanalysis.labs import CompressSettings, compress
 from xdanalysis.core.data import load_squad
 from xdanalysis.core.settings import NAIVE_INT8, Int8Settings
 from xdanalysis.model.device import model_device_dtype, resolve_dtype, resolve_placement
@@ -29,6 +23,7 @@ from xdanalysis.runs.run import predict_run
 from xdanalysis.runs.store import RunMismatchError
 
 from conftest import build_tiny_model
+from xdanalysis.core import Execution
 
 
 @pytest.fixture(autouse=True)
@@ -136,7 +131,7 @@ def test_int8_model_is_cached_and_rebuilt_when_the_weights_change(tiny_model_dir
 
 
 def test_int8_run_records_its_settings_and_they_are_part_of_its_identity(tiny_model_dir, squad_file, tmp_path):
-    run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", dtype="int8", progress=False)
+    run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", execution=Execution(dtype="int8", progress=False))
     settings = json.loads((tmp_path / "run" / "run.json").read_text())["settings"]
     from xdanalysis.model.quantize import resolve_int8
 
@@ -144,9 +139,9 @@ def test_int8_run_records_its_settings_and_they_are_part_of_its_identity(tiny_mo
     assert settings["int8"]["reduce_range"] in (True, False)  # decided for this CPU, and recorded
     assert len(run.table) == 8
     with pytest.raises(RunMismatchError, match="int8"):
-        predict_run(tiny_model_dir, squad_file, tmp_path / "run", dtype="int8", int8=NAIVE_INT8, progress=False)
+        predict_run(tiny_model_dir, squad_file, tmp_path / "run", execution=Execution(dtype="int8", int8=NAIVE_INT8, progress=False))
     with pytest.raises(RunMismatchError, match="dtype"):
-        predict_run(tiny_model_dir, squad_file, tmp_path / "run", progress=False)
+        predict_run(tiny_model_dir, squad_file, tmp_path / "run", execution=Execution(progress=False))
 
 
 def test_cli_predicts_in_int8(tiny_model_dir, squad_file, tmp_path):

@@ -11,9 +11,10 @@ from xdanalysis.model.device import fast_bfloat16, resolve_device, resolve_dtype
 from xdanalysis.model.loading import load_qa_model
 from xdanalysis.runs.run import load_run, predict_run
 from xdanalysis.runs.store import RunMismatchError
+from xdanalysis.core import Execution
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
-SETTINGS = {"windowing": WindowSettings(64, 16), "progress": False}
+SETTINGS = {"windowing": WindowSettings(64, 16)}
 
 
 def test_auto_device_and_absent_devices():
@@ -43,15 +44,15 @@ def test_auto_dtype_follows_the_hardware(monkeypatch):
 
 def test_dtype_is_recorded_and_part_of_the_runs_identity(tiny_model_dir, squad_file, tmp_path):
     fp32 = predict_run(tiny_model_dir, squad_file, tmp_path / "fp32", **SETTINGS)
-    bf16 = predict_run(tiny_model_dir, squad_file, tmp_path / "bf16", dtype="bfloat16", **SETTINGS)
+    bf16 = predict_run(tiny_model_dir, squad_file, tmp_path / "bf16", execution=Execution(dtype="bfloat16"), **SETTINGS)
     assert fp32.info["settings"]["dtype"] == "float32" and bf16.info["settings"]["dtype"] == "bfloat16"
     assert fp32.info["settings"]["device"] == bf16.info["settings"]["device"] == resolve_device("auto")
     # a random tiny model's logits are close together: bf16 moves some, but the table is the same questions
     assert list(fp32.table["id"]) == list(bf16.table["id"])
     assert (fp32.table["null_odds"] - bf16.table["null_odds"]).abs().max() < 0.5
     with pytest.raises(RunMismatchError, match="dtype: 'bfloat16' there, 'float32' asked"):
-        predict_run(tiny_model_dir, squad_file, tmp_path / "bf16", dtype="float32", **SETTINGS)
-    assert predict_run(tiny_model_dir, squad_file, tmp_path / "bf16", dtype="bfloat16", **SETTINGS).info == bf16.info
+        predict_run(tiny_model_dir, squad_file, tmp_path / "bf16", execution=Execution(dtype="float32"), **SETTINGS)
+    assert predict_run(tiny_model_dir, squad_file, tmp_path / "bf16", execution=Execution(dtype="bfloat16"), **SETTINGS).info == bf16.info
 
 
 def test_runs_from_before_device_and_dtype_were_recorded_are_reused(tiny_model_dir, squad_file, tmp_path):
@@ -72,7 +73,7 @@ def test_a_loaded_model_runs_where_it_is(tiny_model_dir, squad_file, tmp_path):
     run = predict_run((model, tokenizer), squad_file, tmp_path / "pair", **SETTINGS)
     assert run.info["settings"]["dtype"] == "bfloat16" and run.info["settings"]["device"] == "cpu"
     with pytest.raises(ValueError, match="move it first"):
-        predict_run((model, tokenizer), squad_file, tmp_path / "pair2", dtype="float32", **SETTINGS)
+        predict_run((model, tokenizer), squad_file, tmp_path / "pair2", execution=Execution(dtype="float32"), **SETTINGS)
     assert next(model.parameters()).dtype == torch.bfloat16  # the caller's model was not touched
 
 
@@ -93,12 +94,12 @@ def test_cli_names_an_impossible_device_or_dtype(tiny_model_dir, squad_file, tmp
 
 @needs_cuda
 def test_cuda_runs_give_the_cpu_answers(tiny_model_dir, squad_file, tmp_path):
-    cpu = predict_run(tiny_model_dir, squad_file, tmp_path / "cpu", device="cpu", **SETTINGS)
-    gpu = predict_run(tiny_model_dir, squad_file, tmp_path / "gpu", device="cuda", **SETTINGS)
+    cpu = predict_run(tiny_model_dir, squad_file, tmp_path / "cpu", execution=Execution(device="cpu"), **SETTINGS)
+    gpu = predict_run(tiny_model_dir, squad_file, tmp_path / "gpu", execution=Execution(device="cuda"), **SETTINGS)
     assert gpu.info["settings"]["device"] == "cuda"
     assert list(gpu.table["answer"]) == list(cpu.table["answer"])
     assert (gpu.table["null_odds"] - cpu.table["null_odds"]).abs().max() < 1e-3
-    half = predict_run(tiny_model_dir, squad_file, tmp_path / "fp16", device="cuda", dtype="float16", **SETTINGS)
+    half = predict_run(tiny_model_dir, squad_file, tmp_path / "fp16", execution=Execution(device="cuda", dtype="float16"), **SETTINGS)
     assert half.info["settings"]["dtype"] == "float16"
 
 

@@ -18,6 +18,7 @@ from xdanalysis.distill.teacher import move_distribution, teacher_logits
 from xdanalysis.distill.train import distill
 from xdanalysis.model.loading import load_qa_model
 from xdanalysis.model.windows import prepare_windows
+from xdanalysis.core import Execution, Selection
 
 SMALL = {"max_seq_length": 64, "doc_stride": 16}  # soft_target_entropy's window options
 WINDOWS = WindowSettings(64, 16)
@@ -117,7 +118,7 @@ def test_a_few_steps_lower_the_loss_and_give_a_loadable_student(tmp_path, squad_
 
     teacher = build_tiny_model(tmp_path / "teacher", layers=3, seed=3)
     config = DistillConfig(max_steps=30, epochs=30, batch_size=8, learning_rate=3e-3, windowing=WINDOWS)
-    result = distill(teacher, squad_file, tmp_path / "student", student_layers=(0, 2), config=config, progress=False)
+    result = distill(teacher, squad_file, tmp_path / "student", config=config, student=(0, 2), execution=Execution(progress=False))
     log = result.log
     assert len(log) == 30 and log["total"].iloc[-5:].mean() < log["total"].iloc[:5].mean()
     info = json.loads((tmp_path / "student" / "distill.json").read_text())
@@ -126,10 +127,9 @@ def test_a_few_steps_lower_the_loss_and_give_a_loadable_student(tmp_path, squad_
     model, tokenizer = load_qa_model(tmp_path / "student")  # a trained head: no allow_random_head needed
     assert model.config.num_hidden_layers == 2
     with pytest.warns(UserWarning, match="trained on"):  # its training.json flags runs over its training articles
-        run = predict_run(tmp_path / "student", squad_file, tmp_path / "run", progress=False, windowing=WINDOWS)
+        run = predict_run(tmp_path / "student", squad_file, tmp_path / "run", windowing=WINDOWS, execution=Execution(progress=False))
     assert run.info["settings"]["trained_on_overlap"]["questions"] == 8
-    again = distill(teacher, squad_file, tmp_path / "student", student_layers=(0, 2), config=config,
-                    progress=False)  # finished: reused
+    again = distill(teacher, squad_file, tmp_path / "student", config=config, student=(0, 2), execution=Execution(progress=False))  # finished: reused
     pd.testing.assert_frame_equal(again.log, log)
 
 
@@ -139,7 +139,7 @@ def test_an_interrupted_training_resumes_to_the_same_weights(tmp_path, squad_fil
     teacher = build_tiny_model(tmp_path / "teacher", layers=3, seed=3)
     config = DistillConfig(max_steps=12, epochs=12, batch_size=8, learning_rate=1e-3, checkpoint_every=4,
                            windowing=WINDOWS)
-    settings = dict(student_layers=(0, 2), config=config, progress=False, cache_dir=tmp_path / "cache")
+    settings = dict(student=(0, 2), config=config, execution=Execution(progress=False), cache_dir=tmp_path / "cache")
     distill(teacher, squad_file, tmp_path / "straight", **settings)
     with pytest.raises(KeyboardInterrupt):
         distill(teacher, squad_file, tmp_path / "resumed", _stop_after=6, **settings)
@@ -153,7 +153,7 @@ def test_an_interrupted_training_resumes_to_the_same_weights(tmp_path, squad_fil
 
 def test_teacher_logits_are_cached_and_reused(tmp_path, squad_file):
     teacher = build_tiny_model(tmp_path / "teacher", layers=2, seed=1)
-    common = dict(student_layers=(0,), progress=False, cache_dir=tmp_path / "cache")
+    common = dict(student=(0,), execution=Execution(progress=False), cache_dir=tmp_path / "cache")
     first = distill(teacher, squad_file, tmp_path / "a", config=DistillConfig(alpha=0.5, max_steps=2, batch_size=8,
                                                                               windowing=WINDOWS), **common)
     (chunk,) = (tmp_path / "cache").glob("*/chunk-*.npz")
@@ -169,8 +169,7 @@ def test_teacher_logits_are_cached_and_reused(tmp_path, squad_file):
 
 def test_attention_transfer_runs_with_one_tokenizer_and_is_refused_across_two(tmp_path, squad_file):
     teacher = build_tiny_model(tmp_path / "teacher", layers=2, seed=1)
-    result = distill(teacher, squad_file, tmp_path / "att", student_layers=(1,), progress=False,
-                     config=DistillConfig(attention_weight=1.0, max_steps=3, batch_size=8, windowing=WINDOWS))
+    result = distill(teacher, squad_file, tmp_path / "att", config=DistillConfig(attention_weight=1.0, max_steps=3, batch_size=8, windowing=WINDOWS), student=(1,), execution=Execution(progress=False))
     assert (result.log["attention"] > 0).all()
 
 
@@ -180,8 +179,8 @@ def test_teacher_distributions_move_onto_another_tokenizer(tmp_path, tiny_model_
                           "context": [SHORT_CONTEXT], "answer_texts": [["1889"]],
                           "answer_starts": [[SHORT_CONTEXT.index("1889")]]})
     student_windows = prepare_windows(table, bpe_tokenizer, windowing=WindowSettings(128, 32))
-    moved = teacher_logits(teacher, wordpiece, table, student_windows, bpe_tokenizer, cache_dir=tmp_path,
-                           settings={"max_seq_length": 128, "doc_stride": 32}, progress=False)
+    moved = teacher_logits((teacher, wordpiece), table, student_windows, bpe_tokenizer, cache_dir=tmp_path,
+                           windowing=WindowSettings(128, 32), execution=Execution(progress=False)).logits
     start, end = moved[0]
     assert len(start) == len(student_windows.input_ids[0])
     p = np.exp(start - start.max())
@@ -209,8 +208,7 @@ def test_attention_transfer_across_tokenizers_is_refused(tmp_path, squad_file, b
                                         num_attention_heads=2, intermediate_size=64)).save_pretrained(student_dir)
     bpe_tokenizer.save_pretrained(student_dir)
     with pytest.raises(ValueError, match="must share a tokenizer"):
-        distill(teacher, squad_file, tmp_path / "x", student=student_dir, progress=False,
-                config=DistillConfig(attention_weight=1.0, max_steps=1, windowing=WINDOWS))
+        distill(teacher, squad_file, tmp_path / "x", student=student_dir, config=DistillConfig(attention_weight=1.0, max_steps=1, windowing=WINDOWS), execution=Execution(progress=False))
 
 
 def test_temperature_softens_targets_and_t_squared_keeps_the_gradient_scale(tiny_model_dir, squad_file):
@@ -230,15 +228,13 @@ def test_temperature_softens_targets_and_t_squared_keeps_the_gradient_scale(tiny
 
 def test_a_hard_label_student_needs_no_teacher_pass(tmp_path, squad_file):
     teacher = build_tiny_model(tmp_path / "teacher", layers=2, seed=1)
-    result = distill(teacher, squad_file, tmp_path / "hard", student_layers=(0,), progress=False,
-                     cache_dir=tmp_path / "cache",
-                     config=DistillConfig(alpha=0.0, max_steps=2, batch_size=8, windowing=WINDOWS))
+    result = distill(teacher, squad_file, tmp_path / "hard", cache_dir=tmp_path / "cache", config=DistillConfig(alpha=0.0, max_steps=2, batch_size=8, windowing=WINDOWS), student=(0,), execution=Execution(progress=False))
     assert result.info["teacher_logits"] is None and not (tmp_path / "cache").exists()  # no teacher pass at all
     assert result.log["soft"].isna().all() and (result.log["total"] == result.log["hard"]).all()
 
 
 def test_the_lab_refuses_to_score_students_on_their_training_questions(tiny_model_dir, squad_file, tmp_path):
-    from xdanalysis.distill.lab import lab_student
+    from xdanalysis.labs.distill import lab_student
 
     with pytest.raises(ValueError, match="name the articles to hold out"):
         lab_student("soft targets", tiny_model_dir, squad_file, runs=tmp_path, held_out=None)
@@ -277,7 +273,8 @@ def test_transfer_questions_are_labelled_by_the_teacher_alone(tmp_path, squad_fi
     transfer = load_squad(squad_file, titles=["Paris"])
     wrong_gold = transfer.assign(answer_texts=[["Eiffel"]] * 4, answer_starts=[[SHORT_CONTEXT.index("Eiffel")]] * 4)
     config = DistillConfig(alpha=0.5, max_steps=4, epochs=4, batch_size=4, windowing=WINDOWS)
-    common = dict(student_layers=(0,), config=config, progress=False, cache_dir=tmp_path / "cache", evaluate=False)
+    common = dict(student=(0,), config=config, execution=Execution(progress=False), cache_dir=tmp_path / "cache",
+                  evaluate=False)
     a = distill(teacher, labelled, tmp_path / "a", transfer=transfer, **common)
     distill(teacher, labelled, tmp_path / "b", transfer=wrong_gold, **common)
     weights_a, weights_b = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
@@ -295,7 +292,7 @@ def test_transfer_questions_are_labelled_by_the_teacher_alone(tmp_path, squad_fi
 
 def test_the_lab_refits_the_threshold_on_fit_questions_and_records_its_students(tmp_path, squad_file):
     from xdanalysis.core.metrics import compute_f1, squad_v2_scores
-    from xdanalysis.distill.lab import LAB_RESULTS, LabRecipe, lab_student
+    from xdanalysis.labs.distill import LAB_RESULTS, LabRecipe, lab_student
     from xdanalysis.runs.run import predict_run
 
     teacher = build_tiny_model(tmp_path / "teacher", layers=2, seed=1)
@@ -306,15 +303,13 @@ def test_the_lab_refits_the_threshold_on_fit_questions_and_records_its_students(
     # the threshold is the one that maximises the official F1 on the fit questions
     fit = soft.path / "fit-run"
     with pytest.warns(UserWarning, match="trained on"):  # the fit questions come from training articles
-        fitted = predict_run(soft.path, squad_file, tmp_path / "check-fit", progress=False,
-                             table=load_squad(squad_file).set_index("id")
-                             .loc[pd.read_parquet(fit / "examples.parquet")["id"]].reset_index(),
-                             decoding=DecodingSettings(null_score_diff_threshold=soft.info["lab"]["threshold"]))
+        fitted = predict_run(soft.path, load_squad(squad_file).set_index("id")
+                             .loc[pd.read_parquet(fit / "examples.parquet")["id"]].reset_index(), tmp_path / "check-fit", decoding=DecodingSettings(null_score_diff_threshold=soft.info["lab"]["threshold"]), execution=Execution(progress=False))
     official = squad_v2_scores({i: list(a) for i, a in zip(fitted.table["id"], fitted.table["answer_texts"])},
                                fitted.predictions, fitted.na_probs)
     assert fitted.scores(with_na_probs=False)["f1"] == pytest.approx(official["best_f1"])
     # the figures at threshold 0 are those of a run decided at 0; forced F1 is the best spans' F1
-    at_zero = predict_run(soft.path, squad_file, tmp_path / "zero", titles=["Paris"], progress=False).scores()
+    at_zero = predict_run(soft.path, squad_file, tmp_path / "zero", selection=Selection(titles=["Paris"]), execution=Execution(progress=False)).scores()
     scores = soft.info["lab"]["scores"]
     assert scores["at_zero"]["f1"] == pytest.approx(at_zero["f1"])
     answerable = soft.run.table[soft.run.table["has_answer"]]

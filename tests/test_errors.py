@@ -6,7 +6,7 @@ import pytest
 
 from xdanalysis.analysis.calibration import calibration_summary, reliability
 from xdanalysis.analysis.outcomes import confusion, outcomes
-from xdanalysis.analysis.selective import aurc, risk_coverage, selective_summary
+from xdanalysis.analysis.selective import aurc, coverage_at, curve_aurc, risk_coverage, selective_summary
 from xdanalysis.analysis.slices import SLICES, Slice, examples, slice_table, slice_values
 from xdanalysis.analysis.thresholds import cross_fitted_threshold, threshold_curve, threshold_summary
 from xdanalysis.core.metrics import question_scores, squad_v2_scores
@@ -209,7 +209,8 @@ def test_risk_coverage_and_aurc_by_hand():
     np.testing.assert_allclose(curve["risk"], risks)
     np.testing.assert_allclose(curve["coverage"], np.arange(1, 10) / 9)
     assert aurc(table) == pytest.approx(sum(risks) / 9)
-    assert curve.attrs["coverage at 80% F1"] == pytest.approx(1 / 9)  # only the first reaches risk <= 0.2
+    assert coverage_at(curve, 0.8) == pytest.approx(1 / 9)  # only the first reaches risk <= 0.2
+    assert curve_aurc(curve) == pytest.approx(sum(risks) / 9)
     # answering everything at the end: risk = 1 - mean F1 of every best span
     assert curve["risk"].iloc[-1] == pytest.approx(1 - sum(f1) / 9)
     summary = selective_summary(table).iloc[0]

@@ -9,9 +9,11 @@ import warnings
 import pytest
 
 from xdanalysis.apps.cli import main
-from xdanalysis.compress import CompressSettings, Variant, compress, parse_variant, split_variants
+from xdanalysis.compress import Variant, parse_variant, split_variants
+from xdanalysis.labs import CompressSettings, compress
 from xdanalysis.core.settings import NAIVE_INT8
 from xdanalysis.runs.run import predict_run
+from xdanalysis.core import Execution
 
 SMALL_CLI = ["--max-seq-length", "64", "--doc-stride", "16"]
 LAB = CompressSettings(importance_questions=4, speed_questions=4, speed_rounds=1, n_boot=50)
@@ -70,7 +72,7 @@ def test_score_expands_a_tilde_after_an_equals_sign_and_guards_its_output(tmp_pa
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
     run = tmp_path / "run"
-    predict_run(tiny_model_dir, squad_file, run, allow_random_head=True, progress=False)
+    predict_run(tiny_model_dir, squad_file, run, execution=Execution(allow_random_head=True, progress=False))
     assert main(["score", str(squad_file), str(run / "predictions.json"), "-n", str(run / "na_probs.json"),
                  "-p=~/imgs"]) == 0
     assert (tmp_path / "home" / "imgs" / "pr_f1.png").exists() and not (tmp_path / "~").exists()
@@ -83,7 +85,7 @@ def test_score_expands_a_tilde_after_an_equals_sign_and_guards_its_output(tmp_pa
 
 def test_score_missing_as_wrong_with_probabilities_and_images(tmp_path, squad_file, tiny_model_dir):
     run = tmp_path / "run"
-    predict_run(tiny_model_dir, squad_file, run, allow_random_head=True, progress=False)
+    predict_run(tiny_model_dir, squad_file, run, execution=Execution(allow_random_head=True, progress=False))
     predictions = json.loads((run / "predictions.json").read_text())
     probabilities = json.loads((run / "na_probs.json").read_text())
     for gone in ("n1", "p3"):  # one answerable, one unanswerable without a prediction
@@ -166,7 +168,7 @@ def test_malformed_variants_are_named(text, message):
 def test_two_teachers_labs_share_one_runs_folder(tmp_path, squad_file, tiny_model_dir):
     from conftest import build_tiny_model
 
-    from xdanalysis.distill.lab import LabRecipe, lab_student
+    from xdanalysis.labs.distill import LabRecipe, lab_student
 
     other = build_tiny_model(tmp_path / "other-teacher", seed=3)
     recipe = LabRecipe(labelled=3, transfer=0, fit=1, windows=4, layers=(0,))
@@ -183,7 +185,7 @@ def test_two_teachers_labs_share_one_runs_folder(tmp_path, squad_file, tiny_mode
 
 @pytest.mark.slow
 def test_a_damaged_lab_record_is_kept_aside_and_the_student_recorded(tmp_path, squad_file, tiny_model_dir):
-    from xdanalysis.distill.lab import LAB_RESULTS, LabRecipe, lab_checkpoints, lab_student
+    from xdanalysis.labs.distill import LAB_RESULTS, LabRecipe, lab_checkpoints, lab_student
 
     recipe = LabRecipe(labelled=3, transfer=0, fit=1, windows=4, layers=(0,))
     runs = tmp_path / "runs"

@@ -204,7 +204,7 @@ def test_distillation_lab_runs(monkeypatch, tmp_path, squad_file):
 
 
 def test_robustness_and_calibration_runs(offline_env, monkeypatch, tmp_path):
-    from xdanalysis.analysis.probes.run import load_probes
+    from xdanalysis.labs.probes import load_probes
     from xdanalysis.analysis.probes.summary import probe_summary
 
     env = {k: v for k, v in offline_env.items() if k in ("XDANALYSIS_MODEL", "XDANALYSIS_DATA")}
@@ -215,10 +215,11 @@ def test_robustness_and_calibration_runs(offline_env, monkeypatch, tmp_path):
     outputs = outputs_of(notebook)
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 3
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
-    results = load_probes(tmp_path / "probes")
+    probes = load_probes(tmp_path / "probes")
+    results = probes.table
     assert results["title"].nunique() == 2
     # the consistency table on screen is the package's, on the probes the notebook ran
-    summary = probe_summary(results).round(1).set_index("probe")
+    summary = probe_summary(probes).round(1).set_index("probe")
     shown = next(o["data"]["text/html"] for o in outputs
                  if "consistency if correct" in o.get("data", {}).get("text/html", ""))
     import re

@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from xdanalysis.compress.study import verdict  # noqa: E402
+from xdanalysis.labs.compress import verdict  # noqa: E402
 from xdanalysis.views.compress import plot_frontier, plot_head_importance, plot_threshold_shift  # noqa: E402
 from xdanalysis.views.distill import plot_entropy, plot_gradient_scale  # noqa: E402
 from xdanalysis.views.layers import plot_cka_map, plot_layer_accuracy, plot_patching  # noqa: E402
@@ -120,3 +120,95 @@ def test_entropy_and_gradient_scale_draw_their_columns():
     scale = pd.DataFrame({"temperature": [1, 2, 4], "without T²": [1.0, 0.25, 0.0625], "with T²": [1.0, 1.0, 1.0]})
     ax = plot_gradient_scale(scale)
     assert [list(line.get_ydata()) for line in ax.get_lines()] == [[1.0, 0.25, 0.0625], [1.0, 1.0, 1.0]]
+
+
+# The six plots that had no read-back yet -------------------------------------------------------------------
+
+def test_top_tokens_draws_the_largest_absolute_scores_signed_and_coloured():
+    from types import SimpleNamespace
+
+    from xdanalysis.views.attribution import plot_top_tokens
+
+    words = pd.DataFrame({"text": ["a", "b", "c", "d"], "kind": ["question", "context", "context", "context"],
+                          "score": [0.1, -3.0, 2.0, -0.5]})
+    ax = plot_top_tokens(SimpleNamespace(words=words, target="null_odds", method="gradient_x_input"), top=3)
+    widths = [bar.get_width() for bar in ax.patches]
+    assert widths == [-0.5, 2.0, -3.0]  # the 3 largest |score|, the largest at the top
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["d (c)", "c (c)", "b (c)"]
+    reds = [bar.get_facecolor()[0] > bar.get_facecolor()[2] for bar in ax.patches]
+    assert reds == [False, True, False]  # red pushes the target up, blue down
+    assert ax.get_xlabel() == "attribution to null_odds (gradient x input)"
+
+
+def test_deletion_curves_draw_each_order_and_label_its_area():
+    from xdanalysis.interpret.attribution import deletion_area
+    from xdanalysis.views.attribution import plot_deletion_curves
+
+    curve = pd.DataFrame({"order": ["attribution"] * 3 + ["random"] * 3, "k": [0, 1, 2] * 2,
+                          "target": "null_odds", "value": [5.0, 3.0, 1.0, 5.0, 4.5, 4.0],
+                          "change": [0.0, -2.0, -4.0, 0.0, -0.5, -1.0]})
+    assert deletion_area(curve) == {"attribution": -3.0, "random": -0.75}
+    ax = plot_deletion_curves({"IG": curve})
+    lines = [line for line in ax.get_lines() if line.get_label().startswith("IG")]
+    assert [line.get_label() for line in lines] == ["IG: top attributed first (area -3.00)",
+                                                    "IG: random words (area -0.75)"]
+    assert lines[0].get_ydata().tolist() == [0.0, -2.0, -4.0]
+    assert ax.get_ylabel() == "change of the null odds"
+
+
+def test_layer_correlation_draws_the_mean_per_layer_and_counts_questions():
+    from xdanalysis.views.attribution import plot_layer_correlation
+
+    frame = pd.DataFrame({"layer": [0, 0, 1, 1], "spearman": [0.2, 0.4, -0.1, 0.3]})
+    ax = plot_layer_correlation(frame)
+    mean = ax.get_lines()[0]
+    assert mean.get_xdata().tolist() == [0, 1] and mean.get_ydata() == pytest.approx([0.3, 0.1])
+    assert ax.get_title().endswith("(n=2 question(s))") and ax.get_ylim() == (-1, 1)
+
+
+def test_layer_distributions_keep_the_top_tokens_in_text_order():
+    from xdanalysis.views.layers import plot_layer_distributions
+
+    distributions = pd.DataFrame([[0.7, 0.1, 0.2, 0.0], [0.1, 0.0, 0.1, 0.8]])
+    ax = plot_layer_distributions(distributions, ["[CLS]", "the", "cat", "sat"], top=3)
+    image = ax.get_images()[0].get_array()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["[CLS]", "cat", "sat"]  # "the" has the least mass
+    assert np.asarray(image).tolist() == [[0.7, 0.2, 0.0], [0.1, 0.1, 0.8]]
+
+
+def test_slice_grid_paints_each_cell_with_its_value_and_count():
+    from xdanalysis.views.concentrate import plot_slice_grid
+
+    grid = pd.DataFrame({"type": ["what", "what", "who", "who"], "length": ["short", "long"] * 2,
+                         "count": [30, 12, 0, 4], "F1": [60.0, 40.0, np.nan, 10.0],
+                         "F1_low": [50.0, 20.0, np.nan, np.nan], "share": [0.65, 0.26, 0.0, 0.09],
+                         "share_of_errors": [0.5, 0.3, 0.0, 0.2], "EM": [50.0, 30.0, np.nan, 0.0]})
+    grid.attrs.update(rows="type", columns="length")
+    ax = plot_slice_grid(grid)
+    painted = np.ma.filled(ax.get_images()[0].get_array(), np.nan)
+    assert painted[0].tolist() == [60.0, 40.0] and np.isnan(painted[1, 0]) and painted[1, 1] == 10.0
+    texts = sorted(t.get_text() for t in ax.texts)
+    assert texts == ["10\nn=4", "40\nn=12", "60\nn=30"]  # the empty cell has no text
+    assert sum(bool(p.get_hatch()) for p in ax.patches) == 1  # the 4-question cell: too few for an interval
+
+
+def test_error_tree_draws_each_leaf_rate_interval_and_held_out_rate():
+    from types import SimpleNamespace
+
+    from xdanalysis.views.concentrate import plot_error_tree
+
+    leaves = pd.DataFrame({"rule": ["a ≤ 1", "a > 1"], "count": [40, 60], "share_of_errors": [70.0, 30.0],
+                           "error_rate": [80.0, 20.0], "low": [70.0, 10.0], "high": [90.0, 30.0],
+                           "held_out_error_rate": [75.0, 25.0], "held_out_low": [60.0, 15.0],
+                           "held_out_high": [85.0, 35.0], "verdict": ["held", "did not hold"]})
+    tree = SimpleNamespace(leaves=leaves, base_rate=44.0, target="error", model=SimpleNamespace(get_depth=lambda: 1))
+    ax = plot_error_tree(tree)
+    bars = [p for p in ax.patches if p.get_height() == pytest.approx(0.55)]
+    assert sorted(b.get_width() for b in bars) == [20.0, 80.0]
+    top = max(bars, key=lambda b: b.get_y())
+    assert top.get_width() == 80.0  # the first leaf at the top
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    first = next(label for label in labels if label.startswith("a ≤ 1"))
+    assert "n=40 · 70.0% of errors" in first and len(labels) == 2
+    assert any(line.get_xdata()[0] == 44.0 for line in ax.get_lines())  # the run's rate, dashed
+    assert [p.get_label() for p in ax.get_legend().get_patches()] == ["held", "did not hold"]

@@ -103,7 +103,7 @@ def test_risk_coverage_lines_are_the_curves():
     ax = plot_risk_coverage({"a": curve, "b": risk_coverage(shifted)}, ax=axes())
     lines = [line for line in ax.lines if not line.get_label().startswith("_")]
     np.testing.assert_allclose(lines[0].get_ydata(), 100 * curve["risk"])
-    assert lines[0].get_label() == f"a: AURC {100 * curve.attrs['aurc']:.1f} (n=9)"
+    assert lines[0].get_label() == f"a: AURC {100 * curve['risk'].mean():.1f} (n=9)"
     assert "coverage" in ax.get_xlabel() and "risk" in ax.get_ylabel()
 
 

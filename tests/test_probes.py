@@ -7,12 +7,13 @@ import pandas as pd
 import pytest
 
 from xdanalysis.analysis.probes.rewrites import PROBES, apply_probe, expectation_met, probe_names
-from xdanalysis.analysis.probes.run import load_probes
+from xdanalysis.labs.probes import load_probes
 from xdanalysis.analysis.probes.summary import probe_examples, probe_summary, probe_transitions
 from xdanalysis.core.data import COLUMNS, load_squad, write_squad
 from xdanalysis.core.metrics import normalize_answer
 from xdanalysis.core.settings import WindowSettings
 from xdanalysis.core.text import sentence_spans
+from xdanalysis.core import Execution
 
 TOWER = ("The Eiffel Tower is in Paris. It was finished in 1889 for the fair. Gustave Eiffel's company built it. "
          "Many visitors climb it every year.")
@@ -224,7 +225,8 @@ def test_probe_command_end_to_end(tiny_model_dir, squad_file, tmp_path, capsys, 
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "remove_answer_sentence" in printed and (out / "probes.parquet").exists()
-    results = load_probes(out)
+    probes = load_probes(out)
+    results = probes.table
     assert set(results["probe"]) == {"remove_answer_sentence", "question_typo", "add_irrelevant_sentence_end",
                                      "remove_plausible_sentence"}
     # every row against the runs themselves, independently of probe_results
@@ -240,7 +242,7 @@ def test_probe_command_end_to_end(tiny_model_dir, squad_file, tmp_path, capsys, 
             expected = {"abstain": probed_answer == "", "answer": run.loc[row.id, "exact"] == 1,
                         "same_answer": same}[row.expect]
             assert row.met == expected
-    summary = probe_summary(results, n_boot=200).set_index("probe")
+    summary = probe_summary(probes, n_boot=200).set_index("probe")
     for name, part in results.groupby("probe"):
         assert summary.loc[name, "consistency"] == pytest.approx(100 * part["met"].mean())
         assert summary.loc[name, "low"] <= summary.loc[name, "consistency"] <= summary.loc[name, "high"]
@@ -261,18 +263,18 @@ def test_probe_command_end_to_end(tiny_model_dir, squad_file, tmp_path, capsys, 
 
     monkeypatch.setattr(inference, "load_qa_model", refuse)
     assert main(args[:-1]) == 0
-    assert load_probes(out)["met"].tolist() == results["met"].tolist()
+    assert load_probes(out).table["met"].tolist() == results["met"].tolist()
 
 
 def test_a_later_subset_of_probes_keeps_the_earlier_results(tiny_model_dir, squad_file, tmp_path):
-    from xdanalysis.analysis.probes.run import run_probes
+    from xdanalysis.labs.probes import run_probes
 
-    options = {"progress": False, "windowing": WindowSettings(64, 16)}
+    options = {"execution": Execution(progress=False), "windowing": WindowSettings(64, 16)}
     out = tmp_path / "p"
-    first = run_probes(str(tiny_model_dir), squad_file, out, probes="question_typo,question_lowercase", **options)
-    again = run_probes(str(tiny_model_dir), squad_file, out, probes="remove_answer_sentence", **options)
+    first = run_probes(str(tiny_model_dir), squad_file, out, probes="question_typo,question_lowercase", **options).table
+    again = run_probes(str(tiny_model_dir), squad_file, out, probes="remove_answer_sentence", **options).table
     assert set(again["probe"]) == {"question_typo", "question_lowercase", "remove_answer_sentence"}
-    assert set(load_probes(out).attrs["probes"]) == set(again["probe"])
+    assert set(load_probes(out).record["probes"]) == set(again["probe"])
     kept = again[again["probe"] != "remove_answer_sentence"].reset_index(drop=True)
     pd.testing.assert_frame_equal(kept, first.reset_index(drop=True))
     # another seed is another experiment: refused in the same place, and replaces it with overwrite
@@ -280,5 +282,6 @@ def test_a_later_subset_of_probes_keeps_the_earlier_results(tiny_model_dir, squa
 
     with pytest.raises(RunMismatchError, match="overwrite"):
         run_probes(str(tiny_model_dir), squad_file, out, probes="question_typo", seed=3, **options)
-    other = run_probes(str(tiny_model_dir), squad_file, out, probes="question_typo", seed=3, overwrite=True, **options)
+    other = run_probes(str(tiny_model_dir), squad_file, out, probes="question_typo", seed=3, overwrite=True,
+                       **options).table
     assert set(other["probe"]) == {"question_typo"}

@@ -17,6 +17,7 @@ from xdanalysis.model.loading import load_qa_model
 from xdanalysis.model.pruning import PRUNED_HEADS_FILE, prune_heads, save_pruned
 from xdanalysis.runs.run import predict_run
 from xdanalysis.views.summary import abstaining_warning
+from xdanalysis.core import Execution
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def run(tiny_model_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("refusals")
     data = folder / "squad.json"
     data.write_text(json.dumps(squad_payload()))
-    return predict_run(tiny_model_dir, data, folder / "run", allow_random_head=True, progress=False)
+    return predict_run(tiny_model_dir, data, folder / "run", execution=Execution(allow_random_head=True, progress=False))
 
 
 # Figures not known, verdicts not found ---------------------------------------------------------------

@@ -8,6 +8,7 @@ from xdanalysis.analysis.slices import SLICES
 from xdanalysis.apps.cli import main
 from xdanalysis.apps.report import REPORT_SECTIONS
 from xdanalysis.core.settings import DecodingSettings, WindowSettings
+from xdanalysis.core import Execution, Selection
 
 
 @pytest.mark.slow
@@ -67,11 +68,10 @@ def test_report_of_degenerate_runs(tiny_model_dir, squad_file, tmp_path):
     from xdanalysis.apps.report import write_report
     from xdanalysis.runs.run import predict_run
 
-    small = {"windowing": WindowSettings(64, 16), "progress": False}
+    small = {"windowing": WindowSettings(64, 16), "execution": Execution(progress=False)}
     cases = {
         "no answerable question": predict_run(tiny_model_dir, _unanswerable_only(tmp_path), tmp_path / "a", **small),
-        "one unanswerable question": predict_run(tiny_model_dir, _unanswerable_only(tmp_path), tmp_path / "b",
-                                                 limit=1, **small),
+        "one unanswerable question": predict_run(tiny_model_dir, _unanswerable_only(tmp_path), tmp_path / "b", selection=Selection(limit=1), **small),
         "always abstains": predict_run(tiny_model_dir, squad_file, tmp_path / "c", decoding=DecodingSettings(null_score_diff_threshold=-1e9),
                                        **small),
     }

@@ -18,6 +18,7 @@ from xdanalysis.model.loading import load_qa_model
 from xdanalysis.model.quantize import int8_cache_dir
 from xdanalysis.runs.run import load_run, predict_run
 from xdanalysis.runs.store import RunError
+from xdanalysis.core import Execution
 
 
 @pytest.fixture(autouse=True)
@@ -141,7 +142,7 @@ def test_a_predict_through_a_planted_link_writes_only_the_run(tmp_path, squad_fi
     (out / "progress.json").write_text("{}")  # a run in progress: its directory, not a foreign one
     os.symlink(victim, out / "predictions.json.tmp")
     (out / "progress.json").unlink()
-    run = predict_run(tiny_model_dir, squad_file, out, allow_random_head=True, progress=False)
+    run = predict_run(tiny_model_dir, squad_file, out, execution=Execution(allow_random_head=True, progress=False))
     assert victim.read_text() == "keep me"
     assert json.loads((out / "predictions.json").read_text()) == run.predictions
 
@@ -159,12 +160,12 @@ def _flip_a_byte(file, at=None):
 def test_one_flipped_byte_in_an_output_is_refused_on_load_with_the_command_to_rebuild(tmp_path, squad_file,
                                                                                       tiny_model_dir, output):
     out = tmp_path / "run"
-    predict_run(tiny_model_dir, squad_file, out, allow_random_head=True, progress=False)
+    predict_run(tiny_model_dir, squad_file, out, execution=Execution(allow_random_head=True, progress=False))
     load_run(out)  # sound: loads
     _flip_a_byte(out / output)
     with pytest.raises(RunError, match=f"{output}: changed or damaged.*xdanalysis predict --model .* --out {out}"):
         load_run(out)
-    again = predict_run(tiny_model_dir, squad_file, out, allow_random_head=True, progress=False)  # rebuilt
+    again = predict_run(tiny_model_dir, squad_file, out, execution=Execution(allow_random_head=True, progress=False))  # rebuilt
     assert load_run(out).predictions == again.predictions
 
 
@@ -172,7 +173,7 @@ def test_a_second_load_of_an_unchanged_run_does_not_hash_again(tmp_path, squad_f
     import xdanalysis.runs.store as store
 
     out = tmp_path / "run"
-    predict_run(tiny_model_dir, squad_file, out, allow_random_head=True, progress=False)
+    predict_run(tiny_model_dir, squad_file, out, execution=Execution(allow_random_head=True, progress=False))
     load_run(out)
     hashed = []
     monkeypatch.setattr(store, "file_checksum", lambda f: hashed.append(f) or {"bytes": -1})
@@ -194,12 +195,12 @@ def test_a_swapped_distillation_checkpoint_is_not_unpickled(tmp_path, squad_file
     config = DistillConfig(epochs=1, batch_size=4, checkpoint_every=1)
     out = tmp_path / "student"
     with pytest.raises(KeyboardInterrupt):
-        distill(tiny_model_dir, squad_file, out, config=config, student_layers=[0], progress=False, _stop_after=2)
+        distill(tiny_model_dir, squad_file, out, config=config, _stop_after=2, student=[0], execution=Execution(progress=False))
     assert json.loads((out / "distill-progress.json").read_text())["checkpoint"]["sha256"]
     marker = tmp_path / "ran"
     with open(out / "checkpoint.pt", "wb") as handle:
         pickle.dump(_Planted(str(marker)), handle)
     with pytest.warns(UserWarning, match="checkpoint.pt: not the checkpoint this training wrote"):
-        result = distill(tiny_model_dir, squad_file, out, config=config, student_layers=[0], progress=False)
+        result = distill(tiny_model_dir, squad_file, out, config=config, student=[0], execution=Execution(progress=False))
     assert not marker.exists()
     assert result.info["steps"] >= 2

@@ -12,9 +12,10 @@ from conftest import squad_payload
 
 from xdanalysis.core.settings import WindowSettings
 from xdanalysis.runs.run import load_run, predict_run
+from xdanalysis.core import Execution
 
 pytestmark = pytest.mark.ray
-SETTINGS = {"windowing": WindowSettings(64, 16), "progress": False}
+SETTINGS = {"windowing": WindowSettings(64, 16)}
 
 
 def need_ray():
@@ -52,8 +53,8 @@ def same_run(a, b):
 def test_a_ray_run_is_the_local_run(tiny_model_dir, tmp_path):
     need_ray()
     data = many_questions(tmp_path / "d.json", 5)
-    local = predict_run(tiny_model_dir, data, tmp_path / "local", chunk_size=4, **SETTINGS)
-    on_ray = predict_run(tiny_model_dir, data, tmp_path / "ray", chunk_size=4, engine="ray", workers=2, **SETTINGS)
+    local = predict_run(tiny_model_dir, data, tmp_path / "local", execution=Execution(chunk_size=4), **SETTINGS)
+    on_ray = predict_run(tiny_model_dir, data, tmp_path / "ray", execution=Execution(engine="ray", workers=2, chunk_size=4), **SETTINGS)
     same_run(local, on_ray)
     assert sorted(p.name for p in (tmp_path / "ray" / "chunks").iterdir()) == \
         sorted(p.name for p in (tmp_path / "local" / "chunks").iterdir())
@@ -80,10 +81,10 @@ def test_a_killed_ray_driver_resumes(tiny_model_dir, tmp_path):
             driver.kill()
     done_before = {p.name: p.stat().st_mtime_ns for p in chunks.glob("*.parquet")}
     assert 3 <= len(done_before) < 240 and not (out / "run.json").exists()
-    resumed = predict_run(tiny_model_dir, data, out, chunk_size=1, engine="ray", workers=2, **SETTINGS)
+    resumed = predict_run(tiny_model_dir, data, out, execution=Execution(engine="ray", workers=2, chunk_size=1), **SETTINGS)
     kept = {name: (chunks / name).stat().st_mtime_ns for name in done_before}
     assert kept == done_before  # finished chunks were reused, not recomputed
-    same_run(resumed, predict_run(tiny_model_dir, data, tmp_path / "local", chunk_size=1, **SETTINGS))
+    same_run(resumed, predict_run(tiny_model_dir, data, tmp_path / "local", execution=Execution(chunk_size=1), **SETTINGS))
     assert load_run(out).info["settings"]["n_questions"] == 240
 
 
@@ -102,9 +103,9 @@ def test_the_ray_engine_needs_a_model_every_worker_can_load(tiny_model_dir, squa
     from xdanalysis.model.loading import load_qa_model
 
     with pytest.raises(ValueError, match="every worker can load"):
-        predict_run(load_qa_model(tiny_model_dir), squad_file, tmp_path / "r", engine="ray", **SETTINGS)
+        predict_run(load_qa_model(tiny_model_dir), squad_file, tmp_path / "r", execution=Execution(engine="ray"), **SETTINGS)
     with pytest.raises(ValueError, match="unknown engine 'spark'"):
-        predict_run(tiny_model_dir, squad_file, tmp_path / "r", engine="spark", **SETTINGS)
+        predict_run(tiny_model_dir, squad_file, tmp_path / "r", execution=Execution(engine="spark"), **SETTINGS)
 
 
 def test_the_teacher_logit_pass_on_ray_fills_the_same_cache(tiny_model_dir, tmp_path):
@@ -119,10 +120,12 @@ def test_the_teacher_logit_pass_on_ray_fills_the_same_cache(tiny_model_dir, tmp_
     teacher, tokenizer = load_qa_model(tiny_model_dir)
     table = load_squad(many_questions(tmp_path / "d.json", 4))
     windows = prepare_windows(table, tokenizer, windowing=WindowSettings(64, 16))
-    options = {"settings": {"max_seq_length": 64, "doc_stride": 16}, "chunk_windows": 16, "progress": False}
-    local = teacher_logits(teacher, tokenizer, table, windows, tokenizer, cache_dir=tmp_path / "local", **options)
-    on_ray = teacher_logits(teacher, tokenizer, table, windows, tokenizer, cache_dir=tmp_path / "ray", engine="ray",
-                            teacher_path=str(tiny_model_dir), workers=2, **options)
+    options = {"windowing": WindowSettings(64, 16), "chunk_windows": 16}
+    local = teacher_logits((teacher, tokenizer), table, windows, tokenizer, cache_dir=tmp_path / "local",
+                           execution=Execution(progress=False), **options).logits
+    on_ray = teacher_logits(str(tiny_model_dir), table, windows, tokenizer, cache_dir=tmp_path / "ray",
+                            loaded=(teacher, tokenizer), execution=Execution(engine="ray", workers=2, progress=False),
+                            **options).logits
     assert len(local) == len(on_ray) == len(windows)
     for (s1, e1), (s2, e2) in zip(local, on_ray):
         np.testing.assert_allclose(s1, s2, atol=1e-5)
@@ -131,7 +134,7 @@ def test_the_teacher_logit_pass_on_ray_fills_the_same_cache(tiny_model_dir, tmp_
     assert names[0] == names[1] and len(names[0]) > 1
 
 
-def test_trust_7_a_bad_ray_address_fails_at_once_and_leaves_no_marker(tiny_model_dir, squad_file, tmp_path, capsys):
+def test_a_bad_ray_address_fails_at_once_and_leaves_no_marker(tiny_model_dir, squad_file, tmp_path, capsys):
     import socket
 
     from xdanalysis.apps.cli import main
@@ -144,17 +147,17 @@ def test_trust_7_a_bad_ray_address_fails_at_once_and_leaves_no_marker(tiny_model
     out = tmp_path / "run"
     started = time.time()
     with pytest.raises(RayUnavailableError, match=rf"127.0.0.1:{port} did not answer .* Nothing was written"):
-        predict_run(tiny_model_dir, squad_file, out, engine="ray", ray_address=f"127.0.0.1:{port}", **SETTINGS)
+        predict_run(tiny_model_dir, squad_file, out, execution=Execution(engine="ray", ray_address=f"127.0.0.1:{port}"), **SETTINGS)
     assert time.time() - started < 30
     assert not (out / "progress.json").exists() and not (out / "chunks").exists()
     assert main(["predict", "--model", str(tiny_model_dir), "--data", str(squad_file), "--out", str(out),
                  "--engine", "ray", "--ray-address", "not an address"]) == 2
     assert "is not an address" in capsys.readouterr().err
     with pytest.raises(ValueError, match="workers must be at least 1"):
-        predict_run(tiny_model_dir, squad_file, out, engine="ray", workers=-1, **SETTINGS)
+        predict_run(tiny_model_dir, squad_file, out, execution=Execution(engine="ray", workers=-1), **SETTINGS)
 
 
-def test_trust_13_ray_failing_to_start_is_a_message_not_a_traceback(tiny_model_dir, squad_file, tmp_path, monkeypatch):
+def test_ray_failing_to_start_is_a_message_not_a_traceback(tiny_model_dir, squad_file, tmp_path, monkeypatch):
     from xdanalysis.runs.engines import RayUnavailableError
 
     need_ray()
@@ -166,18 +169,17 @@ def test_trust_13_ray_failing_to_start_is_a_message_not_a_traceback(tiny_model_d
     monkeypatch.setattr(ray, "init", slow_start)
     with pytest.raises(RayUnavailableError, match=r"could not start a local Ray: TimeoutError: Timed out .* "
                                                   r"run the same command again"):
-        predict_run(tiny_model_dir, squad_file, tmp_path / "run", engine="ray", **SETTINGS)
+        predict_run(tiny_model_dir, squad_file, tmp_path / "run", execution=Execution(engine="ray"), **SETTINGS)
     assert not (tmp_path / "run" / "progress.json").exists()
 
 
-def test_trust_18_a_ray_run_says_only_what_matters(tiny_model_dir, squad_file, tmp_path, capfd):
+def test_a_ray_run_says_only_what_matters(tiny_model_dir, squad_file, tmp_path, capfd):
     import warnings
 
     need_ray()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", engine="ray", workers=2, chunk_size=4,
-                          **SETTINGS)
+        run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", execution=Execution(engine="ray", workers=2, chunk_size=4), **SETTINGS)
     assert len(run.table) == 8
     noisy = [str(w.message) for w in caught if "ray" in (w.filename or "") or "deprecated" in str(w.message)]
     assert not noisy, noisy

@@ -75,7 +75,7 @@ def test_a_notebook_run_reuses_the_run_make_report_wrote(tiny_model_dir, squad_f
 
 def test_the_lab_recipe_reads_its_settings_and_refuses_a_bad_one(monkeypatch):
     from xdanalysis.apps.notebook import SettingError, notebook_settings
-    from xdanalysis.distill.lab import LabRecipe
+    from xdanalysis.labs.distill import LabRecipe
 
     defaults = {"LAB_LABELLED": None, "LAB_TRANSFER": None, "LAB_FIT": None, "LAB_WINDOWS": None}
     settings = notebook_settings(defaults=defaults, environ={"XDANALYSIS_LAB_WINDOWS": "640",

@@ -11,6 +11,7 @@ from xdanalysis.apps.widgets import ErrorExplorer
 from xdanalysis.core.settings import WindowSettings
 from xdanalysis.runs.run import Run
 from xdanalysis.views.display import example_html
+from xdanalysis.core import Execution, Selection
 
 
 def hand_run_object():
@@ -68,7 +69,7 @@ def test_attention_explorer_follows_the_controls(tiny_model_dir, squad_file, tmp
     from xdanalysis.model.loading import load_qa_model
     from xdanalysis.runs.run import predict_run
 
-    run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", windowing=WindowSettings(64, 16), progress=False)
+    run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", windowing=WindowSettings(64, 16), execution=Execution(progress=False))
     model, tokenizer = load_qa_model(tiny_model_dir)
     explorer = AttentionExplorer(run, model, tokenizer)
     assert explorer.layer.max == 1 and explorer.head.max == 1
@@ -108,17 +109,16 @@ def test_attention_explorer_says_when_the_head_is_untrained(encoder_only_dir, sq
 
     model, tokenizer, info = load_qa_model(encoder_only_dir, allow_random_head=True, with_info=True)
     assert info["random_head"] and not hasattr(model, "xdanalysis_random_head")  # the user's model is not marked
-    run = predict_run((model, tokenizer), squad_file, tmp_path / "run", limit=2, progress=False)
+    run = predict_run((model, tokenizer), squad_file, tmp_path / "run", selection=Selection(limit=2), execution=Execution(progress=False))
     assert "untrained" in AttentionExplorer(run, model, tokenizer, random_head=info["random_head"]).note.value
 
 
 def test_probe_explorer_pages_through_the_unmet_expectations(tiny_model_dir, squad_file, tmp_path):
-    from xdanalysis.analysis.probes.run import run_probes
+    from xdanalysis.labs.probes import run_probes
     from xdanalysis.analysis.probes.summary import probe_examples, probe_summary
     from xdanalysis.apps.widgets import ProbeExplorer
 
-    results = run_probes(str(tiny_model_dir), squad_file, tmp_path / "probes", progress=False,
-                         probes="remove_answer_sentence,question_typo,swap_answer", windowing=WindowSettings(64, 16))
+    results = run_probes(str(tiny_model_dir), squad_file, tmp_path / "probes", probes="remove_answer_sentence,question_typo,swap_answer", windowing=WindowSettings(64, 16), execution=Execution(progress=False))
     explorer = ProbeExplorer(results, n_boot=100)
     summary = probe_summary(results, n_boot=100).set_index("probe")
     probed = [p for p in summary.index if summary.loc[p, "n"] > 0]
@@ -161,7 +161,7 @@ def test_attribution_explorer_computes_once_and_follows(tiny_model_dir, squad_fi
     from xdanalysis.model.loading import load_qa_model
     from xdanalysis.runs.run import predict_run
 
-    run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", windowing=WindowSettings(64, 16), progress=False)
+    run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", windowing=WindowSettings(64, 16), execution=Execution(progress=False))
     model, tokenizer = load_qa_model(tiny_model_dir)
     explorer = AttributionExplorer(run, model, tokenizer, n_steps=8)
     qid = explorer.question.value
@@ -192,7 +192,7 @@ def test_explorers_say_when_they_list_only_some_questions(tiny_model_dir, squad_
     from xdanalysis.model.loading import load_qa_model
     from xdanalysis.runs.run import predict_run
 
-    run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", windowing=WindowSettings(64, 16), progress=False)
+    run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", windowing=WindowSettings(64, 16), execution=Execution(progress=False))
     model, tokenizer = load_qa_model(tiny_model_dir)
     some = AttentionExplorer(run, model, tokenizer, max_questions=3)
     assert len(some.question.options) == 3 and f"first 3 of {len(run.table)}" in some.question.description

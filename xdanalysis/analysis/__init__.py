@@ -1,21 +1,20 @@
 """Analyses of a run's table (no model needed): outcomes, slices, thresholds, selective QA, calibration,
-comparison of two runs, robustness probes."""
+comparison of two runs, robustness probes' rewrites and summaries (their runs: :mod:`xdanalysis.labs`)."""
 
 from .outcomes import OUTCOMES, confusion, outcomes
 from .slices import SLICES, Slice, examples, slice_grid, slice_table
 from .thresholds import cross_fitted_threshold, threshold_curve, threshold_summary
-from .selective import aurc, risk_coverage, selective_summary
+from .selective import aurc, curve_aurc, risk_coverage, selective_summary
 from .calibration import Reliability, calibration_summary, reliability
 from .compare import Comparison, compare, transition_table
 from .error_tree import ErrorTree, error_tree
 from .gold import GoldAudit, gold_agreement, gold_audit
-from .probes import PROBES, apply_probe, load_probes, probe_examples, probe_failures, probe_summary, run_probes
-from .tradeoff import model_profile, tradeoff_table
+from .probes import PROBES, apply_probe, probe_examples, probe_failures, probe_results, probe_summary
 
 # The names a user calls, listed by hand: plumbing stays importable from its own module.
 __all__ = ['OUTCOMES', 'PROBES', 'SLICES', 'Comparison', 'ErrorTree', 'GoldAudit', 'Reliability', 'Slice',
-           'apply_probe', 'aurc', 'calibration_summary', 'compare', 'confusion', 'cross_fitted_threshold',
-           'error_tree', 'examples', 'gold_agreement', 'gold_audit', 'load_probes', 'model_profile', 'outcomes',
-           'probe_examples', 'probe_failures', 'probe_summary', 'reliability', 'risk_coverage', 'run_probes',
+           'apply_probe', 'aurc', 'curve_aurc', 'calibration_summary', 'compare', 'confusion', 'cross_fitted_threshold',
+           'error_tree', 'examples', 'gold_agreement', 'gold_audit', 'outcomes',
+           'probe_examples', 'probe_failures', 'probe_results', 'probe_summary', 'reliability', 'risk_coverage',
            'selective_summary', 'slice_grid', 'slice_table', 'threshold_curve', 'threshold_summary',
-           'tradeoff_table', 'transition_table']
+           'transition_table']

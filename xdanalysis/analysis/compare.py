@@ -10,7 +10,7 @@ import pandas as pd
 from ..core.common import check_choice, is_reference, table_of
 from ..core.metrics import compute_f1
 from ..core.stats import MIN_INTERVAL_COUNT, format_p_value, paired_bootstrap
-from ..model.loading import CARD_FIGURES
+from ..core.metrics import CARD_FIGURES
 from .outcomes import OUTCOMES, outcomes
 from .slices import SLICES, slice_values
 

@@ -9,7 +9,7 @@ from ..core.common import table_of
 from .slices import per_bucket
 from ..core.thresholds import span_scores
 
-__all__ = ['aurc', 'coverage_at', 'risk_coverage', 'selective_summary']
+__all__ = ['aurc', 'coverage_at', 'curve_aurc', 'risk_coverage', 'selective_summary']
 
 
 # Selective QA and calibration ---------------------------------------------------------------
@@ -27,7 +27,8 @@ def risk_coverage(table) -> pd.DataFrame:
     first (ties keep the run's order). At each ``k`` the model answers the top ``k`` with its best
     span: ``coverage`` is k/n and ``risk`` is 1 − the mean official F1 of those ``k`` best spans (an
     answered unanswerable question scores 0). ``null_odds`` is the k-th question's: abstaining above
-    it gives that point. ``.attrs`` holds ``aurc`` and the coverage at 80% and 90% F1.
+    it gives that point. Its area is :func:`curve_aurc`, its coverage at an F1 :func:`coverage_at`: a
+    plain frame, read by functions.
 
     >>> t = pd.DataFrame({"id": ["a", "b"], "answer_texts": [["x"], []], "best_span_text": ["x", "y"],
     ...                   "null_odds": [-2.0, 1.0]})
@@ -45,10 +46,16 @@ def risk_coverage(table) -> pd.DataFrame:
     frame = pd.DataFrame({"k": k, "coverage": k / len(table), "risk": risk,
                           "null_odds": table["null_odds"].to_numpy(dtype=float)[order],
                           "id": table["id"].to_numpy()[order], "f1": f1})
-    frame.attrs["aurc"] = float(risk.mean())
-    for target in (0.8, 0.9):
-        frame.attrs[f"coverage at {target:.0%} F1"] = coverage_at(frame, target)
     return frame
+
+
+def curve_aurc(curve: pd.DataFrame) -> float:
+    """The area under a :func:`risk_coverage` curve: its mean risk over k = 1..n (0 to 1, lower is better).
+
+    >>> curve_aurc(pd.DataFrame({"coverage": [0.5, 1.0], "risk": [0.0, 0.5]}))
+    0.25
+    """
+    return float(curve["risk"].mean())
 
 
 def coverage_at(curve: pd.DataFrame, f1: float) -> float:
@@ -70,7 +77,7 @@ def aurc(table) -> float:
     >>> aurc(t)
     0.25
     """
-    return risk_coverage(table).attrs["aurc"]
+    return curve_aurc(risk_coverage(table))
 
 
 def selective_summary(table, *, by=None, edges=None, quantiles: int | None = None) -> pd.DataFrame:
@@ -85,9 +92,8 @@ def selective_summary(table, *, by=None, edges=None, quantiles: int | None = Non
         curve = risk_coverage(part)
         best = np.sort(curve["f1"].to_numpy())[::-1]
         oracle = float((1.0 - np.cumsum(best) / np.arange(1, len(best) + 1)).mean())
-        return {"count": len(part), "aurc": curve.attrs["aurc"], "oracle_aurc": oracle,
-                "excess_aurc": curve.attrs["aurc"] - oracle,
-                "coverage_at_80_f1": curve.attrs["coverage at 80% F1"],
-                "coverage_at_90_f1": curve.attrs["coverage at 90% F1"]}
+        area = curve_aurc(curve)
+        return {"count": len(part), "aurc": area, "oracle_aurc": oracle, "excess_aurc": area - oracle,
+                "coverage_at_80_f1": coverage_at(curve, 0.8), "coverage_at_90_f1": coverage_at(curve, 0.9)}
 
     return per_bucket(table, one, by=by, edges=edges, quantiles=quantiles)

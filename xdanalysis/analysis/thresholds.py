@@ -17,7 +17,8 @@ __all__ = ['answered_at', 'scores_at', 'cross_fitted_threshold', 'run_threshold'
 
 
 def threshold_curve(table: pd.DataFrame, thresholds=None) -> pd.DataFrame:
-    """EM and F1 (%), overall / HasAns / NoAns, if the model abstained when null odds > threshold.
+    """EM and F1 (%), overall / HasAns / NoAns, and the share answered, if the model abstained when null
+    odds > threshold; ``questions``: how many questions the curve is over.
 
     ``thresholds`` default: every distinct null-odds value in the run (and 0.0), so the curve's
     maximum is the official best threshold's score.
@@ -36,6 +37,7 @@ def threshold_curve(table: pd.DataFrame, thresholds=None) -> pd.DataFrame:
         rows[f"HasAns_{metric}"] = 100 * scores[:, has].mean(axis=1) if has.any() else np.nan
         rows[f"NoAns_{metric}"] = 100 * scores[:, ~has].mean(axis=1) if (~has).any() else np.nan
     rows["answered"] = answered_at(thresholds, odds).mean(axis=1)
+    rows["questions"] = len(table)
     return pd.DataFrame(rows)
 
 

@@ -12,10 +12,10 @@ from dataclasses import fields
 from pathlib import Path
 
 from ..core.common import name_some, rename_options
-from ..core.data import DataError, HubUnreachableError, gold_answers, load_squad
+from ..core.data import DataError, HubUnreachableError, Selection, gold_answers, load_squad
 from ..core.io import write_text
 from ..core.metrics import MissingPredictionsError, squad_v2_scores
-from ..core.settings import DECODING_DEFAULTS, DecodingSettings, WindowSettings
+from ..core.settings import DECODING_DEFAULTS, DecodingSettings, Execution, WindowSettings
 from ..views.summary import summary_text
 
 __all__ = ['COMMANDS', 'MAKE_NAMES', 'build_parser', 'main']
@@ -29,7 +29,7 @@ MAKE_NAMES = {"--model": "MODEL=", "--data": "DATA=", "--limit": "LIMIT=", "--ti
 def _add_predict_arguments(parser: argparse.ArgumentParser, out_required: bool) -> None:
     from ..model.device import DEVICES, DTYPES
     from ..model.loading import DEFAULT_MODEL
-    from ..runs.engines import ENGINES
+    from ..core.settings import ENGINES
 
     parser.add_argument("--model", default=DEFAULT_MODEL, help="Hub id or local checkpoint directory "
                         f"(default {DEFAULT_MODEL})")
@@ -66,26 +66,33 @@ def _add_predict_arguments(parser: argparse.ArgumentParser, out_required: bool) 
 
 
 def _predict(args):
-    from ..core.data import title_list
     from ..runs.run import predict_run
     from ..runs.store import default_run_dir
 
-    titles = title_list(args.titles)
-    out = args.out or default_run_dir(args.model, args.data, args.limit, titles=titles,
-                                      exclude_titles=title_list(args.exclude_titles))
-    return predict_run(
-        args.model, args.data, out, split=args.split, limit=args.limit, titles=titles,
-        exclude_titles=args.exclude_titles, **_settings_of(args), batch_size=args.batch_size, allow_random_head=args.allow_random_head, overwrite=args.overwrite,
-        device=args.device, dtype=args.dtype, engine=args.engine, ray_address=args.ray_address,
-        workers=args.workers)
+    selection = _selection_of(args)
+    out = args.out or default_run_dir(args.model, args.data, selection.limit, titles=selection.titles,
+                                      exclude_titles=selection.exclude_titles)
+    return predict_run(args.model, args.data, out, selection=selection, **_settings_of(args),
+                       execution=_execution_of(args), overwrite=args.overwrite)
 
 
 def _settings_of(args) -> dict:
     """The window and decoding settings the options give, as the objects every function takes."""
-    def pick(kind):
-        return kind(**{f.name: getattr(args, f.name) for f in fields(kind)})
+    return {"windowing": _pick(WindowSettings, args), "decoding": _pick(DecodingSettings, args)}
 
-    return {"windowing": pick(WindowSettings), "decoding": pick(DecodingSettings)}
+
+def _pick(kind, args, **given):
+    """A settings object from the options named like its fields (and ``given``)."""
+    return kind(**{f.name: getattr(args, f.name) for f in fields(kind) if hasattr(args, f.name)}, **given)
+
+
+def _selection_of(args) -> Selection:
+    return _pick(Selection, args)
+
+
+def _execution_of(args) -> Execution:
+    """How the model runs, from the options (a command without --dtype leaves it to the default)."""
+    return _pick(Execution, args)
 
 
 def _read_mapping(path: str, what: str, kind) -> dict:
@@ -211,7 +218,7 @@ def _add_score_parser(commands) -> None:
 def _add_distill_parser(commands) -> None:
     from ..distill.config import DISTILL_DEFAULTS as D
     from ..model.device import DEVICES
-    from ..runs.engines import ENGINES
+    from ..core.settings import ENGINES
 
     distil = commands.add_parser("distill", help="train a student from a teacher (soft targets, attention transfer)")
     distil.add_argument("--teacher", required=True, help="teacher: Hub id or local QA checkpoint")
@@ -266,7 +273,7 @@ def main(argv=None) -> int:
 
 
 def _add_compress_parser(commands) -> None:
-    from ..compress.study import CompressSettings as C
+    from ..labs.compress import CompressSettings as C
 
     lab = commands.add_parser("compress", help="the compression lab: float32 vs bf16, int8, pruned heads, dropped "
                               "layers and students, judged on held-out articles (answerable and unanswerable sides)")
@@ -286,7 +293,7 @@ def _add_compress_parser(commands) -> None:
 
 
 def _compress(args) -> int:
-    from ..compress.study import CompressSettings, compress
+    from ..labs.compress import CompressSettings, compress
     from ..compress.variants import split_variants
     from ..core.data import title_list
     from ..views.tables import readable
@@ -311,7 +318,6 @@ def _print_predict(args) -> int:
 
 
 def _distill(args) -> int:
-    from ..core.data import title_list
     from ..distill.config import DistillConfig, default_precision
     from ..distill.train import distill
     from ..views.summary import summary_text as text_of
@@ -325,16 +331,24 @@ def _distill(args) -> int:
         windowing=WindowSettings(max_seq_length=args.max_seq_length, doc_stride=args.doc_stride), seed=args.seed,
         precision=default_precision() if args.precision == "auto" else args.precision,
         checkpoint_every=args.checkpoint_every)
-    result = distill(args.teacher, args.data, args.out, config=config, student=args.student, student_layers=layers,
-                     titles=title_list(args.titles), exclude_titles=title_list(args.exclude_titles), limit=args.limit,
-                     eval_data=args.eval_data, eval_titles=title_list(args.eval_titles), cache_dir=args.cache_dir,
-                     device=args.device, engine=args.engine, ray_address=args.ray_address, workers=args.workers)
+    result = distill(args.teacher, args.data, args.out, config=config, student=args.student or layers,
+                     selection=Selection(titles=args.titles, exclude_titles=args.exclude_titles, limit=args.limit),
+                     evaluate=_eval_of(args), cache_dir=args.cache_dir,
+                     execution=Execution(device=args.device, engine=args.engine, ray_address=args.ray_address,
+                                         workers=args.workers))
     info = result.info
     print(f"student: {result.path}  ({info['steps']} steps, {info['windows_per_second']} windows/s, "
           f"peak RSS {info['peak_rss_mb']} MB)")
     if result.run is not None:
         print(text_of(result.run.scores(), str(result.path), result.run))
     return 0
+
+
+def _eval_of(args):
+    """``distill``'s ``evaluate`` from --eval-data / --eval-titles (default: the articles not trained on)."""
+    if args.eval_data is None and args.eval_titles is None:
+        return True
+    return (args.eval_data or args.data, Selection(titles=args.eval_titles))
 
 
 def _layer_list(text: str | None) -> list:
@@ -348,24 +362,20 @@ def _layer_list(text: str | None) -> list:
 
 
 def _probe(args) -> int:
-    from ..analysis.probes.run import run_probes
     from ..analysis.probes.summary import probe_summary, probe_summary_text
-    from ..core.data import title_list
+    from ..labs.probes import run_probes
 
-    results = run_probes(args.model, args.data, args.out, probes=args.probes, seed=args.seed, split=args.split,
-                         limit=args.limit, titles=title_list(args.titles), exclude_titles=args.exclude_titles,
-                         allow_random_head=args.allow_random_head, overwrite=args.overwrite,
-                         batch_size=args.batch_size, device=args.device, dtype=args.dtype, engine=args.engine,
-                         ray_address=args.ray_address, workers=args.workers, **_settings_of(args))
+    results = run_probes(args.model, args.data, args.out, probes=args.probes, seed=args.seed,
+                         selection=_selection_of(args), **_settings_of(args), execution=_execution_of(args),
+                         overwrite=args.overwrite)
     text = probe_summary_text(probe_summary(results))
     write_text(Path(args.out).expanduser() / "probe_summary.txt", text + "\n")
     print(text)
     print(f"\nper question: {Path(args.out).expanduser() / 'probes.parquet'}")
     if args.report:
-        from ..runs.run import load_run
         from .report import write_report
 
-        run = load_run(Path(args.out).expanduser() / "original")
+        run = results.original
         print(f"report: {write_report(run, run.path / 'report.html')}")
     return 0
 

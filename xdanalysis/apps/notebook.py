@@ -132,8 +132,12 @@ class Settings:
             raise HubUnreachableError("\n".join(problems + ([hint] if hint else [])))
 
     def run(self, model: str = "MODEL", out: str | None = None, **options):
-        """``predict_run`` on these settings (model from ``XDANALYSIS_<model>``), reusing the cached
-        run; errors name this notebook's variables."""
+        """``predict_run`` on these settings (model from ``XDANALYSIS_<model>``), reusing the cached run;
+        ``options`` are predict_run's, or fields of this notebook's :meth:`execution` (``progress=False``);
+        errors name this notebook's variables."""
+        from dataclasses import fields, replace
+
+        from ..core.data import Selection
         from ..runs.run import predict_run
         from ..runs.store import default_run_dir
 
@@ -143,15 +147,18 @@ class Settings:
                          default_run_dir(path, self.values["DATA"], self.values.get("LIMIT"),
                                          titles=self.values.get("TITLES"), root=self.values.get("RUNS", "runs")))
         try:
-            return predict_run(path, self.values["DATA"], target, limit=self.values.get("LIMIT"),
-                               titles=self.values.get("TITLES"), **{**self._placement(), **options})
+            selection = Selection(titles=self.values.get("TITLES"), limit=self.values.get("LIMIT"))
+            how = {f.name for f in fields(self.execution())}
+            execution = replace(self.execution(), **{k: v for k, v in options.items() if k in how})
+            return predict_run(path, self.values["DATA"], target, selection=selection, execution=execution,
+                               **{k: v for k, v in options.items() if k not in how})
         except (OSError, ValueError) as error:
             raise explain(error, self, model) from None
 
     def lab_recipe(self, **overrides):
-        """The distillation lab's :class:`~xdanalysis.distill.lab.LabRecipe`: its defaults, with every
+        """The distillation lab's :class:`~xdanalysis.labs.distill.LabRecipe`: its defaults, with every
         ``XDANALYSIS_LAB_*`` setting this notebook reads (``LAB_SETTINGS``) and ``overrides`` applied."""
-        from ..distill.lab import LabRecipe
+        from ..labs.distill import LabRecipe
 
         given = {field: self.values[name] for name, field in LAB_SETTINGS.items() if self.values.get(name) is not None}
         try:
@@ -162,6 +169,13 @@ class Settings:
                 if field in given and re.search(rf"\b{field}\b", message):
                     message = re.sub(rf"\b{field}\b", f"{PREFIX}{name} ({field})", message, count=1)
             raise SettingError(message) from None
+
+    def execution(self):
+        """How this notebook's models run: ``XDANALYSIS_DEVICE`` / ``XDANALYSIS_DTYPE`` as an
+        :class:`~xdanalysis.core.settings.Execution`."""
+        from ..core.settings import Execution
+
+        return Execution(**self._placement())
 
     def _placement(self) -> dict:
         """``XDANALYSIS_DEVICE`` / ``XDANALYSIS_DTYPE`` as the keywords of predict_run and load_qa_model."""

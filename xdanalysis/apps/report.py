@@ -83,13 +83,13 @@ def _slice_display(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 def probes_of_run(run) -> pd.DataFrame | None:
     """The probe results whose original run is ``run`` (``xdanalysis probe --out DIR`` puts the
     run in ``DIR/original`` and the results in ``DIR/probes.parquet``), or None."""
-    from ..analysis.probes.run import load_probes
+    from ..labs.probes import load_probes
 
     folder = Path(run.path).parent
     if not (folder / "probes.parquet").exists():
         return None
     results = load_probes(folder)
-    return results if results.attrs.get("original_run") == Path(run.path).name else None
+    return results if results.record.get("original_run") == Path(run.path).name else None
 
 
 def _selective_section(run, table, n_boot: int, seed: int) -> list[str]:
@@ -136,7 +136,7 @@ def _probe_section(results, n_boot: int, seed: int) -> list[str]:
 
     summary = probe_summary(results, n_boot=n_boot, seed=seed)
     body = [f"<h2 id='robustness-probes'>{PROBE_SECTION}</h2><p>Each probe rewrites the questions so that the "
-            f"right behaviour is known (results: <code>{html.escape(str(results.attrs.get('path')))}</code>). "
+            f"right behaviour is known (results: <code>{html.escape(str(results.path))}</code>). "
             "Met: abstained where it should, kept its answer where nothing relevant changed, or found the new "
             "answer. Intervals: bootstrap 95%.</p>"]
     body.append("<ul>" + "".join(f"<li><code>{p}</code>: {html.escape(PROBES[p].description)}</li>"
@@ -287,12 +287,11 @@ def _concentration_section(run, table, n_boot: int, seed: int) -> list:
 
 
 def _threshold_section(run, table) -> list:
-    from ..model.loading import CARD_FIGURES
+    from ..core.metrics import CARD_FIGURES
     from ..views.plots import plot_official_curves, plot_threshold_curve
 
     summary = threshold_summary(run)  # "current" is the run's own threshold
     curve = threshold_curve(table)
-    curve.attrs["n"] = len(table)
     settings = run.info.get("settings", {})
     card = (" (this model's card reports its figures at it)"
             if (settings.get("model_given") or settings.get("model")) in CARD_FIGURES else "")

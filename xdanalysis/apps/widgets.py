@@ -374,14 +374,15 @@ class ProbeExplorer:
         ProbeExplorer(load_probes("runs/probes-demo"))
     """
 
-    def __init__(self, results: pd.DataFrame, n_boot: int = 1000, seed: int = 0):
+    def __init__(self, results, n_boot: int = 1000, seed: int = 0):
         import ipywidgets as w
 
         from ..analysis.probes.summary import probe_summary
+        from ..core.common import table_of
         from ..views.plots import plot_probe_consistency
 
-        self.results = results
         self.summary_frame = probe_summary(results, n_boot=n_boot, seed=seed)
+        self.results = results = table_of(results)
         present = self.summary_frame[self.summary_frame["n"] > 0]
         self.position = 0
         self.matching = results.iloc[:0]

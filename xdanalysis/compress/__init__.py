@@ -1,10 +1,9 @@
-"""The compression lab: quantisation, head pruning, layer dropping and distilled students, each run
-as a normal cached run and judged the SQuAD 2.0 way against float32."""
+"""Compression: head importance, and the variants of a model (quantised, pruned heads, dropped layers,
+students) built as checkpoints; the lab that runs and judges them is :mod:`xdanalysis.labs.compress`."""
 
 from .importance import head_importance, heads_to_prune
-from .study import CompressSettings, Compression, compress, verdict
 from .variants import DEFAULT_VARIANTS, Variant, parse_variant, split_variants, student_variant
 
 # The names a user calls, listed by hand: plumbing stays importable from its own module.
-__all__ = ['DEFAULT_VARIANTS', 'CompressSettings', 'Compression', 'Variant', 'compress', 'head_importance',
-           'heads_to_prune', 'parse_variant', 'split_variants', 'student_variant', 'verdict']
+__all__ = ['DEFAULT_VARIANTS', 'Variant', 'head_importance', 'heads_to_prune', 'parse_variant', 'split_variants',
+           'student_variant']

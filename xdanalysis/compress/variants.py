@@ -73,7 +73,7 @@ def variant_names(variants) -> list:
 
 
 def student_variant(name: str, checkpoint) -> Variant:
-    """A trained student (e.g. a lab student of :mod:`xdanalysis.distill.lab`) as a variant."""
+    """A trained student (e.g. a lab student of :mod:`xdanalysis.labs.distill`) as a variant."""
     return Variant(name, "student", checkpoint=os.fspath(checkpoint))
 
 

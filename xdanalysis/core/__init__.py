@@ -2,7 +2,7 @@
 statistics, text features and atomic files."""
 
 from .common import logit, sigmoid
-from .data import DataError, HubUnreachableError, first_per_title, gold_answers, load_squad, write_squad
+from .data import DataError, HubUnreachableError, Selection, first_per_title, gold_answers, load_squad, write_squad
 from .decoding import Window, decode_question
 from .io import read_null_odds
 from .metrics import (
@@ -13,15 +13,15 @@ from .metrics import (
     normalize_answer,
     squad_v2_scores,
 )
-from .settings import NAIVE_INT8, DecodingSettings, Int8Settings, WindowSettings
+from .settings import ENGINES, NAIVE_INT8, DecodingSettings, Execution, Int8Settings, WindowSettings
 from .stats import MIN_INTERVAL_COUNT, bootstrap_ci, paired_bootstrap, softmax
 from .text import QUESTION_TYPES, question_type
 from .thresholds import answered_at, best_f1_threshold, scores_at
 
 # The names a user calls, listed by hand: plumbing stays importable from its own module.
-__all__ = ['MIN_INTERVAL_COUNT', 'NAIVE_INT8', 'QUESTION_TYPES', 'DataError', 'DecodingSettings',
+__all__ = ['ENGINES', 'MIN_INTERVAL_COUNT', 'NAIVE_INT8', 'QUESTION_TYPES', 'DataError', 'DecodingSettings', 'Execution',
            'HubUnreachableError', 'Int8Settings', 'MissingPredictionsError', 'Window', 'WindowSettings',
            'abstain_baseline', 'answered_at', 'best_f1_threshold', 'bootstrap_ci', 'compute_exact', 'compute_f1',
            'decode_question', 'first_per_title', 'gold_answers', 'load_squad', 'logit', 'normalize_answer',
-           'paired_bootstrap', 'question_type', 'read_null_odds', 'scores_at', 'sigmoid', 'softmax',
+           'paired_bootstrap', 'question_type', 'read_null_odds', 'Selection', 'scores_at', 'sigmoid', 'softmax',
            'squad_v2_scores', 'write_squad']

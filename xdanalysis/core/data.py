@@ -15,6 +15,7 @@ import os
 import socket
 import urllib.parse
 import warnings
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pandas as pd
@@ -22,7 +23,7 @@ import pandas as pd
 from .common import name_some
 from .io import write_json
 
-__all__ = ['COLUMNS', 'DataError', 'HubUnreachableError', 'data_problem', 'disjoint_samples', 'first_per_title', 'gold_answers', 'hub_reachable', 'load_squad', 'source_fingerprint', 'title_list', 'validate_table', 'write_squad']
+__all__ = ['COLUMNS', 'DataError', 'Selection', 'HubUnreachableError', 'data_problem', 'disjoint_samples', 'first_per_title', 'gold_answers', 'hub_reachable', 'load_squad', 'source_fingerprint', 'title_list', 'validate_table', 'write_squad']
 
 
 COLUMNS = [
@@ -319,6 +320,49 @@ def load_squad(source, *, split: str = "validation", limit: int | None = None, t
         table = table.iloc[:limit].reset_index(drop=True)
     table.attrs["source"] = label
     return table
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which questions of a SQuAD source a run, a probe or a distillation takes: the ``split`` (of a Hub
+    dataset), whole articles kept (``titles``) or dropped (``exclude_titles``; each a list or one
+    comma-separated string), then the first ``limit`` questions in file order.
+
+    >>> Selection(titles="Force, Oxygen").titles
+    ('Force', 'Oxygen')
+    >>> Selection(limit=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: limit must be a positive number of questions, got 0
+    """
+
+    split: str = "validation"
+    titles: tuple[str, ...] | None = None
+    exclude_titles: tuple[str, ...] | None = None
+    limit: int | None = None
+
+    def __post_init__(self):
+        for name in ("titles", "exclude_titles"):
+            given = title_list(getattr(self, name))
+            object.__setattr__(self, name, tuple(given) if given else None)
+        if self.limit is not None and (isinstance(self.limit, bool) or not isinstance(self.limit, int)
+                                       or self.limit <= 0):
+            raise ValueError(f"limit must be a positive number of questions, got {self.limit}")
+
+    def load(self, source) -> pd.DataFrame:
+        """The selected questions of ``source`` (:func:`load_squad`); a question table given instead
+        is cut to ``limit`` (its articles are taken as chosen)."""
+        if isinstance(source, pd.DataFrame):
+            return source if self.limit is None else source.iloc[:self.limit].reset_index(drop=True)
+        return load_squad(source, **self.as_dict())
+
+    def as_dict(self) -> dict:
+        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, record: dict) -> "Selection":
+        """The selection ``as_dict`` wrote; other keys are ignored."""
+        return cls(**{f.name: record[f.name] for f in fields(cls) if f.name in record})
 
 
 def title_list(titles) -> list[str] | None:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 __all__ = ["WindowSettings", "DecodingSettings", "DECODING_DEFAULTS", "Int8Settings", "INT8_ENGINES", "NAIVE_INT8",
-           "settings_of_run"]
+           "ENGINES", "Execution", "settings_of_run"]
 
 
 def _whole(name: str, value, least: int) -> None:
@@ -141,6 +141,69 @@ class Int8Settings:
 
 # Every Linear layer, one scale per weight matrix, 7-bit activations, batched: PyTorch's plain quantize_dynamic.
 NAIVE_INT8 = Int8Settings(per_channel=False, reduce_range=True, keep_float=(), per_window=False)
+
+
+# Where the chunks of a run are computed: in this process, or on Ray Data actors (xdanalysis.runs.engines).
+ENGINES = ["local", "ray"]
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How a model runs, carried whole by everything that runs one (``predict_run``, ``run_probes``,
+    ``distill``, ``teacher_logits``, the engines and the CLI):
+
+    - ``device`` (``auto``, ``cpu``, ``cuda``, ``mps``; None: auto) and ``dtype`` (``auto``, ``float32``,
+      ``bfloat16``, ``float16``, ``int8``; None: float32, the dtype of the official figures), with
+      ``int8`` how an int8 model is quantised;
+    - ``engine`` ``local`` or ``ray`` (``ray_address`` a cluster, default a local Ray; ``workers`` actors,
+      each loading the model once);
+    - ``batch_size`` windows per forward pass, ``chunk_size`` questions per chunk file (the unit of resume
+      and of a Ray task);
+    - ``allow_random_head``: run a model whose QA head is untrained (its answers are noise: tests, demos);
+    - ``progress``: a progress bar (True), none (False), or the bar's label.
+
+    Device, dtype and int8 are part of a run's identity; the rest only decide how it is made.
+
+    >>> Execution(batch_size=8).batch_size
+    8
+    >>> Execution(engine="spark")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown engine 'spark'; use one of ['local', 'ray']
+    """
+
+    device: str | None = None
+    dtype: str | None = None
+    int8: Int8Settings = Int8Settings()
+    engine: str = "local"
+    ray_address: str | None = None
+    workers: int | None = None
+    batch_size: int = 32
+    chunk_size: int = 512
+    allow_random_head: bool = False
+    progress: bool | str = True
+
+    def __post_init__(self):
+        if self.engine not in ENGINES:
+            raise ValueError(f"unknown engine {self.engine!r}; use one of {ENGINES}")
+        _whole("batch_size", self.batch_size, 1)
+        _whole("chunk_size", self.chunk_size, 1)
+        if self.workers is not None:
+            _whole("workers (one Ray actor each)", self.workers, 1)
+        if not isinstance(self.int8, Int8Settings):
+            raise ValueError(f"int8 must be an Int8Settings, got {self.int8!r}")
+        object.__setattr__(self, "allow_random_head", bool(self.allow_random_head))
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "int8": self.int8.as_dict()}
+
+    @classmethod
+    def from_dict(cls, record: dict) -> "Execution":
+        """The execution ``as_dict`` wrote, round-trip by name."""
+        record = dict(record)
+        if isinstance(record.get("int8"), dict):
+            record["int8"] = Int8Settings.from_dict(record["int8"])
+        return _from_dict(cls, record)
 
 
 # The defaults of both, by name (the CLI's option defaults are read from here).

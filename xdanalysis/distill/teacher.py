@@ -7,22 +7,22 @@ import hashlib
 import json
 import math
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..core.common import check_choice, is_reference
+from ..core.common import is_reference
 from ..core.data import source_fingerprint
 from ..core.io import write_atomic, write_json
-from ..core.settings import WindowSettings
+from ..core.settings import Execution, WindowSettings
 from ..core.stats import softmax
 from ..core.text import token_char
 from ..model.windows import Windows, prepare_windows
-from .config import DISTILL_DEFAULTS
 from .targets import _subset
 
-__all__ = ['move_distribution', 'teacher_chunk', 'teacher_logits']
+__all__ = ['TeacherPass', 'move_distribution', 'teacher_chunk', 'teacher_logits']
 
 
 _NO_MASS = -30.0  # log-probability given to a student token that receives none of the teacher's mass
@@ -125,9 +125,10 @@ def _load_logits(file: Path, n_windows: int) -> list | None:
 
 
 def teacher_chunk(teacher, teacher_tokenizer, table: pd.DataFrame, student_windows: Windows, indices, *,
-                  same: bool, settings: dict, batch_size: int = 32) -> list:
+                  same: bool, windowing: WindowSettings, batch_size: int = 32) -> list:
     """The teacher's ``(start, end)`` logits for the student windows at ``indices``: run on the same
-    windows when the tokenizers agree, else on the teacher's own windows and moved onto the student's."""
+    windows when the tokenizers agree, else on the teacher's own windows (``windowing``) and moved onto
+    the student's."""
     from ..model.forward import run_windows
 
     if same:
@@ -136,79 +137,123 @@ def teacher_chunk(teacher, teacher_tokenizer, table: pd.DataFrame, student_windo
     sub_table = table.iloc[questions].reset_index(drop=True)
     position = {q: k for k, q in enumerate(questions)}
     part = _subset(student_windows, indices, renumber=position)
-    window_keys = WindowSettings().as_dict()  # each window setting: as given, else the distillation's default
-    teacher_windows = prepare_windows(sub_table, teacher_tokenizer,
-                                      WindowSettings(**{k: settings.get(k, DISTILL_DEFAULTS[k]) for k in window_keys}))
+    teacher_windows = prepare_windows(sub_table, teacher_tokenizer, windowing)
     outputs = run_windows(teacher, teacher_windows, batch_size=batch_size, progress=False)
     return _moved_logits(teacher_windows, outputs, part, list(sub_table["context"]))
 
 
-def teacher_logits(teacher, teacher_tokenizer, table: pd.DataFrame, student_windows: Windows, student_tokenizer, *,
-                   cache_dir, teacher_identity: dict | None = None, settings: dict | None = None,
-                   batch_size: int = 32, chunk_windows: int = 2048, progress: bool = True, engine: str = "local",
-                   teacher_path=None, device: str = "cpu", ray_address: str | None = None,
-                   workers: int | None = None, report: dict | None = None) -> list:
+@dataclass(frozen=True)
+class TeacherPass:
+    """What :func:`teacher_logits` gives: the ``(start, end)`` logits per student window, and where they
+    came from: the cache ``folder``, the windows ``reused`` from it and ``computed`` now, the ``seconds``."""
+
+    logits: list = field(repr=False)
+    folder: str
+    reused: int
+    computed: int
+    seconds: float
+
+    def record(self) -> dict:
+        """The pass as ``distill.json`` records it."""
+        return {"folder": self.folder, "reused": self.reused, "computed": self.computed, "seconds": self.seconds}
+
+
+def teacher_logits(teacher, table: pd.DataFrame, student_windows: Windows, student_tokenizer, *, cache_dir,
+                   windowing: WindowSettings = WindowSettings(), execution: Execution = Execution(), loaded=None,
+                   chunk_windows: int = 2048) -> TeacherPass:
     """The teacher's ``(start, end)`` logits for every student window, from the cache when it
     holds them. Computed chunk by chunk (``cache_dir/<key>/chunk-*.npz``), so a killed pass
     resumes; the key covers the teacher, the data, the window settings and the student's tokenizer.
-    ``engine="ray"`` computes the missing chunks on Ray Data actors that load ``teacher_path``
+
+    ``teacher`` is a Hub id or a directory (loaded here on ``execution.device``, unless ``loaded`` gives the
+    ``(model, tokenizer)`` pair already loaded), or a loaded pair. ``windowing`` makes the teacher's own
+    windows when its tokenizer differs from the student's. ``execution.engine == "ray"`` computes the
+    missing chunks on Ray Data actors that load the teacher by name
     (:func:`xdanalysis.runs.engines.teacher_chunks_on_ray`); the cache files are the same.
-    ``report`` (a dict, optional) receives the cache ``folder``, the windows ``reused`` from it and
-    ``computed`` now, and the ``seconds`` this call took.
 
     Example::
 
-        targets = teacher_logits(teacher, tok, table, windows, tok, cache_dir="runs/teacher-logits")
+        targets = teacher_logits((teacher, tok), table, windows, tok, cache_dir="runs/teacher-logits").logits
     """
     import time
 
-    from tqdm.auto import tqdm
-
     started = time.perf_counter()
-    settings = settings or {}
-    identity = teacher_identity or {"model": getattr(teacher.config, "_name_or_path", "in-memory")}
-    key = _cache_key(identity, table, settings, student_tokenizer)
-    folder = Path(cache_dir).expanduser() / key
-    folder.mkdir(parents=True, exist_ok=True)
-    write_json(folder / "key.json", {"teacher": identity, "data_fingerprint": source_fingerprint(table),
-                                     "settings": settings, "windows": len(student_windows)}, indent=2)
-    same = _same_tokenizer(teacher_tokenizer, student_tokenizer)
+    model, tokenizer = _teacher_pair(teacher, loaded, execution)
+    key_settings = windowing.as_dict()
+    folder = _cache_folder(teacher, model, table, key_settings, student_tokenizer, cache_dir, len(student_windows))
+    same = _same_tokenizer(tokenizer, student_tokenizer)
     n_chunks = max(1, math.ceil(len(student_windows) / chunk_windows))
     cached = sum(min(chunk_windows, len(student_windows) - c * chunk_windows) for c in range(n_chunks)
                  if (folder / f"chunk-{c:05d}.npz").exists())
-    from ..runs.engines import ENGINES
-
-    check_choice("engine", engine, ENGINES)
-    if engine == "ray":
-        from ..runs.engines import teacher_chunks_on_ray
-
+    if execution.engine == "ray":
         pending = [c for c in range(n_chunks) if not (folder / f"chunk-{c:05d}.npz").exists()]
         if pending:
-            if not is_reference(teacher_path):
-                raise ValueError("engine='ray' needs the teacher as a Hub id or a directory every worker can load")
-            for c, logits in teacher_chunks_on_ray(teacher_path, table, student_windows, pending,
-                                                   compute=teacher_chunk, chunk_windows=chunk_windows, same=same, settings=settings,
-                                                   batch_size=batch_size, device=device, address=ray_address,
-                                                   workers=workers):
-                _save_logits(folder / f"chunk-{c:05d}.npz", logits)  # as it arrives: a killed pass resumes
-    results: list = []
-    bar = tqdm(total=len(student_windows), desc="teacher logits", unit="win", disable=not progress)
-    for c in range(n_chunks):
-        indices = list(range(c * chunk_windows, min(len(student_windows), (c + 1) * chunk_windows)))
-        file = folder / f"chunk-{c:05d}.npz"
-        chunk = _load_logits(file, len(indices)) if file.exists() else None
-        if chunk is None:  # not computed yet, or damaged: (re)computed and saved
-            if file.exists():
-                warnings.warn(f"{file}: damaged (unreadable or not these windows' logits); recomputed", stacklevel=2)
-            chunk = teacher_chunk(teacher, teacher_tokenizer, table, student_windows, indices, same=same,
-                                  settings=settings, batch_size=batch_size)
-            _save_logits(file, chunk)
-        results += chunk
-        bar.update(len(indices))
-    bar.close()
+            _chunks_on_ray(teacher, table, student_windows, pending, folder, chunk_windows=chunk_windows, same=same,
+                           windowing=windowing, execution=execution)
+    results = _read_or_compute(folder, (model, tokenizer), table, student_windows, n_chunks,
+                               chunk_windows=chunk_windows, same=same, windowing=windowing, execution=execution)
     if any(len(s) != len(ids) for (s, _), ids in zip(results, student_windows.input_ids)):
         raise ValueError(f"{folder}: cached teacher logits do not match these windows; delete the folder")
-    if report is not None:
-        report.update(folder=str(folder), reused=cached, computed=len(student_windows) - cached,
-                      seconds=round(time.perf_counter() - started, 2))
+    return TeacherPass(results, folder=str(folder), reused=cached, computed=len(student_windows) - cached,
+                       seconds=round(time.perf_counter() - started, 2))
+
+
+def _teacher_pair(teacher, loaded, execution: Execution):
+    """The teacher as a loaded ``(model, tokenizer)`` pair."""
+    if loaded is not None:
+        return loaded
+    if not is_reference(teacher):
+        return teacher
+    from ..model.loading import load_qa_model
+
+    from ..model.device import resolve_device
+
+    return load_qa_model(teacher, device=resolve_device(execution.device or "auto"))
+
+
+def _cache_folder(teacher, model, table, settings: dict, student_tokenizer, cache_dir, n_windows: int) -> Path:
+    """The cache folder of this pass, with a ``key.json`` saying what it holds."""
+    from ..model.loading import model_identity
+
+    identity = model_identity(teacher if is_reference(teacher) else (model, None))
+    folder = Path(cache_dir).expanduser() / _cache_key(identity, table, settings, student_tokenizer)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(folder / "key.json", {"teacher": identity, "data_fingerprint": source_fingerprint(table),
+                                     "settings": settings, "windows": n_windows}, indent=2)
+    return folder
+
+
+def _chunks_on_ray(teacher, table, student_windows, pending, folder: Path, *, chunk_windows, same, windowing,
+                   execution: Execution) -> None:
+    """The pending chunks computed on Ray Data actors, each saved as it arrives (a killed pass resumes)."""
+    from ..runs.engines import teacher_chunks_on_ray
+
+    if not is_reference(teacher):
+        raise ValueError("engine='ray' needs the teacher as a Hub id or a directory every worker can load")
+    for c, logits in teacher_chunks_on_ray(teacher, table, student_windows, pending, compute=teacher_chunk,
+                                           chunk_windows=chunk_windows, same=same, windowing=windowing,
+                                           execution=execution):
+        _save_logits(folder / f"chunk-{c:05d}.npz", logits)
+
+
+def _read_or_compute(folder: Path, pair, table, student_windows, n_chunks: int, *, chunk_windows, same, windowing,
+                     execution: Execution) -> list:
+    """Every chunk's logits: read from the cache, or computed (and saved) when missing or damaged."""
+    from tqdm.auto import tqdm
+
+    results: list = []
+    with tqdm(total=len(student_windows), desc="teacher logits", unit="win", disable=not execution.progress) as bar:
+        for c in range(n_chunks):
+            indices = list(range(c * chunk_windows, min(len(student_windows), (c + 1) * chunk_windows)))
+            file = folder / f"chunk-{c:05d}.npz"
+            chunk = _load_logits(file, len(indices)) if file.exists() else None
+            if chunk is None:  # not computed yet, or damaged: (re)computed and saved
+                if file.exists():
+                    warnings.warn(f"{file}: damaged (unreadable or not these windows' logits); recomputed",
+                                  stacklevel=3)
+                chunk = teacher_chunk(*pair, table, student_windows, indices, same=same, windowing=windowing,
+                                      batch_size=execution.batch_size)
+                _save_logits(file, chunk)
+            results += chunk
+            bar.update(len(indices))
     return results

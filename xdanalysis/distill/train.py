@@ -27,14 +27,16 @@ import os
 import time
 import warnings
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..core.common import is_reference
-from ..core.data import load_squad, source_fingerprint
+from ..core.data import Selection, load_squad, source_fingerprint
 from ..core.io import file_checksum, write_atomic, write_json
+from ..core.settings import Execution
 from ..model.forward import batch_tensors, eager_attention
 from ..model.windows import prepare_windows, window_labels
 from ..runs.store import locked, refuse_foreign
@@ -47,90 +49,92 @@ from .teacher import _NO_MASS, _same_tokenizer, teacher_logits
 __all__ = ['distill']
 
 
+# The teacher layers a student keeps when none are named.
+DEFAULT_LAYERS = (0, 2, 4)
+
 # The files that mark a directory as a student's (written before anything else of a distillation).
 STUDENT_MARKERS = ("distill.json", "distill-progress.json")
 
 
-def distill(teacher, data, out, *, config: DistillConfig = DistillConfig(), student=None, student_layers=(0, 2, 4),
-            titles=None, exclude_titles=None, limit: int | None = None, transfer=None, evaluate: bool = True,
-            eval_data=None, eval_titles=None, eval_limit: int | None = None, cache_dir=None, device: str = "auto",
-            engine: str = "local",
-            ray_address: str | None = None, workers: int | None = None, progress: bool = True,
-            _stop_after: int | None = None) -> Distilled:
+def distill(teacher, data, out, *, config: DistillConfig = DistillConfig(), student=None,
+            selection: Selection = Selection(), transfer=None, evaluate=True, execution: Execution = Execution(),
+            cache_dir=None, _stop_after: int | None = None) -> Distilled:
     """Train a student from ``teacher`` on ``data`` as ``config`` says and save it in ``out``; resume
     when ``out`` holds an unfinished training with the same settings, reuse it when finished.
 
-    The student is ``student`` (a checkpoint; a plain encoder is fine, its QA head is trained) or,
-    by default, the teacher's embeddings, head and ``student_layers``. ``config`` is a
-    :class:`DistillConfig` (soft-target temperature and alpha, attention transfer, schedule,
-    windows, seed, precision). ``data`` is a SQuAD source (or a question table from
-    :func:`xdanalysis.core.data.load_squad`). ``transfer`` (a source or a table, optional): more
-    questions whose gold is not used, labelled only by the teacher (alpha 1 on their windows; the
-    transfer data of XtremeDistil); it needs ``config.alpha > 0``. ``eval_data`` (default: the same
-    data, without the articles trained on, when ``titles`` or ``exclude_titles`` was given) is
-    predicted with the student into ``out/eval-run``; ``evaluate=False`` skips that. ``device``
-    (auto: CUDA, then MPS, then the CPU) is where the teacher and the
-    student run; it is recorded in ``distill.json`` (provenance, not identity). ``engine="ray"``
-    computes the teacher-logit pass on Ray Data actors (``ray_address``, ``workers``; the same
-    cache files).
+    - ``student``: the teacher layers to keep (a list of indices; default 0, 2, 4: the teacher's
+      embeddings, head and those layers) or a checkpoint to start from (a plain encoder is fine, its QA
+      head is trained).
+    - ``config``: a :class:`DistillConfig` (soft-target temperature and alpha, attention transfer,
+      schedule, windows, seed, precision).
+    - ``data``: a SQuAD source and its ``selection``, or a question table.
+    - ``transfer`` (a source or a table, optional): more questions whose gold is not used, labelled only
+      by the teacher (alpha 1 on their windows; the transfer data of XtremeDistil); needs ``config.alpha > 0``.
+    - ``evaluate``: True predicts the student into ``out/eval-run`` over the articles the selection left
+      out (when it chose some); a :class:`~xdanalysis.core.data.Selection` of ``data``, or a
+      ``(source, Selection)`` pair, evaluates there instead; False skips it.
+    - ``execution``: where the teacher and the student run (its device, recorded in ``distill.json`` as
+      provenance, not identity), the engine of the teacher-logit pass (``ray``: Ray Data actors, the same
+      cache files) and the progress bars. Training precision is ``config.precision``.
+    - ``cache_dir``: the teacher-logit cache (default ``out/../teacher-logits``), shared by every student
+      of the same teacher and data.
 
     Example::
 
         result = distill("../shared/models/minilm-l6-squad2-demo", "../shared/data/squad-v2-dev-half.json",
                          "runs/students/soft", config=DistillConfig(alpha=0.7, max_steps=200),
-                         exclude_titles="French_and_Indian_War,Force")
+                         selection=Selection(exclude_titles="French_and_Indian_War,Force"))
         result.run.scores()["f1"]
     """
     import torch
 
     from ..model.device import resolve_device
 
+    if execution.dtype not in (None, "float32"):
+        raise ValueError(f"distill trains float32 weights (dtype {execution.dtype!r} asked for); for bf16 autocast "
+                         "set DistillConfig(precision='bfloat16')")
     out = Path(out).expanduser()
     refuse_foreign(out, markers=STUDENT_MARKERS, what="a student directory")  # never a teacher's, a run's, yours
-    table = data if isinstance(data, pd.DataFrame) else load_squad(data, titles=titles,
-                                                                    exclude_titles=exclude_titles, limit=limit)
+    table = selection.load(data)
     transfer = _transfer_table(transfer, table, config)
     torch.manual_seed(config.seed)  # before the student exists: a freshly initialised QA head is seeded too
-    run_device = resolve_device(device)
-    pair = _Pair.load(teacher, student, student_layers, device=run_device, config=config)
+    execution = replace(execution, device=resolve_device(execution.device or "auto"))
+    pair = _Pair.load(teacher, student, device=execution.device, config=config)
     identity = {"teacher": pair.teacher_identity, "data_fingerprint": source_fingerprint(table), **config.recipe(),
                 **pair.init}
     if transfer is not None:
         identity["transfer"] = {"questions": len(transfer), "fingerprint": source_fingerprint(transfer)}
-    evaluation = _evaluation(data, titles=titles, exclude_titles=exclude_titles, eval_data=eval_data,
-                             eval_titles=eval_titles, eval_limit=eval_limit) if evaluate else None
+    evaluation = _evaluation(data, selection, evaluate)
     with locked(out):  # a second process on the same --out is refused, not raced
         if (out / "distill.json").exists():
-            return _finished(out, identity, evaluation, progress=progress, device=run_device)
-        return _train_and_record(out, identity, pair, table, transfer, data, teacher, config, evaluation,
-                                 cache_dir=cache_dir, engine=engine, device=run_device, ray_address=ray_address,
-                                 workers=workers, progress=progress, stop_after=_stop_after)
+            return _finished(out, identity, evaluation, execution=execution)
+        cache = Path(cache_dir).expanduser() if cache_dir else out.parent / "teacher-logits"
+        return _train_and_record(out, identity, pair, (table, transfer), data, teacher, config, evaluation,
+                                 cache_dir=cache, execution=execution, stop_after=_stop_after)
 
 
-def _train_and_record(out: Path, identity: dict, pair, table, transfer, data, teacher, config: DistillConfig,
-                      evaluation, *, cache_dir, engine, device, ray_address, workers, progress,
-                      stop_after) -> Distilled:
+def _train_and_record(out: Path, identity: dict, pair, tables, data, teacher, config: DistillConfig,
+                      evaluation, *, cache_dir: Path, execution: Execution, stop_after) -> Distilled:
+    table, transfer = tables
     questions = table if transfer is None else pd.concat([table, transfer], ignore_index=True)
     questions.attrs.update(table.attrs)
     windows = prepare_windows(questions, pair.student_tokenizer, config.windowing)
     from_teacher_only = np.asarray(windows.question_index) >= len(table)  # transfer windows: no gold
     alphas = np.where(from_teacher_only, 1.0, config.alpha).astype(np.float32)
-    targets, teacher_pass = None, {}
+    targets, teacher_pass = None, None
     if config.alpha > 0:
-        targets = teacher_logits(pair.teacher, pair.teacher_tokenizer, questions, windows, pair.student_tokenizer,
-                                 cache_dir=Path(cache_dir).expanduser() if cache_dir else out.parent / "teacher-logits",
-                                 teacher_identity=pair.teacher_identity, settings=config.windowing.as_dict(),
-                                 progress=progress, engine=engine, device=device, ray_address=ray_address,
-                                 workers=workers, teacher_path=teacher if is_reference(teacher) else None,
-                                 report=teacher_pass)
+        teacher_pass = teacher_logits(teacher, questions, windows, pair.student_tokenizer, cache_dir=cache_dir,
+                                      windowing=config.windowing, execution=execution,
+                                      loaded=(pair.teacher, pair.teacher_tokenizer))
+        targets = teacher_pass.logits
     trainer = _Trainer(pair, windows, window_labels(questions, windows), targets, config, out, alphas=alphas)
     trainer.resume(identity)
-    trainer.train(progress=progress, stop_after=stop_after)
+    trainer.train(progress=execution.progress, stop_after=stop_after)
     log = trainer.save()
-    info = _record(out, identity, pair, questions, data, teacher, trainer, log, device=device)
+    info = _record(out, identity, pair, questions, data, teacher, trainer, log, device=execution.device)
     info["transfer_windows"] = int(from_teacher_only.sum())
-    info["teacher_logits"] = teacher_pass or None  # the cache folder, windows reused / computed, seconds
-    run = _evaluate(out, info, evaluation, progress=progress, device=device)
+    info["teacher_logits"] = teacher_pass.record() if teacher_pass else None  # cache folder, reused, computed, s
+    run = _evaluate(out, info, evaluation, execution=execution)
     write_json(out / "distill.json", info, indent=2)
     trainer.clean_up()
     return Distilled(out, info, log, run)
@@ -140,17 +144,18 @@ class _Pair:
     """The teacher and the student, loaded on one device, and how the student was made."""
 
     @classmethod
-    def load(cls, teacher, student, student_layers, *, device: str, config: DistillConfig) -> "_Pair":
+    def load(cls, teacher, student, *, device: str, config: DistillConfig) -> "_Pair":
         from ..model.loading import model_identity
 
         pair = cls()
         pair.teacher, pair.teacher_tokenizer = _load(teacher, device=device)
-        if student is not None:
-            pair.student, pair.student_tokenizer = _load(student, allow_random_head=True, device=device)
-            pair.init = {"student": os.fspath(student) if is_reference(student) else "in-memory"}
-        else:
+        student_layers = DEFAULT_LAYERS if student is None else student
+        if _is_layer_list(student_layers):
             pair.student, pair.student_tokenizer = cut_layers(pair.teacher, student_layers), pair.teacher_tokenizer
             pair.init = {"student_layers": [int(i) for i in student_layers]}
+        else:
+            pair.student, pair.student_tokenizer = _load(student, allow_random_head=True, device=device)
+            pair.init = {"student": os.fspath(student) if is_reference(student) else "in-memory"}
         from ..model.loading import max_sequence_length
 
         for role, model in (("teacher", pair.teacher), ("student", pair.student)):
@@ -183,7 +188,7 @@ def _transfer_table(transfer, table: pd.DataFrame, config: DistillConfig) -> pd.
     return unlabelled
 
 
-def _finished(out: Path, identity: dict, evaluation: dict | None, *, progress: bool, device: str) -> Distilled:
+def _finished(out: Path, identity: dict, evaluation: dict | None, *, execution: Execution) -> Distilled:
     """The student a finished distillation in ``out`` made, if it was made with these settings, with
     the evaluation asked for now (recomputed when it differs from the one recorded)."""
     from ..runs.run import load_run
@@ -196,7 +201,7 @@ def _finished(out: Path, identity: dict, evaluation: dict | None, *, progress: b
     if recorded is None and info.get("eval_run") and evaluation is not None:  # written before evaluations were
         recorded = {**evaluation, "titles": info.get("eval_titles")}      # recorded whole: its titles decide
     if evaluation is not None and recorded != evaluation:
-        run = _evaluate(out, info, evaluation, progress=progress, device=device, overwrite=True)
+        run = _evaluate(out, info, evaluation, execution=execution, overwrite=True)
         write_json(out / "distill.json", info, indent=2)
         return Distilled(out, info, log, run)
     run = load_run(out / info["eval_run"]) if info.get("eval_run") and (out / info["eval_run"]).exists() else None
@@ -371,34 +376,48 @@ def _record(out: Path, identity: dict, pair: _Pair, table, data, teacher, traine
     return info
 
 
-def _evaluation(data, *, titles, exclude_titles, eval_data, eval_titles, eval_limit) -> dict | None:
-    """What the student is evaluated on: ``eval_data``, by default the articles the title selection
-    left out (not those a limit cut off), never one trained on. None when there is nothing to evaluate on."""
-    from ..core.data import title_list
-
-    if eval_data is None and (titles or exclude_titles):
-        eval_data = data
-        eval_titles = eval_titles or title_list(exclude_titles) or [
-            t for t in dict.fromkeys(load_squad(data)["title"]) if t not in set(title_list(titles))]
-    if eval_data is None:
+def _evaluation(data, selection: Selection, evaluate) -> dict | None:
+    """What the student is evaluated on (``distill``'s ``evaluate``): by default the articles the title
+    selection left out (not those a limit cut off), never one trained on. None when there is nothing to
+    evaluate on, or ``evaluate`` is False."""
+    if evaluate is False:
         return None
-    titles_kept = title_list(eval_titles)
-    return {"data": str(eval_data), "titles": list(titles_kept) if titles_kept else None, "limit": eval_limit}
+    if isinstance(evaluate, Selection):
+        evaluate = (data, evaluate)
+    if isinstance(evaluate, tuple):
+        source, chosen = evaluate
+        if not isinstance(chosen, Selection):
+            raise ValueError(f"evaluate: give True, False, a Selection or a (source, Selection) pair, got {evaluate!r}")
+        return {"data": str(source), "titles": list(chosen.titles) if chosen.titles else None, "limit": chosen.limit}
+    if evaluate is not True:
+        raise ValueError(f"evaluate: give True, False, a Selection or a (source, Selection) pair, got {evaluate!r}")
+    if isinstance(data, pd.DataFrame) or not (selection.titles or selection.exclude_titles):
+        return None
+    titles = selection.exclude_titles or [t for t in dict.fromkeys(load_squad(data)["title"])
+                                          if t not in set(selection.titles)]
+    return {"data": str(data), "titles": list(titles), "limit": None}
 
 
-def _evaluate(out: Path, info: dict, evaluation: dict | None, *, progress: bool, device: str, overwrite: bool = False):
+def _evaluate(out: Path, info: dict, evaluation: dict | None, *, execution: Execution, overwrite: bool = False):
     """The student's run over ``evaluation`` into ``out/eval-run``, recorded in ``info``; None when there
     is nothing to evaluate on."""
     from ..runs.run import predict_run
 
     if evaluation is None:
         return None
-    run = predict_run(out, evaluation["data"], out / "eval-run", titles=evaluation["titles"],
-                      limit=evaluation["limit"], progress=progress, device=device, overwrite=overwrite)
+    chosen = Selection(titles=evaluation["titles"], limit=evaluation["limit"])
+    run = predict_run(out, evaluation["data"], out / "eval-run", selection=chosen, overwrite=overwrite,
+                      execution=Execution(device=execution.device, progress=execution.progress))
     info["eval_run"] = "eval-run"  # inside the student's directory
     info["eval_titles"] = evaluation["titles"]
     info["evaluation"] = evaluation
     return run
+
+
+def _is_layer_list(student) -> bool:
+    """``student`` names teacher layers to keep (a list of whole numbers), not a checkpoint."""
+    return isinstance(student, (list, tuple, range)) and bool(student) and all(
+        isinstance(i, int) and not isinstance(i, bool) for i in student)
 
 
 def _read_state(file: Path) -> dict:

@@ -9,7 +9,15 @@ from .attention import (
     question_to_context,
     summarize_head_statistics,
 )
-from .attribution import Attribution, Attributor, ContextAttribution, GradientXInput, IntegratedGradients, to_words
+from .attribution import (
+    Attribution,
+    Attributor,
+    ContextAttribution,
+    GradientXInput,
+    IntegratedGradients,
+    deletion_area,
+    to_words,
+)
 from .attribution_stats import (
     attention_attribution_correlation,
     attribution_statistics,
@@ -23,7 +31,7 @@ from .soft_targets import attention_similarity, slice_kl, soft_target_kl, soft_t
 # The names a user calls, listed by hand: plumbing stays importable from its own module.
 __all__ = ['Attention', 'Attribution', 'Attributor', 'ContextAttribution', 'GradientXInput', 'IntegratedGradients',
            'LayerLens', 'TunedLens', 'attention_attribution_correlation', 'attention_similarity',
-           'attribution_statistics', 'cka_map', 'cls_by_layer', 'fit_tuned_lens', 'get_attention', 'head_statistics',
+           'attribution_statistics', 'cka_map', 'cls_by_layer', 'deletion_area', 'fit_tuned_lens', 'get_attention', 'head_statistics',
            'head_statistics_of', 'layer_lens', 'patch_abstention', 'patching_summary', 'question_to_context',
            'rank_layer_subsets', 'slice_kl', 'soft_target_kl', 'soft_targets', 'summarize_attribution_statistics',
            'summarize_head_statistics', 'to_words']

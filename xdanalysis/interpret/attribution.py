@@ -37,7 +37,7 @@ from ..model.forward import batch_tensors, forward_windows
 from .attention import Attention, locate
 from .attention import to_words as _attention_to_words
 
-__all__ = ['Attribution', 'Attributor', 'ContextAttribution', 'GradientXInput', 'IntegratedGradients', 'MERGES', 'METHODS', 'TARGETS', 'merge_windows', 'method_of', 'remove_words', 'to_words']
+__all__ = ['Attribution', 'Attributor', 'ContextAttribution', 'GradientXInput', 'deletion_area', 'IntegratedGradients', 'MERGES', 'METHODS', 'TARGETS', 'merge_windows', 'method_of', 'remove_words', 'to_words']
 
 
 TARGETS = ["start", "end", "span", "null", "null_odds"]
@@ -283,9 +283,9 @@ class Attributor:
         The same for ``random_repeats`` random orders of the context words. ``words`` is
         :attr:`ContextAttribution.words` (or any frame with ``kind``, ``start``, ``end``, ``score``).
 
-        Returns ``k``, ``order`` (``"attribution"``, ``"random"``), ``value`` (random: the mean) and
-        ``change`` (value − value at k=0); ``.attrs["area"]``: the mean change over k = 1..max_words
-        per order (more negative: the deleted words mattered more)."""
+        Returns ``k``, ``order`` (``"attribution"``, ``"random"``), ``target``, ``value`` (random: the
+        mean) and ``change`` (value − value at k=0); :func:`deletion_area` gives the mean change over
+        k = 1..max_words per order (more negative: the deleted words mattered more)."""
         from ..model.predict import predict_table
 
         check_choice("deletion target", target, ["span", "null_odds"])
@@ -421,11 +421,19 @@ def _deletion_variants(question: str, context: str, words: pd.DataFrame, *, max_
 
 
 def _deletion_curve(variants: pd.DataFrame, target: str) -> pd.DataFrame:
-    k_max = int(variants["k"].max())
     curve = variants.groupby(["order", "k"], as_index=False)["value"].mean()
     start = curve[curve["k"] == 0].set_index("order")["value"]
     curve["change"] = curve["value"] - curve["order"].map(start)
-    curve.attrs["area"] = {o: float(part.loc[part["k"] > 0, "change"].mean()) if k_max else float("nan")
-                           for o, part in curve.groupby("order")}
-    curve.attrs["target"] = target
+    curve.insert(2, "target", target)
     return curve
+
+
+def deletion_area(curve: pd.DataFrame) -> dict:
+    """The area of a deletion curve per order: its mean ``change`` over k = 1..max (NaN when no word was
+    deleted); more negative: the deleted words mattered more.
+
+    >>> deletion_area(pd.DataFrame({"order": ["random"] * 3, "k": [0, 1, 2], "change": [0.0, -1.0, -3.0]}))
+    {'random': -2.0}
+    """
+    return {order: float(part.loc[part["k"] > 0, "change"].mean()) if (part["k"] > 0).any() else float("nan")
+            for order, part in curve.groupby("order")}

@@ -15,7 +15,7 @@ from ..core.data import HubUnreachableError, hub_reachable
 from ..core.settings import Int8Settings
 from .device import resolve_placement
 
-__all__ = ['CARD_FIGURES', 'DEFAULT_MODEL', 'ModelLoadError', 'load_qa_model', 'looks_local', 'max_sequence_length', 'model_files', 'model_identity', 'model_problem', 'require_model', 'training_overlap', 'training_record', 'weights_fingerprint']
+__all__ = ['DEFAULT_MODEL', 'ModelLoadError', 'load_qa_model', 'looks_local', 'max_sequence_length', 'model_files', 'model_identity', 'model_problem', 'require_model', 'training_overlap', 'training_record', 'weights_fingerprint']
 
 
 DEFAULT_MODEL = "nbroad/xdistil-l12-h384-squad2"
@@ -286,6 +286,3 @@ def training_overlap(model, table: pd.DataFrame) -> dict | None:
     return {"titles": sorted(set(table.loc[seen, "title"])), "questions": int(seen.sum()),
             "of": int(len(table))}
 
-
-# The published figures of the default model (its model card, SQuAD 2.0 validation, threshold 0).
-CARD_FIGURES = {"nbroad/xdistil-l12-h384-squad2": {"exact": 75.46, "f1": 79.33}}

@@ -20,12 +20,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..core.common import is_reference
-from ..core.settings import DecodingSettings, Int8Settings, WindowSettings
+from ..core.settings import ENGINES, DecodingSettings, Execution, WindowSettings
 
 __all__ = ['Computation', 'RAY_CONNECT_SECONDS', 'RayUnavailableError', 'connect_ray', 'ENGINES', 'RAY_MISSING', 'model_config', 'predict_chunks_on_ray', 'require_ray', 'run_chunks_on_ray', 'teacher_chunks_on_ray']
-
-
-ENGINES = ["local", "ray"]  # ray: xdanalysis.runs.engines
 
 
 RAY_MISSING = ("engine 'ray' needs Ray, an optional extra: pip install 'xdanalysis[ray]' "
@@ -58,24 +55,25 @@ def model_config(model):
 class _ChunkPredictor:
     """A Ray Data actor: loads the model once, then predicts one chunk of questions per call."""
 
-    def __init__(self, model, table_ref, chunk_size, settings, batch_size, device, dtype, allow_random_head, int8):
+    def __init__(self, model, table_ref, windowing: WindowSettings, decoding: DecodingSettings, execution: Execution):
         import ray
 
         from ..model.loading import load_qa_model
 
-        self.model, self.tokenizer = load_qa_model(model, allow_random_head=allow_random_head, device=device,
-                                                   dtype=dtype, int8=int8)
+        self.model, self.tokenizer = load_qa_model(model, allow_random_head=execution.allow_random_head,
+                                                   device=execution.device, dtype=execution.dtype, int8=execution.int8)
         self.table = ray.get(table_ref)
-        self.chunk_size, self.settings, self.batch_size = chunk_size, settings, batch_size
+        self.windowing, self.decoding, self.execution = windowing, decoding, execution
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         from ..model.predict import predict_chunk
 
         frames = []
+        size = self.execution.chunk_size
         for c in batch["chunk"]:
-            part = self.table.iloc[int(c) * self.chunk_size: (int(c) + 1) * self.chunk_size]
-            frame, seconds = predict_chunk(self.model, self.tokenizer, part, windowing=self.settings[0], decoding=self.settings[1],
-                                           batch_size=self.batch_size)
+            part = self.table.iloc[int(c) * size: (int(c) + 1) * size]
+            frame, seconds = predict_chunk(self.model, self.tokenizer, part, windowing=self.windowing,
+                                           decoding=self.decoding, batch_size=self.execution.batch_size)
             frames.append(frame.assign(_chunk=int(c), _seconds=seconds))
         return pd.concat(frames, ignore_index=True)
 
@@ -213,15 +211,15 @@ def _map_chunks(ray, actor, constructor_args, chunks, *, device, workers):
             yield int(c), part.drop(columns=["_chunk"]).reset_index(drop=True)
 
 
-def predict_chunks_on_ray(model, table: pd.DataFrame, chunks, *, chunk_size: int, settings: tuple, batch_size: int,
-                          device: str, dtype: str, allow_random_head: bool = False, address: str | None = None,
-                          workers: int | None = None, int8: Int8Settings = Int8Settings()):
-    """Yield ``(chunk, frame, seconds)`` for every chunk of a run, as the actors finish them."""
-    with _ray_session(address) as ray:
+def predict_chunks_on_ray(model, table: pd.DataFrame, chunks, *, windowing: WindowSettings, decoding: DecodingSettings,
+                          execution: Execution):
+    """Yield ``(chunk, frame, seconds)`` for every chunk of a run, as the actors finish them (``execution``
+    with its device and dtype resolved)."""
+    with _ray_session(execution.ray_address) as ray:
         table_ref = ray.put(table.reset_index(drop=True))
-        arguments = (os.fspath(model), table_ref, chunk_size, settings, batch_size, device, dtype, allow_random_head,
-                     int8)
-        for c, frame in run_chunks_on_ray(_ChunkPredictor, arguments, chunks, device=device, workers=workers):
+        arguments = (os.fspath(model), table_ref, windowing, decoding, execution)
+        for c, frame in run_chunks_on_ray(_ChunkPredictor, arguments, chunks, device=execution.device,
+                                          workers=execution.workers):
             yield c, frame.drop(columns=["_seconds"]), float(frame["_seconds"].iloc[0])
 
 
@@ -244,24 +242,24 @@ class _TeacherChunk:
             indices = list(range(int(c) * shared["chunk_windows"],
                                  min(len(shared["windows"].input_ids), (int(c) + 1) * shared["chunk_windows"])))
             for start, end in self.compute(self.teacher, self.tokenizer, shared["table"], shared["windows"], indices,
-                                            same=shared["same"], settings=shared["settings"],
+                                            same=shared["same"], windowing=shared["windowing"],
                                             batch_size=shared["batch_size"]):
                 rows.append({"_chunk": int(c), "start": start.tolist(), "end": end.tolist()})
         return pd.DataFrame(rows)
 
 
 def teacher_chunks_on_ray(teacher, table: pd.DataFrame, windows, chunks, *, compute, chunk_windows: int, same: bool,
-                          settings: dict, batch_size: int, device: str, address: str | None = None,
-                          workers: int | None = None):
+                          windowing: WindowSettings, execution: Execution):
     """Yield ``(chunk, [(start, end) per window])`` for the teacher-logit pass of distillation;
     ``compute`` is the function that computes one chunk (:func:`xdanalysis.distill.teacher.teacher_chunk`)."""
     import numpy as np
 
-    with _ray_session(address) as ray:
+    device = execution.device
+    with _ray_session(execution.ray_address) as ray:
         shared = ray.put({"table": table.reset_index(drop=True), "windows": windows, "chunk_windows": chunk_windows,
-                          "same": same, "settings": settings, "batch_size": batch_size})
+                          "same": same, "windowing": windowing, "batch_size": execution.batch_size})
         for c, frame in run_chunks_on_ray(_TeacherChunk, (os.fspath(teacher), shared, device, compute), chunks,
-                                          device=device, workers=workers):
+                                          device=device, workers=execution.workers):
             yield c, [(np.asarray(s, dtype=np.float32), np.asarray(e, dtype=np.float32))
                       for s, e in zip(frame["start"], frame["end"])]
 
@@ -273,17 +271,9 @@ class Computation:
 
     model: object
     loaded: object
-    engine: str
     windowing: WindowSettings
     decoding: DecodingSettings
-    batch_size: int
-    chunk_size: int
-    device: str
-    dtype: str
-    int8: Int8Settings
-    allow_random_head: bool
-    ray_address: str | None
-    workers: int | None
+    execution: Execution  # device and dtype resolved
 
     @contextmanager
     def prepared(self, name: str):
@@ -292,15 +282,15 @@ class Computation:
         from ..model import loading
 
         started = False
-        if self.engine == "ray":  # the workers load the model; here only its configuration is read
-
+        run = self.execution
+        if run.engine == "ray":  # the workers load the model; here only its configuration is read
             self.pair = (model_config(self.model), None)
-            started = connect_ray(self.ray_address)
+            started = connect_ray(run.ray_address)
         elif self.loaded is not None:
-            self.pair = self.loaded(device=self.device, dtype=self.dtype) if callable(self.loaded) else self.loaded
+            self.pair = self.loaded(device=run.device, dtype=run.dtype) if callable(self.loaded) else self.loaded
         elif is_reference(self.model):
-            self.pair = loading.load_qa_model(self.model, allow_random_head=self.allow_random_head,
-                                              device=self.device, dtype=self.dtype, int8=self.int8)
+            self.pair = loading.load_qa_model(self.model, allow_random_head=run.allow_random_head,
+                                              device=run.device, dtype=run.dtype, int8=run.int8)
         else:
             self.pair = self.model
         try:
@@ -317,15 +307,13 @@ class Computation:
 
     def chunks(self, table: pd.DataFrame, pending: list):
         """``(chunk index, frame, seconds)`` for each pending chunk, as each is done."""
-        if self.engine == "ray":
-            return predict_chunks_on_ray(
-                self.model, table, pending, chunk_size=self.chunk_size, settings=(self.windowing, self.decoding),
-                batch_size=self.batch_size, device=self.device, dtype=self.dtype, int8=self.int8,
-                allow_random_head=self.allow_random_head, address=self.ray_address, workers=self.workers)
+        if self.execution.engine == "ray":
+            return predict_chunks_on_ray(self.model, table, pending, windowing=self.windowing, decoding=self.decoding,
+                                         execution=self.execution)
         from ..model import predict
 
         model, tokenizer = self.pair
-        size = self.chunk_size
+        size = self.execution.chunk_size
         return ((c, *predict.predict_chunk(model, tokenizer, table.iloc[c * size: (c + 1) * size],
                                            windowing=self.windowing, decoding=self.decoding,
-                                           batch_size=self.batch_size)) for c in pending)
+                                           batch_size=self.execution.batch_size)) for c in pending)

@@ -7,16 +7,16 @@ import math
 import os
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
-from ..core.common import check_choice, is_reference, name_some, sigmoid
-from ..core.data import gold_answers, load_squad, source_fingerprint
+from ..core.common import is_reference, name_some, sigmoid
+from ..core.data import Selection, gold_answers, source_fingerprint
 from ..core.io import finite_odds, peak_rss_mb, write_atomic, write_json
 from ..core.metrics import squad_v2_scores, table_scores
-from ..core.settings import DecodingSettings, Int8Settings, WindowSettings
+from ..core.settings import DecodingSettings, Execution, Int8Settings, WindowSettings
 from ..model.loading import model_identity, training_overlap
 from .engines import Computation
 from .store import (
@@ -142,118 +142,93 @@ def predict_run(
     data,
     out,
     *,
-    split: str = "validation",
-    limit: int | None = None,
-    titles=None,
-    exclude_titles=None,
+    selection: Selection = Selection(),
     windowing: WindowSettings = WindowSettings(),
     decoding: DecodingSettings = DecodingSettings(),
-    batch_size: int = 32,
-    chunk_size: int = 512,
-    allow_random_head: bool = False,
+    execution: Execution = Execution(),
     overwrite: bool = False,
-    progress: bool = True,
-    progress_label: str = "questions",
-    table: pd.DataFrame | None = None,
     loaded=None,
-    device: str | None = None,
-    dtype: str | None = None,
-    int8: Int8Settings = Int8Settings(),
-    engine: str = "local",
-    ray_address: str | None = None,
-    workers: int | None = None,
 ) -> Run:
     """Predict ``data`` with ``model`` into the run directory ``out``, or reuse it if done.
 
-    ``model`` is a Hub id, a local directory, or an already loaded ``(model, tokenizer)`` pair.
-    ``data`` is any source :func:`xdanalysis.core.data.load_squad` takes (or pass ``table``);
-    ``titles`` / ``exclude_titles`` keep or drop whole articles before ``limit``.
-    ``overwrite`` replaces a run in ``out`` (deleting only the run's own files); a directory
-    that holds anything else is refused. ``loaded``: a ``(model, tokenizer)`` pair, or a function
-    ``loaded(device=, dtype=)`` that returns one (called with the run's resolved device and
-    dtype), to compute with instead of loading ``model`` (which still names the run); it is called
-    only when there is something to compute, so several runs share one load.
-    ``device`` (``auto``, ``cpu``, ``cuda``, ``mps``; default auto) and ``dtype`` (``auto``,
-    ``float32``, ``bfloat16``, ``float16``, ``int8``; default float32, the dtype of the official
-    figures) are where and how a model given by name runs; a loaded model runs where it is. Both
-    are recorded in ``run.json`` and are part of the run's identity; so is ``int8``, how an int8
-    model is quantised (:class:`~xdanalysis.core.settings.Int8Settings`). ``engine="ray"`` computes the
-    chunks on Ray Data (:mod:`xdanalysis.runs.engines`; ``ray_address`` a cluster, default a local one;
-    ``workers`` actors, each loading the model once): same chunk files, same run.
-
-    The body is a list of named steps; the length is this keyword list and its description.
+    - ``model``: a Hub id, a local directory, or an already loaded ``(model, tokenizer)`` pair.
+    - ``data``: any source :func:`xdanalysis.core.data.load_squad` takes, or a question table;
+      ``selection`` (:class:`~xdanalysis.core.data.Selection`) keeps or drops whole articles, then
+      cuts to its ``limit``.
+    - ``windowing`` / ``decoding``: how questions become windows and logits answers.
+    - ``execution`` (:class:`~xdanalysis.core.settings.Execution`): where and how the model runs (device,
+      dtype and int8 are recorded in ``run.json`` and are part of the run's identity; a loaded model runs
+      where it is), on which engine (``ray``: the chunks on Ray Data actors, same chunk files, same run),
+      with which batch and chunk sizes, with a progress bar or not.
+    - ``overwrite`` replaces a run in ``out`` (deleting only the run's own files); a directory that holds
+      anything else is refused.
+    - ``loaded``: a ``(model, tokenizer)`` pair, or a function ``loaded(device=, dtype=)`` that returns one,
+      to compute with instead of loading ``model`` (which still names the run); called only when there
+      is something to compute, so several runs share one load.
 
     Example::
 
         run = predict_run("../shared/models/minilm-l6-squad2-demo", "../shared/data/squad-v2-dev-half.json",
-                          "runs/demo", titles=["French_and_Indian_War", "Force"], limit=50)
+                          "runs/demo", selection=Selection(titles=["French_and_Indian_War", "Force"], limit=50))
         run.scores()["exact"]
     """
-    _check_options(model, engine=engine, batch_size=batch_size, chunk_size=chunk_size, workers=workers)
+    if execution.engine == "ray" and not is_reference(model):
+        raise ValueError("engine='ray' needs the model as a Hub id or a directory every worker can load, "
+                         "not a loaded (model, tokenizer) pair")
     out = Path(out).expanduser()
-    table = _question_table(model, data, table, split=split, limit=limit, titles=titles, exclude_titles=exclude_titles)
-    device, dtype = _device_and_dtype(model, device, dtype)
-    settings = _run_settings(model, data, table, windowing=windowing, decoding=decoding, device=device, dtype=dtype,
-                             int8=int8)
+    table = _question_table(model, data, selection)
+    execution = _placed(model, execution)
+    settings = _run_settings(model, data, table, windowing=windowing, decoding=decoding, execution=execution)
     identity = run_identity(settings)
     refuse_foreign(out)  # before anything is written or deleted there
     if overwrite and out.exists():
         with locked(out):
             _remove_run_files(out)
-    chunk_files = _chunk_files(out, max(1, math.ceil(len(table) / chunk_size)))
+    chunk_files = _chunk_files(out, max(1, math.ceil(len(table) / execution.chunk_size)))
     if (out / "run.json").exists():
         return _reuse(out, table, identity, settings, chunk_files)
     with locked(out):
         timings = _resumed_timings(out, identity, chunk_files)
         pending = [c for c, f in enumerate(chunk_files) if not f.exists()]
         if pending:
-            compute = Computation(model=model, loaded=loaded, engine=engine, windowing=windowing, decoding=decoding,
-                                   batch_size=batch_size, chunk_size=chunk_size, device=device, dtype=dtype, int8=int8,
-                                   allow_random_head=allow_random_head, ray_address=ray_address, workers=workers)
+            compute = Computation(model=model, loaded=loaded, windowing=windowing, decoding=decoding,
+                                  execution=execution)
             with compute.prepared(settings["model"]):
                 # Settings checked, model loaded, Ray reached: only now is this directory a run in progress.
-                if len(pending) == len(chunk_files):
-                    write_json(out / _STATE, identity, indent=2)
-                (out / "chunks").mkdir(exist_ok=True)
-                write_json(out / "chunks" / CHUNK_IDENTITY, identity, indent=2)  # the chunks say what made them
-                _write_chunks(compute.chunks(table, pending), out, chunk_files, timings,
-                              progress=progress, label=progress_label, total=len(table),
-                              done_before=min(len(table), (len(chunk_files) - len(pending)) * chunk_size))
+                _start_chunks(out, identity, first=len(pending) == len(chunk_files))
+                _write_chunks(compute.chunks(table, pending), out, chunk_files, timings, progress=execution.progress,
+                              total=len(table),
+                              done_before=min(len(table), (len(chunk_files) - len(pending)) * execution.chunk_size))
         chunks = _read_chunks(out, table, chunk_files)
-        info = {"batch_size": batch_size, "inference_seconds": round(float(sum(timings.values())), 3)}
+        info = {"batch_size": execution.batch_size, "inference_seconds": round(float(sum(timings.values())), 3)}
         return _assemble(out, table, chunks, settings, info)
 
 
-def _check_options(model, *, engine: str, batch_size: int, chunk_size: int, workers: int | None) -> None:
-    from .engines import ENGINES
-
-    check_choice("engine", engine, ENGINES)
-    if engine == "ray" and not is_reference(model):
-        raise ValueError("engine='ray' needs the model as a Hub id or a directory every worker can load, "
-                         "not a loaded (model, tokenizer) pair")
-    if batch_size < 1 or chunk_size < 1:
-        raise ValueError(f"batch_size and chunk_size must be at least 1, got {batch_size} and {chunk_size}")
-    if workers is not None and workers < 1:
-        raise ValueError(f"workers must be at least 1 (one Ray actor each), got {workers}")
+def _start_chunks(out: Path, identity: dict, *, first: bool) -> None:
+    """The marks of a run in progress: its state (when nothing was computed yet) and what made its chunks."""
+    if first:
+        write_json(out / _STATE, identity, indent=2)
+    (out / "chunks").mkdir(exist_ok=True)
+    write_json(out / "chunks" / CHUNK_IDENTITY, identity, indent=2)  # the chunks say what made them
 
 
-def _question_table(model, data, table, *, limit, **selection) -> pd.DataFrame:
-    """The questions of the run: ``data`` loaded and selected, or the ``table`` given, cut to ``limit``."""
-    if table is None:
-        return _load_data_and_check_model(model, data, limit=limit, **selection)
-    return table if limit is None else table.iloc[:limit].reset_index(drop=True)
+def _question_table(model, data, selection: Selection) -> pd.DataFrame:
+    """The questions of the run: ``data`` loaded and selected, or the table given, cut to the selection's limit."""
+    if isinstance(data, pd.DataFrame):
+        return selection.load(data)
+    return _load_data_and_check_model(model, data, selection)
 
 
-def _run_settings(model, data, table, *, windowing, decoding, device, dtype, int8) -> dict:
+def _run_settings(model, data, table, *, windowing, decoding, execution: Execution) -> dict:
     """What ``run.json`` records as the run's settings: its identity, plus its provenance (and a warning
     when the model trained on some of these articles)."""
     settings = {
         **model_identity(model),
-        "device": device,
-        "dtype": dtype,
-        **({"int8": _int8_of(model, int8)} if dtype == "int8" else {}),
+        "device": execution.device,
+        "dtype": execution.dtype,
+        **({"int8": _int8_of(model, execution.int8)} if execution.dtype == "int8" else {}),
         "model_given": os.fspath(model) if is_reference(model) else None,
-        "data": str(table.attrs.get("source", data)),
+        "data": str(table.attrs.get("source", "a question table" if isinstance(data, pd.DataFrame) else data)),
         "data_fingerprint": source_fingerprint(table),
         "n_questions": int(len(table)),
         **windowing.as_dict(),
@@ -264,7 +239,7 @@ def _run_settings(model, data, table, *, windowing, decoding, device, dtype, int
         settings["trained_on_overlap"] = overlap
         warnings.warn(f"{overlap['questions']} of {overlap['of']} questions come from articles the model was "
                       f"trained on ({name_some(overlap['titles'], 4)}): its scores there are inflated. Keep "
-                      "held-out articles with --titles / titles=[...].", stacklevel=3)
+                      "held-out articles with --titles / Selection(titles=[...]).", stacklevel=3)
     return settings
 
 
@@ -307,11 +282,12 @@ def _resumed_timings(out: Path, identity: dict, chunk_files: list) -> dict:
         return json.load(handle)
 
 
-def _write_chunks(done, out: Path, chunk_files: list, timings: dict, *, progress: bool, label: str, total: int,
+def _write_chunks(done, out: Path, chunk_files: list, timings: dict, *, progress: bool | str, total: int,
                   done_before: int = 0) -> None:
     """Each chunk on disk as soon as it is computed, with its time: a killed run resumes from there."""
     from tqdm.auto import tqdm
 
+    label = progress if isinstance(progress, str) else "questions"
     with tqdm(total=total, initial=done_before, desc=label, unit="q", disable=not progress) as bar:
         for c, frame, seconds in done:
             write_atomic(chunk_files[c], lambda tmp: frame.to_parquet(tmp, index=False))
@@ -320,28 +296,29 @@ def _write_chunks(done, out: Path, chunk_files: list, timings: dict, *, progress
             bar.update(len(frame))
 
 
-def _device_and_dtype(model, device, dtype) -> tuple[str, str]:
-    """Where and in what a run computes: resolved for a model given by name; for a loaded model,
-    where it is (asking for something else is an error: moving the caller's model is theirs to do)."""
+def _placed(model, execution: Execution) -> Execution:
+    """The execution with its device and dtype resolved: for a model given by name, as asked; for a loaded
+    model, where it is (asking for something else is an error: moving the caller's model is theirs to do)."""
     from ..model.device import model_device_dtype, resolve_placement
 
     if is_reference(model):
-        return resolve_placement(device, dtype)
+        device, dtype = resolve_placement(execution.device, execution.dtype)
+        return replace(execution, device=device, dtype=dtype)
     have = model_device_dtype(model[0])
-    for name, asked, present in (("device", device, have[0]), ("dtype", dtype, have[1])):
+    for name, asked, present in (("device", execution.device, have[0]), ("dtype", execution.dtype, have[1])):
         if asked not in (None, "auto") and asked != present:
             raise ValueError(f"{name} {asked!r} asked for, but the model given is loaded with {name} {present!r}; "
                              f"move it first (model.to(...)) or leave {name} unset")
-    return have
+    return replace(execution, device=have[0], dtype=have[1])
 
 
-def _load_data_and_check_model(model, data, **options) -> pd.DataFrame:
+def _load_data_and_check_model(model, data, selection: Selection) -> pd.DataFrame:
     """Load the data; when it fails because the Hub is unreachable, say at once whether the model
     is unreachable too, so that both are fixed in one round."""
     from ..core.data import HubUnreachableError
 
     try:
-        return load_squad(data, **options)
+        return selection.load(data)
     except HubUnreachableError as data_error:
         if is_reference(model):
             from ..model.loading import model_problem

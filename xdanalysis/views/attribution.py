@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ..interpret.attribution import Attribution, to_words
+from ..interpret.attribution import Attribution, deletion_area, to_words
 
 if TYPE_CHECKING:  # annotations only: matplotlib is imported when a figure is drawn
     from matplotlib.axes import Axes
@@ -113,10 +113,11 @@ def plot_deletion_curves(curves: dict, *, ax=None) -> Axes:
         _, ax = plt.subplots(figsize=(6.5, 4))
     target = None
     for label, curve in curves.items():
-        target = curve.attrs.get("target", target)
+        target = curve["target"].iloc[0] if "target" in curve and len(curve) else target
+        areas = deletion_area(curve)
         for order, style in (("attribution", "-o"), ("random", ":")):
             part = curve[curve["order"] == order]
-            area = curve.attrs["area"].get(order, float("nan"))
+            area = areas.get(order, float("nan"))
             name = f"{label}: top attributed first (area {area:+.2f})" if order == "attribution" else \
                 f"{label}: random words (area {area:+.2f})"
             ax.plot(part["k"], part["change"], style, label=name, markersize=3)

@@ -133,7 +133,7 @@ def _diff_words(before: str, after: str) -> tuple[str, str]:
 def probe_pair_html(row) -> str:
     """One probed question beside its original: the questions and contexts with what the probe
     removed (struck through) and added (green), the gold, each answer and outcome, and whether
-    the expectation was met. ``row`` is a row of :func:`xdanalysis.analysis.probes.run.probe_results`."""
+    the expectation was met. ``row`` is a row of :func:`xdanalysis.analysis.probes.summary.probe_results`."""
     row = row if isinstance(row, pd.Series) else pd.Series(row)
     q_left, q_right = _diff_words(row["original_question"], row["probed_question"])
     c_left, c_right = _diff_words(row["original_context"], row["probed_context"])

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 if TYPE_CHECKING:  # annotations only: matplotlib is imported when a figure is drawn
+    import numpy as np
     from matplotlib.axes import Axes
 
 __all__ = ['LOSS_TERMS', 'plot_entropy', 'plot_gradient_scale', 'plot_lab_students', 'plot_learning_curves']
@@ -91,7 +92,7 @@ def plot_lab_students(table: pd.DataFrame, *, axes=None, counts: dict | None = N
     """What each lab student does on answerable and on unanswerable questions, at the teacher's
     threshold 0 (pale) and at its re-fitted threshold (solid): answerable F1 with a tick at its F1 when
     forced to answer (what it knows about spans), and unanswerable accuracy, where always abstaining
-    scores 100. ``table`` is :func:`xdanalysis.distill.lab.lab_table`; ``counts`` (optional)
+    scores 100. ``table`` is :func:`xdanalysis.labs.distill.lab_table`; ``counts`` (optional)
     ``{"HasAns": n, "NoAns": n}`` goes into the panel titles."""
     import matplotlib.pyplot as plt
     import numpy as np

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ..analysis.selective import curve_aurc
 from ..core.common import check_choice, sigmoid
 
 if TYPE_CHECKING:  # annotations only: matplotlib is imported when a figure is drawn
@@ -175,7 +176,8 @@ def plot_threshold_curve(curve: pd.DataFrame, *, ax=None, summary: pd.DataFrame 
             ax.axvline(t, color="gray", linestyle=style, label=f"{name} threshold {t:+.2f}: {metric} {value:.2f}")
     ax.set_xlabel("null-odds threshold (abstain when null odds > threshold)")
     ax.set_ylabel(f"{metric} (%)")
-    ax.set_title(f"{metric} as a function of the no-answer threshold (n={curve.attrs.get('n', '')})")
+    n = f" (n={int(curve['questions'].iloc[0])})" if "questions" in curve and len(curve) else ""
+    ax.set_title(f"{metric} as a function of the no-answer threshold{n}")
     ax.legend(fontsize=7)
     return ax
 
@@ -231,7 +233,7 @@ def plot_risk_coverage(curves, *, ax=None) -> Axes:
         _, ax = plt.subplots(figsize=(6.5, 4))
     for label, curve in curves.items():
         line, = ax.plot(curve["coverage"], 100 * curve["risk"],
-                        label=f"{label}: AURC {100 * curve.attrs['aurc']:.1f} (n={len(curve)})")
+                        label=f"{label}: AURC {100 * curve_aurc(curve):.1f} (n={len(curve)})")
         ax.axhline(100 * curve["risk"].iloc[-1], color=line.get_color(), linestyle=":", linewidth=1)
     ax.set_xlabel("coverage (share of questions answered, most confident first)")
     ax.set_ylabel("risk = 100 − F1 of the answered (%)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..core.common import logit
 from ..core.metrics import abstain_baseline
-from ..model.loading import CARD_FIGURES
+from ..core.metrics import CARD_FIGURES
 
 __all__ = ['ABSTAIN_MARGIN', 'abstaining_warning', 'summary_text']
 

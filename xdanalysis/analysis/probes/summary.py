@@ -5,18 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ...core.common import check_choice
-from .rewrites import PROBES
+from ...core.common import check_choice, table_of
+from .rewrites import PROBES, expectation_met
 
-__all__ = ['FAILURE_KINDS', 'probe_examples', 'probe_failures', 'probe_summary', 'probe_summary_text',
+__all__ = ['FAILURE_KINDS', 'probe_results', 'probe_examples', 'probe_failures', 'probe_summary', 'probe_summary_text',
            'probe_transitions']
 
 
-def probe_summary(results: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
+def probe_summary(results, *, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
     """Per probe: what it expects, how many questions it probed (``n``) and skipped, the
     consistency rate (% of expectations met) with a bootstrap interval, and the same among the
     questions the model got right originally (``consistency_if_correct``, EM 1 or a correct
-    abstention). A plain frame; the outcome transitions per probe are :func:`probe_transitions`.
+    abstention). ``results``: a :class:`~xdanalysis.labs.probes.ProbeRuns` (its record gives the skipped
+    counts) or a results table. A plain frame; the outcome transitions per probe are :func:`probe_transitions`.
 
     Example::
 
@@ -24,7 +25,8 @@ def probe_summary(results: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0, l
     """
     from ...core.stats import bootstrap_interval
 
-    record = results.attrs.get("probes", {})
+    record = getattr(results, "record", {}).get("probes", {})
+    results = table_of(results)
     rows = []
     for name in [n for n in PROBES if n in set(results["probe"]) or n in record]:
         part = results[results["probe"] == name]
@@ -42,9 +44,10 @@ def probe_summary(results: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0, l
                                        "n_correct", "consistency_if_correct"])
 
 
-def probe_transitions(results: pd.DataFrame) -> dict:
+def probe_transitions(results) -> dict:
     """``{probe: original outcome x probed outcome counts}`` (:func:`xdanalysis.analysis.compare.transition_table`)
     for every probe in ``results``, in the probes' order."""
+    results = table_of(results)
     from ..compare import transition_table
 
     return {name: transition_table(part["original_outcome"], part["probed_outcome"], ("original", "probed"))[0]
@@ -70,7 +73,7 @@ def _failure_kind(row) -> str | None:
     return "another answer"
 
 
-def probe_failures(results: pd.DataFrame) -> pd.DataFrame:
+def probe_failures(results) -> pd.DataFrame:
     """Per probe: how many questions missed the expectation, split by kind (``FAILURE_KINDS``:
     abstained, answered anyway where it should abstain, kept the old answer the rewrite removed,
     another answer), beside the base rates that say what the probe changed: how many the model
@@ -81,6 +84,7 @@ def probe_failures(results: pd.DataFrame) -> pd.DataFrame:
 
         probe_failures(load_probes("runs/probes-demo"))
     """
+    results = table_of(results)
     kinds = pd.Series([_failure_kind(r) for r in results.itertuples()], index=results["id"].to_numpy(), dtype=object)
     rows = []
     for name in [n for n in PROBES if n in set(results["probe"])]:
@@ -117,7 +121,7 @@ def probe_summary_text(summary: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def probe_examples(results: pd.DataFrame, *, probe: str | None = None, met: bool | None = None,
+def probe_examples(results, *, probe: str | None = None, met: bool | None = None,
                    original_outcome=None) -> pd.DataFrame:
     """The probed questions behind a number: one probe (or all), met or not (or both), from some
     original outcome(s); the probe's order, then the run's.
@@ -126,6 +130,7 @@ def probe_examples(results: pd.DataFrame, *, probe: str | None = None, met: bool
 
         probe_examples(results, probe="remove_answer_sentence", met=False, original_outcome="correct")
     """
+    results = table_of(results)
     from ..outcomes import OUTCOMES
 
     mask = pd.Series(True, index=results.index)
@@ -141,3 +146,42 @@ def probe_examples(results: pd.DataFrame, *, probe: str | None = None, met: bool
             raise ValueError(f"unknown outcome(s) {unknown}; use {OUTCOMES}")
         mask &= results["original_outcome"].isin(wanted)
     return results[mask]
+
+
+_RESULT_SIDES = ["question", "context", "answer_texts", "answer", "outcome", "exact", "f1", "null_odds"]
+
+
+def probe_results(original, probed: dict) -> pd.DataFrame:
+    """One row per probed question: the probe, its expectation, the original and the probed
+    question, context, gold, answer, outcome, EM/F1 and null odds, and ``met``.
+
+    ``original`` is the run (or run table) of the source questions; ``probed`` maps a probe's name
+    to ``(probe_table, run)`` where ``probe_table`` is :func:`apply_probe`'s result and ``run``
+    its run.
+    """
+    from ..outcomes import outcomes
+
+    base = outcomes(table_of(original)).set_index("id")
+    frames = []
+    for name, (probe_table, run) in probed.items():
+        table = outcomes(table_of(run)).set_index("id")
+        meta = probe_table.set_index("id")[["source_id", "expect", "note"]]
+        missing = sorted(set(meta.index) - set(table.index))
+        if missing:
+            raise ValueError(f"the run of probe {name} lacks {len(missing)} of its questions, e.g. {missing[:3]}")
+        frame = pd.DataFrame({"probe": name, "id": meta.index, "source_id": meta["source_id"].to_numpy(),
+                              "title": base.loc[meta["source_id"], "title"].to_numpy(),
+                              "has_answer": base.loc[meta["source_id"], "has_answer"].to_numpy(dtype=bool),
+                              "expect": meta["expect"].to_numpy(), "note": meta["note"].to_numpy()})
+        for column in _RESULT_SIDES:
+            frame[f"original_{column}"] = base.loc[meta["source_id"], column].to_numpy()
+            frame[f"probed_{column}"] = table.loc[meta.index, column].to_numpy()
+        frame["met"] = [expectation_met(e, a, b, x) for e, a, b, x in zip(
+            frame["expect"], frame["original_answer"], frame["probed_answer"], frame["probed_exact"])]
+        frames.append(frame)
+    columns = ["probe", "id", "source_id", "title", "has_answer", "expect", "note"] + \
+        [f"{side}_{c}" for c in _RESULT_SIDES for side in ("original", "probed")] + ["met"]
+    result = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    for side in ("original", "probed"):
+        result[f"{side}_outcome"] = result[f"{side}_outcome"].astype(str)
+    return result[columns]

@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 
 from ..core.common import is_reference
-from ..core.data import disjoint_samples, load_squad
+from ..core.data import Selection, disjoint_samples, load_squad
 from ..core.io import write_json
-from ..core.settings import DecodingSettings
+from ..core.settings import DecodingSettings, Execution
 from ..core.thresholds import answered_at, best_f1_threshold, scores_at, span_scores
-from .config import DistillConfig, Distilled, default_precision
-from .train import distill
+from ..distill.config import DistillConfig, Distilled, default_precision
+from ..distill.train import distill
 
 __all__ = ['LAB_RESULTS', 'LAB_STUDENTS', 'LabRecipe', 'NAIVE_RECIPE', 'lab_checkpoints', 'lab_questions', 'lab_scores',
            'lab_student', 'lab_table', 'read_lab_results']
@@ -111,17 +111,18 @@ def lab_student(name: str, teacher, data, *, runs, held_out, recipe: LabRecipe =
     runs = Path(runs).expanduser()
     out = runs / "students" / _folder(name, recipe, precision, teacher=teacher, samples=samples)
     made = distill(teacher, samples["labelled"], out, config=config, transfer=samples.get("transfer"),
-                   evaluate=False, student_layers=recipe.layers, cache_dir=runs / "teacher-logits",
-                   progress=progress)
+                   evaluate=False, student=recipe.layers, cache_dir=runs / "teacher-logits",
+                   execution=Execution(progress=progress))
     threshold = 0.0
     if recipe.refit_threshold:
         with warnings.catch_warnings():  # the student trained on these articles, not on these questions
             warnings.filterwarnings("ignore", message=".*from articles the model was trained on")
-            fitted = predict_run(made.path, data, made.path / "fit-run", table=samples["fit"], progress=progress,
-                                 progress_label="fit questions")
+            fitted = predict_run(made.path, samples["fit"], made.path / "fit-run",
+                                 execution=Execution(progress="fit questions" if progress else False))
         threshold = _refitted(fitted.table)
-    made.run = predict_run(made.path, data, made.path / "eval-run", titles=held_out, progress=progress,
-                           decoding=DecodingSettings(null_score_diff_threshold=threshold))
+    made.run = predict_run(made.path, data, made.path / "eval-run", selection=Selection(titles=held_out),
+                           decoding=DecodingSettings(null_score_diff_threshold=threshold),
+                           execution=Execution(progress=progress))
     made.info["lab"] = {"name": name, "recipe": {**recipe.as_dict(), **LAB_STUDENTS[name]}, "threshold": threshold,
                         "scores": lab_scores(made.run)}
     _record(runs / LAB_RESULTS, made)

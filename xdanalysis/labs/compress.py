@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from ..core.io import write_atomic, write_json
-from ..core.settings import DecodingSettings, WindowSettings
-from .variants import DEFAULT_VARIANTS, Variant, build_checkpoint, check_variants, folder_name
+from ..core.settings import DecodingSettings, Execution, WindowSettings
+from ..compress.variants import DEFAULT_VARIANTS, Variant, build_checkpoint, check_variants, folder_name
 
 __all__ = ['CompressSettings', 'Compression', 'compress', 'COMPRESS_FILE', 'verdict']
 
@@ -133,13 +133,13 @@ def _variant_run(checkpoint: str, data, folder: Path, variant: Variant, held: pd
     from ..runs.run import predict_run
     from ..runs.store import RunMismatchError
 
-    options = dict(table=held, windowing=settings.windowing, decoding=settings.decoding, batch_size=settings.batch_size,
-                   device="cpu", dtype=variant.dtype, int8=variant.int8, progress=progress,
-                   progress_label=variant.name)
+    execution = Execution(device="cpu", dtype=variant.dtype, int8=variant.int8, batch_size=settings.batch_size,
+                          progress=variant.name if progress else False)
+    options = dict(windowing=settings.windowing, decoding=settings.decoding, execution=execution)
     try:
-        return predict_run(checkpoint, data, folder, **options)
+        return predict_run(checkpoint, held, folder, **options)
     except RunMismatchError:
-        return predict_run(checkpoint, data, folder, overwrite=True, **options)
+        return predict_run(checkpoint, held, folder, overwrite=True, **options)
 
 
 def _checked(variants) -> tuple:
@@ -174,7 +174,7 @@ def _importance_of(source: str, training, out: Path, settings: CompressSettings,
     """A function giving the head importance on training questions, computed at most once (kept in
     ``out/head_importance.json``, keyed by the model's fingerprint and the questions)."""
     from ..model.loading import load_qa_model, model_identity
-    from .importance import head_importance
+    from ..compress.importance import head_importance
 
     def importance():
         training_table = training()
@@ -198,7 +198,7 @@ def _importance_of(source: str, training, out: Path, settings: CompressSettings,
 def _speed(variants, checkpoints: dict, runs: dict, held: pd.DataFrame, out: Path, settings: CompressSettings):
     """Every variant timed in turns on the same held-out questions, in one go (``out/speed.parquet``;
     timed again only when the variants or their runs change)."""
-    from ..analysis.tradeoff import tradeoff_table
+    from .tradeoff import tradeoff_table
     from ..model.loading import load_qa_model
 
     key = json.dumps({"variants": [v.as_dict() for v in variants], "runs": [runs[v.name].info.get("created")

@@ -1,6 +1,6 @@
-"""Trust, round 2 (issue 21): a command never writes over files it did not create, nothing reused can
-have come from another model, data or settings, no wait without a bound, no traceback for a user's
-mistake. Each test names the item it covers."""
+"""Guards and recovery: a command never writes over files it did not create, nothing reused can have come
+from another model, data or settings, no wait without a bound, no traceback for a user's mistake, and damage
+is seen and rebuilt. Each test is named by the behaviour it checks."""
 
 import json
 
@@ -13,8 +13,9 @@ from xdanalysis.distill.config import DistillConfig
 from xdanalysis.distill.train import distill
 from xdanalysis.runs.run import predict_run
 from xdanalysis.runs.store import RunBusyError, RunError, locked
+from xdanalysis.core import Execution, Selection
 
-SMALL = {"windowing": WindowSettings(64, 16), "progress": False}
+SMALL = {"windowing": WindowSettings(64, 16), "execution": Execution(progress=False)}
 TINY_RECIPE = DistillConfig(max_steps=2, batch_size=8, windowing=WindowSettings(64, 16))
 
 
@@ -22,7 +23,7 @@ def snapshot(folder):
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_1_distill_never_writes_into_a_teachers_a_runs_or_your_folder(tmp_path, squad_file, tiny_model_dir):
+def test_distill_never_writes_into_a_teachers_a_runs_or_your_folder(tmp_path, squad_file, tiny_model_dir):
     teacher = build_tiny_model(tmp_path / "teacher", layers=2, seed=1)
     run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", **SMALL).path
     mine = tmp_path / "project"
@@ -31,23 +32,23 @@ def test_1_distill_never_writes_into_a_teachers_a_runs_or_your_folder(tmp_path, 
     for out in (teacher, run, mine):
         before = snapshot(out)
         with pytest.raises(RunError, match="not a student directory .* Nothing was deleted or overwritten"):
-            distill(teacher, squad_file, out, config=TINY_RECIPE, student_layers=(0,), progress=False)
+            distill(teacher, squad_file, out, config=TINY_RECIPE, student=(0,), execution=Execution(progress=False))
         assert snapshot(out) == before
     # the command line says it in one line, no traceback
     assert main(["distill", "--teacher", str(teacher), "--data", str(squad_file), "--out", str(mine),
                  "--max-steps", "1"]) == 2
 
 
-def test_2_a_second_distill_on_one_out_is_refused(tmp_path, squad_file):
+def test_a_second_distill_on_one_out_is_refused(tmp_path, squad_file):
     teacher = build_tiny_model(tmp_path / "teacher", layers=2, seed=1)
     out = tmp_path / "student"
     with locked(out):  # another process holds it (an flock, as a second process would see)
         with pytest.raises(RunBusyError, match="being written by another process"):
-            distill(teacher, squad_file, out, config=TINY_RECIPE, student_layers=(0,), progress=False)
+            distill(teacher, squad_file, out, config=TINY_RECIPE, student=(0,), execution=Execution(progress=False))
     assert not (out / "distill.json").exists()
 
 
-def test_3_your_own_prediction_files_are_not_a_run(tmp_path, squad_file, tiny_model_dir):
+def test_your_own_prediction_files_are_not_a_run(tmp_path, squad_file, tiny_model_dir):
     out = tmp_path / "mine"
     out.mkdir()
     (out / "predictions.json").write_text('{"q": "my answer"}')
@@ -59,38 +60,35 @@ def test_3_your_own_prediction_files_are_not_a_run(tmp_path, squad_file, tiny_mo
     assert snapshot(out) == before
 
 
-def test_5_a_finished_student_is_evaluated_on_what_is_asked_now(tmp_path, squad_file):
+def test_a_finished_student_is_evaluated_on_what_is_asked_now(tmp_path, squad_file):
     teacher = build_tiny_model(tmp_path / "teacher", layers=2, seed=1)
     other = tmp_path / "other.json"
     payload = json.loads(squad_file.read_text())
     payload["data"] = payload["data"][:1]
     other.write_text(json.dumps(payload))
-    first = distill(teacher, squad_file, tmp_path / "s", config=TINY_RECIPE, student_layers=(0,), eval_data=squad_file,
-                    progress=False)
-    again = distill(teacher, squad_file, tmp_path / "s", config=TINY_RECIPE, student_layers=(0,), eval_data=other,
-                    progress=False)
+    first = distill(teacher, squad_file, tmp_path / "s", config=TINY_RECIPE, student=(0,), evaluate=(squad_file, Selection()), execution=Execution(progress=False))
+    again = distill(teacher, squad_file, tmp_path / "s", config=TINY_RECIPE, student=(0,), evaluate=(other, Selection()), execution=Execution(progress=False))
     assert len(again.run.table) < len(first.run.table)
     assert set(again.run.table["title"]) == {payload["data"][0]["title"]}
     assert json.loads((tmp_path / "s" / "distill.json").read_text())["evaluation"]["data"] == str(other)
 
 
-def test_9_settings_that_cannot_work_are_refused_before_any_work(tmp_path, squad_file, monkeypatch):
+def test_settings_that_cannot_work_are_refused_before_any_work(tmp_path, squad_file, monkeypatch):
     import xdanalysis.distill.train as train
 
     teacher = build_tiny_model(tmp_path / "teacher", layers=2, seed=1)
     monkeypatch.setattr(train, "teacher_logits", lambda *a, **k: pytest.fail("work started"))
     with pytest.raises(ValueError, match="longer than the teacher takes"):
-        distill(teacher, squad_file, tmp_path / "a", student_layers=(0,), progress=False,
-                config=DistillConfig(alpha=0.5, windowing=WindowSettings(max_seq_length=1024, doc_stride=128)))
+        distill(teacher, squad_file, tmp_path / "a", config=DistillConfig(alpha=0.5, windowing=WindowSettings(max_seq_length=1024, doc_stride=128)), student=(0,), execution=Execution(progress=False))
     with pytest.raises(ValueError, match="name a layer twice"):
-        distill(teacher, squad_file, tmp_path / "b", student_layers=(0, 0), config=TINY_RECIPE, progress=False)
+        distill(teacher, squad_file, tmp_path / "b", config=TINY_RECIPE, student=(0, 0), execution=Execution(progress=False))
     for bad, message in (({"temperature": 0}, "temperature must be"), ({"alpha": 2}, "alpha must be between")):
         with pytest.raises(ValueError, match=message):
             DistillConfig(**bad)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
-def test_15_a_tilde_in_out_is_the_home_folder(tmp_path, squad_file, tiny_model_dir, monkeypatch):
+def test_a_tilde_in_out_is_the_home_folder(tmp_path, squad_file, tiny_model_dir, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
     run = predict_run(tiny_model_dir, squad_file, "~/runs/x", **SMALL)
@@ -98,7 +96,7 @@ def test_15_a_tilde_in_out_is_the_home_folder(tmp_path, squad_file, tiny_model_d
     assert not (tmp_path / "~").exists()
 
 
-def test_17_default_run_folders_follow_every_selection(tmp_path, squad_file, tiny_model_dir, monkeypatch, capsys):
+def test_default_run_folders_follow_every_selection(tmp_path, squad_file, tiny_model_dir, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     common = ["evaluate", "--model", str(tiny_model_dir), "--data", str(squad_file), "--max-seq-length", "64",
               "--doc-stride", "16"]
@@ -115,7 +113,7 @@ def test_17_default_run_folders_follow_every_selection(tmp_path, squad_file, tin
         DecodingSettings(null_score_diff_threshold=float("inf"))
 
 
-def test_6_the_null_score_is_read_at_the_real_cls_not_at_its_text_in_the_context(tiny_xlnet_dir):
+def test_the_null_score_is_read_at_the_real_cls_not_at_its_text_in_the_context(tiny_xlnet_dir):
     import pandas as pd
 
     from xdanalysis.model.loading import load_qa_model
@@ -131,7 +129,7 @@ def test_6_the_null_score_is_read_at_the_real_cls_not_at_its_text_in_the_context
     assert windows.cls_index[0] == len(ids) - 1 and windows.kinds[0][windows.cls_index[0]] == "special"
 
 
-def test_4_chunks_are_never_reused_for_another_model(tmp_path, squad_file, tiny_model_dir):
+def test_chunks_are_never_reused_for_another_model(tmp_path, squad_file, tiny_model_dir):
     from xdanalysis.runs.store import RunMismatchError
 
     other = build_tiny_model(tmp_path / "other", layers=1, seed=7)
@@ -150,7 +148,7 @@ def test_4_chunks_are_never_reused_for_another_model(tmp_path, squad_file, tiny_
     assert len(predict_run(other, squad_file, out, overwrite=True, **SMALL).table) > 0
 
 
-def test_14_damage_in_the_middle_of_an_output_is_seen_and_rebuilt(tmp_path, squad_file, tiny_model_dir):
+def test_damage_in_the_middle_of_an_output_is_seen_and_rebuilt(tmp_path, squad_file, tiny_model_dir):
     out = tmp_path / "run"
     first = predict_run(tiny_model_dir, squad_file, out, **SMALL)
     nbest = (out / "nbest_predictions.json").read_bytes()
@@ -173,7 +171,7 @@ def test_14_damage_in_the_middle_of_an_output_is_seen_and_rebuilt(tmp_path, squa
         first.table["answer"].tolist()
 
 
-def test_10_scalar_answers_in_jsonl_are_named_not_a_type_error(tmp_path, tiny_model_dir):
+def test_scalar_answers_in_jsonl_are_named_not_a_type_error(tmp_path, tiny_model_dir):
     from xdanalysis.core.data import DataError, load_squad
 
     rows = [{"id": "q1", "title": "T", "context": "Paris is in France.", "question": "Where is Paris?",
@@ -188,7 +186,7 @@ def test_10_scalar_answers_in_jsonl_are_named_not_a_type_error(tmp_path, tiny_mo
     assert main(["predict", "--model", str(tiny_model_dir), "--data", str(path), "--out", str(tmp_path / "r")]) == 2
 
 
-def test_12_report_options_and_older_run_records_give_a_report_or_a_message(tmp_path, squad_file, tiny_model_dir,
+def test_report_options_and_older_run_records_give_a_report_or_a_message(tmp_path, squad_file, tiny_model_dir,
                                                                            capsys):
     out = tmp_path / "run"
     predict_run(tiny_model_dir, squad_file, out, **SMALL)
@@ -203,14 +201,14 @@ def test_12_report_options_and_older_run_records_give_a_report_or_a_message(tmp_
     assert (out / "report.html").read_text().count("<h2") >= 5
 
 
-def test_17_a_predictions_file_that_is_not_utf8_is_named(tmp_path, squad_file, capsys):
+def test_a_predictions_file_that_is_not_utf8_is_named(tmp_path, squad_file, capsys):
     predictions = tmp_path / "latin1.json"
     predictions.write_bytes('{"q": "caf\u00e9"}'.encode("latin-1"))
     assert main(["score", str(squad_file), str(predictions)]) == 2
     assert f"{predictions}: not UTF-8 text" in capsys.readouterr().err
 
 
-def test_16_another_probe_seed_is_refused_before_anything_is_rewritten(tmp_path, squad_file, tiny_model_dir, capsys):
+def test_another_probe_seed_is_refused_before_anything_is_rewritten(tmp_path, squad_file, tiny_model_dir, capsys):
     out = tmp_path / "probes"
     args = ["probe", "--model", str(tiny_model_dir), "--data", str(squad_file), "--out", str(out), "--probes",
             "question_typo", "--max-seq-length", "64", "--doc-stride", "16"]
@@ -223,9 +221,9 @@ def test_16_another_probe_seed_is_refused_before_anything_is_rewritten(tmp_path,
     assert json.loads((out / "probes.json").read_text())["seed"] == 3
 
 
-def test_11_a_damaged_teacher_logit_chunk_is_recomputed(tmp_path, squad_file):
+def test_a_damaged_teacher_logit_chunk_is_recomputed(tmp_path, squad_file):
     teacher = build_tiny_model(tmp_path / "teacher", layers=2, seed=1)
-    common = dict(student_layers=(0,), progress=False, cache_dir=tmp_path / "cache", config=TINY_RECIPE)
+    common = dict(student=(0,), execution=Execution(progress=False), cache_dir=tmp_path / "cache", config=TINY_RECIPE)
     first = distill(teacher, squad_file, tmp_path / "a", **common)
     (chunk,) = list((tmp_path / "cache").glob("*/chunk-*.npz"))
     good = chunk.read_bytes()
@@ -238,7 +236,7 @@ def test_11_a_damaged_teacher_logit_chunk_is_recomputed(tmp_path, squad_file):
 
 
 @pytest.mark.slow
-def test_8_attribution_over_real_multi_window_contexts(shared):
+def test_attribution_over_real_multi_window_contexts(shared):
     from xdanalysis.core.data import load_squad
     from xdanalysis.interpret.attribution import Attributor
     from xdanalysis.model.loading import load_qa_model
