@@ -335,3 +335,14 @@ def test_two_configs_that_differ_only_in_max_query_length_are_two_students():
     short_questions = DistillConfig(windowing=WindowSettings(max_seq_length=256, doc_stride=128, max_query_length=16))
     assert long_questions.recipe() != short_questions.recipe()
     assert short_questions.recipe()["max_query_length"] == 16
+
+
+def test_distilled_says_what_it_made_in_typed_fields(tmp_path, squad_file):
+    teacher = build_tiny_model(tmp_path / "teacher", layers=2, seed=1)
+    config = DistillConfig(alpha=0.0, max_steps=2, batch_size=8, windowing=WINDOWS)
+    made = distill(teacher, squad_file, tmp_path / "s", config=config, student=(1,), evaluate=False,
+                   execution=Execution(progress=False))
+    recorded = json.loads((tmp_path / "s" / "distill.json").read_text())
+    assert made.steps == recorded["steps"] == 2 and made.student_layers == [1]
+    assert made.windows == recorded["windows"] and made.training_seconds == recorded["training_seconds"]
+    assert made.threshold == 0.0  # not a lab student: decided at 0

@@ -177,20 +177,28 @@ def test_every_bucket_is_kept_even_when_empty():
         assert list(slice_table(unanswerable, name, n_boot=20).columns) == SLICE_COLUMNS
 
 
+def decided_at(table: pd.DataFrame, threshold: float):
+    """The table as a run decided at ``threshold`` (what its run.json would record)."""
+    from pathlib import Path
+
+    from xdanalysis.runs.run import Run
+
+    return Run(path=Path("."), table=table, info={"settings": {"null_score_diff_threshold": threshold}})
+
+
 def test_threshold_summary_reads_the_runs_own_threshold():
     table = outcomes(hand_run())
     # decide again at threshold 1.6: "abst" (null odds 1.5) is now answered
     table.loc[table["id"] == "abst", "answer"] = "The Eiffel Tower"
     exact, f1 = question_scores(dict(zip(table["id"], table["answer_texts"])), dict(zip(table["id"], table["answer"])))
     table["exact"], table["f1"] = table["id"].map(exact), table["id"].map(f1)
-    table.attrs["null_score_diff_threshold"] = 1.6
-    summary = threshold_summary(table).set_index(["metric", "threshold"])
+    summary = threshold_summary(decided_at(table, 1.6)).set_index(["metric", "threshold"])
     assert summary.loc[("F1", "current"), "null_odds_threshold"] == 1.6
     # the current row is what the run really scores, not the score at 0.0
     assert summary.loc[("F1", "current"), "overall"] == pytest.approx(100 * table["f1"].mean())
-    assert summary.loc[("F1", "current"), "answered share"] == pytest.approx((table["answer"] != "").mean())
+    assert summary.loc[("F1", "current"), "answered (%)"] == pytest.approx(100 * (table["answer"] != "").mean())
     assert np.isnan(summary.loc[("F1", "gain"), "null_odds_threshold"])  # a gain has no threshold
-    del table.attrs["null_score_diff_threshold"]  # recovered from the decisions themselves
+    # a table without its run: the threshold is recovered from the decisions themselves
     recovered = threshold_summary(table).set_index(["metric", "threshold"])
     assert recovered.loc[("F1", "current"), "overall"] == pytest.approx(100 * table["f1"].mean())
     assert 1.5 <= recovered.loc[("F1", "current"), "null_odds_threshold"] < 2.0
@@ -273,8 +281,7 @@ def known_threshold_table(n=40, seed=1):
     table = pd.DataFrame(rows)
     table["has_answer"] = table["answer_texts"].map(len) > 0
     table["answer"] = "Paris"  # decided at a threshold above every null odds: it always answers
-    table.attrs["null_score_diff_threshold"] = 10.0
-    return table
+    return decided_at(table, 10.0)
 
 
 def test_cross_fitted_threshold_on_a_table_where_the_answer_is_known():
@@ -291,18 +298,17 @@ def test_cross_fitted_threshold_on_a_table_where_the_answer_is_known():
 def test_cross_fitting_sees_through_an_overfitted_threshold():
     # Null odds that say nothing about correctness: the in-sample best threshold overfits.
     rng = np.random.default_rng(3)
-    table = known_threshold_table(200)
+    table = known_threshold_table(200).table
     table["null_odds"] = rng.normal(size=len(table))
     table["answer"] = np.where(table["null_odds"] <= 0, "Paris", "")
-    table.attrs["null_score_diff_threshold"] = 0.0
-    audit = cross_fitted_threshold(table, folds=5, n_boot=200)
+    audit = cross_fitted_threshold(decided_at(table, 0.0), folds=5, n_boot=200)
     assert audit["best_f1"] > audit["cross_fitted_f1"]  # the official figure is optimistic
     assert audit["optimism"] == pytest.approx(audit["best_f1"] - audit["cross_fitted_f1"])
 
 
 def test_a_threshold_of_exactly_zero_is_flagged():
-    table = known_threshold_table(10)
+    table = known_threshold_table(10).table
     table["null_odds"] = -np.inf  # no-answer probability 0 everywhere: as if scored without them
-    assert cross_fitted_threshold(table, folds=2, n_boot=50)["best_threshold_is_zero"]
+    assert cross_fitted_threshold(decided_at(table, 10.0), folds=2, n_boot=50)["best_threshold_is_zero"]
     with pytest.raises(ValueError, match="folds"):
         cross_fitted_threshold(table, folds=1)

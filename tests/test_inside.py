@@ -78,7 +78,9 @@ def test_cka_is_one_on_itself_and_invariant_to_rotation_and_scale():
 
 def test_cka_map_of_a_model_with_itself_has_a_unit_diagonal(tiny, squad_file):
     model, tokenizer = tiny
-    frame = cka_map(model, model, tokenizer, load_squad(squad_file), windowing=SMALL)
+    similarity = cka_map(model, model, tokenizer, load_squad(squad_file), windowing=SMALL)
+    frame = similarity.matrix
+    assert similarity.tokens > 0 and similarity.labels == ("teacher", "student")
     assert frame.shape == (model.config.num_hidden_layers + 1,) * 2
     np.testing.assert_allclose(np.diag(frame.to_numpy()), 1.0, atol=1e-9)
 
@@ -145,3 +147,19 @@ def test_a_model_without_a_qa_head_is_named(tmp_path):
     with pytest.raises(ValueError, match="no extractive-QA head"):
         qa_head(AutoModel.from_pretrained(encoder))
     assert encoder_layers(load_qa_model(build_tiny_model(tmp_path / "qa"))[0])
+
+
+def test_rank_layers_from_evidence_is_the_lens_and_cka_ranking(tiny, squad_file):
+    from xdanalysis.interpret.layers import layer_lens
+    from xdanalysis.interpret.representations import cka_map, rank_layer_subsets, rank_layers_from_evidence
+
+    model, tokenizer = tiny
+    table = load_squad(squad_file)
+    ranking = rank_layers_from_evidence(model, tokenizer, table, keep=1, windowing=SMALL)
+    by_hand = rank_layer_subsets(layer_lens(model, tokenizer, table, windowing=SMALL).per_layer,
+                                 cka_map(model, model, tokenizer, table, windowing=SMALL), keep=1, metric="HasAns_F1")
+    pd.testing.assert_frame_equal(ranking.ranked, by_hand)
+    assert ranking.best == [int(by_hand["layers"].iloc[0])]
+    assert ranking.rank_of(ranking.best) == 1 and ranking.rank_of([int(by_hand["layers"].iloc[-1])]) == len(by_hand)
+    with pytest.raises(ValueError, match="not a ranked subset"):
+        ranking.rank_of([0, 1])

@@ -69,7 +69,7 @@ def test_xlnet_layer_lens_and_cka_run(xlnet, squad_file):
     lens = layer_lens(model, tokenizer, table, progress=False)
     assert list(lens.per_layer["layer"]) == list(range(model.config.n_layer + 1))
     similarity = cka_map(model, model, tokenizer, table)
-    assert np.allclose(np.diag(similarity.to_numpy()), 1.0, atol=1e-4)
+    assert np.allclose(np.diag(similarity.matrix.to_numpy()), 1.0, atol=1e-4)
 
 
 def test_a_model_returning_no_hidden_states_is_refused_by_name(tiny, squad_file):

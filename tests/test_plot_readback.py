@@ -88,6 +88,11 @@ def test_cka_map_draws_the_frame_and_writes_each_value():
     ax = plot_cka_map(frame)
     np.testing.assert_array_equal(ax.images[0].get_array(), frame.to_numpy())
     assert sorted(t.get_text() for t in ax.texts) == ["0.25", "0.50", "0.75", "1.00"]
+    from xdanalysis.interpret.representations import CKAMap
+
+    titled = plot_cka_map(CKAMap(frame, tokens=321, labels=("a", "b")))
+    assert "321 tokens" in titled.get_title()
+    np.testing.assert_array_equal(titled.images[0].get_array(), frame.to_numpy())
 
 
 def test_layer_accuracy_draws_both_sides_per_model():
@@ -183,7 +188,6 @@ def test_slice_grid_paints_each_cell_with_its_value_and_count():
                          "count": [30, 12, 0, 4], "F1": [60.0, 40.0, np.nan, 10.0],
                          "F1_low": [50.0, 20.0, np.nan, np.nan], "share": [0.65, 0.26, 0.0, 0.09],
                          "share_of_errors": [0.5, 0.3, 0.0, 0.2], "EM": [50.0, 30.0, np.nan, 0.0]})
-    grid.attrs.update(rows="type", columns="length")
     ax = plot_slice_grid(grid)
     painted = np.ma.filled(ax.get_images()[0].get_array(), np.nan)
     assert painted[0].tolist() == [60.0, 40.0] and np.isnan(painted[1, 0]) and painted[1, 1] == 10.0

@@ -6,7 +6,7 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from xdanalysis.analysis.probes.rewrites import PROBES, apply_probe, expectation_met, probe_names
+from xdanalysis.analysis.probes.rewrites import PROBES, apply_probe, expectation_met, probe_names, probe_skips
 from xdanalysis.labs.probes import load_probes
 from xdanalysis.analysis.probes.summary import probe_examples, probe_summary, probe_transitions
 from xdanalysis.core.data import COLUMNS, load_squad, write_squad
@@ -65,7 +65,7 @@ def test_remove_answer_sentence():
     assert t1["expect"] == "abstain" and t1["answer_texts"] == [] and t1["is_impossible"]
     assert "1889" not in t1["context"]
     # unanswerable questions are not probed, and say so
-    assert probed.attrs["skipped"] == {"unanswerable question": 2}
+    assert probe_skips(hand_table(), "remove_answer_sentence") == {"unanswerable question": 2}
     assert sorted(probed["source_id"]) == ["r1", "t1", "t2", "t4"]
 
 
@@ -74,8 +74,8 @@ def test_remove_answer_sentence_skips_when_the_gold_text_appears_elsewhere():
     table = pd.DataFrame([question("q", "What is the capital?", context, ["Paris"])], columns=COLUMNS)
     table.loc[0, "answer_starts"] = [context.index("Paris", 1)]
     probed = apply_probe(table, "remove_answer_sentence")
-    assert probed.empty and probed.attrs["skipped"] == {"a gold answer text appears elsewhere in the context": 1}
-    assert probed.attrs["n_source"] == 1
+    assert probed.empty
+    assert probe_skips(table, "remove_answer_sentence") == {"a gold answer text appears elsewhere in the context": 1}
 
 
 def test_answer_sentence_only_and_moves_remap_the_gold_exactly():
@@ -126,8 +126,10 @@ def test_added_sentence_comes_from_another_article():
         assert t1["context"].startswith(added) if where == "start" else t1["context"].endswith(added)
         assert t1["expect"] == "same_answer" and probe_row(probed, "t3")["expect"] == "abstain"
         golds_point_at_their_text(probed)
-    alone = apply_probe(table[table["title"] == "Tower"], "add_irrelevant_sentence_start")
-    assert alone.empty and alone.attrs["skipped"] == {"no other article in the data to take a sentence from": 4}
+    tower = table[table["title"] == "Tower"]
+    assert apply_probe(tower, "add_irrelevant_sentence_start").empty
+    assert probe_skips(tower, "add_irrelevant_sentence_start") == {
+        "no other article in the data to take a sentence from": 4}
 
 
 def test_question_typo_swaps_two_adjacent_letters_of_a_content_word():
@@ -148,7 +150,7 @@ def test_question_lowercase_skips_what_is_lowercase_already():
     table = hand_table()
     table.loc[1, "question"] = "who built the tower?"
     probed = apply_probe(table, "question_lowercase")
-    assert probed.attrs["skipped"] == {"the question is lowercase already": 1}
+    assert probe_skips(table, "question_lowercase") == {"the question is lowercase already": 1}
     assert probe_row(probed, "t1")["question"] == "when was the eiffel tower finished?"
 
 
@@ -176,7 +178,7 @@ def test_remove_plausible_sentence():
     probed = apply_probe(hand_table(), "remove_plausible_sentence")
     t3 = probe_row(probed, "t3")
     assert "1889" not in t3["context"] and t3["plausible_texts"] == [] and t3["expect"] == "abstain"
-    assert probed.attrs["skipped"] == {"answerable question": 4}
+    assert probe_skips(hand_table(), "remove_plausible_sentence") == {"answerable question": 4}
 
 
 def test_every_probe_writes_a_file_load_squad_reads_back(tmp_path):
@@ -187,7 +189,7 @@ def test_every_probe_writes_a_file_load_squad_reads_back(tmp_path):
     table = load_squad(source)
     for name in PROBES:
         probed = apply_probe(table, name)
-        assert sum(probed.attrs["skipped"].values()) + len(probed) == len(table)
+        assert sum(probe_skips(table, name).values()) + len(probed) == len(table)
         if probed.empty:
             continue
         back = load_squad(write_squad(probed, tmp_path / f"{name}.json"))
@@ -285,3 +287,14 @@ def test_a_later_subset_of_probes_keeps_the_earlier_results(tiny_model_dir, squa
     other = run_probes(str(tiny_model_dir), squad_file, out, probes="question_typo", seed=3, overwrite=True,
                        **options).table
     assert set(other["probe"]) == {"question_typo"}
+
+
+def test_probe_pairs_keep_the_questions_the_run_answered_with_both_contexts():
+    from xdanalysis.analysis.probes import probe_pairs
+
+    table = hand_table().assign(answer=["1889", "", "", "Paris", "80 AD", ""])
+    pairs = probe_pairs(table, probe="remove_answer_sentence")
+    assert sorted(pairs["source_id"]) == ["r1", "t1", "t4"]  # answered and answerable; t2 abstained
+    t1 = pairs.set_index("source_id").loc["t1"]
+    assert t1["original_context"] == TOWER and "1889" not in t1["probed_context"]
+    assert len(probe_pairs(table, limit=2)) == 2

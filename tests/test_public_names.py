@@ -6,6 +6,7 @@ import ast
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import xdanalysis
@@ -115,3 +116,57 @@ def test_settings_round_trip_by_name():
     run_json = {"model": "m", "max_seq_length": 256, "doc_stride": 64, "null_score_diff_threshold": -0.4}
     assert WindowSettings.from_dict(run_json) == WindowSettings(256, 64)  # other keys ignored, the rest default
     assert DecodingSettings.from_dict(run_json).null_score_diff_threshold == -0.4
+
+
+def test_no_result_travels_in_dataframe_attrs():
+    """``DataFrame.attrs`` carries no result anywhere in the package: the one use left is the provenance label
+    ``load_squad`` gives a question table (``attrs["source"]``), which pandas carries through selections."""
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            target = None
+            if isinstance(node, (ast.Assign, ast.AugAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                target = next((t for t in targets if isinstance(t, ast.Subscript) and isinstance(t.value, ast.Attribute)
+                               and t.value.attr == "attrs"), None)
+                if target is not None and ast.literal_eval(target.slice) == "source":
+                    continue
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                    isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "attrs" and \
+                    node.func.attr in ("update", "setdefault", "__setitem__"):
+                copied = node.args and isinstance(node.args[0], ast.Attribute) and node.args[0].attr == "attrs"
+                if copied:  # a table's own attrs carried to its copy: only ever the source label
+                    continue
+                target = node
+            if target is not None:
+                offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    assert not offenders, f"results written to DataFrame.attrs: {offenders}"
+
+
+def test_every_analysis_frame_is_plain_and_concatenates(tiny_model_dir, squad_file, tmp_path):
+    from xdanalysis.analysis import (calibration_summary, compare, confusion, error_tree, gold_audit, outcomes,
+                                     reliability, risk_coverage, selective_summary, slice_grid, slice_table,
+                                     threshold_curve, threshold_summary)
+    from xdanalysis.core import Execution, WindowSettings
+    from xdanalysis.runs import predict_run
+
+    run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", windowing=WindowSettings(64, 16),
+                      execution=Execution(allow_random_head=True, progress=False))
+    table = outcomes(run.table)
+    frames = {
+        "run.table": run.table, "outcomes": table, "confusion": confusion(table),
+        "slice_table": slice_table(table, "question type", n_boot=20),
+        "slice_grid": slice_grid(table, "question type", "context length", n_boot=20),
+        "threshold_curve": threshold_curve(table), "threshold_summary": threshold_summary(run),
+        "risk_coverage": risk_coverage(run), "selective_summary": selective_summary(run),
+        "calibration_summary": calibration_summary(run), "reliability.bins": reliability(run).bins,
+        "compare.metrics": compare(run, run, labels=("a", "b")).metrics,
+        "slice_differences": compare(run, run, labels=("a", "b")).slice_differences("question type"),
+        "gold_audit.summary": gold_audit(run).summary, "gold_audit.table": gold_audit(run).table,
+        "error_tree.leaves": error_tree(run, min_leaf=1, n_boot=20).leaves,
+    }
+    for name, frame in frames.items():
+        assert isinstance(frame, pd.DataFrame), name
+        assert not frame.attrs, f"{name} carries {sorted(frame.attrs)} in attrs"
+        both = pd.concat([frame, frame], ignore_index=True)
+        assert len(both) == 2 * len(frame), name

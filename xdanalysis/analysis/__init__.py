@@ -2,19 +2,19 @@
 comparison of two runs, robustness probes' rewrites and summaries (their runs: :mod:`xdanalysis.labs`)."""
 
 from .outcomes import OUTCOMES, confusion, outcomes
-from .slices import SLICES, Slice, examples, slice_grid, slice_table
+from .slices import INTERSECTION_SLICES, SLICES, Slice, examples, slice_grid, slice_table, top_intersections
 from .thresholds import cross_fitted_threshold, threshold_curve, threshold_summary
 from .selective import aurc, curve_aurc, risk_coverage, selective_summary
 from .calibration import Reliability, calibration_summary, reliability
 from .compare import Comparison, compare, transition_table
 from .error_tree import ErrorTree, error_tree
 from .gold import GoldAudit, gold_agreement, gold_audit
-from .probes import PROBES, apply_probe, probe_examples, probe_failures, probe_results, probe_summary
+from .probes import PROBES, apply_probe, probe_examples, probe_failures, probe_pairs, probe_results, probe_summary
 
 # The names a user calls, listed by hand: plumbing stays importable from its own module.
-__all__ = ['OUTCOMES', 'PROBES', 'SLICES', 'Comparison', 'ErrorTree', 'GoldAudit', 'Reliability', 'Slice',
-           'apply_probe', 'aurc', 'curve_aurc', 'calibration_summary', 'compare', 'confusion', 'cross_fitted_threshold',
-           'error_tree', 'examples', 'gold_agreement', 'gold_audit', 'outcomes',
-           'probe_examples', 'probe_failures', 'probe_results', 'probe_summary', 'reliability', 'risk_coverage',
-           'selective_summary', 'slice_grid', 'slice_table', 'threshold_curve', 'threshold_summary',
-           'transition_table']
+__all__ = ['INTERSECTION_SLICES', 'OUTCOMES', 'PROBES', 'SLICES', 'Comparison', 'ErrorTree', 'GoldAudit',
+           'Reliability', 'Slice', 'apply_probe', 'aurc', 'calibration_summary', 'compare', 'confusion',
+           'cross_fitted_threshold', 'curve_aurc', 'error_tree', 'examples', 'gold_agreement', 'gold_audit',
+           'outcomes', 'probe_examples', 'probe_failures', 'probe_pairs', 'probe_results', 'probe_summary',
+           'reliability', 'risk_coverage', 'selective_summary', 'slice_grid', 'slice_table', 'threshold_curve',
+           'threshold_summary', 'top_intersections', 'transition_table']

@@ -1,13 +1,11 @@
 """Calibration of the answer/abstain decision: reliability, ECE and Brier score."""
-
 from __future__ import annotations
-
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from ..core.common import table_of
+from ..runs.run import table_of
 from .slices import per_bucket
 
 __all__ = ['Reliability', 'RELIABILITY_GROUPS', 'best_span_probabilities', 'calibration_summary', 'decision_confidence', 'reliability']
@@ -79,7 +77,7 @@ class Reliability:
     summary: pd.DataFrame
 
 
-def reliability(run, *, bins: int = 10) -> Reliability:
+def reliability(data, *, bins: int = 10) -> Reliability:
     """The reliability diagram of a run's decisions (see :func:`decision_confidence`): per group
     (all, answerable, unanswerable) and equal-width confidence bin, the count, mean confidence and
     accuracy (EM) (``.bins``); per group n, ECE (count-weighted |accuracy − confidence| over the bins)
@@ -91,7 +89,7 @@ def reliability(run, *, bins: int = 10) -> Reliability:
     """
     if bins < 1:
         raise ValueError(f"bins must be at least 1, got {bins}")
-    decisions = decision_confidence(run)
+    decisions = decision_confidence(data)
     known = decisions["confidence"].notna()
     frames, rows = [], []
     for group in RELIABILITY_GROUPS:
@@ -106,10 +104,10 @@ def reliability(run, *, bins: int = 10) -> Reliability:
     return Reliability(bins=pd.concat(frames, ignore_index=True)[columns], summary=pd.DataFrame(rows))
 
 
-def calibration_summary(run, *, bins: int = 10, by=None, edges=None, quantiles: int | None = None) -> pd.DataFrame:
+def calibration_summary(data, *, bins: int = 10, by=None, edges=None, quantiles: int | None = None) -> pd.DataFrame:
     """ECE and Brier score of the run's decisions, overall and per bucket of a slice with ``by``."""
-    decisions = decision_confidence(run)
-    table = table_of(run).assign(_confidence=decisions["confidence"], _correct=decisions["correct"])
+    decisions = decision_confidence(data)
+    table = table_of(data).assign(_confidence=decisions["confidence"], _correct=decisions["correct"])
 
     def one(part):
         known = part["_confidence"].notna()

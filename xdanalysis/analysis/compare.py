@@ -7,12 +7,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..core.common import check_choice, is_reference, table_of
-from ..core.metrics import compute_f1
+from ..core.common import check_choice
+from ..runs.run import run_or_table, table_of
+from ..core.metrics import CARD_FIGURES, compute_f1
 from ..core.stats import MIN_INTERVAL_COUNT, format_p_value, paired_bootstrap
-from ..core.metrics import CARD_FIGURES
 from .outcomes import OUTCOMES, outcomes
-from .slices import SLICES, slice_values
+from .slices import SLICES, slice_name, slice_values
 
 __all__ = ['CARD_POINTS', 'Comparison', 'compare', 'transition_table']
 
@@ -23,10 +23,6 @@ CARD_POINTS = {model: {"EM": card["exact"], "F1": card["f1"], "label": f"{model.
 
 
 def _table_of(run) -> pd.DataFrame:
-    if is_reference(run):
-        from ..runs.run import load_run
-
-        run = load_run(run)
     table = table_of(run)
     return outcomes(table) if "outcome" not in table.columns else table
 
@@ -39,10 +35,7 @@ _DECODING_KEYS = ["max_seq_length", "doc_stride", "max_query_length", "n_best_si
 
 
 def _info_of(run) -> dict:
-    if is_reference(run):
-        from ..runs.run import load_run
-
-        run = load_run(run)
+    run = run_or_table(run)
     return run.info.get("settings", {}) if hasattr(run, "table") and isinstance(run.info, dict) else {}
 
 
@@ -97,10 +90,10 @@ class Comparison:
                        "null_odds_a", "null_odds_b"]]
 
     def slice_differences(self, by, edges=None, quantiles: int | None = None, metric: str = "f1") -> pd.DataFrame:
-        """Per bucket of a slice: the metric under A and B, the difference B - A with its paired
-        bootstrap interval, and the count; categories sorted by the size of the gap, buckets of fewer
-        than ``MIN_INTERVAL_COUNT`` questions last and without interval or p-value. Slices on the
-        predicted answer use A's predictions."""
+        """Per bucket of a slice (the ``slice`` and ``metric`` columns name them): the metric under A and
+        B, the difference B - A with its paired bootstrap interval, and the count; categories sorted by
+        the size of the gap, buckets of fewer than ``MIN_INTERVAL_COUNT`` questions last and without
+        interval or p-value. Slices on the predicted answer use A's predictions."""
         check_choice("metric", metric, ["f1", "exact"])
         base = self.joined.rename(columns=lambda c: c[:-2] if c.endswith("_a") else c)
         buckets = slice_values(base, by, edges, quantiles)
@@ -123,8 +116,8 @@ class Comparison:
         if getattr(spec, "kind", "category") != "numeric":  # categories: biggest gap first, small buckets last
             order = np.lexsort((-frame["difference"].abs().to_numpy(), small.to_numpy()))
             frame = frame.iloc[order].reset_index(drop=True)
-        frame.attrs["slice"] = by if isinstance(by, str) else getattr(by, "name", str(by))
-        frame.attrs["metric"] = metric
+        frame.insert(0, "metric", metric)
+        frame.insert(0, "slice", slice_name(by))
         return frame
 
 

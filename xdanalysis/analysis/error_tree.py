@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..core.common import check_choice, table_of
+from ..core.common import check_choice
+from ..runs.run import table_of
 from ..core.stats import MIN_INTERVAL_COUNT, bootstrap_ci
 from ..core.text import QUESTION_TYPES, question_type
 from .gold import gold_agreement
@@ -34,7 +35,7 @@ ERROR_FEATURES = {
     "answer beyond the first window": lambda t: SLICES["first window"].values(t).map(
         {"outside": 1.0, "inside": 0.0}).astype(float),
     "lexical overlap": SLICES["lexical overlap"].values,
-    "decision margin": lambda t: (t["null_odds"] - run_threshold(t)).abs(),
+    "decision margin": lambda t: _margin(t, run_threshold(t)),  # error_features: the run's own threshold
     "gold agreement": gold_agreement,
 }
 _BINARY = {"answerable": ("unanswerable", "answerable"),
@@ -42,13 +43,20 @@ _BINARY = {"answerable": ("unanswerable", "answerable"),
 _TYPE = "question type = "
 
 
-def error_features(table) -> pd.DataFrame:
+def _margin(table: pd.DataFrame, threshold: float) -> pd.Series:
+    return (table["null_odds"] - threshold).abs()
+
+
+def error_features(data, *, threshold: float | None = None) -> pd.DataFrame:
     """The features the tree may split on, one row per question: ``ERROR_FEATURES`` (NaN where one does
     not apply, e.g. the gold answer's length of an unanswerable question) and one 0/1 column per
-    question type. The decision margin is |null odds − the run's threshold| (how close the call was)."""
-    table = table_of(table)
+    question type. The decision margin is |null odds − ``threshold``| (how close the call was;
+    default: the run's threshold, :func:`~xdanalysis.analysis.thresholds.run_threshold`)."""
+    threshold = run_threshold(data) if threshold is None else threshold
+    table = table_of(data)
+    reads = {**ERROR_FEATURES, "decision margin": lambda t: _margin(t, threshold)}
     frame = pd.DataFrame({name: pd.Series(read(table), index=table.index).astype(float)
-                          for name, read in ERROR_FEATURES.items()}, index=table.index)
+                          for name, read in reads.items()}, index=table.index)
     types = table["question"].map(question_type)
     for name in QUESTION_TYPES:
         frame[_TYPE + name] = (types == name).astype(float)
@@ -170,7 +178,7 @@ def _verdict(row, fit_base: float, held_base: float) -> str:
     return "weaker out of sample" if same_side else "did not hold"
 
 
-def error_tree(run, *, target: str = "error", max_depth: int = 3, min_leaf: int = 20, seed: int = 0,
+def error_tree(data, *, target: str = "error", max_depth: int = 3, min_leaf: int = 20, seed: int = 0,
                n_boot: int = 1000) -> ErrorTree:
     """Fit a shallow decision tree to the run's errors (``target``: ``"error"`` or one error
     outcome of ``ERROR_TARGETS``) on half the contexts (:func:`context_halves`), and score every leaf on
@@ -188,10 +196,9 @@ def error_tree(run, *, target: str = "error", max_depth: int = 3, min_leaf: int 
     for name, value in (("min_leaf", min_leaf), ("max_depth", max_depth)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"error_tree: {name} must be a whole number of at least 1, got {value!r}")
-    table = table_of(run)
+    table = table_of(data)
     table = outcomes(table) if "outcome" not in table.columns else table.copy()
-    table.attrs.setdefault("null_score_diff_threshold", run_threshold(run))  # the run's own, for the margin
-    features = error_features(table)
+    features = error_features(table, threshold=run_threshold(data))  # the data's own threshold, for the margin
     wrong = table["outcome"].isin(ERROR_TARGETS[target]).to_numpy()
     fit = context_halves(table, seed=seed)
     if fit.all() or not fit.any():
@@ -216,7 +223,5 @@ def error_tree(run, *, target: str = "error", max_depth: int = 3, min_leaf: int 
         leaves["verdict"] = NO_RULE
     else:
         leaves["verdict"] = [_verdict(row, fit_base, held_base) for _, row in leaves.iterrows()]
-    leaves.attrs.update(target=target, base_rate=100 * wrong.mean(), fit_base_rate=fit_base,
-                        held_out_base_rate=held_base)
     return ErrorTree(target=target, leaves=leaves, leaf_of=pd.Series(leaf, index=table["id"].to_numpy()),
                      base_rate=100 * wrong.mean(), table=table, model=model)

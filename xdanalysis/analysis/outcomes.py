@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.metrics import normalize_answer
+from ..runs.run import table_of
 
 __all__ = ['ERROR_OUTCOMES', 'OUTCOMES', 'confusion', 'outcomes']
 
@@ -23,7 +24,7 @@ def _spans_overlap(start: int, end: int, spans) -> bool:
     return any(start < s + len(t) and s < end for t, s in spans)
 
 
-def outcomes(table: pd.DataFrame) -> pd.DataFrame:
+def outcomes(data) -> pd.DataFrame:
     """The run table with an ``outcome`` column and a boolean ``plausible_trap``.
 
     Answerable: ``correct`` (EM 1), ``partial_long`` (the prediction contains a gold answer),
@@ -35,6 +36,7 @@ def outcomes(table: pd.DataFrame) -> pd.DataFrame:
 
         outcomes(run.table)["outcome"].value_counts()
     """
+    table = table_of(data)
     result = table.copy()
     labels, traps = [], []
     for row in result.itertuples(index=False):
@@ -67,13 +69,14 @@ def outcomes(table: pd.DataFrame) -> pd.DataFrame:
     return result
 
 
-def confusion(table: pd.DataFrame) -> pd.DataFrame:
+def confusion(data) -> pd.DataFrame:
     """Gold (has answer / no answer) against the model (answered / abstained): counts and row rates.
 
     >>> t = pd.DataFrame({"has_answer": [True, True, False], "answer": ["x", "", ""]})
     >>> confusion(t)["answered"].tolist()
     [1, 0, 1]
     """
+    table = table_of(data)
     answered = table["answer"] != ""
     gold = np.where(table["has_answer"], "has answer", "no answer")
     counts = pd.crosstab(pd.Categorical(gold, ["has answer", "no answer"]),

@@ -1,11 +1,10 @@
 """Selective QA: risk–coverage curves and AURC, overall and per bucket."""
-
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from ..core.common import table_of
+from ..runs.run import table_of
 from .slices import per_bucket
 from ..core.thresholds import span_scores
 
@@ -20,7 +19,7 @@ def _confidence_order(table: pd.DataFrame) -> np.ndarray:
     return np.argsort(table["null_odds"].to_numpy(dtype=float), kind="stable")
 
 
-def risk_coverage(table) -> pd.DataFrame:
+def risk_coverage(data) -> pd.DataFrame:
     """The risk–coverage curve of a run: answer the ``k`` most confident questions, abstain on the rest.
 
     Questions are ranked by confidence ``-null_odds`` (best span score − null score), most confident
@@ -35,7 +34,7 @@ def risk_coverage(table) -> pd.DataFrame:
     >>> risk_coverage(t)[["coverage", "risk"]].values.tolist()
     [[0.5, 0.0], [1.0, 0.5]]
     """
-    table = table_of(table)
+    table = table_of(data)
     if len(table) == 0:
         raise ValueError("risk_coverage needs at least one question")
     order = _confidence_order(table)
@@ -69,7 +68,7 @@ def coverage_at(curve: pd.DataFrame, f1: float) -> float:
     return float(reached.max()) if len(reached) else 0.0
 
 
-def aurc(table) -> float:
+def aurc(data) -> float:
     """Area under the risk–coverage curve: the mean risk over k = 1..n (lower is better).
 
     >>> t = pd.DataFrame({"id": ["a", "b"], "answer_texts": [["x"], []], "best_span_text": ["x", "y"],
@@ -77,10 +76,11 @@ def aurc(table) -> float:
     >>> aurc(t)
     0.25
     """
+    table = table_of(data)
     return curve_aurc(risk_coverage(table))
 
 
-def selective_summary(table, *, by=None, edges=None, quantiles: int | None = None) -> pd.DataFrame:
+def selective_summary(data, *, by=None, edges=None, quantiles: int | None = None) -> pd.DataFrame:
     """AURC, the AURC of a perfect ranking (``oracle_aurc``: the same answers, best F1 first), their
     difference ``excess_aurc``, and the coverage at 80% / 90% F1; per bucket of a slice with ``by``.
 
@@ -88,6 +88,7 @@ def selective_summary(table, *, by=None, edges=None, quantiles: int | None = Non
 
         selective_summary(run, by="question type")
     """
+    table = table_of(data)
     def one(part: pd.DataFrame) -> dict:
         curve = risk_coverage(part)
         best = np.sort(curve["f1"].to_numpy())[::-1]

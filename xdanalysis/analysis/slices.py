@@ -9,13 +9,16 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from ..core.common import check_choice, table_of
+from ..core.common import check_choice
+from ..runs.run import table_of
 from ..core.stats import MIN_INTERVAL_COUNT, bootstrap_ci
 from ..core.text import QUESTION_TYPES, lexical_overlap, question_type
 from .gold import agreement_bucket
 from .outcomes import ERROR_OUTCOMES, OUTCOMES, outcomes
 
-__all__ = ['CELL_SEPARATOR', 'SLICES', 'SLICE_COLUMNS', 'Slice', 'bucket_labels', 'degenerate_slice', 'examples', 'per_bucket', 'slice_grid', 'slice_pair', 'slice_table', 'slice_values']
+__all__ = ['CELL_SEPARATOR', 'SLICES', 'SLICE_COLUMNS', 'Slice', 'bucket_labels', 'degenerate_slice', 'examples',
+           'INTERSECTION_SLICES', 'pair_cells', 'per_bucket', 'slice_grid', 'slice_name', 'slice_pair', 'slice_table',
+           'slice_values', 'top_intersections']
 
 
 @dataclass
@@ -151,7 +154,7 @@ def slice_values(table: pd.DataFrame, by, edges=None, quantiles: int | None = No
     return pd.cut(numeric, cuts, right=True, include_lowest=True, labels=bucket_labels(cuts))
 
 
-SLICE_COLUMNS = (["bucket", "count", "share", "EM", "EM_low", "EM_high", "F1", "F1_low", "F1_high"]
+SLICE_COLUMNS = (["slice", "bucket", "count", "share", "EM", "EM_low", "EM_high", "F1", "F1_low", "F1_high"]
                  + [f"{p}_{c}" for p in ("HasAns", "NoAns") for c in ("count", "EM", "F1", "F1_low", "F1_high")]
                  + OUTCOMES + ["plausible_trap", "errors", "share_of_errors"]
                  + [f"share_of_{o}" for o in ERROR_OUTCOMES])
@@ -195,7 +198,7 @@ def _bucket_row(part: np.ndarray, columns: dict, total: int, *, n_boot: int, see
     return row
 
 
-def slice_table(table: pd.DataFrame, by, *, edges=None, quantiles: int | None = None, n_boot: int = 1000,
+def slice_table(data, by, *, edges=None, quantiles: int | None = None, n_boot: int = 1000,
                 seed: int = 0, level: float = 0.95) -> pd.DataFrame:
     """Per bucket: count, share, EM and F1 (in %) with bootstrap intervals, outcome mix, and the
     same split answerable (HasAns) vs unanswerable (NoAns), and the bucket's share of all the run's
@@ -211,6 +214,7 @@ def slice_table(table: pd.DataFrame, by, *, edges=None, quantiles: int | None = 
 
         slice_table(outcomes(run.table), "question type")
     """
+    table = table_of(data)
     if "outcome" not in table.columns:
         table = outcomes(table)
     if isinstance(by, pd.Series):  # buckets already computed (e.g. cached by a widget)
@@ -228,9 +232,17 @@ def slice_table(table: pd.DataFrame, by, *, edges=None, quantiles: int | None = 
                                                   n_boot=n_boot, seed=seed + index, level=level)}
             for index, bucket in enumerate(buckets.cat.categories)]
     frame = pd.DataFrame(rows, columns=SLICE_COLUMNS)
-    frame.attrs["slice"] = by if isinstance(by, str) else getattr(by, "name", str(by))
-    frame.attrs["ordered"] = not isinstance(by, str) or SLICES.get(by) is None or SLICES[by].kind == "numeric"
+    frame["slice"] = slice_name(by)
     return frame
+
+
+def slice_name(by) -> str:
+    """What a slice is called in tables and figures: its name, a Series' name, or a Slice's.
+
+    >>> slice_name("question type")
+    'question type'
+    """
+    return by if isinstance(by, str) else str(getattr(by, "name", None) or "bucket")
 
 
 CELL_SEPARATOR = "\x1f"  # between the two buckets of a cell's label: no bucket label holds it
@@ -239,44 +251,103 @@ CELL_SEPARATOR = "\x1f"  # between the two buckets of a cell's label: no bucket 
 def slice_pair(table: pd.DataFrame, rows, columns) -> pd.Series:
     """Every question's cell of two slices at once: a categorical whose categories are
     ``f"{row bucket}{CELL_SEPARATOR}{column bucket}"`` for every pair of buckets, in order (NaN
-    where either slice does not apply). ``.attrs``: ``names`` (the two slices) and ``cells``
-    (the pairs of buckets, in the categories' order). :func:`examples` takes it as ``by``."""
+    where either slice does not apply), named ``"<rows> x <columns>"``. :func:`examples` takes it as
+    ``by``; :func:`pair_cells` splits its categories back into pairs of buckets."""
     first, second = (by if isinstance(by, pd.Series) else slice_values(table, by) for by in (rows, columns))
-    names = [by.name if isinstance(by, pd.Series) else getattr(by, "name", by) for by in (rows, columns)]
-    names = [str(n) if n is not None else f"slice {k + 1}" for k, n in enumerate(names)]
-    if names[0] == names[1]:
-        raise ValueError(f"a grid needs two different slices, got {names[0]!r} twice")
+    names = _pair_names(rows, columns)
     cells = [(str(a), str(b)) for a in first.cat.categories for b in second.cat.categories]
     labels = first.astype(object).astype(str) + CELL_SEPARATOR + second.astype(object).astype(str)
     pair = pd.Series(pd.Categorical(labels.where(first.notna() & second.notna()),
                                     categories=[a + CELL_SEPARATOR + b for a, b in cells]),
                      index=table.index, name=" x ".join(names))
-    pair.attrs.update(names=names, cells=cells)
     return pair
 
 
-def slice_grid(table: pd.DataFrame, rows, columns, *, n_boot: int = 1000, seed: int = 0,
+def pair_cells(pair: pd.Series) -> list[tuple[str, str]]:
+    """The cells of a :func:`slice_pair`, as ``(row bucket, column bucket)`` in its categories' order."""
+    return [tuple(label.split(CELL_SEPARATOR, 1)) for label in pair.cat.categories]
+
+
+def _pair_names(rows, columns) -> list[str]:
+    names = [by.name if isinstance(by, pd.Series) else getattr(by, "name", by) for by in (rows, columns)]
+    names = [str(n) if n is not None else f"slice {k + 1}" for k, n in enumerate(names)]
+    if names[0] == names[1]:
+        raise ValueError(f"a grid needs two different slices, got {names[0]!r} twice")
+    return names
+
+
+def slice_grid(data, rows, columns, *, n_boot: int = 1000, seed: int = 0,
                level: float = 0.95) -> pd.DataFrame:
     """Two slices at once: one row per cell (every bucket of ``rows`` x every bucket of
     ``columns``, empty cells included) with every column of :func:`slice_table` (count, share,
     EM/F1 with intervals, none under ``MIN_INTERVAL_COUNT`` questions, outcome mix, share of all
-    errors), the two buckets in columns named after the slices. ``.attrs``: ``rows``, ``columns``.
+    errors); its first two columns are the cell's two buckets, named after the slices (rows, then
+    columns).
 
     Example::
 
         grid = slice_grid(outcomes(run.table), "question type", "context length")
         grid.sort_values("share_of_errors", ascending=False).head(3)   # where the errors are
     """
+    table = table_of(data)
     if "outcome" not in table.columns:
         table = outcomes(table)
     pair = slice_pair(table, rows, columns)
-    names, cells = pair.attrs["names"], pair.attrs["cells"]
-    frame = slice_table(table, pair, n_boot=n_boot, seed=seed, level=level)
+    names, cells = _pair_names(rows, columns), pair_cells(pair)
+    frame = slice_table(table, pair, n_boot=n_boot, seed=seed, level=level).drop(columns=["slice", "bucket"])
     frame.insert(0, names[1], [b for _, b in cells])
     frame.insert(0, names[0], [a for a, _ in cells])
-    frame = frame.drop(columns="bucket")
-    frame.attrs.update(rows=names[0], columns=names[1], slice=pair.name)
     return frame
+
+
+# The slices whose pairwise intersections are searched for the cells holding the most errors.
+INTERSECTION_SLICES = ["question type", "context length", "question length", "answer position", "lexical overlap",
+                       "gold agreement"]
+
+
+def top_intersections(data, *, slices=None, top: int = 3, min_count: int = MIN_INTERVAL_COUNT, n_boot: int = 1000,
+                      seed: int = 0, level: float = 0.95) -> pd.DataFrame:
+    """The cells of every pair of ``slices`` (default ``INTERSECTION_SLICES``) holding the largest share of
+    the run's errors, among cells of at least ``min_count`` questions: one row per cell, largest first.
+
+    Beside each cell's share of errors (%) and its Wilson interval, its share of questions (%): a cell
+    holds the errors out of proportion (``concentrated``) only when the whole interval lies above its share
+    of questions; ``ratio`` is share of errors / share of questions. F1 with its bootstrap interval.
+
+    Example::
+
+        top_intersections(run, top=5)[["cell", "share of errors (%)", "share of questions (%)", "concentrated"]]
+    """
+    from itertools import combinations
+
+    table = table_of(data)
+    if "outcome" not in table.columns:
+        table = outcomes(table)
+    total_errors = int(table["outcome"].isin(ERROR_OUTCOMES).sum())
+    cells = []
+    for first, second in combinations(slices or INTERSECTION_SLICES, 2):
+        grid = slice_grid(table, first, second, n_boot=n_boot, seed=seed, level=level)
+        grid = grid[grid["count"] >= min_count]
+        cells += [_intersection_row(first, second, row, total_errors, len(table), level)
+                  for row in grid.to_dict("records")]
+    columns = ["cell", "rows", "row bucket", "columns", "column bucket", "questions", "errors",
+               "share of questions (%)", "share of errors (%)", "share of errors low (%)",
+               "share of errors high (%)", "ratio", "concentrated", "F1", "F1_low", "F1_high"]
+    frame = pd.DataFrame(cells, columns=columns)
+    return frame.sort_values("share of errors (%)", ascending=False, kind="stable").head(top).reset_index(drop=True)
+
+
+def _intersection_row(first: str, second: str, row: dict, total_errors: int, total: int, level: float) -> dict:
+    from ..core.stats import wilson_interval
+
+    a, b, count, errors = row[first], row[second], int(row["count"]), int(row["errors"])
+    low, high = wilson_interval(errors, total_errors, level) if total_errors else (np.nan, np.nan)
+    share_q, share_e = 100 * count / total, (100 * errors / total_errors if total_errors else np.nan)
+    return {"cell": f"{first} {a} × {second} {b}", "rows": first, "row bucket": a, "columns": second,
+            "column bucket": b, "questions": count, "errors": errors, "share of questions (%)": share_q,
+            "share of errors (%)": share_e, "share of errors low (%)": 100 * low, "share of errors high (%)": 100 * high,
+            "ratio": share_e / share_q if share_q else np.nan, "concentrated": bool(100 * low > share_q),
+            "F1": row["F1"], "F1_low": row["F1_low"], "F1_high": row["F1_high"]}
 
 
 def degenerate_slice(frame: pd.DataFrame) -> str | None:
@@ -295,7 +366,7 @@ def degenerate_slice(frame: pd.DataFrame) -> str | None:
     return None
 
 
-def examples(table, *, outcome=None, by=None, bucket=None, sort_by: str = "confidence", ascending: bool = False,
+def examples(data, *, outcome=None, by=None, bucket=None, sort_by: str = "confidence", ascending: bool = False,
              edges=None, quantiles: int | None = None) -> pd.DataFrame:
     """The questions behind a number: filter by outcome(s), slice and bucket; sort by confidence.
 
@@ -308,7 +379,7 @@ def examples(table, *, outcome=None, by=None, bucket=None, sort_by: str = "confi
 
         examples(run, outcome="false_answer", by="question type", bucket="how many")
     """
-    table = table_of(table)
+    table = table_of(data)
     if "outcome" not in table.columns:
         table = outcomes(table)
     mask = pd.Series(True, index=table.index)
@@ -348,7 +419,4 @@ def per_bucket(table, summarise, *, by=None, edges=None, quantiles: int | None =
     labels = buckets.astype(object).to_numpy()
     categories = buckets.cat.categories if isinstance(buckets.dtype, pd.CategoricalDtype) \
         else sorted(set(buckets.dropna()))
-    rows = [{"bucket": b, **summarise(table[labels == b])} for b in categories if (labels == b).any()]
-    frame = pd.DataFrame(rows)
-    frame.attrs["slice"] = by if isinstance(by, str) else getattr(by, "name", str(by))
-    return frame
+    return pd.DataFrame([{"bucket": b, **summarise(table[labels == b])} for b in categories if (labels == b).any()])

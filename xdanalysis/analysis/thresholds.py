@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..core.common import logit, sigmoid, table_of
+from ..core.common import logit, sigmoid
+from ..runs.run import run_or_table, table_of
 from ..core.data import gold_answers
 from ..core.metrics import squad_v2_scores
 from ..core.stats import bootstrap_interval
@@ -16,13 +17,14 @@ from ..core.thresholds import answered_at, best_f1_threshold, scores_at, span_sc
 __all__ = ['answered_at', 'scores_at', 'cross_fitted_threshold', 'run_threshold', 'threshold_curve', 'threshold_summary']
 
 
-def threshold_curve(table: pd.DataFrame, thresholds=None) -> pd.DataFrame:
+def threshold_curve(data, thresholds=None) -> pd.DataFrame:
     """EM and F1 (%), overall / HasAns / NoAns, and the share answered, if the model abstained when null
     odds > threshold; ``questions``: how many questions the curve is over.
 
     ``thresholds`` default: every distinct null-odds value in the run (and 0.0), so the curve's
     maximum is the official best threshold's score.
     """
+    table = table_of(data)
     odds = table["null_odds"].to_numpy(dtype=float)
     has = table["has_answer"].to_numpy(dtype=bool)
     span_exact, span_f1 = span_scores(table)
@@ -41,18 +43,17 @@ def threshold_curve(table: pd.DataFrame, thresholds=None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def run_threshold(table) -> float:
+def run_threshold(data) -> float:
     """The null-odds threshold a run's answers were decided with.
 
-    Read from the run (``run.threshold``) or the table's ``attrs`` (set by :func:`load_run`);
-    otherwise recovered from the decisions themselves (answered where null odds <= threshold):
-    0.0 when it is consistent with them, else the smallest consistent value. Raises when no
-    single threshold explains the answers.
+    Read from a run (``run.threshold``: what its ``run.json`` records); for a table, recovered from
+    the decisions themselves (answered where null odds <= threshold): 0.0 when it is consistent with
+    them, else the smallest consistent value. Raises when no single threshold explains the answers.
     """
-    if hasattr(table, "threshold") and hasattr(table, "table"):
-        return float(table.threshold)
-    if "null_score_diff_threshold" in table.attrs:
-        return float(table.attrs["null_score_diff_threshold"])
+    data = run_or_table(data)  # a run directory: its run
+    if hasattr(data, "threshold") and hasattr(data, "table"):
+        return float(data.threshold)
+    table = table_of(data)
     odds = table["null_odds"].to_numpy(dtype=float)
     answered = (table["answer"] != "").to_numpy()
     has_span = (table["best_span_text"] != "").to_numpy() & np.isfinite(odds)
@@ -63,7 +64,7 @@ def run_threshold(table) -> float:
     return 0.0 if low <= 0.0 < high else float(low)
 
 
-def threshold_summary(table, current: float | None = None) -> pd.DataFrame:
+def threshold_summary(data, current: float | None = None) -> pd.DataFrame:
     """The current and the best null-odds threshold (from the official search), and what moving
     to the best one changes overall, on answerable and on unanswerable questions.
 
@@ -71,17 +72,15 @@ def threshold_summary(table, current: float | None = None) -> pd.DataFrame:
     with (:func:`run_threshold`). The scores are those obtained at each threshold. When several
     questions share the best threshold's probability, the official ``best_*`` can count only some
     of them, a split no threshold realises; the ``best`` row then reports what that threshold
-    really gives. The ``gain`` row holds differences only (its threshold column is empty). The
-    official dict is in ``.attrs["official"]``.
+    really gives. The ``gain`` row holds differences only (its threshold column is empty). Rates are
+    percent, the share answered too (``answered (%)``).
     """
     if current is None:
-        current = run_threshold(table)
-    table = table_of(table)
+        current = run_threshold(data)
+    table = table_of(data)
     odds = table["null_odds"].to_numpy(dtype=float)
     probs = np.array([sigmoid(x) for x in odds])
-    na_probs = dict(zip(table["id"], probs))
-    gold = gold_answers(table)
-    official = squad_v2_scores(gold, dict(zip(table["id"], table["answer"])), na_probs)
+    official = _official(table)
     best = {}
     for metric, key in (("EM", "exact"), ("F1", "f1")):
         p = official[f"best_{key}_thresh"]
@@ -94,23 +93,27 @@ def threshold_summary(table, current: float | None = None) -> pd.DataFrame:
     for metric, position in (("EM", 1), ("F1", 2)):
         def at_row(i, metric=metric):
             return {"overall": curve[metric][i], "HasAns": curve[f"HasAns_{metric}"][i],
-                    "NoAns": curve[f"NoAns_{metric}"][i], "answered share": curve["answered"][i]}
+                    "NoAns": curve[f"NoAns_{metric}"][i], "answered (%)": 100 * curve["answered"][i]}
 
         now, then = at_row(0), at_row(position)
         rows.append({"metric": metric, "threshold": "current", "null_odds_threshold": current, **now})
         rows.append({"metric": metric, "threshold": "best", "null_odds_threshold": best[metric], **then})
         rows.append({"metric": metric, "threshold": "gain", "null_odds_threshold": np.nan,
                      **{k: then[k] - now[k] for k in now}})
-    frame = pd.DataFrame(rows)
-    frame.attrs["official"] = official
-    return frame
+    return pd.DataFrame(rows)
+
+
+def _official(table: pd.DataFrame) -> dict:
+    """The official scores of a table, with its no-answer probabilities (the threshold search's ``best_*``)."""
+    probs = {qid: sigmoid(x) for qid, x in zip(table["id"], table["null_odds"].to_numpy(dtype=float))}
+    return squad_v2_scores(gold_answers(table), dict(zip(table["id"], table["answer"])), probs)
 
 
 def _f1_at(odds, span_f1, has, threshold) -> np.ndarray:
     return scores_at(threshold, odds, span_f1, has)[0]
 
 
-def cross_fitted_threshold(table, *, folds: int = 5, seed: int = 0, n_boot: int = 1000,
+def cross_fitted_threshold(data, *, folds: int = 5, seed: int = 0, n_boot: int = 1000,
                            level: float = 0.95) -> dict:
     """An honest estimate of what tuning the null-odds threshold gains.
 
@@ -128,8 +131,8 @@ def cross_fitted_threshold(table, *, folds: int = 5, seed: int = 0, n_boot: int 
 
         cross_fitted_threshold(load_run("runs/demo"))["gain"]
     """
-    current = run_threshold(table)
-    table = table_of(table)
+    current = run_threshold(data)
+    table = table_of(data)
     if folds < 2 or folds > len(table):
         raise ValueError(f"folds must be between 2 and the number of questions ({len(table)}), got {folds}")
     odds = table["null_odds"].to_numpy(dtype=float)
@@ -145,7 +148,7 @@ def cross_fitted_threshold(table, *, folds: int = 5, seed: int = 0, n_boot: int 
         thresholds.append(t)
         honest[held] = _f1_at(odds[held], span_f1[held], has[held], t)
     default = _f1_at(odds, span_f1, has, current)
-    official = threshold_summary(table, current=current).attrs["official"]
+    official = _official(table)
     low, high = bootstrap_interval(honest - default, n_boot=n_boot, seed=seed, level=level)
     return {
         "count": len(table), "folds": folds, "current_threshold": current,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..analysis.outcomes import OUTCOMES, confusion, outcomes
-from ..analysis.slices import SLICES, degenerate_slice, slice_table
+from ..analysis.slices import INTERSECTION_SLICES, SLICES, degenerate_slice, slice_table
 from ..core.stats import MIN_INTERVAL_COUNT
 from ..analysis.thresholds import threshold_curve, threshold_summary
 from ..core.io import refuse_foreign_file, write_text
@@ -24,9 +24,6 @@ __all__ = ['COMPRESSION_SECTION', 'PROBE_SECTION', 'REPORT_SECTIONS', 'compressi
 REPORT_SECTIONS = ["Scores", "Gold vs model", "Outcomes", "Slices", "Where errors concentrate", "Thresholds",
                    "Selective QA", "Examples"]
 
-# The slices whose pairwise intersections the report searches for the cells holding the most errors.
-INTERSECTION_SLICES = ["question type", "context length", "question length", "answer position", "lexical overlap",
-                       "gold agreement"]
 
 
 # Shown only when `xdanalysis probe` wrote results beside the run (its OUT/original).
@@ -76,7 +73,7 @@ def _slice_display(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     })
     mix = pd.DataFrame({o.replace("_", " "): frame[o] for o in OUTCOMES})
     for shown in (scores, mix):
-        shown.index = pd.Index(frame["bucket"], name=frame.attrs.get("slice", "bucket"))
+        shown.index = pd.Index(frame["bucket"], name=frame["slice"].iloc[0] if len(frame) else "bucket")
     return scores, mix
 
 
@@ -237,23 +234,18 @@ def _slice_section(table, n_boot: int, seed: int) -> list:
 
 
 def _top_intersections(table, n_boot: int, seed: int, top: int = 3) -> pd.DataFrame:
-    """The cells of every pair of ``INTERSECTION_SLICES`` holding the most errors (at least
-    ``MIN_INTERVAL_COUNT`` questions each), with their share of questions beside."""
-    from itertools import combinations
+    """:func:`~xdanalysis.analysis.slices.top_intersections`, as the report shows it."""
+    from ..analysis.slices import top_intersections
 
-    from ..analysis.slices import slice_grid
-
-    cells = []
-    for first, second in combinations(INTERSECTION_SLICES, 2):
-        grid = slice_grid(table, first, second, n_boot=n_boot, seed=seed)
-        grid = grid[grid["count"] >= MIN_INTERVAL_COUNT]
-        cells.append(pd.DataFrame({"cell": [f"{first} {a} × {second} {b}" for a, b in zip(grid[first], grid[second])],
-                                   "questions": grid["count"], "share of errors (%)": 100 * grid["share_of_errors"],
-                                   "share of questions (%)": 100 * grid["share"],
-                                   "F1 % [95% CI]": [_with_ci(*v) for v in zip(grid["F1"], grid["F1_low"],
-                                                                                 grid["F1_high"])]}))
-    frame = pd.concat(cells, ignore_index=True)
-    return frame.sort_values("share of errors (%)", ascending=False, kind="stable").head(top).set_index("cell")
+    cells = top_intersections(table, top=top, n_boot=n_boot, seed=seed)
+    return pd.DataFrame({
+        "questions": cells["questions"].to_numpy(), "share of questions (%)": cells["share of questions (%)"].to_numpy(),
+        "share of errors (%) [95% CI]": [_with_ci(*v) for v in zip(cells["share of errors (%)"],
+                                                                   cells["share of errors low (%)"],
+                                                                   cells["share of errors high (%)"])],
+        "concentrated": ["yes" if c else "no: within its share of questions" for c in cells["concentrated"]],
+        "F1 % [95% CI]": [_with_ci(*v) for v in zip(cells["F1"], cells["F1_low"], cells["F1_high"])],
+    }, index=pd.Index(cells["cell"], name="cell"))
 
 
 def _concentration_section(run, table, n_boot: int, seed: int) -> list:

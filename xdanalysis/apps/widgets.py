@@ -1,9 +1,7 @@
 """ipywidgets apps over a run. They call the package's functions and compute nothing themselves."""
-
 from __future__ import annotations
 
 import pandas as pd
-
 from ..analysis.error_tree import error_tree
 from ..analysis.outcomes import OUTCOMES, outcomes
 from ..analysis.slices import CELL_SEPARATOR, SLICES, examples, slice_grid, slice_pair, slice_table, slice_values
@@ -154,7 +152,7 @@ class ErrorExplorer:
         key = (first, second)
         if key not in self._grid_boxes:
             frame = self.grid_frame(first, second)
-            rows, columns = frame.attrs["rows"], frame.attrs["columns"]
+            rows, columns = frame.columns[:2]
             row_buckets = [b for b in dict.fromkeys(frame[rows]) if frame.loc[frame[rows] == b, "count"].sum()]
             column_buckets = [b for b in dict.fromkeys(frame[columns])
                               if frame.loc[frame[columns] == b, "count"].sum()]
@@ -231,7 +229,7 @@ class ErrorExplorer:
     def _update_summary(self):
         if self.cell is not None:
             frame = self.grid_frame(self.slice.value, self.second.value)
-            row = frame.set_index([frame.attrs["rows"], frame.attrs["columns"]]).loc[self.cell]
+            row = frame.set_index(list(frame.columns[:2])).loc[self.cell]
             where = f"cell {self.cell[0]} × {self.cell[1]}"
         else:
             frame = self.slice_frame(self.slice.value).set_index("bucket")
@@ -378,7 +376,7 @@ class ProbeExplorer:
         import ipywidgets as w
 
         from ..analysis.probes.summary import probe_summary
-        from ..core.common import table_of
+        from ..runs.run import table_of
         from ..views.plots import plot_probe_consistency
 
         self.summary_frame = probe_summary(results, n_boot=n_boot, seed=seed)

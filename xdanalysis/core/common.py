@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 
-__all__ = ['is_reference', 'table_of', 'MAX_NAMED', 'check_choice', 'logit', 'name_some', 'rename_options', 'sigmoid']
+__all__ = ['is_reference', 'MAX_NAMED', 'check_choice', 'logit', 'name_some', 'rename_options', 'sigmoid']
 
 
 MAX_NAMED = 10
@@ -82,8 +82,3 @@ def is_reference(thing) -> bool:
     (True, False)
     """
     return isinstance(thing, (str, os.PathLike))
-
-
-def table_of(run_or_table):
-    """A run's question table, or the table itself: what every analysis of a table accepts."""
-    return getattr(run_or_table, "table", run_or_table)

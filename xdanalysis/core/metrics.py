@@ -293,37 +293,15 @@ def _pr_analysis(main, exact_raw, f1_raw, na_probs, has_answer, out_image_dir):
     _merge(main, pr_oracle, "pr_oracle")
 
 
-def squad_v2_scores(
-    gold: dict,
-    predictions: dict,
-    na_probs: dict | None = None,
-    na_prob_thresh: float = 1.0,
-    out_image_dir: str | None = None,
-    missing: str = "error",
-) -> OrderedDict:
-    """Score predictions as the official SQuAD 2.0 script does; returns its JSON dict.
-
-    ``gold``: ``{id: [gold texts]}`` in data order (see :func:`xdanalysis.core.data.gold_answers`).
-    ``predictions``: ``{id: answer}`` (``""`` to abstain). ``na_probs``: ``{id: probability of
-    no answer}``, in its file's order (that order breaks ties in the threshold search); with it,
-    ``best_*`` keys are added, and with ``out_image_dir`` too, the PR curves, the histograms and
-    the ``pr_*_ap`` keys. ``missing``: ``"error"`` (the official script crashes) or ``"wrong"``
-    (missing predictions score 0 on EM and F1 at every threshold).
-
-    Longer than the package's other functions on purpose: it follows the official script's
-    ``main()`` step for step, so the two can be read side by side.
-
-    >>> s = squad_v2_scores({"q1": ["Paris"], "q2": []}, {"q1": "Paris", "q2": ""})
-    >>> s["exact"], s["HasAns_total"], s["NoAns_exact"]
-    (100.0, 1, 100.0)
-    """
+def _check_scoring_inputs(gold: dict, predictions: dict, na_probs, out_image_dir, missing: str) -> list:
+    """What the official script would crash on, said by id (or warned: predictions for unknown ids are
+    ignored); returns the questions without a prediction (allowed with ``missing="wrong"``)."""
     if missing not in ("error", "wrong"):
         raise ValueError("missing must be 'error' or 'wrong'")
-    has_answer = {qid: bool(texts) for qid, texts in gold.items()}
-    unknown = [k for k in predictions if k not in has_answer]
+    unknown = [k for k in predictions if k not in gold]
     if unknown:
         warnings.warn(f"{len(unknown)} prediction id(s) are not in the data and are ignored: "
-                      f"{name_some(unknown)}", stacklevel=2)
+                      f"{name_some(unknown)}", stacklevel=3)
     absent = [k for k in gold if k not in predictions]
     if absent and missing == "error":
         raise MissingPredictionsError(
@@ -346,6 +324,35 @@ def squad_v2_scores(
                 f"{len(without_prob)} question(s) have a prediction but no no-answer probability: "
                 f"{name_some(without_prob)}"
             )
+    return absent
+
+
+def squad_v2_scores(
+    gold: dict,
+    predictions: dict,
+    na_probs: dict | None = None,
+    na_prob_thresh: float = 1.0,
+    out_image_dir: str | None = None,
+    missing: str = "error",
+) -> OrderedDict:
+    """Score predictions as the official SQuAD 2.0 script does; returns its JSON dict.
+
+    ``gold``: ``{id: [gold texts]}`` in data order (see :func:`xdanalysis.core.data.gold_answers`).
+    ``predictions``: ``{id: answer}`` (``""`` to abstain). ``na_probs``: ``{id: probability of
+    no answer}``, in its file's order (that order breaks ties in the threshold search); with it,
+    ``best_*`` keys are added, and with ``out_image_dir`` too, the PR curves, the histograms and
+    the ``pr_*_ap`` keys. ``missing``: ``"error"`` (the official script crashes) or ``"wrong"``
+    (missing predictions score 0 on EM and F1 at every threshold).
+
+    It follows the official script's ``main()`` step for step (the checks the official script does not
+    make are in :func:`_check_scoring_inputs`), so the two can be read side by side.
+
+    >>> s = squad_v2_scores({"q1": ["Paris"], "q2": []}, {"q1": "Paris", "q2": ""})
+    >>> s["exact"], s["HasAns_total"], s["NoAns_exact"]
+    (100.0, 1, 100.0)
+    """
+    absent = _check_scoring_inputs(gold, predictions, na_probs, out_image_dir, missing)
+    has_answer = {qid: bool(texts) for qid, texts in gold.items()}
     exact_raw, f1_raw = question_scores(gold, predictions)
     fixed = set(absent)
     for qid in absent:  # only reached with missing="wrong"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ['MIN_INTERVAL_COUNT', 'softmax', 'bootstrap_ci', 'bootstrap_interval', 'bootstrap_means', 'format_p_value', 'kl_divergence', 'paired_bootstrap']
+__all__ = ['MIN_INTERVAL_COUNT', 'softmax', 'wilson_interval', 'bootstrap_ci', 'bootstrap_interval', 'bootstrap_means', 'format_p_value', 'kl_divergence', 'paired_bootstrap']
 
 
 # Fewer questions than this in a bucket: no interval and no p-value are shown (the bootstrap of a
@@ -113,3 +113,27 @@ def kl_divergence(p, q, eps: float = 1e-12) -> float:
     p, q = np.asarray(p, dtype=float), np.asarray(q, dtype=float)
     mask = p > 0
     return float(np.sum(p[mask] * np.log(p[mask] / np.maximum(q[mask], eps))))
+
+
+def wilson_interval(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson's score interval for a proportion ``successes / n`` (0 to 1): never degenerate at 0 or 1,
+    where a bootstrap of all-equal values collapses to a point (``all 70 of 70`` is not certainty).
+    NaNs for ``n == 0``.
+
+    >>> [round(v, 4) for v in wilson_interval(70, 70)]
+    [0.948, 1.0]
+    >>> [round(v, 4) for v in wilson_interval(5, 10)]
+    [0.2366, 0.7634]
+    """
+    from statistics import NormalDist
+
+    if n == 0:
+        return float("nan"), float("nan")
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must be between 0 and n ({n}), got {successes}")
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+

@@ -83,6 +83,31 @@ class Distilled:
     log: pd.DataFrame
     run: object = None
 
+    @property
+    def steps(self) -> int:
+        """Optimiser steps taken."""
+        return int(self.info["steps"])
+
+    @property
+    def student_layers(self) -> list[int] | None:
+        """The teacher layers the student was cut from (None: it started from a checkpoint)."""
+        layers = self.info.get("identity", {}).get("student_layers")
+        return None if layers is None else [int(i) for i in layers]
+
+    @property
+    def training_seconds(self) -> float:
+        return float(self.info["training_seconds"])
+
+    @property
+    def windows(self) -> int:
+        """Training windows (labelled and teacher-labelled transfer windows together)."""
+        return int(self.info["windows"])
+
+    @property
+    def threshold(self) -> float:
+        """The null-odds threshold its evaluation run decides at (the lab re-fits it; 0.0 otherwise)."""
+        return float(self.info.get("lab", {}).get("threshold", 0.0))
+
 
 def default_precision() -> str:
     """``"bfloat16"`` where bf16 arithmetic is fast (a CUDA GPU; a CPU with AVX512-BF16 or AMX),

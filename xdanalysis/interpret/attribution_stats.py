@@ -1,12 +1,11 @@
 """Attribution over a slice: shares of question, context and evidence, and how attention and
 attribution agree layer by layer."""
-
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from ..core.common import table_of
+from ..runs.run import table_of
 from ..core.settings import DecodingSettings, WindowSettings
 from .attribution import Attribution, Attributor, method_of
 
@@ -119,9 +118,7 @@ def attribution_statistics(run, model, tokenizer, *, per_group: int = 10, groups
                 rows.append({**base, "layer": layer.layer, "spearman": layer.spearman})
         else:
             rows.append({**base, "layer": np.nan, "spearman": np.nan})
-    frame = pd.DataFrame(rows)
-    frame.attrs.update(target=target, method=attributor.method.name, n_steps=attributor.method.n_steps)
-    return frame
+    return pd.DataFrame(rows).assign(target=target, method=attributor.method.name)
 
 
 def summarize_attribution_statistics(frame: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:

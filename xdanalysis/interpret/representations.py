@@ -3,16 +3,18 @@ of layers over the same windows' tokens, and a ranking of the teacher layers a s
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from itertools import combinations
 
 import numpy as np
 import pandas as pd
 
-from ..core.settings import WindowSettings
+from ..core.settings import DecodingSettings, WindowSettings
 from ..model.forward import forward_windows
 from ..model.windows import length_batches, prepare_windows
 
-__all__ = ['cka', 'cka_map', 'layer_representations', 'rank_layer_subsets']
+__all__ = ['CKAMap', 'LayerRanking', 'cka', 'cka_map', 'layer_representations', 'rank_layer_subsets',
+           'rank_layers_from_evidence']
 
 
 def cka(x, y) -> float:
@@ -71,18 +73,29 @@ def cka_map(model_a, model_b, tokenizer, table: pd.DataFrame, *, labels=("teache
                               max_tokens=max_tokens, seed=seed)
     frame = pd.DataFrame([[cka(x, y) for y in b] for x in a])
     frame.index.name, frame.columns.name = f"{labels[0]} layer", f"{labels[1]} layer"
-    frame.attrs.update(tokens=len(a[0]), labels=tuple(labels))
-    return frame
+    return CKAMap(frame, tokens=len(a[0]), labels=tuple(labels))
 
 
-def rank_layer_subsets(per_layer: pd.DataFrame, similarity: pd.DataFrame, *, keep: int,
+@dataclass(frozen=True)
+class CKAMap:
+    """What :func:`cka_map` gives: the ``matrix`` of linear CKA (rows: the first model's hidden states,
+    embeddings = 0; columns: the second's), over ``tokens`` tokens, the two models' ``labels``."""
+
+    matrix: pd.DataFrame = field(repr=False)
+    tokens: int
+    labels: tuple
+
+
+def rank_layer_subsets(per_layer: pd.DataFrame, similarity, *, keep: int,
                        metric: str = "F1") -> pd.DataFrame:
     """Rank every subset of ``keep`` teacher layers (1..L) a student could start from, by the work
     the kept layers do in the teacher: each layer's gain in the layer lens's ``metric``
     (``per_layer`` of :func:`xdanalysis.interpret.layers.layer_lens`) and how much it changes the
-    representation (1 − CKA with the layer below, from the teacher's own ``cka_map``), each scaled to
-    sum to 1 over the layers, averaged. Returns one row per subset, best first, with its components.
+    representation (1 − CKA with the layer below, from the teacher's own ``cka_map``, a
+    :class:`CKAMap` or its matrix), each scaled to sum to 1 over the layers, averaged. Returns one row
+    per subset, best first, with its components.
     """
+    similarity = getattr(similarity, "matrix", similarity)
     layers = int(per_layer["layer"].max())
     if not 1 <= keep <= layers:
         raise ValueError(f"keep must be between 1 and the teacher's {layers} layers, got {keep}")
@@ -97,3 +110,47 @@ def rank_layer_subsets(per_layer: pd.DataFrame, similarity: pd.DataFrame, *, kee
              "representation change": float(share(change)[[k - 1 for k in subset]].sum())}
             for subset in combinations(range(1, layers + 1), keep)]
     return pd.DataFrame(rows).sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class LayerRanking:
+    """What :func:`rank_layers_from_evidence` gives: the subsets of layers, best first (``ranked``), and the
+    evidence behind it: the layer lens (``lens``) and the model's CKA with itself (``similarity``)."""
+
+    ranked: pd.DataFrame = field(repr=False)
+    lens: object = field(repr=False)
+    similarity: CKAMap = field(repr=False)
+
+    @property
+    def best(self) -> list[int]:
+        """The best subset, as the 0-based layer ids ``cut_layers`` takes."""
+        return [int(i) for i in self.ranked["layers"].iloc[0].split(",")]
+
+    def rank_of(self, layers) -> int:
+        """The 1-based rank of a subset of layers (``[0, 2, 4]``) in the ranking."""
+        key = ",".join(str(int(i)) for i in layers)
+        found = self.ranked.index[self.ranked["layers"] == key]
+        if not len(found):
+            raise ValueError(f"layers {key} are not a ranked subset of {len(layers)} layers")
+        return int(found[0]) + 1
+
+
+def rank_layers_from_evidence(model, tokenizer, questions: pd.DataFrame, *, keep: int,
+                              windowing: WindowSettings = WindowSettings(),
+                              decoding: DecodingSettings = DecodingSettings(),
+                              metric: str = "HasAns_F1") -> LayerRanking:
+    """Which ``keep`` layers of ``model`` a student should start from, from the evidence of ``questions``
+    (choose them outside the articles students are scored on): the layer lens and the model's CKA with
+    itself, ranked by :func:`rank_layer_subsets`. The one home of the workflow notebooks 05 and 09 run.
+
+    Example::
+
+        ranking = rank_layers_from_evidence(teacher, tokenizer, training_questions, keep=3)
+        ranking.best, ranking.rank_of([0, 2, 4])
+    """
+    from .layers import layer_lens
+
+    lens = layer_lens(model, tokenizer, questions, windowing=windowing, decoding=decoding)
+    itself = cka_map(model, model, tokenizer, questions, labels=("teacher", "teacher"), windowing=windowing)
+    return LayerRanking(rank_layer_subsets(lens.per_layer, itself, keep=keep, metric=metric), lens, itself)
+

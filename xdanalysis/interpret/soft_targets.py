@@ -46,7 +46,6 @@ def word_distributions(context: str, offsets: np.ndarray, start_logits, end_logi
     frame = pd.DataFrame({"word": ["<no answer>"] + [w[2] for w in words],
                           "char_start": [-1] + [w[0] for w in words], "char_end": [-1] + [w[1] for w in words],
                           "p_start": p_start, "p_end": p_end})
-    frame.attrs["temperature"] = temperature
     return frame
 
 

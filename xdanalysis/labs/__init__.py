@@ -10,6 +10,7 @@ from .distill import (
     LabRecipe,
     lab_checkpoints,
     lab_questions,
+    lab_results_table,
     lab_student,
     lab_table,
     read_lab_results,
@@ -18,6 +19,6 @@ from .probes import ProbeRuns, load_probes, run_probes
 from .tradeoff import model_profile, tradeoff_table
 
 # The names a user calls, listed by hand: plumbing stays importable from its own module.
-__all__ = ['LAB_RESULTS', 'LAB_STUDENTS', 'NAIVE_RECIPE', 'CompressSettings', 'Compression', 'LabRecipe', 'ProbeRuns', 'compress',
-           'lab_checkpoints', 'lab_questions', 'lab_student', 'lab_table', 'load_probes', 'model_profile',
-           'read_lab_results', 'run_probes', 'tradeoff_table', 'verdict']
+__all__ = ['LAB_RESULTS', 'LAB_STUDENTS', 'NAIVE_RECIPE', 'CompressSettings', 'Compression', 'LabRecipe', 'ProbeRuns',
+           'compress', 'lab_checkpoints', 'lab_questions', 'lab_results_table', 'lab_student', 'lab_table',
+           'load_probes', 'model_profile', 'read_lab_results', 'run_probes', 'tradeoff_table', 'verdict']

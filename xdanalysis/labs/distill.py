@@ -21,8 +21,8 @@ from ..core.thresholds import answered_at, best_f1_threshold, scores_at, span_sc
 from ..distill.config import DistillConfig, Distilled, default_precision
 from ..distill.train import distill
 
-__all__ = ['LAB_RESULTS', 'LAB_STUDENTS', 'LabRecipe', 'NAIVE_RECIPE', 'lab_checkpoints', 'lab_questions', 'lab_scores',
-           'lab_student', 'lab_table', 'read_lab_results']
+__all__ = ['LAB_RESULTS', 'LAB_STUDENTS', 'NAIVE_RECIPE', 'LabRecipe', 'lab_checkpoints', 'lab_questions',
+           'lab_results_table', 'lab_scores', 'lab_student', 'lab_table', 'read_lab_results']
 
 
 # How each lab student learns; the rest of its recipe is the LabRecipe's.
@@ -242,6 +242,22 @@ def read_lab_results(file, *, keep_damaged: bool = False) -> list:
         warnings.warn(f"{file}: {len(students) - len(sound)} student entr(ies) without a name, recipe or checkpoint "
                       "left out", stacklevel=3)
     return sound
+
+
+def lab_results_table(runs) -> pd.DataFrame:
+    """Every student the lab recorded in ``runs``' ``lab_results.json`` (:func:`read_lab_results`), one row
+    each: its name, layers, training windows and seconds, threshold, the F1 recorded and the F1 read back
+    from its evaluation run (they agree unless a file changed), and its checkpoint (an absolute path)."""
+    from ..runs.run import load_run
+
+    folder = Path(runs).expanduser()
+    rows = [{"name": e["name"], "layers": ",".join(map(str, e["recipe"].get("layers", []))), "windows": e.get("windows"),
+             "training s": e.get("seconds"), "threshold": e.get("threshold"),
+             "F1 recorded": e.get("scores", {}).get("f1"),
+             "F1 from its run": load_run(folder / e["eval_run"]).scores()["f1"] if e.get("eval_run") else np.nan,
+             "checkpoint": str((folder / e["checkpoint"]).resolve())} for e in read_lab_results(folder / LAB_RESULTS)]
+    return pd.DataFrame(rows, columns=["name", "layers", "windows", "training s", "threshold", "F1 recorded",
+                                       "F1 from its run", "checkpoint"])
 
 
 def lab_checkpoints(runs, *, teacher=None) -> dict:

@@ -14,7 +14,7 @@ from ..core.common import is_reference
 from ..core.io import write_atomic
 from ..core.data import Selection
 from ..core.settings import DecodingSettings, Execution, WindowSettings
-from ..analysis.probes.rewrites import PROBES, apply_probe, probe_names
+from ..analysis.probes.rewrites import PROBES, apply_probe, probe_names, probe_skips
 from ..analysis.probes.summary import probe_results
 
 __all__ = ['ProbeRuns', 'load_probes', 'run_probes']
@@ -43,7 +43,6 @@ def run_probes(model, data, out, *, probes="all", seed: int = 0, selection: Sele
                              probes="question_typo")
         probe_summary(results)
     """
-    from ..core.data import write_squad
     from ..core.io import write_json
     from ..runs.run import predict_run
     from ..runs.store import run_identity
@@ -70,15 +69,7 @@ def run_probes(model, data, out, *, probes="all", seed: int = 0, selection: Sele
 
     out.mkdir(parents=True, exist_ok=True)
     original = predict(table, out / "original", "original")
-    probed, record = {}, {}
-    for name in names:
-        rewritten = apply_probe(table, name, seed=seed)
-        record[name] = {"source_questions": len(table), "probed": len(rewritten),
-                        "skipped": rewritten.attrs["skipped"]}
-        if rewritten.empty:
-            continue
-        questions = write_squad(rewritten, out / name / "questions.json")
-        probed[name] = (rewritten, predict(questions, out / name / "run", name))
+    probed, record = _probed(table, names, seed, out, predict)
     settings = original.info["settings"]
     identity = {**run_identity(settings), "seed": seed}
     results, record = _with_earlier(out, probe_results(original, probed), record, identity)
@@ -87,6 +78,23 @@ def run_probes(model, data, out, *, probes="all", seed: int = 0, selection: Sele
     write_atomic(out / "probes.parquet", lambda tmp: results.to_parquet(tmp, index=False))
     write_json(out / "probes.json", info, indent=2)
     return ProbeRuns(out, results, info)
+
+
+def _probed(table: pd.DataFrame, names: list, seed: int, out: Path, predict) -> tuple[dict, dict]:
+    """Each probe's rewritten questions (``out/<probe>/questions.json``) and their run, and per probe how
+    many source questions it took and skipped, by reason."""
+    from ..core.data import write_squad
+
+    probed, record = {}, {}
+    for name in names:
+        rewritten = apply_probe(table, name, seed=seed)
+        record[name] = {"source_questions": len(table), "probed": len(rewritten),
+                        "skipped": probe_skips(table, name, seed=seed)}
+        if rewritten.empty:
+            continue
+        questions = write_squad(rewritten, out / name / "questions.json")
+        probed[name] = (rewritten, predict(questions, out / name / "run", name))
+    return probed, record
 
 
 @dataclass(frozen=True)

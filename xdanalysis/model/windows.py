@@ -81,6 +81,33 @@ def _truncate_questions(questions: list, tokenizer, budget: int) -> tuple[list, 
     return questions, cut
 
 
+def _window_layout(encoded, tokenizer, *, context_id: int) -> tuple[list, list, list, list]:
+    """Per window: the context tokens' character offsets (others -1), the question tokens' (others -1),
+    each token's kind and the position of its [CLS]."""
+    offsets, question_offsets, kinds, cls_index = [], [], [], []
+    for i, mapping in enumerate(encoded["offset_mapping"]):
+        sequence_ids = encoded.sequence_ids(i)
+        array = np.array(mapping, dtype=np.int64).reshape(-1, 2)
+        window_kinds = ["special" if s is None else ("context" if s == context_id else "question")
+                        for s in sequence_ids]
+        is_context = np.array([k == "context" for k in window_kinds], dtype=bool)
+        is_question = np.array([k == "question" for k in window_kinds], dtype=bool)
+        context_offsets, q_offsets = array.copy(), array.copy()
+        context_offsets[~is_context] = -1
+        q_offsets[~is_question] = -1
+        offsets.append(context_offsets)
+        question_offsets.append(q_offsets)
+        kinds.append(window_kinds)
+        # [CLS] among the tokens outside both texts: the literal text "[CLS]" in a context is not it
+        found = [t for t, (s, token) in enumerate(zip(sequence_ids, encoded["input_ids"][i]))
+                 if s is None and token == tokenizer.cls_token_id]
+        if not found:
+            raise ValueError(f"{getattr(tokenizer, 'name_or_path', 'the tokenizer')}: a window holds no "
+                             f"{tokenizer.cls_token} token; cannot take the null score")
+        cls_index.append(found[0])
+    return offsets, question_offsets, kinds, cls_index
+
+
 def prepare_windows(table: pd.DataFrame, tokenizer, windowing: WindowSettings = WindowSettings()) -> Windows:
     """Tokenise every question into overlapping windows (see :class:`Windows`).
 
@@ -112,28 +139,8 @@ def prepare_windows(table: pd.DataFrame, tokenizer, windowing: WindowSettings = 
         return_offsets_mapping=True,
         padding=False,
     )
-    context_id = 1 if pad_on_right else 0
-    offsets, question_offsets, kinds, cls_index = [], [], [], []
-    for i, mapping in enumerate(encoded["offset_mapping"]):
-        sequence_ids = encoded.sequence_ids(i)
-        array = np.array(mapping, dtype=np.int64).reshape(-1, 2)
-        window_kinds = ["special" if s is None else ("context" if s == context_id else "question")
-                        for s in sequence_ids]
-        is_context = np.array([k == "context" for k in window_kinds], dtype=bool)
-        is_question = np.array([k == "question" for k in window_kinds], dtype=bool)
-        context_offsets, q_offsets = array.copy(), array.copy()
-        context_offsets[~is_context] = -1
-        q_offsets[~is_question] = -1
-        offsets.append(context_offsets)
-        question_offsets.append(q_offsets)
-        kinds.append(window_kinds)
-        # [CLS] among the tokens outside both texts: the literal text "[CLS]" in a context is not it
-        found = [t for t, (s, token) in enumerate(zip(sequence_ids, encoded["input_ids"][i]))
-                 if s is None and token == tokenizer.cls_token_id]
-        if not found:
-            raise ValueError(f"{getattr(tokenizer, 'name_or_path', 'the tokenizer')}: a window holds no "
-                             f"{tokenizer.cls_token} token; cannot take the null score")
-        cls_index.append(found[0])
+    layout = _window_layout(encoded, tokenizer, context_id=1 if pad_on_right else 0)
+    offsets, question_offsets, kinds, cls_index = layout
     return Windows(
         input_ids=encoded["input_ids"],
         offsets=offsets,

@@ -38,7 +38,7 @@ from .store import (
     run_identity,
 )
 
-__all__ = ['Run', 'load_run', 'predict_run']
+__all__ = ['Run', 'load_run', 'predict_run', 'run_or_table', 'table_of']
 
 
 _PREDICTION_COLUMNS = ["answer", "best_span_text", "answer_start", "answer_end", "best_span_score",
@@ -117,8 +117,34 @@ def load_run(path) -> Run:
     if damaged:
         raise RunError(_damage_message(path, damaged, info))
     table = _read_examples(path)
-    table.attrs["null_score_diff_threshold"] = DecodingSettings.from_dict(info["settings"]).null_score_diff_threshold
+    table.attrs = {}  # parquet keeps a frame's attrs: a run written before they were cleared had its data's label
     return Run(path=path, table=table, info=info)
+
+
+def run_or_table(data):
+    """What an analysis was given, ready to read: a run directory (a path) loaded as its :class:`Run`; a
+    :class:`Run`, a question table, or a result holding one (``.table``: a ``ProbeRuns``...) as given.
+
+    >>> run_or_table(42)
+    Traceback (most recent call last):
+    ...
+    TypeError: expected a Run, a run directory or a question table, got int
+    """
+    if isinstance(data, (str, os.PathLike)):
+        return load_run(data)
+    if isinstance(data, pd.DataFrame) or hasattr(data, "table"):
+        return data
+    raise TypeError(f"expected a Run, a run directory or a question table, got {type(data).__name__}")
+
+
+def table_of(data) -> pd.DataFrame:
+    """The question table of ``data`` (:func:`run_or_table`): the one first argument every analysis takes.
+
+    >>> table_of(pd.DataFrame({"id": ["q"]}))["id"].tolist()
+    ['q']
+    """
+    data = run_or_table(data)
+    return data if isinstance(data, pd.DataFrame) else data.table
 
 
 def _damage_message(path: Path, damaged: list, info: dict) -> str:
@@ -187,12 +213,18 @@ def predict_run(
     chunk_files = _chunk_files(out, max(1, math.ceil(len(table) / execution.chunk_size)))
     if (out / "run.json").exists():
         return _reuse(out, table, identity, settings, chunk_files)
+    compute = Computation(model=model, loaded=loaded, windowing=windowing, decoding=decoding, execution=execution)
+    return _compute(out, table, chunk_files, identity, settings, compute)
+
+
+def _compute(out: Path, table: pd.DataFrame, chunk_files: list, identity: dict, settings: dict,
+             compute: Computation) -> Run:
+    """The run made: its missing chunks computed (a resumed run's finished ones kept), then assembled."""
+    execution = compute.execution
     with locked(out):
         timings = _resumed_timings(out, identity, chunk_files)
         pending = [c for c, f in enumerate(chunk_files) if not f.exists()]
         if pending:
-            compute = Computation(model=model, loaded=loaded, windowing=windowing, decoding=decoding,
-                                  execution=execution)
             with compute.prepared(settings["model"]):
                 # Settings checked, model loaded, Ray reached: only now is this directory a run in progress.
                 _start_chunks(out, identity, first=len(pending) == len(chunk_files))
@@ -331,6 +363,7 @@ def _load_data_and_check_model(model, data, selection: Selection) -> pd.DataFram
 
 def _assemble(out: Path, table: pd.DataFrame, chunks: pd.DataFrame, settings: dict, info: dict) -> Run:
     examples = table.reset_index(drop=True).copy()
+    examples.attrs = {}  # the data's label is the run's settings' "data"; a run's table is a plain frame
     for column in _PREDICTION_COLUMNS + _LENGTH_COLUMNS:
         examples[column] = chunks[column].to_numpy()
     examples["has_answer"] = examples["answer_texts"].map(len) > 0
@@ -364,7 +397,6 @@ def _assemble(out: Path, table: pd.DataFrame, chunks: pd.DataFrame, settings: di
     write_json(out / "run.json", info, indent=2)
     for leftover in (_STATE, "timing.json"):
         (out / leftover).unlink(missing_ok=True)
-    examples.attrs["null_score_diff_threshold"] = DecodingSettings.from_dict(settings).null_score_diff_threshold
     return Run(path=out, table=examples, info=info, _nbest=nbest)
 
 

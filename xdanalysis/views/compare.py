@@ -123,9 +123,9 @@ def plot_slice_differences(frame: pd.DataFrame, *, ax=None, labels=("teacher", "
         label.set_color("#888888" if tiny else "black")
     ax.invert_yaxis()
     ax.axvline(0, color="black", linewidth=0.8)
-    metric = frame.attrs.get("metric", "f1").upper()
+    metric = str(frame["metric"].iloc[0]).upper() if "metric" in frame and len(frame) else "F1"
     ax.set_xlabel(f"{metric} difference, {labels[1]} − {labels[0]} (points, 95% paired CI)")
-    ax.set_title(f"Where the gap is, by {frame.attrs.get('slice', 'bucket')}")
+    ax.set_title(f"Where the gap is, by {frame['slice'].iloc[0] if 'slice' in frame and len(frame) else 'bucket'}")
     return ax
 
 

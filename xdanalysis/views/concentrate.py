@@ -63,7 +63,7 @@ def plot_slice_grid(grid: pd.DataFrame, *, ax=None, value: str = "F1") -> Axes:
     import matplotlib.pyplot as plt
 
     check_choice("value", value, ["F1", "EM", "share_of_errors"])
-    rows, columns = grid.attrs["rows"], grid.attrs["columns"]
+    rows, columns = grid.columns[:2]  # the cell's two buckets, named after the slices
     order_rows, order_columns = list(dict.fromkeys(grid[rows])), list(dict.fromkeys(grid[columns]))
     values = grid.pivot(index=rows, columns=columns, values=value).loc[order_rows, order_columns]
     counts = grid.pivot(index=rows, columns=columns, values="count").loc[order_rows, order_columns]

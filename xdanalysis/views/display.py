@@ -6,7 +6,7 @@ import html
 
 import pandas as pd
 
-from ..core.common import table_of
+from ..runs.run import table_of
 
 __all__ = ['COLORS', 'example_html', 'probe_pair_html', 'show_example', 'show_probe_pair']
 
@@ -157,10 +157,11 @@ def probe_pair_html(row) -> str:
             f'{side("probed", q_right, c_right, "probed")}</div></div>')
 
 
-def show_probe_pair(results: pd.DataFrame, qid: str):
+def show_probe_pair(results, qid: str):
     """Display :func:`probe_pair_html` for the probed question ``qid`` (``"<source_id>~<probe>"``)."""
     from IPython.display import HTML, display
 
+    results = table_of(results)  # a ProbeRuns, or its table
     picked = results[results["id"] == qid]
     if picked.empty:
         raise KeyError(f"no probed question {qid!r} in these results; ids look like {results['id'].iloc[0]!r}"

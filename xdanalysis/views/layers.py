@@ -54,10 +54,12 @@ def plot_layer_distributions(distributions: pd.DataFrame, tokens, *, ax=None, ti
     return ax
 
 
-def plot_cka_map(frame: pd.DataFrame, *, ax=None) -> Axes:
-    """Linear CKA between every layer of two models (:func:`xdanalysis.interpret.representations.cka_map`)."""
+def plot_cka_map(similarity, *, ax=None) -> Axes:
+    """Linear CKA between every layer of two models: a :class:`~xdanalysis.interpret.representations.CKAMap`
+    (:func:`~xdanalysis.interpret.representations.cka_map`), or its matrix."""
     import matplotlib.pyplot as plt
 
+    frame, tokens = getattr(similarity, "matrix", similarity), getattr(similarity, "tokens", None)
     if ax is None:
         _, ax = plt.subplots(figsize=(0.55 * frame.shape[1] + 2.5, 0.45 * frame.shape[0] + 1.8))
     image = ax.imshow(frame.to_numpy(), cmap="magma", vmin=0, vmax=1, aspect="auto")
@@ -67,8 +69,8 @@ def plot_cka_map(frame: pd.DataFrame, *, ax=None) -> Axes:
     ax.set_yticks(range(frame.shape[0]))
     ax.set_xlabel(frame.columns.name or "layer")
     ax.set_ylabel(frame.index.name or "layer")
-    ax.set_title(f"Linear CKA between layers ({frame.attrs.get('tokens', '?')} tokens; 1 = the same representation)",
-                 fontsize=10)
+    over = f"{tokens} tokens; " if tokens is not None else ""
+    ax.set_title(f"Linear CKA between layers ({over}1 = the same representation)", fontsize=10)
     ax.figure.colorbar(image, ax=ax, label="CKA", fraction=0.04)
     return ax
 

@@ -153,8 +153,9 @@ def plot_slice(frame: pd.DataFrame, *, ax=None, metric: str = "F1") -> Axes:
     ax.set_ylim(0, 118)  # a band above 100 for the legend: never over a bar, an interval or the title
     ax.set_yticks(range(0, 101, 20))
     ax.set_ylabel(f"{metric} (%) with 95% CI")
-    ax.set_xlabel(f"{frame.attrs.get('slice', 'bucket')}  (n = all (answerable/unanswerable))")
-    ax.set_title(f"{metric} by {frame.attrs.get('slice', 'bucket')}")
+    name = frame["slice"].iloc[0] if "slice" in frame and len(frame) else "bucket"
+    ax.set_xlabel(f"{name}  (n = all (answerable/unanswerable))")
+    ax.set_title(f"{metric} by {name}")
     ax.legend(fontsize=8, loc="upper center", ncol=3, frameon=False)
     return ax
 

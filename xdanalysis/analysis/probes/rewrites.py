@@ -9,7 +9,7 @@ gold and plausible answers are re-mapped to the new context and the table is val
 - ``"same_answer"``: give the same answer as on the original question (abstaining counts);
 - ``"answer"``: give the new gold answer (EM 1).
 
-A question a probe cannot apply to is skipped and counted (``table.attrs["skipped"]``, by reason),
+A question a probe cannot apply to is skipped and counted (:func:`probe_skips`, by reason),
 never altered some other way. Random choices are seeded per question (``seed``, the probe and the
 question's id), so a probe gives the same rewrite whatever else is in the table.
 
@@ -35,7 +35,8 @@ from ...core.data import COLUMNS, validate_table
 from ...core.metrics import normalize_answer
 from ...core.text import STOPWORDS, question_type, sentence_spans
 
-__all__ = ['EXPECTATIONS', 'PROBES', 'PROBE_COLUMNS', 'Probe', 'apply_probe', 'expectation_met', 'probe_names']
+__all__ = ['EXPECTATIONS', 'PROBES', 'PROBE_COLUMNS', 'Probe', 'apply_probe', 'expectation_met', 'probe_names',
+           'probe_pairs', 'probe_skips']
 
 
 EXPECTATIONS = ["abstain", "same_answer", "answer"]
@@ -325,9 +326,9 @@ PROBE_COLUMNS = COLUMNS + ["probe", "source_id", "expect", "note"]
 def apply_probe(table: pd.DataFrame, name: str, *, seed: int = 0) -> pd.DataFrame:
     """Rewrite the questions of ``table`` with the probe ``name`` (a key of ``PROBES``).
 
-    Returns the probed questions (``PROBE_COLUMNS``); ``.attrs``: ``probe``, ``n_source`` and
-    ``skipped`` (``{reason: count}``). Sentences and answers borrowed from other questions come
-    from ``table`` itself.
+    Returns the probed questions (``PROBE_COLUMNS``), a plain frame; the questions the probe could not
+    rewrite, by reason, are :func:`probe_skips`. Sentences and answers borrowed from other questions
+    come from ``table`` itself.
 
     >>> context = "Paris is in France. It is big. Rome is in Italy."
     >>> t = pd.DataFrame([{"id": "q", "title": "T", "context": context, "question": "Where is Paris?",
@@ -336,6 +337,38 @@ def apply_probe(table: pd.DataFrame, name: str, *, seed: int = 0) -> pd.DataFram
     >>> apply_probe(t, "move_answer_sentence_end")["context"].iloc[0]
     'It is big. Rome is in Italy. Paris is in France.'
     """
+    return _rewritten(table, name, seed)[0]
+
+
+def probe_pairs(data, *, probe: str = "remove_answer_sentence", limit: int | None = None, seed: int = 0) -> pd.DataFrame:
+    """Pairs for activation patching: each question the run answered, rewritten by ``probe``, with its
+    ``original_context`` beside the ``probed_context`` (the other columns: the probed question's). ``data``
+    is a run (its answers decide which questions qualify) or a run's table; ``limit`` keeps the first pairs.
+
+    Example::
+
+        pairs = probe_pairs(run, limit=40)
+        patch_abstention(model, tokenizer, pairs)
+    """
+    from ...runs.run import table_of
+
+    table = table_of(data)
+    answered = set(table.loc[table["answer"] != "", "id"])
+    probed = apply_probe(table, probe, seed=seed)
+    pairs = (probed[probed["source_id"].isin(answered)]
+             .merge(table[["id", "context"]].rename(columns={"id": "source_id", "context": "original_context"}),
+                    on="source_id")
+             .rename(columns={"context": "probed_context"}))
+    return pairs if limit is None else pairs.head(limit)
+
+
+def probe_skips(table: pd.DataFrame, name: str, *, seed: int = 0) -> dict:
+    """The questions of ``table`` the probe ``name`` cannot rewrite, counted by reason ``{reason: count}``
+    (what :func:`apply_probe` leaves out; its rows and these counts add up to ``len(table)``)."""
+    return _rewritten(table, name, seed)[1]
+
+
+def _rewritten(table: pd.DataFrame, name: str, seed: int) -> tuple[pd.DataFrame, dict]:
     check_choice("probe", name, list(PROBES))
     probe = PROBES[name]
     pool = _pool(table)
@@ -363,8 +396,7 @@ def apply_probe(table: pd.DataFrame, name: str, *, seed: int = 0) -> pd.DataFram
     result = pd.DataFrame.from_records(rows, columns=PROBE_COLUMNS)
     if len(result):
         validate_table(result, f"probe {name}", strict=True)  # a remapping bug is an error, never a bad gold
-    result.attrs.update(probe=name, n_source=len(table), skipped=skipped)
-    return result
+    return result, skipped
 
 
 def expectation_met(expect: str, original_answer: str, probed_answer: str, probed_exact) -> bool:

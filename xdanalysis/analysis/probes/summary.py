@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ...core.common import check_choice, table_of
+from ...core.common import check_choice
+from ...runs.run import table_of
 from .rewrites import PROBES, expectation_met
 
-__all__ = ['FAILURE_KINDS', 'probe_results', 'probe_examples', 'probe_failures', 'probe_summary', 'probe_summary_text',
-           'probe_transitions']
+__all__ = ['FAILURE_KINDS', 'failure_kinds', 'probe_examples', 'probe_failures', 'probe_results', 'probe_summary',
+           'probe_summary_text', 'probe_transitions']
 
 
 def probe_summary(results, *, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
@@ -77,15 +78,15 @@ def probe_failures(results) -> pd.DataFrame:
     """Per probe: how many questions missed the expectation, split by kind (``FAILURE_KINDS``:
     abstained, answered anyway where it should abstain, kept the old answer the rewrite removed,
     another answer), beside the base rates that say what the probe changed: how many the model
-    already abstained on before the rewrite and how many after. ``.attrs["kinds"]`` holds each
-    probed question's failure kind (None when met), by ``id``.
+    already abstained on before the rewrite and how many after. Each question's own kind:
+    :func:`failure_kinds`.
 
     Example::
 
         probe_failures(load_probes("runs/probes-demo"))
     """
     results = table_of(results)
-    kinds = pd.Series([_failure_kind(r) for r in results.itertuples()], index=results["id"].to_numpy(), dtype=object)
+    kinds = failure_kinds(results)
     rows = []
     for name in [n for n in PROBES if n in set(results["probe"])]:
         part = results[results["probe"] == name]
@@ -97,9 +98,13 @@ def probe_failures(results) -> pd.DataFrame:
                      "abstained before": int(before.sum()), "abstained after": int(after.sum()),
                      "abstained after, of those answered before": int((after & ~before).sum()),
                      "answered before": int((~before).sum())})
-    frame = pd.DataFrame(rows)
-    frame.attrs["kinds"] = kinds
-    return frame
+    return pd.DataFrame(rows)
+
+
+def failure_kinds(results) -> pd.Series:
+    """Each probed question's failure kind (``FAILURE_KINDS``; None when the expectation was met), by ``id``."""
+    results = table_of(results)
+    return pd.Series([_failure_kind(r) for r in results.itertuples()], index=results["id"].to_numpy(), dtype=object)
 
 
 def probe_summary_text(summary: pd.DataFrame) -> str:

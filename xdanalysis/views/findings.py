@@ -1,0 +1,304 @@
+"""Sentences computed from numbers. Each finding returns its facts and the sentence they make; the
+conditions that decide the words ("no difference", "within its share", "no single site") are decided
+here, by the named thresholds below, and tested, so a notebook or the report only shows them.
+
+>>> str(threshold_gain_finding({"best_f1": 52.0, "default_f1": 50.0, "gain": 0.4, "gain_low": -0.3,
+...                             "gain_high": 1.1}))  # doctest: +NORMALIZE_WHITESPACE
+'Tuning the null threshold: the official search claims +2.0 F1; cross-fitted, the honest gain is +0.4
+[-0.3, +1.1]: no reliable gain (the interval includes 0).'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+__all__ = ['CLEARLY', 'ONE_SITE', 'SAME_WITHIN', 'Finding', 'as_markdown', 'cka_finding', 'concentration_finding',
+           'deletion_finding', 'difference_words', 'gold_finding', 'lens_finding', 'patching_finding', 'position_or_order_finding',
+           'ranking_finding', 'selective_finding', 'swap_finding', 'threshold_gain_finding', 'tree_finding']
+
+
+# Two consistency rates (%) closer than this are "about the same" (probes on a few dozen questions each).
+SAME_WITHIN = 5.0
+# A patched site "carries" the decision when even the low end of its interval restores more than this share.
+ONE_SITE = 0.5
+# Answer rates (%) further apart than this make two layers' F1 a comparison of different behaviours.
+CLEARLY = 10.0
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A sentence and the numbers it was computed from."""
+
+    facts: dict = field(repr=False)
+    sentence: str
+
+    def __str__(self) -> str:
+        return self.sentence
+
+
+def as_markdown(findings) -> str:
+    """The findings as a Markdown list (those that are None, for want of data, left out)."""
+    return "\n".join(f"* {finding.sentence}" for finding in findings if finding is not None)
+
+
+def difference_words(difference: float, low: float, high: float, *, better: str = "better",
+                     worse: str = "worse") -> str:
+    """What a difference with its interval says: ``better``/``worse`` only when the interval excludes 0.
+
+    >>> difference_words(1.2, 0.3, 2.0), difference_words(-0.5, -1.4, 0.6)
+    ('better', 'no difference (the interval includes 0)')
+    """
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "no interval (too few questions)"
+    if low > 0:
+        return better
+    if high < 0:
+        return worse
+    return "no difference (the interval includes 0)"
+
+
+# Robustness (notebook 06) --------------------------------------------------------------------------------
+
+def deletion_finding(summary: pd.DataFrame, failures: pd.DataFrame) -> Finding | None:
+    """What deleting the answer's sentence shows (``probe_summary`` and ``probe_failures`` rows): the
+    abstentions it caused among the questions the model answered before, apart from those it already
+    abstained on."""
+    if "remove_answer_sentence" not in set(summary.loc[summary["n"] > 0, "probe"]):
+        return None
+    r = summary.set_index("probe").loc["remove_answer_sentence"]
+    f = failures.set_index("probe").loc["remove_answer_sentence"]
+    answered, newly = int(f["answered before"]), int(f["abstained after, of those answered before"])
+    facts = {"n": int(f["n"]), "abstained_after": int(f["abstained after"]), "abstained_before": int(f["abstained before"]),
+             "answered_before": answered, "newly_abstained": newly, "consistency": float(r["consistency"]),
+             "low": float(r["low"]), "high": float(r["high"])}
+    said = (f"Of the {answered} it answered before, it now abstains on {newly} ({100 * newly / answered:.0f}%): that "
+            "is the figure that says whether it reads the context." if answered else
+            "It had answered none of them before, so this probe cannot say whether it reads the context.")
+    return Finding(facts, f"With the sentence holding the answer **deleted**, the model abstains on "
+                          f"{facts['abstained_after']} of {facts['n']} questions ({facts['consistency']:.0f}% "
+                          f"[{facts['low']:.0f}–{facts['high']:.0f}]), but it had already abstained on "
+                          f"{facts['abstained_before']} of them before the deletion. {said}")
+
+
+def position_or_order_finding(summary: pd.DataFrame, *, same_within: float = SAME_WITHIN) -> Finding | None:
+    """Moving the answer's sentence against shuffling the other sentences, on the questions the model got
+    right: which costs more, or about the same when the two are within ``same_within`` points."""
+    rows = summary[summary["n"] > 0].set_index("probe")
+    moves = [p for p in ("move_answer_sentence_start", "move_answer_sentence_end") if p in rows.index]
+    if not moves or "shuffle_sentences" not in rows.index:
+        return None
+    moved = min(float(rows.loc[p, "consistency_if_correct"]) for p in moves)
+    shuffled = float(rows.loc["shuffle_sentences", "consistency_if_correct"])
+    if not (np.isfinite(moved) and np.isfinite(shuffled)):
+        return None
+    verdict = ("**Position matters more than order**" if moved < shuffled - same_within else
+               "**Order matters more than position**" if shuffled < moved - same_within else
+               f"**Position and order cost about the same** (within {same_within:g} points)")
+    return Finding({"moved": moved, "shuffled": shuffled, "same_within": same_within},
+                   f"{verdict}: of the answers it got right, shuffling the *other* sentences keeps {shuffled:.0f}%, "
+                   f"moving the answer's own sentence to the start or the end keeps {moved:.0f}% (the worse of the "
+                   "two). Confounded: a moved sentence can also lose what its pronouns refer to; look at the examples.")
+
+
+_SWAP_WORDS = {"abstained": "abstains rather than answering.", "another answer": "answers something else.",
+               "kept the old answer": "answers from what it expects, not from the text."}
+
+
+def swap_finding(summary: pd.DataFrame, failures: pd.DataFrame) -> Finding | None:
+    """What swapping the answer for another of its kind shows: how often the model finds the new one, and
+    what its misses mostly are (none: said so)."""
+    if "swap_answer" not in set(summary.loc[summary["n"] > 0, "probe"]):
+        return None
+    r = summary.set_index("probe").loc["swap_answer"]
+    f = failures.set_index("probe").loc["swap_answer"]
+    kinds = {kind: int(f[kind]) for kind in _SWAP_WORDS}
+    facts = {"consistency": float(r["consistency"]), "n": int(f["n"]), "missed": int(f["missed"]), **kinds,
+             "consistency_if_correct": float(r["consistency_if_correct"])}
+    if facts["missed"] == 0:
+        mostly = "it missed none."
+    else:
+        commonest = max(kinds, key=kinds.get)
+        tied = [k for k, v in kinds.items() if v == kinds[commonest]]
+        mostly = ("its misses are split evenly between " + " and ".join(tied) + "." if len(tied) > 1 else
+                  "when the text contradicts what it expects, it mostly " + _SWAP_WORDS[commonest])
+    return Finding(facts, f"With its answer **swapped** for another of the same kind, it finds the new one in "
+                          f"{facts['consistency']:.0f}% of {facts['n']} cases ({facts['consistency_if_correct']:.0f}% "
+                          f"where it had been right). Of its {facts['missed']} misses, {kinds['abstained']} are "
+                          f"abstentions, {kinds['another answer']} another answer and {kinds['kept the old answer']} "
+                          f"the old answer the rewrite removed: {mostly}")
+
+
+def selective_finding(curve: pd.DataFrame) -> Finding | None:
+    """F1 among the answered when the model answers only its most confident half, against answering all
+    (a :func:`~xdanalysis.analysis.selective.risk_coverage` curve)."""
+    from ..analysis.selective import curve_aurc
+
+    if len(curve) < 2:
+        return None
+    half, everything = 100 * (1 - curve["risk"].iloc[len(curve) // 2 - 1]), 100 * (1 - curve["risk"].iloc[-1])
+    facts = {"half_f1": half, "all_f1": everything, "aurc": 100 * curve_aurc(curve), "questions": len(curve)}
+    gain = "higher" if half > everything else "no higher: its confidence does not rank its answers"
+    return Finding(facts, f"Answering only its most confident half, F1 among the answered is {half:.0f} against "
+                          f"{everything:.0f} when it answers everything ({gain}; AURC {facts['aurc']:.1f}, "
+                          f"{len(curve)} questions).")
+
+
+def threshold_gain_finding(audit: dict) -> Finding:
+    """The official threshold search's claimed gain against the cross-fitted one, with its interval
+    (:func:`~xdanalysis.analysis.thresholds.cross_fitted_threshold`)."""
+    claimed = audit["best_f1"] - audit["default_f1"]
+    words = difference_words(audit["gain"], audit["gain_low"], audit["gain_high"], better="a real gain",
+                             worse="a loss")
+    if words.startswith("no difference"):
+        words = "no reliable gain (the interval includes 0)"
+    return Finding({**{k: audit[k] for k in ("gain", "gain_low", "gain_high")}, "claimed": claimed},
+                   f"Tuning the null threshold: the official search claims {claimed:+.1f} F1; cross-fitted, the "
+                   f"honest gain is {audit['gain']:+.1f} [{audit['gain_low']:+.1f}, {audit['gain_high']:+.1f}]: "
+                   f"{words}.")
+
+
+# Where errors concentrate (notebook 02, the report) -------------------------------------------------------
+
+def tree_finding(tree) -> Finding:
+    """The error tree in a sentence: the worst rule that held out of sample (or that none did), and the leaf
+    with the most errors, its count said as a count when its interval would be degenerate."""
+    leaves = tree.leaves
+    held = leaves[leaves["verdict"] == "held"]
+    worst = held.sort_values("held_out_error_rate", ascending=False).iloc[0] if len(held) else None
+    biggest = leaves.sort_values("share_of_errors", ascending=False).iloc[0]
+    first = (f"The worst rule that held out of sample — *{worst['rule']}* — has {worst['held_out_error_rate']:.0f}% "
+             f"errors on the half it never saw ({worst['count']} questions, {worst['share_of_errors']:.0f}% of all "
+             "errors)." if worst is not None else "No rule of the tree held out of sample: the errors do not "
+             "concentrate along these features more than chance would make them.")
+    return Finding({"base_rate": tree.base_rate, "worst": None if worst is None else worst["rule"],
+                    "biggest": biggest["rule"]},
+                   f"The run's error rate is {tree.base_rate:.1f}%. {first} The leaf holding the most errors is "
+                   f"*{biggest['rule']}* ({biggest['share_of_errors']:.0f}% of them, verdict: {biggest['verdict']}).")
+
+
+def concentration_finding(cells: pd.DataFrame) -> Finding | None:
+    """The cell holding the most errors (:func:`~xdanalysis.analysis.slices.top_intersections`), and whether
+    it holds them out of proportion: only when its share of errors' interval lies above its share of questions."""
+    if cells.empty:
+        return None
+    top = cells.iloc[0]
+    said = (f"more than its share: concentrated (×{top['ratio']:.2f})" if top["concentrated"] else
+            f"no concentration: the interval includes its {top['share of questions (%)']:.0f}% share of questions "
+            f"(×{top['ratio']:.2f})")
+    return Finding(top.to_dict(), f"The cell holding the most errors, **{top['cell']}**, holds "
+                                  f"{top['share of errors (%)']:.0f}% [{top['share of errors low (%)']:.0f}–"
+                                  f"{top['share of errors high (%)']:.0f}] of the errors for "
+                                  f"{top['share of questions (%)']:.0f}% of the questions ({int(top['questions'])}): "
+                                  f"{said}.")
+
+
+def gold_finding(audit) -> Finding:
+    """What the gold audit says (:func:`~xdanalysis.analysis.gold.gold_audit`): F1 against the majority gold
+    beside the official one, answers only a minority annotator gave, errors within the annotators' own
+    disagreement, and confident answers to unanswerable questions with their plausible answer (when the data
+    has plausible answers)."""
+    summary = audit.summary["value"]
+    facts = summary.to_dict()
+    trap, within = summary.iloc[-1], int(summary["errors within the annotators' disagreement"])
+    traps = (f"{int(trap)} unanswerable questions were answered with their plausible answer at high confidence (worth a "
+             "look: a disputed label?)." if trap == trap else "whether unanswerable questions were answered with "
+             "their plausible answer is not known: this data has no plausible answers.")
+    return Finding(facts, f"Against the majority gold instead of any gold, F1 goes from "
+                          f"{summary['F1 against any gold (official, %)']:.1f} to "
+                          f"{summary['F1 against the majority gold (%)']:.1f} on the answerable questions; "
+                          f"{int(summary['answers matching a minority gold only'])} answers match only a minority "
+                          f"annotator, {within} errors are no further "
+                          f"from the golds than the annotators are from each other, and {traps}")
+
+
+# Inside the model (notebook 09) ----------------------------------------------------------------------------
+
+def lens_finding(per_layer: pd.DataFrame, *, metric: str = "HasAns_F1", clearly: float = CLEARLY) -> Finding:
+    """Where a lens's answerable F1 peaks, with the share each layer answers beside it: a peak at a layer
+    that answers far more questions than the last (by more than ``clearly`` points) is bought by answering,
+    not by reading better, and the sentence says so."""
+    best = per_layer.loc[per_layer[metric].idxmax()]
+    final = per_layer.iloc[-1]
+    facts = {"peak_layer": int(best["layer"]), "peak": float(best[metric]), "peak_answered": float(best["answered"]),
+             "last_layer": int(final["layer"]), "last": float(final[metric]), "last_answered": float(final["answered"])}
+    if facts["peak_layer"] == facts["last_layer"]:
+        meaning = "the last layer is the best reader of the answerable questions."
+    elif facts["peak_answered"] > facts["last_answered"] + clearly:
+        meaning = (f"not a better reader: layer {facts['peak_layer']} answers {facts['peak_answered']:.0f}% of the "
+                   f"questions against the last layer's {facts['last_answered']:.0f}%, and answering more raises "
+                   "answerable F1 by itself; the later layers learn to abstain.")
+    else:
+        meaning = (f"at a similar answer rate ({facts['peak_answered']:.0f}% against {facts['last_answered']:.0f}%): "
+                   "the later layers lose some of what that layer had.")
+    return Finding(facts, f"Read through the model's own head, answerable F1 peaks at layer {facts['peak_layer']} "
+                          f"({facts['peak']:.1f}); the last layer gives {facts['last']:.1f}. The peak is {meaning}")
+
+
+def patching_finding(summary: pd.DataFrame, *, one_site: float = ONE_SITE) -> Finding | None:
+    """Whether one site carries the abstention (:func:`~xdanalysis.interpret.patching.patching_summary`):
+    only when the best single site's interval lies above ``one_site`` and above the runner-up's."""
+    sites = summary[summary["site"] != "all"].sort_values("restored", ascending=False)
+    if sites.empty:
+        return None
+    best = sites.iloc[0]
+    runner = sites.iloc[1] if len(sites) > 1 else None
+    everywhere = summary.loc[summary["site"] == "all", "restored"]
+    apart = runner is None or best["restored_low"] > runner["restored_high"]
+    carried = bool(best["restored_low"] > one_site and apart)
+    facts = {"site": best["site"], "layer": int(best["layer"]), "restored": float(best["restored"]),
+             "low": float(best["restored_low"]), "high": float(best["restored_high"]), "pairs": int(best["pairs"]),
+             "one_site": carried}
+    head = ("**The decision to abstain passes through one site**" if carried else
+            "**No single site carries the decision to abstain**")
+    best_said = (f"the best single site, **{best['site']}** at layer {int(best['layer'])}, restores "
+                 f"{best['restored']:.2f} [{best['restored_low']:.2f}, {best['restored_high']:.2f}] of the null-odds "
+                 f"gap ({int(best['pairs'])} pairs)")
+    if runner is not None and not apart:
+        best_said += (f", an interval that overlaps the runner-up's ({runner['site']} at layer {int(runner['layer'])}, "
+                      f"{runner['restored']:.2f} [{runner['restored_low']:.2f}, {runner['restored_high']:.2f}])")
+    everywhere_said = (f"; patching every shared position restores {everywhere.min():.2f} to {everywhere.max():.2f} "
+                       "of it, whatever the layer" if len(everywhere) else "")
+    return Finding(facts, f"{head}: {best_said}{everywhere_said}.")
+
+
+def cka_finding(similarity, *, cut_from=None) -> Finding:
+    """For each student layer, the teacher layer most like it (linear CKA of their outputs), in the 0-based
+    layer ids ``cut_layers`` uses (the matrix's row/column k is hidden state k, the output of layer k − 1;
+    0 is the embeddings); with ``cut_from`` (the teacher layers the student was cut from), how many match."""
+    matrix = getattr(similarity, "matrix", similarity)
+    match = matrix.iloc[1:, 1:].idxmax(axis=0)
+    pairs = [(int(s) - 1, int(t) - 1) for s, t in match.items()]
+    said = ", ".join(f"student layer {s} ≈ teacher layer {t}" for s, t in pairs)
+    facts = {"pairs": pairs}
+    if cut_from is not None:
+        cut = [int(i) for i in cut_from]
+        same = sum(1 for s, t in pairs if s < len(cut) and cut[s] == t)
+        facts.update(cut_from=cut, matching=same)
+        said += (f" (layer ids from 0, as the student was cut: from teacher layers {cut}; {same} of {len(pairs)} "
+                 "still resemble the layer they were cut from most)")
+    return Finding(facts, f"**Student layers**: {said}.")
+
+
+def ranking_finding(metrics: pd.DataFrame, *, chosen, default) -> Finding:
+    """The evidence-ranked student against the default one (a :func:`~xdanalysis.analysis.compare.compare`
+    of default → ranked): better, worse or no difference, overall and on the answerable questions."""
+    if list(chosen) == list(default):
+        return Finding({"chosen": list(chosen), "default": list(default)},
+                       f"**Layers from evidence**: the ranking picks the lab's default {list(default)} itself.")
+    rows = metrics.set_index(["group", "metric"])
+    parts, facts = [], {"chosen": list(chosen), "default": list(default)}
+    for group, name in (("overall", "overall F1"), ("HasAns", "answerable F1")):
+        row = rows.loc[(group, "F1")]
+        words = difference_words(row["difference"], row["low"], row["high"])
+        facts[group] = {"difference": float(row["difference"]), "low": float(row["low"]), "high": float(row["high"]),
+                        "verdict": words}
+        parts.append(f"{name} {row['difference']:+.2f} [{row['low']:+.2f}, {row['high']:+.2f}]: {words}")
+    worse = any(facts[g]["verdict"] == "worse" for g in ("overall", "HasAns"))
+    head = "did worse than" if worse else "did better than" if all(
+        facts[g]["verdict"] == "better" for g in ("overall", "HasAns")) else "is not distinguishable from"
+    return Finding(facts, f"**Layers from evidence**: the student from the ranked teacher layers {list(chosen)} "
+                          f"{head} the default {list(default)} at the same budget — " + "; ".join(parts)
+                   + " (ranked − default, paired bootstrap).")
