@@ -181,3 +181,52 @@ def test_verdicts_say_how_far_a_rule_held():
         "did not hold"
     assert _verdict({**leaf, "held_out_count": 4, "held_out_error_rate": 100, "held_out_low": float("nan"),
                      "held_out_high": float("nan")}, 50, 50) == "too few held-out questions"
+
+
+def test_top_intersections_by_hand_with_a_planted_concentration():
+    from scipy.stats import binomtest
+
+    from xdanalysis.analysis.slices import top_intersections
+
+    # every "why" question on a long context is wrong, and nothing else: the cell holds all the errors
+    table = synthetic_run(error=lambda r: r.kind == "why" and r.context_tokens > 250)
+    table["exact"] = table["f1"] = (~table["outcome"].isin(ERROR_OUTCOMES)).astype(float)
+    cells = top_intersections(table, slices=["question type", "context length"], top=3, n_boot=50)
+    top = cells.iloc[0]
+    errors = table["outcome"].isin(ERROR_OUTCOMES)
+    kinds, lengths = slice_values(table, "question type"), slice_values(table, "context length")
+    here = (kinds.astype(object) == top["row bucket"]) & (lengths.astype(object) == top["column bucket"])
+    assert top["rows"] == "question type" and top["row bucket"] == "why"
+    assert top["questions"] == here.sum() and top["errors"] == (errors & here).sum()
+    assert top["share of errors (%)"] == pytest.approx(100 * (errors & here).sum() / errors.sum())
+    wilson = binomtest(int((errors & here).sum()), int(errors.sum())).proportion_ci(method="wilson")
+    assert top["share of errors low (%)"] == pytest.approx(100 * wilson.low)
+    assert top["share of questions (%)"] == pytest.approx(100 * here.mean()) and bool(top["concentrated"])
+    assert (cells["questions"] >= MIN_INTERVAL_COUNT).all() and not cells.attrs
+    # every question wrong: each cell holds exactly its share of questions, and none is called concentrated
+    wrong = synthetic_run(error=lambda r: True).assign(exact=0.0, f1=0.0)
+    even = top_intersections(wrong, slices=["question type", "context length"], top=20, n_boot=50)
+    assert np.allclose(even["share of errors (%)"], even["share of questions (%)"]) and not even["concentrated"].any()
+
+
+def test_what_the_gold_audit_calls_official_is_the_official_score_on_the_real_dev_set(shared):
+    """Anything labelled official equals squad_v2_scores: on the real half dev set, answers that abstain,
+    copy a gold, or answer '.', the audit's "against any gold (official)" figures are the official HasAns ones
+    (a gold of "." is dropped as the official script drops it)."""
+    from xdanalysis.core.data import gold_answers, load_squad
+    from xdanalysis.core.metrics import squad_v2_scores
+
+    table = load_squad(shared / "data" / "squad-v2-dev-half.json")
+    dotted = [qid for qid, golds in zip(table["id"], table["answer_texts"])
+              if golds and any(g.strip() == "." for g in golds)]
+    assert dotted, "the real data has a gold of '.' (e.g. 'What did the loss mean to France?')"
+    rng = np.random.default_rng(0)
+    choice = rng.integers(0, 3, size=len(table))
+    answers = [("" if c == 0 else "." if c == 1 or not golds else golds[-1])
+               for c, golds in zip(choice, table["answer_texts"])]
+    answers = ["" if qid in dotted else a for qid, a in zip(table["id"], answers)]  # abstain where "." could match
+    run = table.assign(answer=answers, na_prob=0.5)
+    summary = gold_audit(run).summary["value"]
+    official = squad_v2_scores(gold_answers(table), dict(zip(table["id"], answers)))
+    assert summary["EM against any gold (official, %)"] == pytest.approx(official["HasAns_exact"])
+    assert summary["F1 against any gold (official, %)"] == pytest.approx(official["HasAns_f1"])

@@ -11,11 +11,12 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from ..core.common import check_choice, table_of
+from ..core.common import check_choice
+from ..runs.run import table_of
 from ..core.metrics import compute_exact, compute_f1, normalize_answer
 
 __all__ = ['AGREEMENT_BUCKETS', 'GOLD_KINDS', 'GoldAudit', 'agreement_bucket', 'gold_agreement', 'gold_audit',
-           'majority_gold']
+           'majority_gold', 'official_golds']
 
 
 def _agreement(golds) -> float:
@@ -28,7 +29,7 @@ def _agreement(golds) -> float:
     return float(np.mean([compute_f1(a, b) for a, b in combinations(golds, 2)]))
 
 
-def gold_agreement(table) -> pd.Series:
+def gold_agreement(data) -> pd.Series:
     """Each question's ``gold_agreement``: the mean token F1 between every pair of its gold
     answers (the annotators' agreement; SQuAD's F1 is symmetric): 1 when all agree (or there is
     one gold), lower when they differ, NaN for unanswerable questions.
@@ -36,7 +37,7 @@ def gold_agreement(table) -> pd.Series:
     >>> gold_agreement(pd.DataFrame({"answer_texts": [["1889", "1889"], ["in 1889", "1889"], []]})).tolist()
     [1.0, 0.6666666666666666, nan]
     """
-    table = table_of(table)
+    table = table_of(data)
     return pd.Series([_agreement(g) for g in table["answer_texts"]], index=table.index, name="gold_agreement",
                      dtype=float)
 
@@ -96,18 +97,31 @@ class GoldAudit:
         return picked.sort_values("answer_probability", ascending=False, kind="stable")
 
 
+def official_golds(golds) -> list[str]:
+    """The golds a question is scored against, as the official ``evaluate-v2.0.py`` does: golds that
+    normalise to nothing (a gold of ``"."``) are dropped, and an answerable question left without any is
+    scored against ``""`` (abstaining matches it).
+
+    >>> official_golds([".", "the loss"]), official_golds(["."]), official_golds([])
+    (['the loss'], [''], [])
+    """
+    kept = [g for g in golds if normalize_answer(g)]
+    return kept or ([""] if golds else [])
+
+
 def _question_row(row, confident: float) -> dict:
-    golds, answer = list(row.answer_texts), row.answer
+    given, answer = list(row.answer_texts), row.answer
+    golds = official_golds(given)
     majority = majority_gold(golds)
-    exact_any = any(compute_exact(g, answer) for g in golds) if golds else answer == ""
+    exact_any = max(compute_exact(g, answer) for g in golds) == 1 if golds else answer == ""
     best_f1 = max((compute_f1(g, answer) for g in golds), default=float(answer == ""))
     pairwise = [compute_f1(a, b) for a, b in combinations(golds, 2)]
     answered = answer != ""
     probability = 1.0 - float(row.na_prob)  # the probability it gave to answering
     plausible = list(row.plausible_texts) if hasattr(row, "plausible_texts") else []
     return {
-        "id": row.id, "question": row.question, "answer": answer, "answer_texts": golds,
-        "gold_agreement": _agreement(golds), "golds": len(golds),
+        "id": row.id, "question": row.question, "answer": answer, "answer_texts": given,
+        "gold_agreement": _agreement(golds), "golds": len(given),
         "distinct_golds": len({normalize_answer(g) for g in golds}), "majority_gold": majority,
         "exact": float(exact_any), "f1": best_f1,
         "exact_majority": float(compute_exact(majority, answer)) if golds else float(not answered),
@@ -134,7 +148,7 @@ def _disputed(rows: pd.DataFrame, table: pd.DataFrame, has, confident: float) ->
     return label, int(rows["disputed_unanswerable"].sum()), int(with_plausible.sum())
 
 
-def gold_audit(run, *, confident: float = 0.8) -> GoldAudit:
+def gold_audit(data, *, confident: float = 0.8) -> GoldAudit:
     """Audit a run against its own gold: per answerable question, how far its golds agree and
     the model's EM/F1 against any gold (official) and against the majority gold; the model's
     errors that match a minority gold or lie within the annotators' disagreement; unanswerable
@@ -147,7 +161,7 @@ def gold_audit(run, *, confident: float = 0.8) -> GoldAudit:
     """
     if not 0 < confident < 1:
         raise ValueError(f"confident must be a probability between 0 and 1, got {confident!r}")
-    table = table_of(run)
+    table = table_of(data)
     rows = pd.DataFrame([_question_row(r, confident) for r in table.itertuples(index=False)])
     has = rows["golds"] > 0
     several = rows["distinct_golds"] > 1
