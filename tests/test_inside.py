@@ -163,3 +163,29 @@ def test_rank_layers_from_evidence_is_the_lens_and_cka_ranking(tiny, squad_file)
     assert ranking.rank_of(ranking.best) == 1 and ranking.rank_of([int(by_hand["layers"].iloc[-1])]) == len(by_hand)
     with pytest.raises(ValueError, match="not a ranked subset"):
         ranking.rank_of([0, 1])
+
+
+def test_a_reader_from_a_run_reads_as_the_run_did(tiny_model_dir, squad_file, tmp_path):
+    from xdanalysis.core import Execution, WindowSettings
+    from xdanalysis.core.settings import DecodingSettings
+    from xdanalysis.interpret import Reader, get_attention, layer_lens
+    from xdanalysis.runs import predict_run
+
+    windowing, decoding = WindowSettings(64, 16), DecodingSettings(null_score_diff_threshold=-0.5, n_best_size=5)
+    run = predict_run(tiny_model_dir, squad_file, tmp_path / "run", windowing=windowing, decoding=decoding,
+                      execution=Execution(allow_random_head=True, progress=False))
+    reader = Reader.from_run(run.path, allow_random_head=True)  # a run directory is enough
+    assert reader.windowing == windowing and reader.decoding == decoding
+    lens = reader.layer_lens(run, progress=False)
+    by_hand = layer_lens(reader.model, reader.tokenizer, run.table, windowing=windowing, decoding=decoding,
+                         progress=False)
+    pd.testing.assert_frame_equal(lens.per_layer, by_hand.per_layer)
+    # the last layer of the logit lens is the model: it decides as the run did, at the run's own threshold
+    final = lens.per_question[lens.per_question["layer"] == lens.per_layer["layer"].max()]
+    assert final.set_index("id").loc[run.table["id"], "answer"].tolist() == run.table["answer"].tolist()
+    row = run.table.iloc[0]
+    seen = reader.attention(row["question"], row["context"])
+    assert np.allclose(seen.attentions, get_attention(reader.model, reader.tokenizer, row["question"], row["context"],
+                                                      windowing=windowing, decoding=decoding).attentions)
+    with pytest.raises(TypeError, match="a Run or a run directory"):
+        Reader.from_run(run.table)
