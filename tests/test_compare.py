@@ -72,7 +72,13 @@ def test_transition_counts_and_cells_on_hand_built_runs():
     import matplotlib
 
     matplotlib.use("Agg")
-    plot_transitions(result)
+    ax = plot_transitions(result)
+    from xdanalysis.analysis.outcomes import OUTCOMES
+
+    assert [t.get_text() for t in ax.get_xticklabels()] == OUTCOMES  # every panel the same layout, empty ones too
+    shown = np.asarray(ax.images[0].get_array())
+    assert shown.shape == (len(OUTCOMES), len(OUTCOMES))
+    assert sorted(int(t.get_text()) for t in ax.texts) == sorted(result.transitions.to_numpy().ravel().tolist())
     plot_slice_differences(frame)
 
 

@@ -46,7 +46,7 @@ def synthetic_run(n_contexts=300, per_context=2, seed=0, error=None):
 
 def test_the_tree_finds_a_planted_rule_and_it_holds_on_the_other_half():
     table = synthetic_run(error=lambda r: r.kind == "why" and r.context_tokens > 250)
-    tree = error_tree(table, n_boot=200)
+    tree = error_tree(table)
     leaves = tree.leaves
     assert leaves["count"].sum() == len(table)
     top = leaves.iloc[0]
@@ -67,7 +67,7 @@ def test_cross_fitting_rejects_a_rule_planted_in_one_half_only():
     noise = {q: bool(rng.random() < 0.3) for q in probe["id"]}
     # in the half the tree is fitted on, long questions always fail; elsewhere errors are noise
     table = synthetic_run(error=lambda r: (r.question_tokens > 9 and r.id in fit_ids) or noise[r.id])
-    tree = error_tree(table, n_boot=200)
+    tree = error_tree(table)
     planted = tree.leaves[tree.leaves["rule"].str.contains("question tokens > ")]
     assert len(planted) and (planted["error_rate"] > 90).all()  # found where it was planted...
     assert (planted["held_out_error_rate"] < 50).all()  # ...but not on the other half
@@ -77,7 +77,7 @@ def test_cross_fitting_rejects_a_rule_planted_in_one_half_only():
 
 def test_error_tree_targets_and_bad_options():
     table = synthetic_run(n_contexts=60, error=lambda r: r.kind == "who")
-    tree = error_tree(table, target="false_answer", min_leaf=5, n_boot=50)
+    tree = error_tree(table, target="false_answer", min_leaf=5)
     assert tree.leaves["errors"].sum() == (tree.table["outcome"] == "false_answer").sum()
     with pytest.raises(ValueError, match="target"):
         error_tree(table, target="errors")
@@ -230,3 +230,20 @@ def test_what_the_gold_audit_calls_official_is_the_official_score_on_the_real_de
     official = squad_v2_scores(gold_answers(table), dict(zip(table["id"], answers)))
     assert summary["EM against any gold (official, %)"] == pytest.approx(official["HasAns_exact"])
     assert summary["F1 against any gold (official, %)"] == pytest.approx(official["HasAns_f1"])
+
+
+def test_a_side_tree_never_splits_on_the_side_and_its_intervals_are_never_degenerate():
+    from scipy.stats import binomtest
+
+    # every "why" question wrong, on both sides: fitted on one side, the rule is found without answerability
+    table = synthetic_run(error=lambda r: r.kind == "why")
+    tree = error_tree(table, side="answerable")
+    assert tree.side == "answerable" and len(tree.table) == table["has_answer"].sum()
+    assert not tree.leaves["rule"].str.contains("answerable").any()
+    worst = tree.leaves.iloc[0]
+    assert "why" in worst["rule"] and worst["error_rate"] == 100.0
+    fitted = tree.table[(tree.leaf_of.to_numpy() == worst["leaf"]) & context_halves(tree.table)]
+    wilson = binomtest(len(fitted), len(fitted)).proportion_ci(method="wilson")
+    assert worst["low"] == pytest.approx(100 * wilson.low) and worst["low"] < 100.0 == worst["high"]
+    with pytest.raises(ValueError, match="unknown side"):
+        error_tree(table, side="both")

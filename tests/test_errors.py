@@ -223,8 +223,8 @@ def test_risk_coverage_and_aurc_by_hand():
     assert curve["risk"].iloc[-1] == pytest.approx(1 - sum(f1) / 9)
     summary = selective_summary(table).iloc[0]
     oracle = sorted(f1, reverse=True)
-    assert summary["oracle_aurc"] == pytest.approx(np.mean([1 - sum(oracle[:k]) / k for k in range(1, 10)]))
-    assert summary["excess_aurc"] == pytest.approx(summary["aurc"] - summary["oracle_aurc"])
+    assert summary["oracle AURC (%)"] == pytest.approx(100 * np.mean([1 - sum(oracle[:k]) / k for k in range(1, 10)]))
+    assert summary["excess AURC (%)"] == pytest.approx(summary["AURC (%)"] - summary["oracle AURC (%)"])
     by = selective_summary(table, by="has_answer")  # sliceable like everything else
     assert by["count"].tolist() == [3, 6] and by["bucket"].tolist() == [False, True]
 
@@ -312,3 +312,15 @@ def test_a_threshold_of_exactly_zero_is_flagged():
     assert cross_fitted_threshold(decided_at(table, 10.0), folds=2, n_boot=50)["best_threshold_is_zero"]
     with pytest.raises(ValueError, match="folds"):
         cross_fitted_threshold(table, folds=1)
+
+
+def test_rates_shown_to_people_are_percent_and_say_so():
+    table = hand_run()
+    selective = selective_summary(table)
+    rates = [c for c in selective.columns if c not in ("bucket", "count")]
+    assert rates and all(c.endswith("(%)") for c in rates)
+    assert selective.loc[0, "AURC (%)"] == pytest.approx(100 * aurc(table))  # the legend's 58.4, not 0.584
+    summary = threshold_summary(decided_at(outcomes(table), 0.0))
+    assert "answered (%)" in summary.columns and summary["answered (%)"].dropna().between(-100, 100).all()
+    current = summary[(summary["metric"] == "F1") & (summary["threshold"] == "current")].iloc[0]
+    assert current["answered (%)"] == pytest.approx(100 * (table["answer"] != "").mean())

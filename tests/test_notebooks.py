@@ -118,9 +118,13 @@ def test_error_analysis_runs(offline_env, monkeypatch, tmp_path):
     # where errors concentrate: the tree's rate and the gold audit, computed on the run the notebook used
     from xdanalysis.analysis.error_tree import error_tree
 
-    tree = error_tree(load_run(offline_env["XDANALYSIS_RUN"]))
+    run = load_run(offline_env["XDANALYSIS_RUN"])
     said = json.dumps([o.get("data", {}).get("text/markdown", "") for o in outputs], ensure_ascii=False)
-    assert f"The run's error rate is {tree.base_rate:.1f}%" in said and "Against the majority gold" in said
+    for side in ("answerable", "unanswerable"):  # one tree per side, each said with its own rate
+        tree = error_tree(run, side=side)
+        assert f"On the {side} questions, the error rate is {tree.base_rate:.1f}%" in said
+        assert "answerable" not in tree.leaves["rule"].str.cat()  # a side's tree cannot split on the side
+    assert "Against the majority gold" in said
 
 
 def test_attention_runs(offline_env, monkeypatch, tmp_path):

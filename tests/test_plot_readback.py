@@ -46,6 +46,9 @@ def test_the_verdict_reads_both_infinite_thresholds_the_right_way_round():
     assert "now −∞ (abstaining on every question scores best)" in lines["layers 0"]
     assert "now +∞ (answering every question scores best)" in lines["eager"]
     assert "moved -1.30" in lines["int8"]
+    assert "10% of answers changed" not in lines["int8"] and "10.0% of answers changed" in lines["int8"]
+    counted = dict(line.split(": ", 1) for line in verdict(_lab_table().assign(**{"answers changed": 3})))
+    assert "3 of 50 answers changed" in counted["int8"]  # a count, not "0%" for 3 of 779
 
 
 def test_threshold_shift_draws_each_threshold_and_says_both_infinities_right():
@@ -216,3 +219,16 @@ def test_error_tree_draws_each_leaf_rate_interval_and_held_out_rate():
     assert "n=40 · 70.0% of errors" in first and len(labels) == 2
     assert any(line.get_xdata()[0] == 44.0 for line in ax.get_lines())  # the run's rate, dashed
     assert [p.get_label() for p in ax.get_legend().get_patches()] == ["held", "did not hold"]
+
+
+def test_outcome_bar_labels_stay_inside_the_axes():
+    from xdanalysis.views.plots import plot_outcomes
+
+    table = pd.DataFrame({"outcome": ["correct"] * 309 + ["abstained"] * 5 + ["false_answer"] * 40,
+                          "plausible_trap": False})
+    ax = plot_outcomes(table)
+    ax.figure.canvas.draw()
+    right = ax.get_window_extent().x1
+    labels = [t for t in ax.texts if "(" in t.get_text()]
+    assert "309 (87.3%)" in [t.get_text() for t in labels]
+    assert all(t.get_window_extent().x1 <= right for t in labels)  # "309 (39.7%)" ran past the axes

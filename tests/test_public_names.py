@@ -163,7 +163,7 @@ def test_every_analysis_frame_is_plain_and_concatenates(tiny_model_dir, squad_fi
         "compare.metrics": compare(run, run, labels=("a", "b")).metrics,
         "slice_differences": compare(run, run, labels=("a", "b")).slice_differences("question type"),
         "gold_audit.summary": gold_audit(run).summary, "gold_audit.table": gold_audit(run).table,
-        "error_tree.leaves": error_tree(run, min_leaf=1, n_boot=20).leaves,
+        "error_tree.leaves": error_tree(run, min_leaf=1).leaves,
     }
     for name, frame in frames.items():
         assert isinstance(frame, pd.DataFrame), name

@@ -39,7 +39,7 @@ def test_every_readme_snippet_runs_as_written(shared, tmp_path, monkeypatch):
     # what the snippets promise
     assert namespace["run"].scores()["total"] == 779  # the held-out articles
     assert namespace["short"].windowing.max_seq_length == 256
-    assert set(namespace["results"]["probe"]) == {"remove_answer_sentence", "question_typo"}
+    assert set(namespace["results"].table["probe"]) == {"remove_answer_sentence", "question_typo"}
     assert "always abstaining" in namespace["result"].metrics.columns
     assert namespace["student"].run.scores()["total"] == 779
     compressed = namespace["lab"]  # the compression lab: four variants on the same 100 held-out questions

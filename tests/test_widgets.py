@@ -229,3 +229,31 @@ def test_explorer_grid_cells_and_tree_leaves_page_through_their_questions():
     assert set(explorer.matching["id"]) == set(explorer.tree.examples(leaf)["id"])
     assert "tree leaf:" in explorer.summary.value
     assert explorer.leaf.options[0] == ("(every question)", -1)
+
+
+def test_the_explorer_shows_the_interval_the_table_and_the_report_show():
+    """One computation, one seed: a bucket's F1 interval in the explorer is the one slice_table gives by default
+    (what the report prints), not another draw of the bootstrap."""
+    from xdanalysis.analysis.slices import slice_table
+
+    run = hand_run_object()
+    explorer = ErrorExplorer(run)
+    for name in ("question type", "context length"):
+        shown = explorer.slice_frame(name).drop(columns="slice")
+        table = slice_table(run.table, name).drop(columns="slice")
+        pd.testing.assert_frame_equal(shown.reset_index(drop=True), table.reset_index(drop=True))
+
+
+def test_the_explorer_says_why_nothing_matches_instead_of_staying_silent():
+    explorer = ErrorExplorer(hand_run_object(), n_boot=20)
+    explorer.second.value = explorer.slice.value  # the same slice twice
+    assert "a grid needs two different slices" in explorer.summary.value
+    explorer.second.value = "(none)"
+    assert "two different slices" not in explorer.summary.value
+    if explorer.tree is not None and len(explorer.leaf.options) > 1:
+        explorer.leaf.value = explorer.leaf.options[-1][1] if isinstance(explorer.leaf.options[-1], tuple) \
+            else explorer.leaf.options[-1]
+        for bucket in explorer.bucket.options[1:]:
+            explorer.bucket.value = bucket
+            if explorer.matching.empty:
+                assert "No question is both in" in explorer.summary.value

@@ -10,7 +10,7 @@ import pandas as pd
 from ..core.common import check_choice
 from ..runs.run import run_or_table, table_of
 from ..core.metrics import CARD_FIGURES, compute_f1
-from ..core.stats import MIN_INTERVAL_COUNT, format_p_value, paired_bootstrap
+from ..core.stats import MIN_INTERVAL_COUNT, N_BOOT, format_p_value, paired_bootstrap
 from .outcomes import OUTCOMES, outcomes
 from .slices import SLICES, slice_name, slice_values
 
@@ -190,7 +190,7 @@ def transition_table(outcome_a, outcome_b, labels=("teacher", "student")) -> tup
     return transitions, rates
 
 
-def compare(run_a, run_b, labels=("teacher", "student"), intersect: bool = False, n_boot: int = 1000,
+def compare(run_a, run_b, labels=("teacher", "student"), intersect: bool = False, n_boot: int = N_BOOT,
             seed: int = 0) -> Comparison:
     """Compare two runs over the same questions (run directories, runs or run tables).
 

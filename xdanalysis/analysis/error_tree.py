@@ -11,14 +11,14 @@ import pandas as pd
 
 from ..core.common import check_choice
 from ..runs.run import table_of
-from ..core.stats import MIN_INTERVAL_COUNT, bootstrap_ci
+from ..core.stats import MIN_INTERVAL_COUNT, wilson_interval
 from ..core.text import QUESTION_TYPES, question_type
 from .gold import gold_agreement
 from .outcomes import ERROR_OUTCOMES, outcomes
 from .slices import SLICES
 from .thresholds import run_threshold
 
-__all__ = ['ERROR_TARGETS', 'ERROR_FEATURES', 'ErrorTree', 'error_features', 'error_tree', 'context_halves']
+__all__ = ['ERROR_TARGETS', 'ERROR_FEATURES', 'SIDES', 'ErrorTree', 'error_features', 'error_tree', 'context_halves']
 
 # What the tree predicts: any error, or one error outcome.
 ERROR_TARGETS = {"error": ERROR_OUTCOMES, "false_answer": ["false_answer"], "wrong_abstention": ["abstained"],
@@ -73,12 +73,12 @@ def context_halves(table, *, seed: int = 0) -> np.ndarray:
     return table["context"].isin(fitted).to_numpy()
 
 
-def _rate(values: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, float]:
-    """Mean (%) and bootstrap interval; no interval under ``MIN_INTERVAL_COUNT`` values."""
-    if len(values) == 0:
+def _rate(wrong: np.ndarray) -> tuple[float, float, float]:
+    """Error rate (%) and its Wilson interval; no interval under ``MIN_INTERVAL_COUNT`` questions."""
+    if len(wrong) == 0:
         return np.nan, np.nan, np.nan
-    low, high = bootstrap_ci(values, n_boot=n_boot, seed=seed) if len(values) >= MIN_INTERVAL_COUNT else (np.nan,) * 2
-    return 100 * values.mean(), 100 * low, 100 * high
+    low, high = wilson_interval(int(wrong.sum()), len(wrong)) if len(wrong) >= MIN_INTERVAL_COUNT else (np.nan,) * 2
+    return 100 * wrong.mean(), 100 * low, 100 * high
 
 
 def _format(value: float) -> str:
@@ -142,6 +142,7 @@ class ErrorTree:
     ``leaf_of``: each question's leaf (by ``id``); ``base_rate``: the run's error rate (%)."""
 
     target: str
+    side: str
     leaves: pd.DataFrame
     leaf_of: pd.Series
     base_rate: float
@@ -157,6 +158,9 @@ class ErrorTree:
         picked["is_error"] = picked["outcome"].isin(ERROR_TARGETS[self.target])
         return picked.sort_values(["is_error", "confidence"], ascending=False, kind="stable")
 
+
+# Which questions a tree is fitted on: all, or one side (answerable: has_answer True).
+SIDES = {"all": None, "answerable": True, "unanswerable": False}
 
 # The verdict of a tree that found no split (every question in one leaf: all right, all wrong, or no feature
 # that separates them).
@@ -178,11 +182,16 @@ def _verdict(row, fit_base: float, held_base: float) -> str:
     return "weaker out of sample" if same_side else "did not hold"
 
 
-def error_tree(data, *, target: str = "error", max_depth: int = 3, min_leaf: int = 20, seed: int = 0,
-               n_boot: int = 1000) -> ErrorTree:
+def error_tree(data, *, side: str = "all", target: str = "error", max_depth: int = 3, min_leaf: int = 20,
+               seed: int = 0) -> ErrorTree:
     """Fit a shallow decision tree to the run's errors (``target``: ``"error"`` or one error
     outcome of ``ERROR_TARGETS``) on half the contexts (:func:`context_halves`), and score every leaf on
-    both halves: a rule that is real keeps its error rate on the half it never saw.
+    both halves: a rule that is real keeps its error rate on the half it never saw. Error rates carry
+    Wilson intervals (never a degenerate [100, 100] for a leaf that is all errors).
+
+    ``side``: ``"answerable"`` or ``"unanswerable"`` fits the questions of one side only (the features that
+    are constant or empty there, answerability itself among them, are left out), so the tree cannot
+    rediscover the answerable / unanswerable split; ``"all"`` fits every question.
 
     Example::
 
@@ -196,9 +205,13 @@ def error_tree(data, *, target: str = "error", max_depth: int = 3, min_leaf: int
     for name, value in (("min_leaf", min_leaf), ("max_depth", max_depth)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"error_tree: {name} must be a whole number of at least 1, got {value!r}")
+    check_choice("side", side, list(SIDES))
     table = table_of(data)
     table = outcomes(table) if "outcome" not in table.columns else table.copy()
+    if SIDES[side] is not None:
+        table = table[table["has_answer"] == SIDES[side]].reset_index(drop=True)
     features = error_features(table, threshold=run_threshold(data))  # the data's own threshold, for the margin
+    features = features.loc[:, (features.nunique(dropna=True) > 1).to_numpy()]  # what can split on this side
     wrong = table["outcome"].isin(ERROR_TARGETS[target]).to_numpy()
     fit = context_halves(table, seed=seed)
     if fit.all() or not fit.any():
@@ -210,8 +223,8 @@ def error_tree(data, *, target: str = "error", max_depth: int = 3, min_leaf: int
     rows = []
     for k, node in enumerate(sorted(rules)):
         here = leaf == node
-        rate, low, high = _rate(wrong[here & fit].astype(float), n_boot, seed + k)
-        held, held_low, held_high = _rate(wrong[here & ~fit].astype(float), n_boot, seed + k)
+        rate, low, high = _rate(wrong[here & fit])
+        held, held_low, held_high = _rate(wrong[here & ~fit])
         rows.append({"leaf": int(node), "rule": rules[node], "count": int(here.sum()), "fit_count": int((here & fit).sum()),
                      "held_out_count": int((here & ~fit).sum()), "error_rate": rate, "low": low, "high": high,
                      "held_out_error_rate": held, "held_out_low": held_low, "held_out_high": held_high,
@@ -223,5 +236,5 @@ def error_tree(data, *, target: str = "error", max_depth: int = 3, min_leaf: int
         leaves["verdict"] = NO_RULE
     else:
         leaves["verdict"] = [_verdict(row, fit_base, held_base) for _, row in leaves.iterrows()]
-    return ErrorTree(target=target, leaves=leaves, leaf_of=pd.Series(leaf, index=table["id"].to_numpy()),
+    return ErrorTree(target=target, side=side, leaves=leaves, leaf_of=pd.Series(leaf, index=table["id"].to_numpy()),
                      base_rate=100 * wrong.mean(), table=table, model=model)

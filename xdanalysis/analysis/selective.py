@@ -81,8 +81,9 @@ def aurc(data) -> float:
 
 
 def selective_summary(data, *, by=None, edges=None, quantiles: int | None = None) -> pd.DataFrame:
-    """AURC, the AURC of a perfect ranking (``oracle_aurc``: the same answers, best F1 first), their
-    difference ``excess_aurc``, and the coverage at 80% / 90% F1; per bucket of a slice with ``by``.
+    """AURC, the AURC of a perfect ranking (``oracle AURC``: the same answers, best F1 first), their
+    difference ``excess AURC``, and the coverage at 80% / 90% F1, all in percent (as every rate shown to a
+    person, the unit in the column's name); per bucket of a slice with ``by``.
 
     Example::
 
@@ -94,7 +95,8 @@ def selective_summary(data, *, by=None, edges=None, quantiles: int | None = None
         best = np.sort(curve["f1"].to_numpy())[::-1]
         oracle = float((1.0 - np.cumsum(best) / np.arange(1, len(best) + 1)).mean())
         area = curve_aurc(curve)
-        return {"count": len(part), "aurc": area, "oracle_aurc": oracle, "excess_aurc": area - oracle,
-                "coverage_at_80_f1": coverage_at(curve, 0.8), "coverage_at_90_f1": coverage_at(curve, 0.9)}
+        return {"count": len(part), "AURC (%)": 100 * area, "oracle AURC (%)": 100 * oracle,
+                "excess AURC (%)": 100 * (area - oracle), "coverage at 80% F1 (%)": 100 * coverage_at(curve, 0.8),
+                "coverage at 90% F1 (%)": 100 * coverage_at(curve, 0.9)}
 
     return per_bucket(table, one, by=by, edges=edges, quantiles=quantiles)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..core.common import check_choice
 from ..runs.run import table_of
-from ..core.stats import MIN_INTERVAL_COUNT, bootstrap_ci
+from ..core.stats import MIN_INTERVAL_COUNT, N_BOOT, bootstrap_ci
 from ..core.text import QUESTION_TYPES, lexical_overlap, question_type
 from .gold import agreement_bucket
 from .outcomes import ERROR_OUTCOMES, OUTCOMES, outcomes
@@ -198,7 +198,7 @@ def _bucket_row(part: np.ndarray, columns: dict, total: int, *, n_boot: int, see
     return row
 
 
-def slice_table(data, by, *, edges=None, quantiles: int | None = None, n_boot: int = 1000,
+def slice_table(data, by, *, edges=None, quantiles: int | None = None, n_boot: int = N_BOOT,
                 seed: int = 0, level: float = 0.95) -> pd.DataFrame:
     """Per bucket: count, share, EM and F1 (in %) with bootstrap intervals, outcome mix, and the
     same split answerable (HasAns) vs unanswerable (NoAns), and the bucket's share of all the run's
@@ -276,7 +276,7 @@ def _pair_names(rows, columns) -> list[str]:
     return names
 
 
-def slice_grid(data, rows, columns, *, n_boot: int = 1000, seed: int = 0,
+def slice_grid(data, rows, columns, *, n_boot: int = N_BOOT, seed: int = 0,
                level: float = 0.95) -> pd.DataFrame:
     """Two slices at once: one row per cell (every bucket of ``rows`` x every bucket of
     ``columns``, empty cells included) with every column of :func:`slice_table` (count, share,
@@ -305,7 +305,7 @@ INTERSECTION_SLICES = ["question type", "context length", "question length", "an
                        "gold agreement"]
 
 
-def top_intersections(data, *, slices=None, top: int = 3, min_count: int = MIN_INTERVAL_COUNT, n_boot: int = 1000,
+def top_intersections(data, *, slices=None, top: int = 3, min_count: int = MIN_INTERVAL_COUNT, n_boot: int = N_BOOT,
                       seed: int = 0, level: float = 0.95) -> pd.DataFrame:
     """The cells of every pair of ``slices`` (default ``INTERSECTION_SLICES``) holding the largest share of
     the run's errors, among cells of at least ``min_count`` questions: one row per cell, largest first.

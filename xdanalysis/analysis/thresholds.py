@@ -11,7 +11,7 @@ from ..core.common import logit, sigmoid
 from ..runs.run import run_or_table, table_of
 from ..core.data import gold_answers
 from ..core.metrics import squad_v2_scores
-from ..core.stats import bootstrap_interval
+from ..core.stats import N_BOOT, bootstrap_interval
 from ..core.thresholds import answered_at, best_f1_threshold, scores_at, span_scores
 
 __all__ = ['answered_at', 'scores_at', 'cross_fitted_threshold', 'run_threshold', 'threshold_curve', 'threshold_summary']
@@ -113,7 +113,7 @@ def _f1_at(odds, span_f1, has, threshold) -> np.ndarray:
     return scores_at(threshold, odds, span_f1, has)[0]
 
 
-def cross_fitted_threshold(data, *, folds: int = 5, seed: int = 0, n_boot: int = 1000,
+def cross_fitted_threshold(data, *, folds: int = 5, seed: int = 0, n_boot: int = N_BOOT,
                            level: float = 0.95) -> dict:
     """An honest estimate of what tuning the null-odds threshold gains.
 

@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..analysis.outcomes import OUTCOMES, confusion, outcomes
 from ..analysis.slices import INTERSECTION_SLICES, SLICES, degenerate_slice, slice_table
-from ..core.stats import MIN_INTERVAL_COUNT
+from ..core.stats import MIN_INTERVAL_COUNT, N_BOOT
 from ..analysis.thresholds import threshold_curve, threshold_summary
 from ..core.io import refuse_foreign_file, write_text
 from ..views.display import example_html
@@ -99,7 +99,7 @@ def _selective_section(run, table, n_boot: int, seed: int) -> list[str]:
             "(lowest null odds first) and abstain on the rest: risk is 100 − F1 of the answered ones; AURC is "
             "its mean over every coverage (lower is better), the oracle the same answers in the best order.</p>"]
     curve = risk_coverage(table)
-    body.append(_table(selective_summary(table).set_index("bucket"), 3))
+    body.append(_table(selective_summary(table).set_index("bucket"), 1))
     body.append(_png(lambda f: plot_risk_coverage(curve, ax=f.add_subplot()), (6.5, 4)))
     body.append("<h3>Calibration</h3><p>The probability the model gave its decision (the n-best probability of "
                 "the chosen span, or the no-answer probability when it abstained) against how often the decision "
@@ -149,7 +149,7 @@ def _probe_section(results, n_boot: int, seed: int) -> list[str]:
     return body
 
 
-def write_report(run, out, n_boot: int = 1000, seed: int = 0, examples_per_outcome: int = 3) -> Path:
+def write_report(run, out, n_boot: int = N_BOOT, seed: int = 0, examples_per_outcome: int = 3) -> Path:
     """Write the error-analysis report of ``run`` to ``out`` (an .html file) and return its path.
     When ``xdanalysis probe`` ran on it, the report has a robustness section too.
 
@@ -252,22 +252,25 @@ def _concentration_section(run, table, n_boot: int, seed: int) -> list:
     from ..analysis.error_tree import error_tree
     from ..analysis.gold import gold_audit
     from ..views.concentrate import plot_error_tree
+    from ..views.findings import tree_finding
 
-    body = ["<h2 id='where-errors-concentrate'>Where errors concentrate</h2>"]
-    try:
-        tree = error_tree(run, n_boot=n_boot, seed=seed)
-    except ValueError as error:
-        body.append(f"<p>No error tree: {html.escape(str(error))}.</p>")
-    else:
+    body = ["<h2 id='where-errors-concentrate'>Where errors concentrate</h2>",
+            "<p>A decision tree per side (answerable, unanswerable: fitted together, a tree only rediscovers that split) "
+            "fitted to the errors on half the contexts and scored on the other half: a rule that holds keeps its error "
+            "rate on the half it never saw (95% Wilson intervals).</p>"]
+    for side in ("answerable", "unanswerable"):
+        try:
+            tree = error_tree(run, side=side, seed=seed)
+        except ValueError as error:
+            body.append(f"<h3>{side.capitalize()} questions</h3><p>No error tree: {html.escape(str(error))}.</p>")
+            continue
         leaves = tree.leaves[["rule", "count", "error_rate", "low", "high", "held_out_error_rate", "share_of_errors",
                               "verdict"]].rename(columns={
             "count": "questions", "error_rate": "error rate where found (%)", "low": "95% CI low", "high": "95% CI high",
             "held_out_error_rate": "error rate held out (%)", "share_of_errors": "share of errors (%)"})
-        body.append(f"<p>A decision tree (depth {tree.model.get_depth()}) fitted to the errors on half the contexts "
-                    "and scored on the other half: a rule that holds keeps its error rate on the half it never saw. "
-                    f"The run's error rate is {tree.base_rate:.1f}%.</p>")
+        body.append(f"<h3>{side.capitalize()} questions</h3><p>{html.escape(str(tree_finding(tree)))}</p>")
         body.append(_wide(_table(leaves.set_index("rule"), 1)))
-        body.append(_png(lambda f: plot_error_tree(tree, ax=f.add_subplot()), (11, 0.75 * len(leaves) + 1.6)))
+        body.append(_png(lambda f, tree=tree: plot_error_tree(tree, ax=f.add_subplot()), (11, 0.75 * len(leaves) + 1.6)))
     body.append("<h3>The intersections holding the most errors</h3><p>Every pair of "
                 f"{', '.join(INTERSECTION_SLICES)}; cells of at least {MIN_INTERVAL_COUNT} questions.</p>")
     body.append(_wide(_table(_top_intersections(table, n_boot, seed), 1)))

@@ -5,7 +5,7 @@ import pandas as pd
 from ..analysis.error_tree import error_tree
 from ..analysis.outcomes import OUTCOMES, outcomes
 from ..analysis.slices import CELL_SEPARATOR, SLICES, examples, slice_grid, slice_pair, slice_table, slice_values
-from ..core.stats import MIN_INTERVAL_COUNT
+from ..core.stats import MIN_INTERVAL_COUNT, N_BOOT
 from ..views.display import example_html, probe_pair_html
 from ..views.figures import render_png
 from ..views.plots import plot_slice
@@ -42,7 +42,7 @@ class ErrorExplorer:
         ErrorExplorer(run)          # in a notebook cell: displays itself
     """
 
-    def __init__(self, run, n_boot: int = 200, seed: int = 0):
+    def __init__(self, run, n_boot: int = N_BOOT, seed: int = 0):
         import ipywidgets as w
 
         self.run = run
@@ -100,7 +100,7 @@ class ErrorExplorer:
         import ipywidgets as w
 
         try:
-            tree = error_tree(self.run, n_boot=self.n_boot, seed=self.seed)
+            tree = error_tree(self.run, seed=self.seed)
             leaves, first = tree.leaves, "(every question)"
         except ValueError as error:  # e.g. one context: nothing to cross-fit on
             tree, leaves, first = None, pd.DataFrame(columns=["leaf"]), f"(no error tree: {error})"
@@ -247,12 +247,19 @@ class ErrorExplorer:
             leaf = (f"<br>tree leaf: <i>{r['rule']}</i> · {r['count']} questions, {r['error_rate']:.1f}% errors where "
                     f"found, {r['held_out_error_rate']:.1f}% held out ({r['verdict']}), {r['share_of_errors']:.1f}% "
                     "of all errors")
+        note = ""
+        if self.second.value == self.slice.value:
+            note = ("<br><i>The × slice is the slice itself: a grid needs two different slices; pick another "
+                    "× slice.</i>")
+        elif self.matching.empty and self.leaf.value != EVERY and (self.cell is not None or where != "all"):
+            note = (f"<br><i>No question is both in {where} and in the chosen tree leaf: clear one of the two "
+                    "(bucket or grid cell, tree leaf) to see questions.</i>")
         self.summary.value = (
             f"<b>{len(self.matching)}</b> matching question(s) · {where}: {int(row['count'])} questions, "
             f"EM {pct(row['EM'])} / F1 {pct(row['F1'])} ({interval}) · "
             f"answerable {int(row['HasAns_count'])}: F1 {pct(row['HasAns_F1'])} · "
             f"unanswerable {int(row['NoAns_count'])}: F1 {pct(row['NoAns_F1'])} · "
-            f"{pct(100 * row['share_of_errors'])}% of all errors, {pct(100 * row['share'])}% of questions{leaf}")
+            f"{pct(100 * row['share_of_errors'])}% of all errors, {pct(100 * row['share'])}% of questions{leaf}{note}")
 
     @property
     def current_id(self) -> str | None:
@@ -372,7 +379,7 @@ class ProbeExplorer:
         ProbeExplorer(load_probes("runs/probes-demo"))
     """
 
-    def __init__(self, results, n_boot: int = 1000, seed: int = 0):
+    def __init__(self, results, n_boot: int = N_BOOT, seed: int = 0):
         import ipywidgets as w
 
         from ..analysis.probes.summary import probe_summary

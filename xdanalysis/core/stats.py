@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ['MIN_INTERVAL_COUNT', 'softmax', 'wilson_interval', 'bootstrap_ci', 'bootstrap_interval', 'bootstrap_means', 'format_p_value', 'kl_divergence', 'paired_bootstrap']
+__all__ = ['MIN_INTERVAL_COUNT', 'N_BOOT', 'softmax', 'wilson_interval', 'bootstrap_ci', 'bootstrap_interval', 'bootstrap_means', 'format_p_value', 'kl_divergence', 'paired_bootstrap']
 
 
 # Fewer questions than this in a bucket: no interval and no p-value are shown (the bootstrap of a
 # handful of 0/1 scores is not an interval anyone should read), only the count and the mean.
 MIN_INTERVAL_COUNT = 10
+
+# The resamples of every bootstrap interval a person is shown, wherever it is shown (tables, the report, the
+# explorers): with one seed, the same bucket has the same interval everywhere.
+N_BOOT = 1000
 
 
 def softmax(logits, temperature: float = 1.0) -> np.ndarray:
@@ -135,5 +139,7 @@ def wilson_interval(successes: int, n: int, level: float = 0.95) -> tuple[float,
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+    low = 0.0 if successes == 0 else max(0.0, centre - half)  # the ends are exact: no float residue
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return float(low), float(high)
 

@@ -273,6 +273,7 @@ def _differences(result, name: str) -> dict:
     before = best[f"{reference} threshold"]
     row["threshold shift"] = 0.0 if row["best threshold"] == before else row["best threshold"] - before  # ±∞ too
     row["answers changed (%)"] = 100 * (1 - result.agreement["same answer text"])
+    row["answers changed"] = int(round((1 - result.agreement["same answer text"]) * len(result.joined)))
     row["abstentions changed (%)"] = 100 * (1 - result.agreement["same abstain decision"])
     return row
 
@@ -294,7 +295,10 @@ def verdict(table: pd.DataFrame) -> list:
                              f"95% CI {low:+.1f} to {high:+.1f})")
         kept = "; ".join(sides) or "no change beyond the 95% interval on either side"
         moved = _moved(row["threshold shift"], row["best threshold"])
-        lines.append(f"{row['variant']}: {kept}; {row['answers changed (%)']:.0f}% of answers changed, "
+        changed = (f"{int(row['answers changed'])} of {int(row['questions'])} answers changed"
+                   if "answers changed" in row and row["answers changed"] == row["answers changed"] else
+                   f"{row['answers changed (%)']:.1f}% of answers changed")
+        lines.append(f"{row['variant']}: {kept}; {changed}, "
                      f"{row['speed-up']:.2f}x float32's speed, best threshold {moved}.")
     return lines
 

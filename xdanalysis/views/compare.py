@@ -83,22 +83,22 @@ def plot_attention_similarity(distance: np.ndarray, *, ax=None, labels=("student
 
 
 def plot_transitions(comparison: Comparison, *, ax=None) -> Axes:
-    """The outcome transition matrix: counts, and row shares as colour."""
+    """The outcome transition matrix: counts, and row shares as colour. Every outcome is a row and a column,
+    in ``OUTCOMES`` order, empty ones too (greyed), so that panels side by side compare by position."""
     import matplotlib.pyplot as plt
 
-    counts = comparison.transitions
-    rows = [o for o in OUTCOMES if counts.loc[o].sum() > 0]
-    columns = [o for o in OUTCOMES if counts[o].sum() > 0]
-    counts = counts.loc[rows, columns]
-    rates = comparison.transition_rates.loc[rows, columns].fillna(0)
+    counts = comparison.transitions.loc[OUTCOMES, OUTCOMES]
+    rates = comparison.transition_rates.loc[OUTCOMES, OUTCOMES].fillna(0)
     if ax is None:
-        _, ax = plt.subplots(figsize=(1 + 0.9 * len(columns), 1 + 0.6 * len(rows)))
+        _, ax = plt.subplots(figsize=(1 + 0.9 * len(OUTCOMES), 1 + 0.6 * len(OUTCOMES)))
     ax.imshow(rates.to_numpy(), cmap="Blues", vmin=0, vmax=1, aspect="auto")
     for (i, j), value in np.ndenumerate(counts.to_numpy()):
         ax.text(j, i, str(value), ha="center", va="center", fontsize=8,
-                color="white" if rates.to_numpy()[i, j] > 0.6 else "black")
-    ax.set_xticks(range(len(columns)), columns, rotation=35, ha="right", fontsize=8)
-    ax.set_yticks(range(len(rows)), [f"{r} ({counts.loc[r].sum()})" for r in rows], fontsize=8)
+                color="#bbbbbb" if value == 0 else "white" if rates.to_numpy()[i, j] > 0.6 else "black")
+    ax.set_xticks(range(len(OUTCOMES)), OUTCOMES, rotation=35, ha="right", fontsize=8)
+    ax.set_yticks(range(len(OUTCOMES)), [f"{r} ({counts.loc[r].sum()})" for r in OUTCOMES], fontsize=8)
+    for label, empty in zip(ax.get_yticklabels(), counts.sum(axis=1).to_numpy() == 0):
+        label.set_color("#999999" if empty else "black")
     ax.set_xlabel(f"{comparison.labels[1]} outcome")
     ax.set_ylabel(f"{comparison.labels[0]} outcome")
     ax.set_title(f"Outcome transitions (n={len(comparison.joined)}; colour = row share)")

@@ -47,7 +47,8 @@ def plot_error_tree(tree, *, ax=None) -> Axes:
     ax.set_xlim(0, 105)
     ax.set_xlabel(f"{tree.target.replace('_', ' ')} rate (%): bar on the half the rule was found on, "
                   "diamond on the other half (95% CI)")
-    ax.set_title(f"Where {tree.target.replace('_', ' ')}s concentrate: a depth-{tree.model.get_depth()} tree, "
+    side = "" if getattr(tree, "side", "all") == "all" else f" among {tree.side} questions"
+    ax.set_title(f"Where {tree.target.replace('_', ' ')}s concentrate{side}: a depth-{tree.model.get_depth()} tree, "
                  "cross-fitted on two halves of the contexts", fontsize=10)
     handles = [Patch(color=c, label=v) for v, c in _VERDICT_COLORS.items() if v in set(leaves["verdict"])]
     ax.legend(handles=handles + ax.get_legend_handles_labels()[0], fontsize=7, loc="upper center",

@@ -173,9 +173,11 @@ def tree_finding(tree) -> Finding:
              f"errors on the half it never saw ({worst['count']} questions, {worst['share_of_errors']:.0f}% of all "
              "errors)." if worst is not None else "No rule of the tree held out of sample: the errors do not "
              "concentrate along these features more than chance would make them.")
+    where = {"all": "The run's", "answerable": "On the answerable questions, the", "unanswerable":
+             "On the unanswerable questions, the"}[getattr(tree, "side", "all")]
     return Finding({"base_rate": tree.base_rate, "worst": None if worst is None else worst["rule"],
                     "biggest": biggest["rule"]},
-                   f"The run's error rate is {tree.base_rate:.1f}%. {first} The leaf holding the most errors is "
+                   f"{where} error rate is {tree.base_rate:.1f}%. {first} The leaf holding the most errors is "
                    f"*{biggest['rule']}* ({biggest['share_of_errors']:.0f}% of them, verdict: {biggest['verdict']}).")
 
 

@@ -118,6 +118,7 @@ def plot_outcomes(table: pd.DataFrame, *, ax=None) -> Axes:
                 label=f"plausible-answer trap ({traps})")
         ax.legend(loc="lower right")
     ax.invert_yaxis()
+    ax.set_xlim(0, max(1, counts.max()) * 1.3)  # room for the longest bar's label inside the axes
     ax.set_xlabel("questions")
     ax.set_title(f"Outcomes (n={len(table)})")
     return ax

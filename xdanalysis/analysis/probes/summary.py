@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ...core.stats import N_BOOT
 from ...core.common import check_choice
 from ...runs.run import table_of
 from .rewrites import PROBES, expectation_met
@@ -13,7 +14,7 @@ __all__ = ['FAILURE_KINDS', 'failure_kinds', 'probe_examples', 'probe_failures',
            'probe_summary_text', 'probe_transitions']
 
 
-def probe_summary(results, *, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
+def probe_summary(results, *, n_boot: int = N_BOOT, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
     """Per probe: what it expects, how many questions it probed (``n``) and skipped, the
     consistency rate (% of expectations met) with a bootstrap interval, and the same among the
     questions the model got right originally (``consistency_if_correct``, EM 1 or a correct
