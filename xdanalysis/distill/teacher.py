@@ -169,7 +169,7 @@ def teacher_logits(teacher, table: pd.DataFrame, student_windows: Windows, stude
     ``(model, tokenizer)`` pair already loaded), or a loaded pair. ``windowing`` makes the teacher's own
     windows when its tokenizer differs from the student's. ``execution.engine == "ray"`` computes the
     missing chunks on Ray Data actors that load the teacher by name
-    (:func:`xdanalysis.runs.engines.teacher_chunks_on_ray`); the cache files are the same.
+    (:func:`xdanalysis.distill.on_ray.teacher_chunks_on_ray`); the cache files are the same.
 
     Example::
 
@@ -226,7 +226,7 @@ def _cache_folder(teacher, model, table, settings: dict, student_tokenizer, cach
 def _chunks_on_ray(teacher, table, student_windows, pending, folder: Path, *, chunk_windows, same, windowing,
                    execution: Execution) -> None:
     """The pending chunks computed on Ray Data actors, each saved as it arrives (a killed pass resumes)."""
-    from ..runs.engines import teacher_chunks_on_ray
+    from .on_ray import teacher_chunks_on_ray
 
     if not is_reference(teacher):
         raise ValueError("engine='ray' needs the teacher as a Hub id or a directory every worker can load")

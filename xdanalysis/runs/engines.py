@@ -20,9 +20,10 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..core.common import is_reference
-from ..core.settings import ENGINES, DecodingSettings, Execution, WindowSettings
+from ..core.settings import DecodingSettings, Execution, WindowSettings
 
-__all__ = ['Computation', 'RAY_CONNECT_SECONDS', 'RayUnavailableError', 'connect_ray', 'ENGINES', 'RAY_MISSING', 'model_config', 'predict_chunks_on_ray', 'require_ray', 'run_chunks_on_ray', 'teacher_chunks_on_ray']
+__all__ = ['RAY_CONNECT_SECONDS', 'RAY_MISSING', 'Computation', 'RayUnavailableError', 'connect_ray', 'model_config',
+           'predict_chunks_on_ray', 'ray_session', 'require_ray', 'run_chunks_on_ray']
 
 
 RAY_MISSING = ("engine 'ray' needs Ray, an optional extra: pip install 'xdanalysis[ray]' "
@@ -162,7 +163,7 @@ def _check_client(address: str) -> None:
 
 
 @contextmanager
-def _ray_session(address: str | None):
+def ray_session(address: str | None):
     """Ray, connected to ``address`` or to a local Ray started here (and shut down after); an
     existing connection is used as it is."""
     ray = require_ray()
@@ -182,7 +183,7 @@ def run_chunks_on_ray(actor, constructor_args: tuple, chunks, *, device: str, ad
     without its ``_chunk`` column. Connects to ``address`` (default: a local Ray, started here and
     shut down after); ``workers`` actors (default: one per GPU on CUDA, else 2)."""
 
-    with _ray_session(address) as ray:
+    with ray_session(address) as ray:
         context = ray.data.DataContext.get_current()
         saved = context.enable_progress_bars
         context.enable_progress_bars = False  # the caller's own tqdm bar counts the work
@@ -215,53 +216,12 @@ def predict_chunks_on_ray(model, table: pd.DataFrame, chunks, *, windowing: Wind
                           execution: Execution):
     """Yield ``(chunk, frame, seconds)`` for every chunk of a run, as the actors finish them (``execution``
     with its device and dtype resolved)."""
-    with _ray_session(execution.ray_address) as ray:
+    with ray_session(execution.ray_address) as ray:
         table_ref = ray.put(table.reset_index(drop=True))
         arguments = (os.fspath(model), table_ref, windowing, decoding, execution)
         for c, frame in run_chunks_on_ray(_ChunkPredictor, arguments, chunks, device=execution.device,
                                           workers=execution.workers):
             yield c, frame.drop(columns=["_seconds"]), float(frame["_seconds"].iloc[0])
-
-
-class _TeacherChunk:
-    """A Ray Data actor: loads the teacher once, then computes one chunk of teacher logits per call."""
-
-    def __init__(self, teacher, shared_ref, device, compute):
-        import ray
-
-        from ..model.loading import load_qa_model
-
-        self.teacher, self.tokenizer = load_qa_model(teacher, device=device)
-        self.shared = ray.get(shared_ref)
-        self.compute = compute  # xdanalysis.distill.teacher.teacher_chunk, passed in: no import back into distill
-
-    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
-        rows = []
-        for c in batch["chunk"]:
-            shared = self.shared
-            indices = list(range(int(c) * shared["chunk_windows"],
-                                 min(len(shared["windows"].input_ids), (int(c) + 1) * shared["chunk_windows"])))
-            for start, end in self.compute(self.teacher, self.tokenizer, shared["table"], shared["windows"], indices,
-                                            same=shared["same"], windowing=shared["windowing"],
-                                            batch_size=shared["batch_size"]):
-                rows.append({"_chunk": int(c), "start": start.tolist(), "end": end.tolist()})
-        return pd.DataFrame(rows)
-
-
-def teacher_chunks_on_ray(teacher, table: pd.DataFrame, windows, chunks, *, compute, chunk_windows: int, same: bool,
-                          windowing: WindowSettings, execution: Execution):
-    """Yield ``(chunk, [(start, end) per window])`` for the teacher-logit pass of distillation;
-    ``compute`` is the function that computes one chunk (:func:`xdanalysis.distill.teacher.teacher_chunk`)."""
-    import numpy as np
-
-    device = execution.device
-    with _ray_session(execution.ray_address) as ray:
-        shared = ray.put({"table": table.reset_index(drop=True), "windows": windows, "chunk_windows": chunk_windows,
-                          "same": same, "windowing": windowing, "batch_size": execution.batch_size})
-        for c, frame in run_chunks_on_ray(_TeacherChunk, (os.fspath(teacher), shared, device, compute), chunks,
-                                          device=device, workers=execution.workers):
-            yield c, [(np.asarray(s, dtype=np.float32), np.asarray(e, dtype=np.float32))
-                      for s, e in zip(frame["start"], frame["end"])]
 
 
 @dataclass
