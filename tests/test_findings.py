@@ -196,3 +196,57 @@ def test_gold_finding_says_when_the_data_has_no_plausible_answers():
     values["confident answers to unanswerable questions with their plausible answer"] = math.nan
     without = gold_finding(SimpleNamespace(summary=pd.DataFrame({"value": pd.Series(values)})))
     assert "this data has no plausible answers" in without.sentence
+
+
+def lab_rows(rows):
+    return pd.DataFrame([{"student": n, "F1": f1, "HasAns F1": has, "NoAns F1": 90.0, "answered": answered,
+                          "forced HasAns F1": forced, "null-odds threshold": t} for n, f1, has, answered, forced, t in rows]
+                        ).set_index("student")
+
+
+def test_the_lab_says_still_collapsed_when_it_is():
+    from xdanalysis.views.findings import ABSTAINING_WITHIN, collapse_finding, cure_finding
+
+    always = 52.0
+    at_zero = lab_rows([("hard labels", 52.0, 0.0, 0.0, 20.0, 0.0), ("soft targets", 51.7, 1.55, 0.02, 40.0, 0.0)])
+    collapse = collapse_finding(at_zero, always=always, share_on_cls=0.8)
+    assert collapse.sentence.startswith("**The collapse.**") and collapse.facts["collapsed"] == list(at_zero.index)
+    refit = lab_rows([("hard labels", 52.0, 0.0, 0.0, 20.0, 3.0), ("soft targets", 52.1, 2.35, 0.03, 40.0, -1.2)])
+    forced = {"difference": 18.8, "low": 15.0, "high": 22.0, "questions": 400}
+    cure = cure_finding(at_zero, refit, always=always, forced=forced, transfer=1000)
+    assert cure.sentence.startswith("**The cure did not take: every student is still collapsed.**")
+    assert "Confounded" in cure.sentence and cure.sentence.count("still collapsed") == 3
+    cured = lab_rows([("hard labels", 52.0 + ABSTAINING_WITHIN + 5, 30.0, 0.4, 20.0, 3.0),
+                      ("soft targets", 60.0, 35.0, 0.5, 40.0, -1.2)])
+    assert cure_finding(at_zero, cured, always=always, forced=forced, transfer=1000).sentence.startswith("**The cure.**")
+    part = lab_rows([("hard labels", 52.0, 0.0, 0.0, 20.0, 3.0), ("soft targets", 60.0, 35.0, 0.5, 40.0, -1.2)])
+    assert "**The cure, in part.**" in cure_finding(at_zero, part, always=always, forced=forced, transfer=1).sentence
+
+
+def test_head_to_head_between_collapsed_students_says_so():
+    from types import SimpleNamespace
+
+    from xdanalysis.views.findings import head_to_head_finding
+
+    metrics = pd.DataFrame([
+        {"group": "HasAns", "metric": "F1", "hard": 0.0, "soft": 2.35, "always abstaining": 0.0, "difference": 2.35,
+         "low": 1.02, "high": 3.96},
+        {"group": "overall", "metric": "F1", "hard": 51.99, "soft": 52.09, "always abstaining": 51.99,
+         "difference": 0.10, "low": -0.95, "high": 1.16}])
+    finding = head_to_head_finding(SimpleNamespace(labels=("hard", "soft"), metrics=metrics))
+    assert "answerable F1 +2.35 [+1.02, +3.96]: soft did better" in finding.sentence
+    assert "overall F1 +0.10 [-0.95, +1.16]: no difference" in finding.sentence
+    assert "two collapsed students" in finding.sentence
+    healthy = metrics.assign(hard=[20.0, 60.0], soft=[25.0, 62.0])
+    assert "collapsed" not in head_to_head_finding(SimpleNamespace(labels=("hard", "soft"), metrics=healthy)).sentence
+
+
+def test_gradient_scale_is_read_against_one_over_t_squared():
+    from xdanalysis.views.findings import gradient_scale_finding
+
+    scale = pd.DataFrame({"temperature": [1, 2, 4, 8, 16], "without T²": [1.0, 0.5, 0.1, 0.02, 0.5 / 194],
+                          "with T²": [1.0, 2.0, 1.6, 1.28, 2 * 0.5 / 194 * 64]})
+    finding = gradient_scale_finding(scale)
+    assert finding.facts["predicted"] == 64 and "194×" in finding.sentence and "more than 1/T² predicts" in finding.sentence
+    exact = scale.assign(**{"without T²": [1.0, 0.5, 0.5 / 4, 0.5 / 16, 0.5 / 64]})
+    assert "about as 1/T² predicts" in gradient_scale_finding(exact).sentence

@@ -6,7 +6,7 @@ from .slices import INTERSECTION_SLICES, SLICES, Slice, examples, slice_grid, sl
 from .thresholds import cross_fitted_threshold, threshold_curve, threshold_summary
 from .selective import aurc, curve_aurc, risk_coverage, selective_summary
 from .calibration import Reliability, calibration_summary, reliability
-from .compare import Comparison, compare, transition_table
+from .compare import Comparison, compare, forced_difference, transition_table
 from .error_tree import ErrorTree, error_tree
 from .gold import GoldAudit, gold_agreement, gold_audit
 from .probes import PROBES, apply_probe, probe_examples, probe_failures, probe_pairs, probe_results, probe_summary
@@ -14,7 +14,7 @@ from .probes import PROBES, apply_probe, probe_examples, probe_failures, probe_p
 # The names a user calls, listed by hand: plumbing stays importable from its own module.
 __all__ = ['INTERSECTION_SLICES', 'OUTCOMES', 'PROBES', 'SLICES', 'Comparison', 'ErrorTree', 'GoldAudit',
            'Reliability', 'Slice', 'apply_probe', 'aurc', 'calibration_summary', 'compare', 'confusion',
-           'cross_fitted_threshold', 'curve_aurc', 'error_tree', 'examples', 'gold_agreement', 'gold_audit',
-           'outcomes', 'probe_examples', 'probe_failures', 'probe_pairs', 'probe_results', 'probe_summary',
-           'reliability', 'risk_coverage', 'selective_summary', 'slice_grid', 'slice_table', 'threshold_curve',
-           'threshold_summary', 'top_intersections', 'transition_table']
+           'cross_fitted_threshold', 'curve_aurc', 'error_tree', 'examples', 'forced_difference', 'gold_agreement',
+           'gold_audit', 'outcomes', 'probe_examples', 'probe_failures', 'probe_pairs', 'probe_results',
+           'probe_summary', 'reliability', 'risk_coverage', 'selective_summary', 'slice_grid', 'slice_table',
+           'threshold_curve', 'threshold_summary', 'top_intersections', 'transition_table']

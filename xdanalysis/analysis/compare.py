@@ -14,7 +14,7 @@ from ..core.stats import MIN_INTERVAL_COUNT, N_BOOT, format_p_value, paired_boot
 from .outcomes import OUTCOMES, outcomes
 from .slices import SLICES, slice_name, slice_values
 
-__all__ = ['CARD_POINTS', 'Comparison', 'compare', 'transition_table']
+__all__ = ['CARD_POINTS', 'Comparison', 'compare', 'forced_difference', 'transition_table']
 
 
 # Published reference points (model cards), shown on the trade-off chart for these models.
@@ -220,3 +220,24 @@ def compare(run_a, run_b, labels=("teacher", "student"), intersect: bool = False
     }
     return Comparison(labels=tuple(labels), joined=joined, metrics=metrics, transitions=transitions,
                       transition_rates=rates, agreement=agreement, n_boot=n_boot, seed=seed)
+
+
+def forced_difference(run_a, run_b, *, n_boot: int = N_BOOT, seed: int = 0) -> dict:
+    """Answerable F1 when forced to answer (each question's best span, whatever the model decided), B − A in
+    points over the answerable questions both runs share, with its paired bootstrap interval and p-value: what
+    two models learnt about *where* answers are, apart from when they answer.
+
+    Example::
+
+        forced_difference(hard_student.run, soft_student.run)["difference"]
+    """
+    from ..core.thresholds import span_scores
+
+    a, b = _shared_questions(_table_of(run_a), _table_of(run_b), ("A", "B"), intersect=True)
+    a = a.reset_index(drop=True)
+    b = b.set_index("id").loc[a["id"]].reset_index()  # paired: question by question
+    has = a["has_answer"].to_numpy(dtype=bool)
+    result = paired_bootstrap(span_scores(a)[1][has], span_scores(b)[1][has], n_boot, seed)
+    return {"questions": int(has.sum()), "difference": 100 * result["difference"], "low": 100 * result["low"],
+            "high": 100 * result["high"], "p_value": result["p_value"]}
+

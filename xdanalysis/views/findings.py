@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ['CLEARLY', 'ONE_SITE', 'SAME_WITHIN', 'Finding', 'as_markdown', 'cka_finding', 'concentration_finding',
+__all__ = ['ABSTAINING_WITHIN', 'ANSWERS_FEW', 'CLEARLY', 'ONE_SITE', 'SAME_WITHIN', 'Finding', 'as_markdown', 'cka_finding',
+           'collapse_finding', 'concentration_finding', 'cure_finding', 'gradient_scale_finding', 'head_to_head_finding',
            'deletion_finding', 'difference_words', 'gold_finding', 'lens_finding', 'patching_finding', 'position_or_order_finding',
            'ranking_finding', 'selective_finding', 'swap_finding', 'threshold_gain_finding', 'tree_finding']
 
@@ -24,6 +25,10 @@ __all__ = ['CLEARLY', 'ONE_SITE', 'SAME_WITHIN', 'Finding', 'as_markdown', 'cka_
 SAME_WITHIN = 5.0
 # A patched site "carries" the decision when even the low end of its interval restores more than this share.
 ONE_SITE = 0.5
+# A student within this many F1 points of always abstaining has collapsed to abstaining (whatever it answers).
+ABSTAINING_WITHIN = 1.0
+# A student answering fewer than this share (%) of the held-out questions barely answers.
+ANSWERS_FEW = 5.0
 # Answer rates (%) further apart than this make two layers' F1 a comparison of different behaviours.
 CLEARLY = 10.0
 
@@ -304,3 +309,94 @@ def ranking_finding(metrics: pd.DataFrame, *, chosen, default) -> Finding:
     return Finding(facts, f"**Layers from evidence**: the student from the ranked teacher layers {list(chosen)} "
                           f"{head} the default {list(default)} at the same budget — " + "; ".join(parts)
                    + " (ranked − default, paired bootstrap).")
+
+
+# The distillation lab (notebook 05) ---------------------------------------------------------------------
+
+def _collapsed(row, always: float) -> bool:
+    return row["F1"] - always < ABSTAINING_WITHIN or 100 * row["answered"] < ANSWERS_FEW
+
+
+def collapse_finding(at_zero: pd.DataFrame, *, always: float, share_on_cls: float) -> Finding:
+    """The lab's students at the teacher's threshold (``lab_table`` rows, by student): how much they answer,
+    which have collapsed to abstaining (within ``ABSTAINING_WITHIN`` F1 of always abstaining, or answering under
+    ``ANSWERS_FEW``%), and what they know when forced to answer."""
+    collapsed = [n for n, row in at_zero.iterrows() if _collapsed(row, always)]
+    answered = ", ".join(f"{100 * row['answered']:.0f}% ({n})" for n, row in at_zero.iterrows())
+    forced = ", ".join(f"{row['forced HasAns F1']:.1f} ({n})" for n, row in at_zero.iterrows())
+    head = ("**The collapse.**" if collapsed else "**No collapse here.**")
+    said = (f"{', '.join(collapsed)} {'has' if len(collapsed) == 1 else 'have'} collapsed to abstaining (within "
+            f"{ABSTAINING_WITHIN:g} F1 point of always abstaining, or answering under {ANSWERS_FEW:g}%)"
+            if collapsed else "none is within a point of always abstaining")
+    return Finding({"collapsed": collapsed, "always": always, "share_on_cls": share_on_cls},
+                   f"{head} At the teacher's threshold the students answer {answered} of the held-out questions; "
+                   f"always abstaining scores F1 {always:.1f}, and {said}. Forced to answer, their answerable F1 "
+                   f"is {forced} against {at_zero['HasAns F1'].max():.1f} at most as they decide. "
+                   f"{100 * share_on_cls:.0f}% of the training windows have their target on [CLS]: the prior a "
+                   "small student learns first.")
+
+
+def cure_finding(at_zero: pd.DataFrame, refit: pd.DataFrame, *, always: float, forced: dict,
+                 transfer: int) -> Finding:
+    """What the lab's two levers did: the forced-to-answer gap between the soft-target and the hard-label
+    student (``forced``: :func:`~xdanalysis.analysis.compare.forced_difference`, hard → soft), said as confounded
+    (the two differ in the loss *and* in the transfer data only the soft one can use), and each student at its
+    re-fitted threshold, "still collapsed" where it is."""
+    still = [n for n, row in refit.iterrows() if _collapsed(row, always)]
+    head = ("**The cure did not take: every student is still collapsed.**" if len(still) == len(refit) else
+            "**The cure, in part.**" if still else "**The cure.**")
+    gap = difference_words(forced["difference"], forced["low"], forced["high"], better="soft targets ahead",
+                           worse="hard labels ahead")
+    lines = [f"{head} Forced to answer, soft targets − hard labels, answerable F1: {forced['difference']:+.1f} "
+             f"[{forced['low']:+.1f}, {forced['high']:+.1f}] over {forced['questions']} questions: {gap}. Confounded: "
+             f"the two differ in the loss *and* in the data (the soft-target student also learnt from {transfer:,} "
+             "questions only the teacher labelled, which a hard-label student cannot use); the README's no-transfer "
+             "ablation separates the two."]
+    for name, after in refit.iterrows():
+        before = at_zero.loc[name]
+        state = " — still collapsed" if name in still else ""
+        lines.append(f"- {name}: threshold {after['null-odds threshold']:+.2f}, answers {100 * after['answered']:.0f}% "
+                     f"(from {100 * before['answered']:.0f}%); answerable F1 {before['HasAns F1']:.1f} → "
+                     f"{after['HasAns F1']:.1f}, overall {before['F1']:.1f} → {after['F1']:.1f} (always abstaining: "
+                     f"{always:.1f}){state}")
+    return Finding({"still_collapsed": still, "forced": forced}, "\n".join(lines))
+
+
+def head_to_head_finding(comparison, *, always_a: float | None = None, always_b: float | None = None) -> Finding:
+    """Two students compared (a :class:`~xdanalysis.analysis.compare.Comparison`, B − A): answerable and
+    overall F1 with their intervals, and, when both sit within ``ABSTAINING_WITHIN`` of always abstaining, that
+    the comparison says little about how they were trained."""
+    a, b = comparison.labels
+    rows = comparison.metrics.set_index(["group", "metric"])
+    parts, facts = [], {}
+    for group, name in (("HasAns", "answerable F1"), ("overall", "overall F1")):
+        row = rows.loc[(group, "F1")]
+        words = difference_words(row["difference"], row["low"], row["high"], better=f"{b} did better",
+                                 worse=f"{a} did better")
+        facts[group] = {"difference": float(row["difference"]), "low": float(row["low"]), "high": float(row["high"]),
+                        "verdict": words}
+        parts.append(f"{name} {row['difference']:+.2f} [{row['low']:+.2f}, {row['high']:+.2f}]: {words}")
+    overall = rows.loc[("overall", "F1")]
+    near = [label for label, score in ((a, overall[a]), (b, overall[b]))
+            if "always abstaining" in overall and score - overall["always abstaining"] < ABSTAINING_WITHIN]
+    caveat = (f" Both are within {ABSTAINING_WITHIN:g} F1 point of always abstaining: the comparison is between two "
+              "collapsed students and says little about how they were trained." if len(near) == 2 else "")
+    facts["collapsed"] = near
+    return Finding(facts, f"**{b} − {a}**: " + "; ".join(parts) + "." + caveat)
+
+
+def gradient_scale_finding(scale: pd.DataFrame) -> Finding:
+    """How the soft-target gradient's norm changes from the second temperature to the last, without and with the
+    T² factor, against the 1/T² that the factor makes up for (``soft_gradient_scale``)."""
+    low, high = scale.iloc[1], scale.iloc[-1]
+    predicted = (high["temperature"] / low["temperature"]) ** 2
+    without, with_t2 = low["without T²"] / high["without T²"], low["with T²"] / high["with T²"]
+    beyond = without / predicted
+    said = ("about as 1/T² predicts" if 0.5 <= beyond <= 2 else
+            f"{beyond:.1f}× more than 1/T² predicts: the flatter targets shrink it further" if beyond > 2 else
+            f"{1 / beyond:.1f}× less than 1/T² predicts")
+    return Finding({"predicted": predicted, "without": without, "with": with_t2},
+                   f"From T = {low['temperature']:g} to T = {high['temperature']:g} the gradient's norm falls "
+                   f"{without:.0f}× without the factor, {said} (1/T² alone: {predicted:.0f}×); with T² it changes "
+                   f"{with_t2:.1f}×. T² makes up for the 1/T² scaling, not for the flatter targets themselves.")
+
