@@ -26,8 +26,11 @@ def test_report_from_the_cli(tiny_model_dir, squad_file, tmp_path, capsys):
     left_out = [name for name in SLICES if f"<li><b>{name}</b>: " in page]
     assert sorted(shown + left_out) == sorted(SLICES) and shown  # every slice shown, or said to be left out
     # every shown slice is two narrow tables (scores with intervals inside the cells, outcome mix)
-    # (and two more in "Where errors concentrate": the tree's leaves and the top intersections)
-    assert page.count("<div class='wide'><table") == 2 * len(shown) + 2 and "F1 % [95% CI]" in page
+    # (and more in "Where errors concentrate": one tree's leaves per side, and the top intersections)
+    trees = page.count("<th>error rate held out (%)</th>")
+    assert 1 <= trees <= 2 and trees + page.count("No error tree:") == 2  # each side: its tree, or why none
+    assert "<h3>Answerable questions</h3>" in page and "<h3>Unanswerable questions</h3>" in page
+    assert page.count("<div class='wide'><table") == 2 * len(shown) + trees + 1 and "F1 % [95% CI]" in page
     assert "error rate held out (%)" in page and "F1 against the majority gold (%)" in page
     images = re.findall(r'src="data:image/png;base64,', page)
     assert len(images) >= 5 + len(shown)
