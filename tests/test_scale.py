@@ -64,9 +64,10 @@ def test_a_killed_ray_driver_resumes(tiny_model_dir, tmp_path):
     need_ray()
     data = many_questions(tmp_path / "d.json", 30)  # 240 questions, one chunk each
     out = tmp_path / "run"
-    code = ("from xdanalysis.core.settings import WindowSettings; "
+    code = ("from xdanalysis.core.settings import Execution, WindowSettings; "
             f"from xdanalysis.runs import predict_run; predict_run({str(tiny_model_dir)!r}, {str(data)!r}, "
-            f"{str(out)!r}, chunk_size=1, engine='ray', workers=2, windowing=WindowSettings(64, 16), progress=False)")
+            f"{str(out)!r}, windowing=WindowSettings(64, 16), "
+            "execution=Execution(chunk_size=1, engine='ray', workers=2, progress=False))")
     driver = subprocess.Popen([sys.executable, "-c", code], start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     chunks = out / "chunks"
