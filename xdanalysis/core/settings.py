@@ -188,8 +188,9 @@ class Execution:
             raise ValueError(f"unknown engine {self.engine!r}; use one of {ENGINES}")
         _whole("batch_size", self.batch_size, 1)
         _whole("chunk_size", self.chunk_size, 1)
-        if self.workers is not None:
-            _whole("workers (one Ray actor each)", self.workers, 1)
+        if self.workers is not None and (isinstance(self.workers, bool) or not isinstance(self.workers, int)
+                                         or self.workers < 1):
+            raise ValueError(f"workers must be at least 1 (one Ray actor each), got {self.workers}")
         if not isinstance(self.int8, Int8Settings):
             raise ValueError(f"int8 must be an Int8Settings, got {self.int8!r}")
         object.__setattr__(self, "allow_random_head", bool(self.allow_random_head))
