@@ -232,7 +232,7 @@ def lens_finding(per_layer: pd.DataFrame, *, metric: str = "HasAns_F1", clearly:
     facts = {"peak_layer": int(best["layer"]), "peak": float(best[metric]), "peak_answered": float(best["answered"]),
              "last_layer": int(final["layer"]), "last": float(final[metric]), "last_answered": float(final["answered"])}
     if facts["peak_layer"] == facts["last_layer"]:
-        meaning = "the last layer is the best reader of the answerable questions."
+        meaning = "at the last layer: the last layer is the best reader of the answerable questions."
     elif facts["peak_answered"] > facts["last_answered"] + clearly:
         meaning = (f"not a better reader: layer {facts['peak_layer']} answers {facts['peak_answered']:.0f}% of the "
                    f"questions against the last layer's {facts['last_answered']:.0f}%, and answering more raises "
@@ -396,7 +396,8 @@ def gradient_scale_finding(scale: pd.DataFrame) -> Finding:
             f"{beyond:.1f}× more than 1/T² predicts: the flatter targets shrink it further" if beyond > 2 else
             f"{1 / beyond:.1f}× less than 1/T² predicts")
     return Finding({"predicted": predicted, "without": without, "with": with_t2},
-                   f"From T = {low['temperature']:g} to T = {high['temperature']:g} the gradient's norm falls "
-                   f"{without:.0f}× without the factor, {said} (1/T² alone: {predicted:.0f}×); with T² it changes "
+                   f"From T = {low['temperature']:g} to T = {high['temperature']:g} the gradient's norm "
+                   + (f"falls {without:.0f}×" if without >= 1 else f"rises {1 / without:.1f}×")
+                   + f" without the factor, {said} (1/T² alone: {predicted:.0f}×); with T² it changes "
                    f"{with_t2:.1f}×. T² makes up for the 1/T² scaling, not for the flatter targets themselves.")
 
