@@ -6,7 +6,8 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from xdanalysis.analysis.probes.rewrites import PROBES, apply_probe, expectation_met, probe_names, probe_skips
+from xdanalysis.analysis.probes.rewrites import (PROBES, RATIONALE_PROBES, apply_probe, expectation_met, probe_names,
+                                                 probe_skips)
 from xdanalysis.labs.probes import load_probes
 from xdanalysis.analysis.probes.summary import probe_examples, probe_summary, probe_transitions
 from xdanalysis.core.data import COLUMNS, load_squad, write_squad
@@ -204,7 +205,10 @@ def test_unknown_probe_names_are_refused():
         apply_probe(hand_table(), "remove_everything")
     with pytest.raises(ValueError, match="remove_everything"):
         probe_names("question_typo,remove_everything")
-    assert probe_names("all") == list(PROBES)
+    assert probe_names("all") == [n for n in PROBES if n not in RATIONALE_PROBES]
+    assert probe_names("all", rationales=True) == list(PROBES)
+    with pytest.raises(ValueError, match="rationales"):
+        probe_names("delete_rationale")
 
 
 @pytest.mark.parametrize("expect, original, probed, exact, met", [

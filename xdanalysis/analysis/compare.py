@@ -191,10 +191,13 @@ def transition_table(outcome_a, outcome_b, labels=("teacher", "student")) -> tup
 
 
 def compare(run_a, run_b, labels=("teacher", "student"), intersect: bool = False, n_boot: int = N_BOOT,
-            seed: int = 0) -> Comparison:
+            seed: int = 0, *, causes=None) -> Comparison:
     """Compare two runs over the same questions (run directories, runs or run tables).
 
-    Refuses runs whose questions differ unless ``intersect=True`` (then only shared ids count).
+    Refuses runs whose questions differ unless ``intersect=True`` (then only shared ids count). With
+    ``causes`` (SQuAD2-CR's, :func:`~xdanalysis.analysis.causes.with_causes`) the comparison can be sliced by
+    ``"unanswerable cause"``: ``slice_differences("unanswerable cause", metric="exact")`` gives the paired
+    difference in correct abstention per cause.
 
     Example::
 
@@ -203,6 +206,10 @@ def compare(run_a, run_b, labels=("teacher", "student"), intersect: bool = False
     """
     _check_same_settings(run_a, run_b, labels)
     a, b = _shared_questions(_table_of(run_a), _table_of(run_b), labels, intersect=intersect)
+    if causes is not None:
+        from .causes import with_causes
+
+        a = with_causes(a, causes)
     per_model = ["answer", "exact", "f1", "outcome", "null_odds", "best_span_text", "plausible_trap"]
     joined = a.merge(b[["id"] + per_model], on="id", suffixes=("_a", "_b"))
     metrics = pd.concat([_paired_metrics(joined, labels, n_boot=n_boot, seed=seed), _best_threshold_rows(a, b, labels)],

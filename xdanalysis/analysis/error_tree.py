@@ -41,6 +41,8 @@ ERROR_FEATURES = {
 _BINARY = {"answerable": ("unanswerable", "answerable"),
            "answer beyond the first window": ("answer within the first window", "answer beyond the first window")}
 _TYPE = "question type = "
+_CAUSE = "unanswerable cause = "  # present when SQuAD2-CR's causes are attached (with_causes)
+_ONE_HOT = {_TYPE: "question type", _CAUSE: "unanswerable cause"}
 
 
 def _margin(table: pd.DataFrame, threshold: float) -> pd.Series:
@@ -50,8 +52,10 @@ def _margin(table: pd.DataFrame, threshold: float) -> pd.Series:
 def error_features(data, *, threshold: float | None = None) -> pd.DataFrame:
     """The features the tree may split on, one row per question: ``ERROR_FEATURES`` (NaN where one does
     not apply, e.g. the gold answer's length of an unanswerable question) and one 0/1 column per
-    question type. The decision margin is |null odds − ``threshold``| (how close the call was;
-    default: the run's threshold, :func:`~xdanalysis.analysis.thresholds.run_threshold`)."""
+    question type, and one per cause of unanswerability when the table has SQuAD2-CR's causes
+    (:func:`~xdanalysis.analysis.causes.with_causes`; NaN for answerable questions). The decision margin is
+    |null odds − ``threshold``| (how close the call was; default: the run's threshold,
+    :func:`~xdanalysis.analysis.thresholds.run_threshold`)."""
     threshold = run_threshold(data) if threshold is None else threshold
     table = table_of(data)
     reads = {**ERROR_FEATURES, "decision margin": lambda t: _margin(t, threshold)}
@@ -60,6 +64,10 @@ def error_features(data, *, threshold: float | None = None) -> pd.DataFrame:
     types = table["question"].map(question_type)
     for name in QUESTION_TYPES:
         frame[_TYPE + name] = (types == name).astype(float)
+    if "cause" in table.columns:  # a cause applies to unanswerable questions only: NaN elsewhere
+        unanswerable = ~table["has_answer"].astype(bool)
+        for name in pd.Categorical(table["cause"]).categories:
+            frame[_CAUSE + name] = (table["cause"] == name).astype(float).where(unanswerable)
     return frame
 
 
@@ -97,19 +105,22 @@ def _condition_text(name: str, low: float, high: float, missing: bool) -> str:
 
 def _rule(conditions: list) -> str:
     """The conditions of one path, merged per feature, in words."""
-    bounds, types_in, types_out, missing = {}, [], [], {}
+    bounds, missing = {}, {}
+    inside, outside = {p: [] for p in _ONE_HOT}, {p: [] for p in _ONE_HOT}
     for name, goes_left, threshold, with_missing in conditions:
-        if name.startswith(_TYPE):
-            (types_out if goes_left else types_in).append(name[len(_TYPE):])
+        prefix = next((p for p in _ONE_HOT if name.startswith(p)), None)
+        if prefix:
+            (outside if goes_left else inside)[prefix].append(name[len(prefix):])
             continue
         low, high = bounds.get(name, (-np.inf, np.inf))
         bounds[name] = (low, min(high, threshold)) if goes_left else (max(low, threshold), high)
         missing[name] = missing.get(name, True) and with_missing
     words = []
-    if types_in:
-        words.append(f"question type {types_in[0]}")
-    elif types_out:
-        words.append("question type not " + " / ".join(types_out))
+    for prefix, what in _ONE_HOT.items():
+        if inside[prefix]:
+            words.append(f"{what} {inside[prefix][0]}")
+        elif outside[prefix]:
+            words.append(f"{what} not " + " / ".join(outside[prefix]))
     words += [_condition_text(n, *bounds[n], missing[n]) for n in bounds]
     return " and ".join(words) or "all questions"
 

@@ -16,9 +16,9 @@ from ..core.text import QUESTION_TYPES, lexical_overlap, question_type
 from .gold import agreement_bucket
 from .outcomes import ERROR_OUTCOMES, OUTCOMES, outcomes
 
-__all__ = ['CELL_SEPARATOR', 'SLICES', 'SLICE_COLUMNS', 'Slice', 'bucket_labels', 'degenerate_slice', 'examples',
-           'INTERSECTION_SLICES', 'pair_cells', 'per_bucket', 'slice_grid', 'slice_name', 'slice_pair', 'slice_table',
-           'slice_values', 'top_intersections']
+__all__ = ['ATTACHED_SLICES', 'CELL_SEPARATOR', 'INTERSECTION_SLICES', 'SLICES', 'SLICE_COLUMNS', 'Slice',
+           'applicable_slices', 'bucket_labels', 'degenerate_slice', 'examples', 'pair_cells', 'per_bucket',
+           'slice_grid', 'slice_name', 'slice_pair', 'slice_table', 'slice_values', 'top_intersections']
 
 
 @dataclass
@@ -85,8 +85,31 @@ SLICES = {
         Slice("gold agreement", agreement_bucket, kind="category",
               description="how far the annotators' gold answers agree (mean pairwise F1; one gold, all agree, "
                           "partly ≥ 0.5, disagree < 0.5)"),
+        Slice("unanswerable cause", lambda t: _cause(t), kind="category",
+              description="why an unanswerable question has no answer, as SQuAD2-CR's annotators said "
+                          "(attach it with with_causes; answerable questions have none)"),
     ]
 }
+
+# Slices that read a column an analysis attaches, rather than the run's own: the column each needs.
+ATTACHED_SLICES = {"unanswerable cause": "cause"}
+
+
+def _cause(t: pd.DataFrame) -> pd.Series:
+    if "cause" not in t.columns:
+        raise ValueError("the slice 'unanswerable cause' needs SQuAD2-CR's causes attached: "
+                         "with_causes(run, load_unanswerable_causes(path)) gives the table to slice")
+    return t["cause"]
+
+
+def applicable_slices(table: pd.DataFrame) -> list[str]:
+    """The names of ``SLICES`` that apply to ``table``: every built-in one, and those of ``ATTACHED_SLICES``
+    only when their column is there (e.g. causes, after :func:`~xdanalysis.analysis.causes.with_causes`).
+
+    >>> "unanswerable cause" in applicable_slices(pd.DataFrame({"id": []}))
+    False
+    """
+    return [name for name in SLICES if name not in ATTACHED_SLICES or ATTACHED_SLICES[name] in table.columns]
 
 
 def _format_number(value: float) -> str:

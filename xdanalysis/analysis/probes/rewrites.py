@@ -7,7 +7,14 @@ gold and plausible answers are re-mapped to the new context and the table is val
 
 - ``"abstain"``: answer nothing;
 - ``"same_answer"``: give the same answer as on the original question (abstaining counts);
-- ``"answer"``: give the new gold answer (EM 1).
+- ``"answer"``: give the new gold answer (EM 1);
+- ``"any_answer"``: answer something (the words that made the question unanswerable are gone, and there
+  is no gold to check the answer against).
+
+Two probes need SQuAD2-CR's rationales (``rationales=``, :func:`~xdanalysis.core.unanswerable.load_rationales`):
+``delete_rationale`` deletes the words humans marked as making the question unanswerable, and
+``delete_random_words`` deletes as many words drawn at random from the question's words (those with a letter
+or digit, marked or not): the control that says how much deleting any words moves the model.
 
 A question a probe cannot apply to is skipped and counted (:func:`probe_skips`, by reason),
 never altered some other way. Random choices are seeded per question (``seed``, the probe and the
@@ -34,12 +41,13 @@ from ...core.common import check_choice
 from ...core.data import COLUMNS, validate_table
 from ...core.metrics import normalize_answer
 from ...core.text import STOPWORDS, question_type, sentence_spans
+from ...core.unanswerable import align_words
 
-__all__ = ['EXPECTATIONS', 'PROBES', 'PROBE_COLUMNS', 'Probe', 'apply_probe', 'expectation_met', 'probe_names',
-           'probe_pairs', 'probe_skips']
+__all__ = ['EXPECTATIONS', 'PROBES', 'PROBE_COLUMNS', 'RATIONALE_PROBES', 'Probe', 'apply_probe', 'delete_spans',
+           'expectation_met', 'probe_names', 'probe_pairs', 'probe_skips']
 
 
-EXPECTATIONS = ["abstain", "same_answer", "answer"]
+EXPECTATIONS = ["abstain", "same_answer", "answer", "any_answer"]
 
 
 @dataclass(frozen=True)
@@ -280,6 +288,66 @@ def _remove_plausible_sentence(row, rng, pool):
             "plausible_texts": [], "plausible_starts": []}
 
 
+def delete_spans(text: str, spans) -> str:
+    """``text`` without the characters at the ``(start, end)`` spans, and without the space a deleted word
+    leaves doubled (or leading, or before punctuation).
+
+    >>> delete_spans("What royalty hasn't attended Yale?", [(16, 19)])
+    'What royalty has attended Yale?'
+    >>> delete_spans("Who gave their name to Normandy in the 1000's?", [(39, 43), (43, 45)])
+    'Who gave their name to Normandy in the?'
+    """
+    kept, cursor = [], 0
+    for start, end in sorted(spans):
+        kept.append(text[cursor:start])
+        cursor = max(cursor, end)
+    kept.append(text[cursor:])
+    joined = re.sub(r"\s+", " ", "".join(kept)).strip()
+    return re.sub(r" (?=[?.,!;:])", "", joined)
+
+
+def _rationale_of(row, pool):
+    """The question's rationale words, their spans in the question and the marked indices, or why not."""
+    if pool.get("rationales") is None:
+        return "no rationales given (rationales=)"
+    found = pool["rationales"].get(row.id)
+    if found is None:
+        return "no rationale for this question"
+    words, labels = found
+    marked = [i for i, label in enumerate(labels) if label]
+    if not marked:
+        return "no word is marked"
+    if len(marked) == len(words):
+        return "every word is marked"
+    try:
+        spans = align_words(row.question, words)
+    except ValueError:
+        return "the rationale's words are not the question's"
+    return words, spans, marked
+
+
+def _delete_rationale(row, rng, pool):
+    found = _rationale_of(row, pool)
+    if isinstance(found, str):
+        return found
+    words, spans, marked = found
+    return {"question": delete_spans(row.question, [spans[i] for i in marked]), "expect": "any_answer",
+            "note": f"deleted the rationale: {' '.join(words[i] for i in marked)!r}"}
+
+
+def _delete_random_words(row, rng, pool):
+    found = _rationale_of(row, pool)
+    if isinstance(found, str):
+        return found
+    words, spans, marked = found
+    candidates = [i for i, w in enumerate(words) if any(c.isalnum() for c in w)]
+    if len(candidates) <= len(marked):
+        return "no more words than the rationale's to draw from"
+    drawn = sorted(int(i) for i in rng.choice(candidates, size=len(marked), replace=False))
+    return {"question": delete_spans(row.question, [spans[i] for i in drawn]), "expect": "abstain",
+            "note": f"deleted {len(drawn)} random word(s): {' '.join(words[i] for i in drawn)!r}"}
+
+
 PROBES = {p.name: p for p in [
     Probe("remove_answer_sentence", "every sentence holding a gold answer deleted", "answerable",
           _remove_answer_sentence),
@@ -300,11 +368,19 @@ PROBES = {p.name: p for p in [
           "answerable", _swap_answer),
     Probe("remove_plausible_sentence", "the plausible answer's sentence deleted", "unanswerable",
           _remove_plausible_sentence),
+    Probe("delete_rationale", "the question's words that SQuAD2-CR's annotators marked as making it unanswerable "
+          "deleted (needs rationales)", "unanswerable", _delete_rationale),
+    Probe("delete_random_words", "as many of the question's words as its rationale has, drawn at random, deleted "
+          "(the control for delete_rationale; needs rationales)", "unanswerable", _delete_random_words),
 ]}
 
+# The probes that need rationales: "all" runs them only when rationales are given.
+RATIONALE_PROBES = ["delete_rationale", "delete_random_words"]
 
-def _pool(table: pd.DataFrame) -> dict:
-    """What probes borrow from other questions: sentences and gold answers, with their article."""
+
+def _pool(table: pd.DataFrame, rationales: pd.DataFrame | None = None) -> dict:
+    """What probes borrow from other questions: sentences and gold answers, with their article; and the
+    rationales by id (``{id: (words, labels)}``), when given."""
     sentences, seen = [], set()
     for title, context in zip(table["title"], table["context"]):
         if context in seen:
@@ -313,7 +389,9 @@ def _pool(table: pd.DataFrame) -> dict:
         sentences.extend((title, context[s:e]) for s, e in sentence_spans(context))
     answers = [(title, question_type(q), texts[0])
                for title, q, texts in zip(table["title"], table["question"], table["answer_texts"]) if len(texts)]
-    return {"sentences": sentences, "answers": answers}
+    marks = None if rationales is None else \
+        {qid: (list(w), list(l)) for qid, w, l in zip(rationales["id"], rationales["words"], rationales["labels"])}
+    return {"sentences": sentences, "answers": answers, "rationales": marks}
 
 
 def _rng(seed: int, name: str, qid: str) -> np.random.Generator:
@@ -323,12 +401,14 @@ def _rng(seed: int, name: str, qid: str) -> np.random.Generator:
 PROBE_COLUMNS = COLUMNS + ["probe", "source_id", "expect", "note"]
 
 
-def apply_probe(table: pd.DataFrame, name: str, *, seed: int = 0) -> pd.DataFrame:
+def apply_probe(table: pd.DataFrame, name: str, *, seed: int = 0,
+                rationales: pd.DataFrame | None = None) -> pd.DataFrame:
     """Rewrite the questions of ``table`` with the probe ``name`` (a key of ``PROBES``).
 
     Returns the probed questions (``PROBE_COLUMNS``), a plain frame; the questions the probe could not
     rewrite, by reason, are :func:`probe_skips`. Sentences and answers borrowed from other questions
-    come from ``table`` itself.
+    come from ``table`` itself; ``rationales`` (:func:`~xdanalysis.core.unanswerable.load_rationales`) are
+    what ``RATIONALE_PROBES`` delete words by.
 
     >>> context = "Paris is in France. It is big. Rome is in Italy."
     >>> t = pd.DataFrame([{"id": "q", "title": "T", "context": context, "question": "Where is Paris?",
@@ -337,7 +417,7 @@ def apply_probe(table: pd.DataFrame, name: str, *, seed: int = 0) -> pd.DataFram
     >>> apply_probe(t, "move_answer_sentence_end")["context"].iloc[0]
     'It is big. Rome is in Italy. Paris is in France.'
     """
-    return _rewritten(table, name, seed)[0]
+    return _rewritten(table, name, seed, rationales)[0]
 
 
 def probe_pairs(data, *, probe: str = "remove_answer_sentence", limit: int | None = None, seed: int = 0) -> pd.DataFrame:
@@ -362,16 +442,16 @@ def probe_pairs(data, *, probe: str = "remove_answer_sentence", limit: int | Non
     return pairs if limit is None else pairs.head(limit)
 
 
-def probe_skips(table: pd.DataFrame, name: str, *, seed: int = 0) -> dict:
+def probe_skips(table: pd.DataFrame, name: str, *, seed: int = 0, rationales: pd.DataFrame | None = None) -> dict:
     """The questions of ``table`` the probe ``name`` cannot rewrite, counted by reason ``{reason: count}``
     (what :func:`apply_probe` leaves out; its rows and these counts add up to ``len(table)``)."""
-    return _rewritten(table, name, seed)[1]
+    return _rewritten(table, name, seed, rationales)[1]
 
 
-def _rewritten(table: pd.DataFrame, name: str, seed: int) -> tuple[pd.DataFrame, dict]:
+def _rewritten(table: pd.DataFrame, name: str, seed: int, rationales) -> tuple[pd.DataFrame, dict]:
     check_choice("probe", name, list(PROBES))
     probe = PROBES[name]
-    pool = _pool(table)
+    pool = _pool(table, rationales)
     rows, skipped = [], {}
     for row in table.itertuples(index=False):
         answerable = len(row.answer_texts) > 0
@@ -410,6 +490,8 @@ def expectation_met(expect: str, original_answer: str, probed_answer: str, probe
     check_choice("expectation", expect, EXPECTATIONS)
     if expect == "abstain":
         return probed_answer == ""
+    if expect == "any_answer":
+        return probed_answer != ""
     if expect == "same_answer":
         return normalize_answer(probed_answer) == normalize_answer(original_answer) and \
             (probed_answer == "") == (original_answer == "")
@@ -418,18 +500,24 @@ def expectation_met(expect: str, original_answer: str, probed_answer: str, probe
 
 # Running the probes and reading what they found ----------------------------------------------
 
-def probe_names(probes="all") -> list[str]:
+def probe_names(probes="all", *, rationales: bool = False) -> list[str]:
     """``"all"``, a list of names (empty: none), or one comma-separated string, checked against ``PROBES``.
+    ``"all"`` holds ``RATIONALE_PROBES`` only when ``rationales`` are given; naming one without them is
+    an error.
 
     >>> probe_names("question_typo, question_lowercase")
     ['question_typo', 'question_lowercase']
     """
     if probes == "all" or probes is None:
-        return list(PROBES)
+        return [n for n in PROBES if rationales or n not in RATIONALE_PROBES]
     names = [p.strip() for p in probes.split(",")] if isinstance(probes, str) else list(probes)
     if not isinstance(probes, str) and not names:
         return []  # an empty list: the original run only
     unknown = [n for n in names if n not in PROBES]
     if unknown or not names:
         raise ValueError(f"unknown probe(s) {unknown}; use 'all' or some of {list(PROBES)}")
+    needing = [n for n in names if n in RATIONALE_PROBES]
+    if needing and not rationales:
+        raise ValueError(f"probe(s) {needing} delete the words of SQuAD2-CR's rationales: give them (rationales=, "
+                         "or --rationales ../shared/data/squad2-cr/rationales-dev.tsv)")
     return list(dict.fromkeys(names))
