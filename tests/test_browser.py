@@ -55,8 +55,8 @@ def lab(tmp_path, request):
                XDANALYSIS_MODEL=str(shared / "models" / "minilm-l6-squad2-demo"),
                XDANALYSIS_DATA=str(shared / "data" / "squad-v2-dev-half.json"),
                XDANALYSIS_TITLES="French_and_Indian_War,Force", XDANALYSIS_LIMIT="120",
-               XDANALYSIS_RUN=str(tmp_path / "run"), XDANALYSIS_RUNS=str(tmp_path / "runs"),
-               **NOTEBOOKS[request.node.callspec.params["notebook"]][0])
+               XDANALYSIS_RUN=str(tmp_path / "run"), XDANALYSIS_RUNS=str(tmp_path / "runs"))
+    env.update({k: v.format(shared=shared) for k, v in NOTEBOOKS[request.node.callspec.params["notebook"]][0].items()})
     jupyter = Path(sys.executable).parent / "jupyter"
     log = open(tmp_path / "lab.log", "w")
     server = subprocess.Popen([str(jupyter), "lab", "--no-browser", "--allow-root", f"--port={port}",
@@ -130,6 +130,11 @@ NOTEBOOKS = {
                                      ("outcome", ["false_answer", "(all)"])]),
     "07_attribution.ipynb": ({"XDANALYSIS_N_STEPS": "8", "XDANALYSIS_PER_GROUP": "2"},
                              [("method", ["gradient_x_input"]), ("target", ["span"])]),
+    # the complete dev set's official ids, which SQuAD2-CR's annotations are keyed by ({shared}: ../shared)
+    "10_why_unanswerable.ipynb": ({"XDANALYSIS_DATA": "{shared}/data/squad-v2-dev.json",
+                                   "XDANALYSIS_ATTRIBUTION_QUESTIONS": "6", "XDANALYSIS_IG_QUESTIONS": "2",
+                                   "XDANALYSIS_N_STEPS": "4", "XDANALYSIS_DELETION_QUESTIONS": "20"},
+                                  [("bucket", ["entity swap", "number swap"]), ("outcome", ["(all)"])]),
 }
 
 

@@ -343,3 +343,37 @@ def test_compression_runs(monkeypatch, tmp_path, tiny_model_dir, squad_file):
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 5
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
     assert (tmp_path / "runs" / "compress").is_dir()  # under XDANALYSIS_RUNS, as every notebook's runs
+
+
+def test_why_unanswerable_runs(monkeypatch, tmp_path, tiny_model_dir, squad_file):
+    """On the complete dev set with SQuAD2-CR's real annotations when the shared assets are given (a small
+    limit and samples); else the tiny model on the tiny data with causes and rationales written here."""
+    shared = shared_path()
+    small = {"XDANALYSIS_ATTRIBUTION_QUESTIONS": 6, "XDANALYSIS_IG_QUESTIONS": 2, "XDANALYSIS_N_STEPS": 4,
+             "XDANALYSIS_DELETION_QUESTIONS": 20, "XDANALYSIS_RUNS": tmp_path / "runs"}
+    if shared is not None:
+        env = {"XDANALYSIS_MODEL": as_readme_writes_it(shared / "models" / "minilm-l6-squad2-demo"),
+               "XDANALYSIS_DATA": as_readme_writes_it(shared / "data" / "squad-v2-dev.json"),
+               "XDANALYSIS_CAUSES": as_readme_writes_it(shared / "data" / "squad2-cr" / "causes-dev.tsv"),
+               "XDANALYSIS_RATIONALES": as_readme_writes_it(shared / "data" / "squad2-cr" / "rationales-dev.tsv"),
+               "XDANALYSIS_LIMIT": 400, **small}
+    else:
+        causes, rationales = tmp_path / "causes.tsv", tmp_path / "rationales.tsv"
+        causes.write_text("qid\treason\nn4\tE\np3\tE\np4\t#\n")
+        rationales.write_text("qid\tquestion\tword_att\n"
+                              "n4\tWho gave their name to Normandy in the 1000s and 1100s ?\t0,0,0,0,0,1,0,0,0,0,0,0\n"
+                              "p3\tWhat is the capital of Spain ?\t0,0,0,0,0,1,0\n"
+                              "p4\tHow tall is the Eiffel Tower ?\t0,1,0,0,0,0,0\n")
+        env = {"XDANALYSIS_MODEL": tiny_model_dir, "XDANALYSIS_DATA": squad_file, "XDANALYSIS_CAUSES": causes,
+               "XDANALYSIS_RATIONALES": rationales, **small}
+    notebook = execute(ROOT / "notebooks" / "10_why_unanswerable.ipynb", env, monkeypatch, tmp_path)
+    outputs = outputs_of(notebook)
+    markdown = "".join(o.get("data", {}).get("text/markdown", "") for o in outputs)
+    assert "falls most for" in markdown  # the cause finding, computed
+    assert "vs random" in markdown and ("abstentions, deleting the words humans marked" in markdown
+                                        or "abstained on none of the questions the deletion probe" in markdown)
+    # causes, margins, plausibility overall and per cause, deletion flips
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 5
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+    html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
+    assert "text-decoration:underline" in html  # the human rationale shown beside an attribution

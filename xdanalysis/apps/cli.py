@@ -161,7 +161,8 @@ def _report(args) -> int:
     from .report import write_report
 
     run = load_run(args.run)
-    print(write_report(run, args.out or run.path / "report.html", n_boot=args.n_boot, seed=args.seed))
+    print(write_report(run, args.out or run.path / "report.html", n_boot=args.n_boot, seed=args.seed,
+                       causes=args.causes))
     return 0
 
 
@@ -184,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict_arguments(probe, out_required=True)
     probe.add_argument("--probes", default="all", help="'all' or a comma-separated list of probe names")
     probe.add_argument("--seed", type=int, default=0, help="seed of the probes' random choices")
+    probe.add_argument("--rationales", default=None, help="SQuAD2-CR's rationales-dev.tsv: adds the probes "
+                       "delete_rationale and delete_random_words (official dev ids only)")
     probe.add_argument("--report", action="store_true", help="also write OUT/original/report.html with the probes")
 
     _add_distill_parser(commands)
@@ -194,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", default=None, help="HTML file (default RUN/report.html)")
     report.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the intervals")
     report.add_argument("--seed", type=int, default=0)
+    report.add_argument("--causes", default=None, help="SQuAD2-CR's causes-dev.tsv: adds a section on which causes "
+                        "of unanswerability the model falls for (a run over the official dev ids)")
     return parser
 
 
@@ -367,7 +372,7 @@ def _probe(args) -> int:
 
     results = run_probes(args.model, args.data, args.out, probes=args.probes, seed=args.seed,
                          selection=_selection_of(args), **_settings_of(args), execution=_execution_of(args),
-                         overwrite=args.overwrite)
+                         rationales=args.rationales, overwrite=args.overwrite)
     text = probe_summary_text(probe_summary(results))
     write_text(Path(args.out).expanduser() / "probe_summary.txt", text + "\n")
     print(text)

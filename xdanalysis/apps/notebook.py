@@ -27,7 +27,7 @@ PREFIX = "XDANALYSIS_"
 # The settings that are whole numbers, each with its smallest sensible value (checked, named when wrong).
 WHOLE_NUMBERS = {"LIMIT": 1, "PER_ARTICLE": 1, "LENS_TRAIN": 1, "PAIRS": 1, "LAB_LABELLED": 1, "LAB_TRANSFER": 0,
                  "LAB_FIT": 0, "LAB_WINDOWS": 1, "N_STEPS": 1, "PER_GROUP": 1, "IMPORTANCE_QUESTIONS": 1,
-                 "SPEED_QUESTIONS": 1}
+                 "SPEED_QUESTIONS": 1, "ATTRIBUTION_QUESTIONS": 1, "IG_QUESTIONS": 1, "DELETION_QUESTIONS": 1}
 
 # The distillation lab's recipe, as notebook settings: XDANALYSIS_LAB_<NAME> sets LabRecipe's <name>.
 LAB_SETTINGS = {"LAB_LABELLED": "labelled", "LAB_TRANSFER": "transfer", "LAB_FIT": "fit", "LAB_WINDOWS": "windows"}

@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..analysis.outcomes import OUTCOMES, confusion, outcomes
-from ..analysis.slices import INTERSECTION_SLICES, SLICES, degenerate_slice, slice_table
+from ..analysis.causes import with_causes
+from ..analysis.slices import INTERSECTION_SLICES, SLICES, applicable_slices, degenerate_slice, slice_table
 from ..core.stats import MIN_INTERVAL_COUNT, N_BOOT
 from ..analysis.thresholds import threshold_curve, threshold_summary
 from ..core.io import refuse_foreign_file, write_text
@@ -17,8 +18,8 @@ from ..views.display import example_html
 from ..views.figures import render_png
 from ..views.tables import threshold_audit_table
 
-__all__ = ['COMPRESSION_SECTION', 'PROBE_SECTION', 'REPORT_SECTIONS', 'compression_section', 'probes_of_run',
-           'write_compression_report', 'write_report']
+__all__ = ['CAUSE_SECTION', 'COMPRESSION_SECTION', 'PROBE_SECTION', 'REPORT_SECTIONS', 'compression_section',
+           'probes_of_run', 'write_compression_report', 'write_report']
 
 
 REPORT_SECTIONS = ["Scores", "Gold vs model", "Outcomes", "Slices", "Where errors concentrate", "Thresholds",
@@ -28,6 +29,7 @@ REPORT_SECTIONS = ["Scores", "Gold vs model", "Outcomes", "Slices", "Where error
 
 # Shown only when `xdanalysis probe` wrote results beside the run (its OUT/original).
 PROBE_SECTION = "Robustness probes"
+CAUSE_SECTION = "Why unanswerable"
 
 
 # The compression lab's page (`xdanalysis compress`): one section.
@@ -149,30 +151,53 @@ def _probe_section(results, n_boot: int, seed: int) -> list[str]:
     return body
 
 
-def write_report(run, out, n_boot: int = N_BOOT, seed: int = 0, examples_per_outcome: int = 3) -> Path:
+def write_report(run, out, n_boot: int = N_BOOT, seed: int = 0, examples_per_outcome: int = 3, *,
+                 causes=None) -> Path:
     """Write the error-analysis report of ``run`` to ``out`` (an .html file) and return its path.
-    When ``xdanalysis probe`` ran on it, the report has a robustness section too.
+    When ``xdanalysis probe`` ran on it, the report has a robustness section too; with ``causes``
+    (SQuAD2-CR's ``causes-dev.tsv`` or its table) a section on the causes of unanswerability, and the
+    slice ``"unanswerable cause"`` among the slices.
 
     Example::
 
         write_report(load_run("runs/demo"), "runs/demo/report.html")
     """
     out = report_target(out)  # before any work: never a run's own file, a user's file or a directory
-    table = outcomes(run.table)
+    table = outcomes(run.table if causes is None else with_causes(run, causes))  # a bad file fails first
     body = [*_head_and_scores(run, table), *_outcome_section(table), *_slice_section(table, n_boot, seed),
             *_concentration_section(run, table, n_boot, seed), *_threshold_section(run, table), *_selective_section(run, table, n_boot, seed)]
+    if causes is not None:
+        body.extend(_cause_section(run, table))
     probe_results = probes_of_run(run)
     if probe_results is not None:
         body.extend(_probe_section(probe_results, n_boot, seed))
     body.extend(_example_section(run, table, examples_per_outcome))
     style = _STYLE
-    sections = REPORT_SECTIONS + ([PROBE_SECTION] if probe_results is not None else [])
+    sections = REPORT_SECTIONS + ([CAUSE_SECTION] if causes is not None else []) + \
+        ([PROBE_SECTION] if probe_results is not None else [])
     nav = " · ".join(f"<a href='#{s.lower().replace(' ', '-')}'>{s}</a>" for s in sections)
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>xdanalysis report</title>"
             f"<style>{style}</style></head><body><p>{nav}</p>{''.join(body)}</body></html>")
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text(out, page)
     return out
+
+
+def _cause_section(run, table) -> list:
+    from ..analysis.causes import cause_summary
+    from ..views.causes import plot_cause_abstention, plot_cause_margins
+    from ..views.findings import cause_finding
+
+    summary = cause_summary(table, threshold=run.threshold)
+    finding = cause_finding(summary)
+    return [f"<h2 id='why-unanswerable'>{CAUSE_SECTION}</h2><p>SQuAD2-CR's human-annotated cause for each "
+            "unanswerable question it covers (Lee et al., 2020): how often the model correctly abstained, with 95% "
+            "Wilson intervals, and how far from the decision its null odds were.</p>",
+            f"<p>{html.escape(str(finding)).replace('**', '')}</p>" if finding else "",
+            _table(summary.set_index("cause"), 1),
+            _png(lambda f: plot_cause_abstention(summary, ax=f.add_subplot()), (7.5, 0.5 * len(summary) + 1.6)),
+            _png(lambda f: plot_cause_margins(table, threshold=run.threshold, ax=f.add_subplot()),
+                 (7.5, 0.55 * len(summary) + 1.6))]
 
 
 def report_target(out) -> Path:
@@ -217,7 +242,8 @@ def _slice_section(table, n_boot: int, seed: int) -> list:
             f"({n_boot} resamples; none for fewer than {MIN_INTERVAL_COUNT} questions, whose bars are pale), "
             "answerable (HasAns) and unanswerable (NoAns) split, outcome mix.</p>"]
     left_out = []
-    for name, spec in SLICES.items():
+    for name in applicable_slices(table):
+        spec = SLICES[name]
         frame = slice_table(table, name, n_boot=n_boot, seed=seed)
         reason = degenerate_slice(frame)
         if reason:

@@ -4,7 +4,9 @@ from __future__ import annotations
 import pandas as pd
 from ..analysis.error_tree import error_tree
 from ..analysis.outcomes import OUTCOMES, outcomes
-from ..analysis.slices import CELL_SEPARATOR, SLICES, examples, slice_grid, slice_pair, slice_table, slice_values
+from ..analysis.causes import with_causes
+from ..analysis.slices import (CELL_SEPARATOR, applicable_slices, examples, slice_grid, slice_pair, slice_table,
+                               slice_values)
 from ..core.stats import MIN_INTERVAL_COUNT, N_BOOT
 from ..views.display import example_html, probe_pair_html
 from ..views.figures import render_png
@@ -37,16 +39,21 @@ class ErrorExplorer:
     both (count and share of errors per cell; click a cell to page through it); an error-tree leaf
     (:func:`xdanalysis.analysis.error_tree.error_tree`) narrows the examples to its rule.
 
+    With ``causes`` (SQuAD2-CR's, :func:`~xdanalysis.core.unanswerable.load_unanswerable_causes` or its
+    file) the slice ``"unanswerable cause"`` is there, and picked first.
+
     Example::
 
         ErrorExplorer(run)          # in a notebook cell: displays itself
+        ErrorExplorer(run, causes="../shared/data/squad2-cr/causes-dev.tsv")
     """
 
-    def __init__(self, run, n_boot: int = N_BOOT, seed: int = 0):
+    def __init__(self, run, n_boot: int = N_BOOT, seed: int = 0, *, causes=None):
         import ipywidgets as w
 
         self.run = run
-        self.table = outcomes(run.table) if "outcome" not in run.table.columns else run.table
+        table = run.table if causes is None else with_causes(run, causes)  # causes: a slice to filter by
+        self.table = outcomes(table) if "outcome" not in table.columns else table
         self.n_boot, self.seed = n_boot, seed
         self._buckets: dict[str, pd.Series] = {}
         self._labels: dict[str, pd.Series] = {}
@@ -60,8 +67,10 @@ class ErrorExplorer:
         self._grid_boxes: dict[tuple, object] = {}
         self._pairs: dict[tuple, pd.Series] = {}
         self.cell: tuple | None = None  # (bucket of the slice, bucket of the second slice) clicked in the grid
-        self.slice = w.Dropdown(options=list(SLICES), value="question type", description="slice")
-        self.second = w.Dropdown(options=["(none)"] + list(SLICES), value="(none)", description="× slice")
+        names = applicable_slices(self.table)
+        self.slice = w.Dropdown(options=names, value="unanswerable cause" if causes is not None else "question type",
+                                description="slice")
+        self.second = w.Dropdown(options=["(none)"] + names, value="(none)", description="× slice")
         self.tree, self.leaf = self._leaf_dropdown()
         self.grid = w.VBox()
         self.bucket = w.Dropdown(options=["(all)"], value="(all)", description="bucket")
@@ -79,7 +88,7 @@ class ErrorExplorer:
         self.outcome.observe(lambda _: self._on_filter(), names="value")
         self.previous_button.on_click(lambda _: self.show(self.position - 1))
         self.next_button.on_click(lambda _: self.show(self.position + 1))
-        for name in SLICES:  # bucket and score every slice once, up front: updates only filter and draw
+        for name in names:  # bucket and score every slice once, up front: updates only filter and draw
             self.bucket_labels(name)
             self.slice_frame(name)
         everything = pd.Series(pd.Categorical(["all"] * len(self.table)), index=self.table.index, name="all")
@@ -100,7 +109,7 @@ class ErrorExplorer:
         import ipywidgets as w
 
         try:
-            tree = error_tree(self.run, seed=self.seed)
+            tree = error_tree(self.run if "cause" not in self.table.columns else self.table, seed=self.seed)
             leaves, first = tree.leaves, "(every question)"
         except ValueError as error:  # e.g. one context: nothing to cross-fit on
             tree, leaves, first = None, pd.DataFrame(columns=["leaf"]), f"(no error tree: {error})"

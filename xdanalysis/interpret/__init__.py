@@ -25,15 +25,16 @@ from .attribution_stats import (
 )
 from .layers import LayerLens, TunedLens, fit_tuned_lens, layer_lens
 from .patching import patch_abstention, patching_summary
+from .plausibility import PLAUSIBILITY_METHODS, explain_rationales
 from .reader import Reader
 from .representations import CKAMap, LayerRanking, cka_map, rank_layer_subsets, rank_layers_from_evidence
 from .soft_targets import attention_similarity, slice_kl, soft_target_kl, soft_targets
 
 # The names a user calls, listed by hand: plumbing stays importable from its own module.
-__all__ = ['Attention', 'Attribution', 'Attributor', 'CKAMap', 'ContextAttribution', 'GradientXInput',
-           'IntegratedGradients', 'LayerLens', 'LayerRanking', 'Reader', 'TunedLens',
+__all__ = ['PLAUSIBILITY_METHODS', 'Attention', 'Attribution', 'Attributor', 'CKAMap', 'ContextAttribution',
+           'GradientXInput', 'IntegratedGradients', 'LayerLens', 'LayerRanking', 'Reader', 'TunedLens',
            'attention_attribution_correlation', 'attention_similarity', 'attribution_statistics', 'cka_map',
-           'cls_by_layer', 'deletion_area', 'fit_tuned_lens', 'get_attention', 'head_statistics',
-           'head_statistics_of', 'layer_lens', 'patch_abstention', 'patching_summary', 'question_to_context',
-           'rank_layer_subsets', 'rank_layers_from_evidence', 'slice_kl', 'soft_target_kl', 'soft_targets',
-           'summarize_attribution_statistics', 'summarize_head_statistics', 'to_words']
+           'cls_by_layer', 'deletion_area', 'explain_rationales', 'fit_tuned_lens', 'get_attention',
+           'head_statistics', 'head_statistics_of', 'layer_lens', 'patch_abstention', 'patching_summary',
+           'question_to_context', 'rank_layer_subsets', 'rank_layers_from_evidence', 'slice_kl', 'soft_target_kl',
+           'soft_targets', 'summarize_attribution_statistics', 'summarize_head_statistics', 'to_words']

@@ -22,7 +22,7 @@ __all__ = ['ProbeRuns', 'load_probes', 'run_probes']
 
 def run_probes(model, data, out, *, probes="all", seed: int = 0, selection: Selection = Selection(),
                windowing: WindowSettings = WindowSettings(), decoding: DecodingSettings = DecodingSettings(),
-               execution: Execution = Execution(), overwrite: bool = False) -> "ProbeRuns":
+               execution: Execution = Execution(), rationales=None, overwrite: bool = False) -> "ProbeRuns":
     """Run ``model`` on the original questions (``data`` and its ``selection``) and on every probe's
     rewrite (drawn with ``seed``); write ``out/``:
 
@@ -30,6 +30,9 @@ def run_probes(model, data, out, *, probes="all", seed: int = 0, selection: Sele
       format) and ``<probe>/run/``, each a normal run (cached and resumable);
     - ``probes.parquet``  :func:`probe_results`; ``probes.json``  the settings and, per probe,
       how many source questions it took and how many it skipped, by reason.
+
+    ``rationales`` (SQuAD2-CR's, :func:`~xdanalysis.core.unanswerable.load_rationales`' table or its file)
+    let ``delete_rationale`` and ``delete_random_words`` run (and ``"all"`` holds them).
 
     The model is loaded once, and only if some run is not finished; ``windowing``, ``decoding`` and
     ``execution`` go to every run. Results of probes run earlier into ``out`` on the same original run
@@ -47,7 +50,11 @@ def run_probes(model, data, out, *, probes="all", seed: int = 0, selection: Sele
     from ..runs.run import predict_run
     from ..runs.store import run_identity
 
-    names = probe_names(probes)
+    if isinstance(rationales, (str, Path)):
+        from ..core.unanswerable import load_rationales
+
+        rationales = load_rationales(rationales)
+    names = probe_names(probes, rationales=rationales is not None)
     out = Path(out).expanduser()
     _refuse_foreign(out)
     _refuse_other_seed(out, seed, overwrite=overwrite)
@@ -69,7 +76,7 @@ def run_probes(model, data, out, *, probes="all", seed: int = 0, selection: Sele
 
     out.mkdir(parents=True, exist_ok=True)
     original = predict(table, out / "original", "original")
-    probed, record = _probed(table, names, seed, out, predict)
+    probed, record = _probed(table, names, seed, out, predict, rationales)
     settings = original.info["settings"]
     identity = {**run_identity(settings), "seed": seed}
     results, record = _with_earlier(out, probe_results(original, probed), record, identity)
@@ -80,16 +87,16 @@ def run_probes(model, data, out, *, probes="all", seed: int = 0, selection: Sele
     return ProbeRuns(out, results, info)
 
 
-def _probed(table: pd.DataFrame, names: list, seed: int, out: Path, predict) -> tuple[dict, dict]:
+def _probed(table: pd.DataFrame, names: list, seed: int, out: Path, predict, rationales) -> tuple[dict, dict]:
     """Each probe's rewritten questions (``out/<probe>/questions.json``) and their run, and per probe how
     many source questions it took and skipped, by reason."""
     from ..core.data import write_squad
 
     probed, record = {}, {}
     for name in names:
-        rewritten = apply_probe(table, name, seed=seed)
+        rewritten = apply_probe(table, name, seed=seed, rationales=rationales)
         record[name] = {"source_questions": len(table), "probed": len(rewritten),
-                        "skipped": probe_skips(table, name, seed=seed)}
+                        "skipped": probe_skips(table, name, seed=seed, rationales=rationales)}
         if rewritten.empty:
             continue
         questions = write_squad(rewritten, out / name / "questions.json")

@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ['ABSTAINING_WITHIN', 'ANSWERS_FEW', 'CLEARLY', 'ONE_SITE', 'SAME_WITHIN', 'Finding', 'as_markdown', 'cka_finding',
-           'collapse_finding', 'concentration_finding', 'cure_finding', 'gradient_scale_finding', 'head_to_head_finding',
-           'deletion_finding', 'difference_words', 'gold_finding', 'lens_finding', 'patching_finding', 'position_or_order_finding',
-           'ranking_finding', 'selective_finding', 'swap_finding', 'threshold_gain_finding', 'tree_finding']
+__all__ = ['ABSTAINING_WITHIN', 'ANSWERS_FEW', 'CLEARLY', 'ONE_SITE', 'SAME_WITHIN', 'Finding', 'as_markdown',
+           'cause_finding', 'cka_finding', 'collapse_finding', 'concentration_finding', 'cure_finding',
+           'deletion_finding', 'difference_words', 'flips_finding', 'gold_finding', 'gradient_scale_finding',
+           'head_to_head_finding', 'lens_finding', 'patching_finding', 'plausibility_finding',
+           'position_or_order_finding', 'ranking_finding', 'selective_finding', 'swap_finding',
+           'threshold_gain_finding', 'tree_finding']
 
 
 # Two consistency rates (%) closer than this are "about the same" (probes on a few dozen questions each).
@@ -401,3 +403,62 @@ def gradient_scale_finding(scale: pd.DataFrame) -> Finding:
                    + f" without the factor, {said} (1/T² alone: {predicted:.0f}×); with T² it changes "
                    f"{with_t2:.1f}×. T² makes up for the 1/T² scaling, not for the flatter targets themselves.")
 
+
+
+# Why unanswerable (notebook 10) ------------------------------------------------------------------------
+
+def cause_finding(summary: pd.DataFrame) -> Finding | None:
+    """Which annotated cause the model falls for most (lowest correct abstention) against the one it
+    falls for least, and whether their Wilson intervals keep them apart (``cause_summary`` rows; the
+    ``"not annotated"`` row is left out)."""
+    rows = summary[summary["cause"] != "not annotated"].sort_values("correct abstention (%)", kind="stable")
+    if len(rows) < 2:
+        return None
+    worst, best = rows.iloc[0], rows.iloc[-1]
+    apart = worst["high (%)"] < best["low (%)"]
+    facts = {"worst": worst["cause"], "best": best["cause"], "apart": bool(apart)}
+
+    def said(row):
+        return (f"{row['correct abstention (%)']:.0f}% [{row['low (%)']:.0f}, {row['high (%)']:.0f}] "
+                f"({row['false answers']} of {row['questions']} answered)")
+    verdict = ("the two intervals do not overlap" if apart else
+               "their intervals overlap: no cause stands apart from another on these questions")
+    return Finding(facts, f"It falls most for **{worst['cause']}** questions: correct abstention {said(worst)}, "
+                          f"against {said(best)} for **{best['cause']}**; {verdict}.")
+
+
+def plausibility_finding(compared: pd.DataFrame, *, measure: str = "auprc") -> Finding | None:
+    """Each explanation method against random word scores on the same questions (``against_random`` rows):
+    the paired difference with its interval, and whether it points where humans point more than chance."""
+    if compared.empty:
+        return None
+    parts, facts = [], {}
+    for row in compared.to_dict("records"):
+        difference, low, high = row["difference (points)"], row["low"], row["high"]
+        words = difference_words(difference, low, high, better="above random", worse="below random")
+        facts[row["method"]] = words
+        parts.append(f"{row['method']} {row[f'{measure} (%)']:.1f}% vs random {row['random (%)']:.1f}% "
+                     f"({difference:+.1f} [{low:+.1f}, {high:+.1f}], n={row['questions']}): {words}")
+    name = {"auprc": "AUPRC", "token_f1": "token F1", "iou_f1": "IOU F1"}.get(measure, measure)
+    return Finding(facts, f"Against the human rationales ({name}, paired on the same questions): " + "; ".join(parts)
+                   + ".")
+
+
+def flips_finding(flips: pd.DataFrame) -> Finding | None:
+    """The rationale-deletion probe over every rewritten question (``deletion_flips``' ``"all"`` row): how
+    often deleting the marked words, and as many random words, turned an abstention into an answer."""
+    if "all" not in set(flips["cause"]):
+        return None
+    row = flips.set_index("cause").loc["all"]
+    if not row["abstained before"]:
+        return Finding({"verdict": "nothing to flip"}, "The model abstained on none of the questions the deletion "
+                                                       "probe rewrote: there was no abstention to turn into an answer.")
+    words = difference_words(row["difference (points)"], row["difference low"], row["difference high"],
+                             better="the marked words move it more than random words do",
+                             worse="random words move it more than the marked words do")
+    return Finding({"verdict": words},
+                   f"Of {int(row['abstained before'])} abstentions, deleting the words humans marked turned "
+                   f"{int(row['rationale deleted: answers'])} ({row['rationale deleted (%)']:.1f}%) into answers, "
+                   f"deleting as many random words {int(row['random words deleted: answers'])} "
+                   f"({row['random words deleted (%)']:.1f}%): {row['difference (points)']:+.1f} points "
+                   f"[{row['difference low']:+.1f}, {row['difference high']:+.1f}], {words}.")
