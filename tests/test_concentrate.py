@@ -52,7 +52,7 @@ def test_the_tree_finds_a_planted_rule_and_it_holds_on_the_other_half():
     top = leaves.iloc[0]
     assert "question type why" in top["rule"] and "context tokens > 2" in top["rule"]  # the threshold near 250
     assert top["error_rate"] == 100 and top["held_out_error_rate"] == 100 and top["verdict"] == "held"
-    assert top["share_of_errors"] == pytest.approx(100 * top["errors"] / (tree.table["outcome"] != "correct")
+    assert top["share of errors (%)"] == pytest.approx(100 * top["errors"] / (tree.table["outcome"] != "correct")
                                                    .mul(tree.table["outcome"] != "correct_abstention").sum())
     assert leaves["errors"].sum() == tree.table["outcome"].isin(ERROR_OUTCOMES).sum()
     examples = tree.examples(top["leaf"])
@@ -100,7 +100,8 @@ def test_intersections_match_a_pandas_groupby():
     assert grid.loc[grid["count"] < MIN_INTERVAL_COUNT, "F1_low"].isna().all()  # small cells: greyed, not hidden
     errors = table["outcome"].isin(ERROR_OUTCOMES)
     shown = grid[grid["count"] > 0]
-    assert shown["share_of_errors"].sum() == pytest.approx(errors[a.notna() & b.notna()].sum() / errors.sum())
+    assert shown["share of errors (%)"].sum() == pytest.approx(100 * errors[a.notna() & b.notna()].sum()
+                                                               / errors.sum())
     with pytest.raises(ValueError, match="two different slices"):
         slice_grid(table, "question type", "question type")
 
@@ -110,12 +111,13 @@ def test_each_bucket_says_its_share_of_errors_beside_its_share_of_questions():
     frame = slice_table(table, "question type", n_boot=50).set_index("bucket")
     errors = table["outcome"].isin(ERROR_OUTCOMES)
     for bucket, part in table.groupby(slice_values(table, "question type").astype(object)):
-        assert frame.loc[bucket, "share_of_errors"] == pytest.approx(part["outcome"].isin(ERROR_OUTCOMES).sum()
-                                                                     / errors.sum())
+        assert frame.loc[bucket, "share of errors (%)"] == pytest.approx(
+            100 * part["outcome"].isin(ERROR_OUTCOMES).sum() / errors.sum())
         false = (table["outcome"] == "false_answer").sum()
-        assert frame.loc[bucket, "share_of_false_answer"] == pytest.approx(
-            (part["outcome"] == "false_answer").sum() / false)
-    assert frame["share_of_errors"].sum() == pytest.approx(1.0)
+        assert frame.loc[bucket, "share of false_answer (%)"] == pytest.approx(
+            100 * (part["outcome"] == "false_answer").sum() / false)
+        assert frame.loc[bucket, "share (%)"] == pytest.approx(100 * len(part) / len(table))
+    assert frame["share of errors (%)"].sum() == pytest.approx(100.0)  # every rate in percent, named so
 
 
 def test_gold_agreement_by_hand():

@@ -107,7 +107,7 @@ def test_slice_table_numbers():
     assert frame.loc["when", "HasAns_count"] == 2 and frame.loc["when", "NoAns_count"] == 0
     assert frame.loc["who", "count"] == 2 and frame.loc["who", "false_answer"] == 1 and frame.loc["who", "plausible_trap"] == 1
     assert frame["count"].sum() == len(table)
-    assert frame["share"].sum() == pytest.approx(1.0)
+    assert frame["share (%)"].sum() == pytest.approx(100.0)
     for bucket, part in table.groupby(table["question"].map(question_type)):
         assert frame.loc[bucket, "F1"] == pytest.approx(100 * part["f1"].mean())
         assert np.isnan(frame.loc[bucket, "F1_low"])  # 1 or 2 questions: a mean, no interval

@@ -189,8 +189,8 @@ def test_slice_grid_paints_each_cell_with_its_value_and_count():
 
     grid = pd.DataFrame({"type": ["what", "what", "who", "who"], "length": ["short", "long"] * 2,
                          "count": [30, 12, 0, 4], "F1": [60.0, 40.0, np.nan, 10.0],
-                         "F1_low": [50.0, 20.0, np.nan, np.nan], "share": [0.65, 0.26, 0.0, 0.09],
-                         "share_of_errors": [0.5, 0.3, 0.0, 0.2], "EM": [50.0, 30.0, np.nan, 0.0]})
+                         "F1_low": [50.0, 20.0, np.nan, np.nan], "share (%)": [65.0, 26.0, 0.0, 9.0],
+                         "share of errors (%)": [50.0, 30.0, 0.0, 20.0], "EM": [50.0, 30.0, np.nan, 0.0]})
     ax = plot_slice_grid(grid)
     painted = np.ma.filled(ax.get_images()[0].get_array(), np.nan)
     assert painted[0].tolist() == [60.0, 40.0] and np.isnan(painted[1, 0]) and painted[1, 1] == 10.0
@@ -204,7 +204,7 @@ def test_error_tree_draws_each_leaf_rate_interval_and_held_out_rate():
 
     from xdanalysis.views.concentrate import plot_error_tree
 
-    leaves = pd.DataFrame({"rule": ["a ≤ 1", "a > 1"], "count": [40, 60], "share_of_errors": [70.0, 30.0],
+    leaves = pd.DataFrame({"rule": ["a ≤ 1", "a > 1"], "count": [40, 60], "share of errors (%)": [70.0, 30.0],
                            "error_rate": [80.0, 20.0], "low": [70.0, 10.0], "high": [90.0, 30.0],
                            "held_out_error_rate": [75.0, 25.0], "held_out_low": [60.0, 15.0],
                            "held_out_high": [85.0, 35.0], "verdict": ["held", "did not hold"]})

@@ -257,6 +257,7 @@ def test_cause_summary_counts_by_hand_with_wilson_intervals():
     assert (negation["low (%)"], negation["high (%)"]) == pytest.approx((100 * low, 100 * high))
     assert negation["margin median"] == pytest.approx((2.0 - 1.0) / 2)  # null odds 2.0 and -1.0
     assert summary.loc[NOT_ANNOTATED, "questions"] == 1 and "number swap" not in summary.index
+    assert math.isnan(negation["plausible traps"])  # no plausible answers in the data: no count, not 0
 
 
 def test_a_run_over_other_ids_joins_nothing_and_says_why():

@@ -75,7 +75,8 @@ def cause_summary(data, *, threshold: float | None = None, level: float = 0.95) 
     """Per cause of unanswerability (a table made by :func:`with_causes`, or a run given with it): how many
     questions, how many the model correctly abstained on and the rate (%) with its Wilson interval, how
     many it answered anyway (false answers, and of those the plausible-answer traps), and the null-odds
-    margin (null odds − ``threshold``, default the run's own: above 0 it abstains) at its quartiles.
+    margin (null odds − ``threshold``, default the run's own: above 0 it abstains) at its quartiles. Plausible
+    traps are NaN when the data holds no plausible answers (e.g. the complete dev set rebuilt without them).
     Causes without a question are left out; ``"not annotated"`` is a row when some are.
 
     Example::
@@ -84,6 +85,7 @@ def cause_summary(data, *, threshold: float | None = None, level: float = 0.95) 
     """
     table = _caused(data)
     threshold = run_threshold(data) if threshold is None else threshold
+    has_plausible = bool(table["plausible_texts"].map(len).gt(0).any()) if "plausible_texts" in table else False
     rows = []
     for cause in CAUSE_ORDER:
         part = table[table["cause"] == cause]
@@ -96,7 +98,7 @@ def cause_summary(data, *, threshold: float | None = None, level: float = 0.95) 
         rows.append({"cause": cause, "questions": len(part), "correct abstentions": right,
                      "correct abstention (%)": 100 * right / len(part), "low (%)": 100 * low, "high (%)": 100 * high,
                      "false answers": int((part["outcome"] == "false_answer").sum()),
-                     "plausible traps": int(part["plausible_trap"].sum()),
+                     "plausible traps": int(part["plausible_trap"].sum()) if has_plausible else np.nan,
                      "margin q1": q1, "margin median": median, "margin q3": q3})
     return pd.DataFrame(rows, columns=["cause", "questions", "correct abstentions", "correct abstention (%)",
                                        "low (%)", "high (%)", "false answers", "plausible traps", "margin q1",

@@ -149,7 +149,7 @@ class ErrorTree:
     """The result of :func:`error_tree`. ``leaves``: one row per leaf (``rule``, ``count`` over all
     questions, the error rate on the half it was found on with its interval (``error_rate``,
     ``low``, ``high``), ``held_out_error_rate`` on the other half with its interval, ``errors`` and
-    ``share_of_errors`` over all questions, and ``verdict``: whether the rule held out of sample).
+    ``share of errors (%)`` over all questions, and ``verdict``: whether the rule held out of sample).
     ``leaf_of``: each question's leaf (by ``id``); ``base_rate``: the run's error rate (%)."""
 
     target: str
@@ -207,7 +207,7 @@ def error_tree(data, *, side: str = "all", target: str = "error", max_depth: int
     Example::
 
         tree = error_tree(load_run("runs/demo"))
-        tree.leaves[["rule", "count", "error_rate", "held_out_error_rate", "share_of_errors", "verdict"]]
+        tree.leaves[["rule", "count", "error_rate", "held_out_error_rate", "share of errors (%)", "verdict"]]
         tree.examples(tree.leaves["leaf"].iloc[0])
     """
     from sklearn.tree import DecisionTreeClassifier
@@ -240,7 +240,7 @@ def error_tree(data, *, side: str = "all", target: str = "error", max_depth: int
                      "held_out_count": int((here & ~fit).sum()), "error_rate": rate, "low": low, "high": high,
                      "held_out_error_rate": held, "held_out_low": held_low, "held_out_high": held_high,
                      "errors": int(wrong[here].sum()),
-                     "share_of_errors": 100 * wrong[here].sum() / wrong.sum() if wrong.any() else np.nan})
+                     "share of errors (%)": 100 * wrong[here].sum() / wrong.sum() if wrong.any() else np.nan})
     leaves = pd.DataFrame(rows).sort_values("error_rate", ascending=False, kind="stable").reset_index(drop=True)
     fit_base, held_base = 100 * wrong[fit].mean(), 100 * wrong[~fit].mean()
     if len(leaves) == 1:  # no split: no rule was found, so none can hold or fail out of sample

@@ -177,10 +177,10 @@ def slice_values(table: pd.DataFrame, by, edges=None, quantiles: int | None = No
     return pd.cut(numeric, cuts, right=True, include_lowest=True, labels=bucket_labels(cuts))
 
 
-SLICE_COLUMNS = (["slice", "bucket", "count", "share", "EM", "EM_low", "EM_high", "F1", "F1_low", "F1_high"]
+SLICE_COLUMNS = (["slice", "bucket", "count", "share (%)", "EM", "EM_low", "EM_high", "F1", "F1_low", "F1_high"]
                  + [f"{p}_{c}" for p in ("HasAns", "NoAns") for c in ("count", "EM", "F1", "F1_low", "F1_high")]
-                 + OUTCOMES + ["plausible_trap", "errors", "share_of_errors"]
-                 + [f"share_of_{o}" for o in ERROR_OUTCOMES])
+                 + OUTCOMES + ["plausible_trap", "errors", "share of errors (%)"]
+                 + [f"share of {o} (%)" for o in ERROR_OUTCOMES])
 
 
 def _interval(values: np.ndarray, *, n_boot: int, seed: int, level: float) -> tuple[float, float]:
@@ -192,18 +192,18 @@ def _interval(values: np.ndarray, *, n_boot: int, seed: int, level: float) -> tu
 
 
 def _error_shares(row: dict, totals: pd.Series) -> dict:
-    """A bucket's share of all the run's errors, and of each error outcome (NaN when there is none)."""
+    """A bucket's share (%) of all the run's errors, and of each error outcome (NaN when there is none)."""
     errors = sum(int(totals.get(o, 0)) for o in ERROR_OUTCOMES)
-    shares = {"share_of_errors": row["errors"] / errors if errors else np.nan}
+    shares = {"share of errors (%)": 100 * row["errors"] / errors if errors else np.nan}
     for o in ERROR_OUTCOMES:
-        shares[f"share_of_{o}"] = row[o] / totals[o] if totals.get(o, 0) else np.nan
+        shares[f"share of {o} (%)"] = 100 * row[o] / totals[o] if totals.get(o, 0) else np.nan
     return shares
 
 
 def _bucket_row(part: np.ndarray, columns: dict, total: int, *, n_boot: int, seed: int, level: float) -> dict:
     """One row of :func:`slice_table`: the questions at positions ``part`` of the table's ``columns``."""
     has = columns["has"]
-    row = {"count": len(part), "share": len(part) / total if total else np.nan}
+    row = {"count": len(part), "share (%)": 100 * len(part) / total if total else np.nan}
     for prefix, piece in (("", part), ("HasAns_", part[has[part]]), ("NoAns_", part[~has[part]])):
         if prefix:
             row[f"{prefix}count"] = len(piece)
@@ -223,10 +223,10 @@ def _bucket_row(part: np.ndarray, columns: dict, total: int, *, n_boot: int, see
 
 def slice_table(data, by, *, edges=None, quantiles: int | None = None, n_boot: int = N_BOOT,
                 seed: int = 0, level: float = 0.95) -> pd.DataFrame:
-    """Per bucket: count, share, EM and F1 (in %) with bootstrap intervals, outcome mix, and the
-    same split answerable (HasAns) vs unanswerable (NoAns), and the bucket's share of all the run's
-    errors and of each error outcome (``share_of_errors``, ``share_of_false_answer``...: a bucket is
-    worth a look when these differ from its ``share`` of questions). A bucket (or side) of fewer than
+    """Per bucket: count, share of questions (%), EM and F1 (in %) with bootstrap intervals, outcome mix,
+    and the same split answerable (HasAns) vs unanswerable (NoAns), and the bucket's share (%) of all the
+    run's errors and of each error outcome (``share of errors (%)``, ``share of false_answer (%)``...: a
+    bucket is worth a look when these differ from its ``share (%)`` of questions). A bucket (or side) of fewer than
     ``MIN_INTERVAL_COUNT`` questions has no interval (NaN): its mean is shown with its n only.
 
     ``by``: a name in ``SLICES``, a :class:`Slice`, a column, or a Series of buckets (its name
@@ -310,7 +310,7 @@ def slice_grid(data, rows, columns, *, n_boot: int = N_BOOT, seed: int = 0,
     Example::
 
         grid = slice_grid(outcomes(run.table), "question type", "context length")
-        grid.sort_values("share_of_errors", ascending=False).head(3)   # where the errors are
+        grid.sort_values("share of errors (%)", ascending=False).head(3)   # where the errors are
     """
     table = table_of(data)
     if "outcome" not in table.columns:

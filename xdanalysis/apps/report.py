@@ -65,7 +65,7 @@ def _slice_display(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     intervals inside the cells, and the outcome mix, counts and rates named plainly."""
     scores = pd.DataFrame({
         "questions": frame["count"],
-        "share (%)": 100 * frame["share"],
+        "share (%)": frame["share (%)"],
         "EM % [95% CI]": [_with_ci(*v) for v in zip(frame["EM"], frame["EM_low"], frame["EM_high"])],
         "F1 % [95% CI]": [_with_ci(*v) for v in zip(frame["F1"], frame["F1_low"], frame["F1_high"])],
         "answerable: n": frame["HasAns_count"],
@@ -290,10 +290,10 @@ def _concentration_section(run, table, n_boot: int, seed: int) -> list:
         except ValueError as error:
             body.append(f"<h3>{side.capitalize()} questions</h3><p>No error tree: {html.escape(str(error))}.</p>")
             continue
-        leaves = tree.leaves[["rule", "count", "error_rate", "low", "high", "held_out_error_rate", "share_of_errors",
+        leaves = tree.leaves[["rule", "count", "error_rate", "low", "high", "held_out_error_rate", "share of errors (%)",
                               "verdict"]].rename(columns={
             "count": "questions", "error_rate": "error rate where found (%)", "low": "95% CI low", "high": "95% CI high",
-            "held_out_error_rate": "error rate held out (%)", "share_of_errors": "share of errors (%)"})
+            "held_out_error_rate": "error rate held out (%)"})
         body.append(f"<h3>{side.capitalize()} questions</h3><p>{html.escape(str(tree_finding(tree)))}</p>")
         body.append(_wide(_table(leaves.set_index("rule"), 1)))
         body.append(_png(lambda f, tree=tree: plot_error_tree(tree, ax=f.add_subplot()), (11, 0.75 * len(leaves) + 1.6)))

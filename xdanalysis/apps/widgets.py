@@ -183,11 +183,11 @@ class ErrorExplorer:
         import ipywidgets as w
 
         count = int(cell["count"])
-        errors = 0.0 if pd.isna(cell["share_of_errors"]) else 100 * cell["share_of_errors"]
-        ratio = errors / (100 * cell["share"]) if count else 0.0
+        errors = 0.0 if pd.isna(cell["share of errors (%)"]) else cell["share of errors (%)"]
+        ratio = errors / cell["share (%)"] if count else 0.0
         button = w.Button(description=f"{count} · {errors:.0f}%" if count else "–", disabled=not count,
                           tooltip=f"{a} × {b}: {count} questions, {errors:.1f}% of errors, "
-                                  f"{100 * cell['share']:.1f}% of questions",
+                                  f"{cell['share (%)']:.1f}% of questions",
                           layout=w.Layout(width="auto"))
         button.style.button_color = "#f4a582" if ratio > 1.5 else "#fddbc7" if ratio > 1.1 else "#f7f7f7"
         if count < MIN_INTERVAL_COUNT:
@@ -254,7 +254,7 @@ class ErrorExplorer:
         if self.leaf.value != EVERY:
             r = self.tree.leaves.set_index("leaf").loc[self.leaf.value]
             leaf = (f"<br>tree leaf: <i>{r['rule']}</i> · {r['count']} questions, {r['error_rate']:.1f}% errors where "
-                    f"found, {r['held_out_error_rate']:.1f}% held out ({r['verdict']}), {r['share_of_errors']:.1f}% "
+                    f"found, {r['held_out_error_rate']:.1f}% held out ({r['verdict']}), {r['share of errors (%)']:.1f}% "
                     "of all errors")
         note = ""
         if self.second.value == self.slice.value:
@@ -268,7 +268,7 @@ class ErrorExplorer:
             f"EM {pct(row['EM'])} / F1 {pct(row['F1'])} ({interval}) · "
             f"answerable {int(row['HasAns_count'])}: F1 {pct(row['HasAns_F1'])} · "
             f"unanswerable {int(row['NoAns_count'])}: F1 {pct(row['NoAns_F1'])} · "
-            f"{pct(100 * row['share_of_errors'])}% of all errors, {pct(100 * row['share'])}% of questions{leaf}{note}")
+            f"{pct(row['share of errors (%)'])}% of all errors, {pct(row['share (%)'])}% of questions{leaf}{note}")
 
     @property
     def current_id(self) -> str | None:

@@ -42,7 +42,7 @@ def plot_error_tree(tree, *, ax=None) -> Axes:
                 markersize=5, capsize=2, label="on the held-out half")
     ax.axvline(tree.base_rate, color="black", linestyle="--", linewidth=1, label=f"run's rate {tree.base_rate:.1f}%")
     labels = [f"{textwrap.fill(rule, 60)}\nn={n} · {share:.1f}% of errors" for rule, n, share in
-              zip(leaves["rule"], leaves["count"], leaves["share_of_errors"])]
+              zip(leaves["rule"], leaves["count"], leaves["share of errors (%)"])]
     ax.set_yticks(y, labels, fontsize=8)
     ax.set_xlim(0, 105)
     ax.set_xlabel(f"{tree.target.replace('_', ' ')} rate (%): bar on the half the rule was found on, "
@@ -56,25 +56,28 @@ def plot_error_tree(tree, *, ax=None) -> Axes:
     return ax
 
 
+ERRORS = "share of errors (%)"  # the grid's column a heatmap of where the errors are reads
+
+
 def plot_slice_grid(grid: pd.DataFrame, *, ax=None, value: str = "F1") -> Axes:
     """A two-slice grid (:func:`xdanalysis.analysis.slices.slice_grid`) as a heatmap of ``value``
-    (``"F1"``, ``"EM"`` or ``"share_of_errors"``), each cell with its count; cells under the
+    (``"F1"``, ``"EM"`` or ``"share of errors (%)"``), each cell with its count; cells under the
     minimum for an interval are hatched, empty ones blank. The share of errors is shown beside the
     cell's share of questions: a cell matters when the first is larger."""
     import matplotlib.pyplot as plt
 
-    check_choice("value", value, ["F1", "EM", "share_of_errors"])
+    check_choice("value", value, ["F1", "EM", ERRORS])
     rows, columns = grid.columns[:2]  # the cell's two buckets, named after the slices
     order_rows, order_columns = list(dict.fromkeys(grid[rows])), list(dict.fromkeys(grid[columns]))
     values = grid.pivot(index=rows, columns=columns, values=value).loc[order_rows, order_columns]
     counts = grid.pivot(index=rows, columns=columns, values="count").loc[order_rows, order_columns]
     small = grid.pivot(index=rows, columns=columns, values="F1_low").loc[order_rows, order_columns].isna()
-    shares = grid.pivot(index=rows, columns=columns, values="share").loc[order_rows, order_columns]
-    shown = values.to_numpy(dtype=float) * (100 if value == "share_of_errors" else 1)
+    shares = grid.pivot(index=rows, columns=columns, values="share (%)").loc[order_rows, order_columns]
+    shown = values.to_numpy(dtype=float)
     if ax is None:
         _, ax = plt.subplots(figsize=(1.1 * len(order_columns) + 3, 0.45 * len(order_rows) + 1.8))
-    image = ax.imshow(np.where(counts.to_numpy() > 0, shown, np.nan), cmap="Reds" if value == "share_of_errors"
-                      else "RdYlGn", vmin=0, vmax=np.nanmax(shown) if value == "share_of_errors" else 100,
+    image = ax.imshow(np.where(counts.to_numpy() > 0, shown, np.nan), cmap="Reds" if value == ERRORS
+                      else "RdYlGn", vmin=0, vmax=np.nanmax(shown) if value == ERRORS else 100,
                       aspect="auto")
     for (i, j), n in np.ndenumerate(counts.to_numpy()):
         if n == 0:
@@ -82,15 +85,15 @@ def plot_slice_grid(grid: pd.DataFrame, *, ax=None, value: str = "F1") -> Axes:
         if small.to_numpy()[i, j]:
             ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor="#999999",
                                        linewidth=0))
-        dark = value == "share_of_errors" and shown[i, j] > 0.6 * np.nanmax(shown)
-        extra = f"\nof {100 * shares.to_numpy()[i, j]:.0f}% of q." if value == "share_of_errors" else ""
+        dark = value == ERRORS and shown[i, j] > 0.6 * np.nanmax(shown)
+        extra = f"\nof {shares.to_numpy()[i, j]:.0f}% of q." if value == ERRORS else ""
         ax.text(j, i, f"{shown[i, j]:.0f}{extra}\nn={int(n)}", ha="center", va="center", fontsize=7,
                 color="#555555" if small.to_numpy()[i, j] else "white" if dark else "black")
     ax.set_xticks(range(len(order_columns)), order_columns, rotation=30, ha="right", fontsize=8)
     ax.set_yticks(range(len(order_rows)), order_rows, fontsize=8)
     ax.set_xlabel(columns)
     ax.set_ylabel(rows)
-    name = {"share_of_errors": "share of all errors (%)"}.get(value, f"{value} (%)")
+    name = {ERRORS: "share of all errors (%)"}.get(value, f"{value} (%)")
     ax.set_title(f"{name} by {rows} and {columns} (hatched: too few questions for an interval)", fontsize=10)
     ax.figure.colorbar(image, ax=ax, label=name, fraction=0.04)
     return ax

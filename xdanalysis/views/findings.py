@@ -175,9 +175,9 @@ def tree_finding(tree) -> Finding:
     leaves = tree.leaves
     held = leaves[leaves["verdict"] == "held"]
     worst = held.sort_values("held_out_error_rate", ascending=False).iloc[0] if len(held) else None
-    biggest = leaves.sort_values("share_of_errors", ascending=False).iloc[0]
+    biggest = leaves.sort_values("share of errors (%)", ascending=False).iloc[0]
     first = (f"The worst rule that held out of sample — *{worst['rule']}* — has {worst['held_out_error_rate']:.0f}% "
-             f"errors on the half it never saw ({worst['count']} questions, {worst['share_of_errors']:.0f}% of all "
+             f"errors on the half it never saw ({worst['count']} questions, {worst['share of errors (%)']:.0f}% of all "
              "errors)." if worst is not None else "No rule of the tree held out of sample: the errors do not "
              "concentrate along these features more than chance would make them.")
     where = {"all": "The run's", "answerable": "On the answerable questions, the", "unanswerable":
@@ -185,7 +185,7 @@ def tree_finding(tree) -> Finding:
     return Finding({"base_rate": tree.base_rate, "worst": None if worst is None else worst["rule"],
                     "biggest": biggest["rule"]},
                    f"{where} error rate is {tree.base_rate:.1f}%. {first} The leaf holding the most errors is "
-                   f"*{biggest['rule']}* ({biggest['share_of_errors']:.0f}% of them, verdict: {biggest['verdict']}).")
+                   f"*{biggest['rule']}* ({biggest['share of errors (%)']:.0f}% of them, verdict: {biggest['verdict']}).")
 
 
 def concentration_finding(cells: pd.DataFrame) -> Finding | None:

@@ -13,7 +13,7 @@ __all__ = ['COLUMN_NAMES', 'readable', 'threshold_audit_table']
 
 # The package's column names as a reader would say them; a name not here has its underscores spaced.
 COLUMN_NAMES = {
-    "count": "questions", "share": "share of questions", "n": "questions",
+    "count": "questions", "share (%)": "share of questions (%)", "n": "questions",
     "EM_low": "EM 95% CI low", "EM_high": "EM 95% CI high", "F1_low": "F1 95% CI low", "F1_high": "F1 95% CI high",
     "HasAns_count": "answerable questions", "HasAns_EM": "answerable EM", "HasAns_F1": "answerable F1",
     "HasAns_F1_low": "answerable F1 CI low", "HasAns_F1_high": "answerable F1 CI high",
