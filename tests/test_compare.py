@@ -225,9 +225,18 @@ def test_distillation_widgets(tiny_model_dir, tmp_path, squad_file):
 
     teacher = hand_run()
     student = rescored(teacher, {"c": "", "ca": "iron"})
-    explorer = TransitionExplorer(compare(teacher, student, n_boot=50))
-    explorer.outcome_a.value, explorer.outcome_b.value = "correct", "abstained"
+    comparison = compare(teacher, student, n_boot=50)
+    explorer = TransitionExplorer(comparison)
+    # it opens on a cell that changed, offers only cells with questions (with their counts), names columns by run
+    assert (explorer.outcome_a.value, explorer.outcome_b.value) == ("correct", "abstained")
     assert "<b>1</b> question(s)" in explorer.listing.value and "When was the Eiffel Tower finished?" in explorer.listing.value
+    assert "teacher null odds" in explorer.listing.value and "null_odds_a" not in explorer.listing.value
+    for label, outcome in explorer.outcome_b.options:
+        assert label == f"{outcome} ({int(comparison.transitions.loc['correct', outcome])})" and not label.endswith("(0)")
+    explorer.outcome_a.value = "correct_abstention"
+    assert [o for _, o in explorer.outcome_b.options] == [
+        o for o in comparison.transitions.columns if comparison.transitions.loc["correct_abstention", o] > 0]
+    assert "question(s): teacher correct_abstention" in explorer.listing.value
 
     models = {"teacher": load_qa_model(build_tiny_model(tmp_path / "t", layers=3, seed=2)),
               "student": load_qa_model(tiny_model_dir)}

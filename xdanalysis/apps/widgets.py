@@ -311,7 +311,9 @@ class _FollowsQuestions:
 
 class TransitionExplorer:
     """Pick a cell of the outcome transition matrix (outcome under A, outcome under B) and list
-    its questions, e.g. those the teacher answers correctly and the student abstains on."""
+    its questions, e.g. those the teacher answers correctly and the student abstains on. Each
+    dropdown offers only outcomes with questions behind them, each with its count; it opens on the
+    largest cell that changed."""
 
     def __init__(self, comparison, rows: int = 20):
         import ipywidgets as w
@@ -319,16 +321,29 @@ class TransitionExplorer:
         self.comparison = comparison
         self.rows = rows
         counts = comparison.transitions
-        present_a = [o for o in OUTCOMES if counts.loc[o].sum() > 0]
-        present_b = [o for o in OUTCOMES if counts[o].sum() > 0]
         a, b = comparison.labels
-        self.outcome_a = w.Dropdown(options=present_a, description=a)
-        self.outcome_b = w.Dropdown(options=present_b, description=b)
+        self.outcome_a = w.Dropdown(options=[(f"{o} ({int(counts.loc[o].sum())})", o) for o in OUTCOMES
+                                             if counts.loc[o].sum() > 0], description=a)
+        self.outcome_b = w.Dropdown(description=b)
         self.listing = w.HTML()
-        for control in (self.outcome_a, self.outcome_b):
-            control.observe(lambda _: self.redraw(), names="value")
+        changed = counts.copy()
+        for outcome in changed.index:
+            changed.loc[outcome, outcome] = 0
+        if changed.to_numpy().sum():  # open on the largest cell that changed
+            self.outcome_a.value = changed.stack().idxmax()[0]
+        self._offer_b(prefer=changed.loc[self.outcome_a.value].idxmax() if changed.to_numpy().sum() else None)
+        self.outcome_a.observe(lambda _: (self._offer_b(), self.redraw()), names="value")
+        self.outcome_b.observe(lambda _: self.redraw(), names="value")
         self.widget = w.VBox([w.HBox([self.outcome_a, self.outcome_b]), self.listing])
         self.redraw()
+
+    def _offer_b(self, prefer=None) -> None:
+        """B's outcomes for A's choice: only cells with questions, each with its count."""
+        row = self.comparison.transitions.loc[self.outcome_a.value]
+        options = [(f"{o} ({int(row[o])})", o) for o in OUTCOMES if row[o] > 0]
+        keep = prefer if prefer in row.index and row.get(prefer, 0) > 0 else self.outcome_b.value
+        self.outcome_b.options = options  # (resets the value to the first option)
+        self.outcome_b.value = keep if keep in [v for _, v in options] else options[0][1]
 
     def _ipython_display_(self):
         from IPython.display import display
@@ -338,8 +353,9 @@ class TransitionExplorer:
     def redraw(self):
         picked = self.comparison.cell(self.outcome_a.value, self.outcome_b.value)
         a, b = self.comparison.labels
-        shown = picked.head(self.rows).rename(columns={"answer_a": f"{a} answer", "answer_b": f"{b} answer",
-                                                       "f1_a": f"{a} F1", "f1_b": f"{b} F1"})
+        shown = picked.head(self.rows).rename(columns={
+            "answer_texts": "gold answers", "answer_a": f"{a} answer", "answer_b": f"{b} answer", "f1_a": f"{a} F1",
+            "f1_b": f"{b} F1", "null_odds_a": f"{a} null odds", "null_odds_b": f"{b} null odds"})
         self.listing.value = (f"<b>{len(picked)}</b> question(s): {a} {self.outcome_a.value}, "
                               f"{b} {self.outcome_b.value}" + shown.to_html(index=False, float_format="%.2f"))
 
@@ -368,14 +384,7 @@ class CompressionExplorer:
         if self.variant.value is None:
             return
         comparison = self.result.comparisons[self.variant.value]
-        explorer = TransitionExplorer(comparison, rows=self.rows)
-        counts = comparison.transitions.copy()
-        for outcome in counts.index:
-            counts.loc[outcome, outcome] = 0
-        if counts.to_numpy().sum():  # open on the largest cell that changed
-            a, b = counts.stack().idxmax()
-            explorer.outcome_a.value, explorer.outcome_b.value = a, b
-        self.cell.children = [explorer.widget]
+        self.cell.children = [TransitionExplorer(comparison, rows=self.rows).widget]  # opens on the largest change
 
 
 class ProbeExplorer:
