@@ -122,3 +122,21 @@ def test_distill_from_the_command_line(tmp_path, squad_file, capsys):
     assert info["eval_titles"] == ["Paris"] and info["trained_on_titles"] == ["Normans"]
     assert main(["distill", "--teacher", str(teacher), "--data", str(squad_file), "--out", str(tmp_path / "x"),
                  "--student", str(teacher), "--student-layers", "1"]) == 2
+
+
+def test_each_warning_is_said_once_as_a_sentence(tiny_model_dir, squad_file, tmp_path, capsys):
+    import json
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    (model / "training.json").write_text(json.dumps({"trained_on_titles": ["Normans"]}))
+    small = ["--model", str(model), "--data", str(squad_file), "--max-seq-length", "64", "--doc-stride", "16"]
+    assert main(["probe", *small, "--probes", "question_typo,question_lowercase", "--out", str(tmp_path / "p")]) == 0
+    said = capsys.readouterr()
+    # three runs over a trained-on article (the original and two probes): one sentence, no source line
+    assert said.err.count("were trained on") + said.err.count("was trained on") == 1
+    assert "xdanalysis probe: warning: " in said.err and "warnings.warn" not in said.err
+    assert main(["evaluate", *small, "--out", str(tmp_path / "e")]) == 0
+    said = capsys.readouterr()
+    assert "trained on" not in said.err and said.out.count("trained on") == 1  # the summary says it, once

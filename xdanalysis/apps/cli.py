@@ -264,7 +264,32 @@ def _as_typed(message: str) -> str:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    warnings.simplefilter("default")
+    with warnings.catch_warnings():  # the command's warnings, each said once, as a sentence
+        warnings.simplefilter("default")
+        warnings.showwarning = _sentence_once(args.command)
+        return _guarded(args)
+
+
+def _sentence_once(command: str):
+    """A ``warnings.showwarning`` that prints each warning once, as ``xdanalysis COMMAND: warning: ...``: one
+    line per message, and one for all the runs over trained-on articles (a probe makes several); ``evaluate``'s
+    summary says that one itself."""
+    from ..runs.run import TrainedArticlesWarning
+
+    said = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        trained = issubclass(category, TrainedArticlesWarning)
+        key = category.__name__ if trained else str(message)
+        if key in said or (trained and command == "evaluate"):
+            return
+        said.add(key)
+        print(f"xdanalysis {command}: warning: {message}", file=sys.stderr)
+    return show
+
+
+def _guarded(args) -> int:
+    """The command, with its known failures said in one line."""
     try:
         return _main(args)
     except KeyboardInterrupt:

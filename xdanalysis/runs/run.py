@@ -38,7 +38,11 @@ from .store import (
     run_identity,
 )
 
-__all__ = ['Run', 'load_run', 'predict_run', 'run_or_table', 'table_of']
+__all__ = ['Run', 'TrainedArticlesWarning', 'load_run', 'predict_run', 'run_or_table', 'table_of']
+
+
+class TrainedArticlesWarning(UserWarning):
+    """A run over articles the model says (``training.json``) it was trained on: its scores are inflated."""
 
 
 _PREDICTION_COLUMNS = ["answer", "best_span_text", "answer_start", "answer_end", "best_span_score",
@@ -271,7 +275,8 @@ def _run_settings(model, data, table, *, windowing, decoding, execution: Executi
         settings["trained_on_overlap"] = overlap
         warnings.warn(f"{overlap['questions']} of {overlap['of']} questions come from articles the model was "
                       f"trained on ({name_some(overlap['titles'], 4)}): its scores there are inflated. Keep "
-                      "held-out articles with --titles / Selection(titles=[...]).", stacklevel=3)
+                      "held-out articles with --titles / Selection(titles=[...]).", TrainedArticlesWarning,
+                      stacklevel=3)
     return settings
 
 
