@@ -263,3 +263,12 @@ def test_runs_over_different_gold_are_refused_and_other_settings_warned(tiny_mod
     third = predict_run(tiny_model_dir, squad_file, tmp_path / "c", decoding=DecodingSettings(n_best_size=5), **small)
     with pytest.warns(UserWarning, match=r"different settings \(n_best_size: 20 vs 5\)"):
         compare(first, third)
+
+
+def test_speed_reads_as_a_median_and_its_measured_spread_never_an_interval():
+    from xdanalysis.views.tables import readable
+
+    shown = readable(pd.DataFrame({"ms/question": [49.5], "ms low": [45.8], "ms high": [91.5], "timed rounds": [3]}))
+    assert list(shown.columns) == ["ms/question (median round)", "fastest round (ms/question)",
+                                   "slowest round (ms/question)", "timed rounds"]
+    assert not any("CI" in c or "interval" in c for c in shown.columns)

@@ -57,7 +57,8 @@ def plot_tradeoff(frame: pd.DataFrame, *, ax=None) -> Axes:
     pad = max(0.15 * (high - low), 0.1 * high, 1e-3)
     ax.set_xlim(max(0, low - pad), high + pad)
     ax.set_ylim(0, 105)
-    rounds = f", median of {int(frame['timed rounds'].iloc[0])} rounds" if "timed rounds" in frame else ""
+    rounds = (f", median of {int(frame['timed rounds'].iloc[0])} rounds; bars: fastest to slowest round"
+              if "timed rounds" in frame else "")
     ax.set_xlabel(f"measured latency (ms / question, this machine{rounds})")
     ax.set_ylabel("F1 (%)")
     ax.set_title("Size, speed and accuracy" + (" (marker area = parameters)" if sized else ""))

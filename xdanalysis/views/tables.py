@@ -24,6 +24,9 @@ COLUMN_NAMES = {
     "null_odds": "null odds", "null_odds_threshold": "null-odds threshold", "overall": "all questions",
     "answer_texts": "gold answers", "has_answer": "answerable", "plausible_trap": "plausible-answer trap",
     "exact": "EM", "f1": "F1", "answer": "answer", "outcome": "outcome",
+    # speed is the median of a few timed rounds and the spread as measured (fastest, slowest), never an interval
+    "ms/question": "ms/question (median round)", "ms low": "fastest round (ms/question)",
+    "ms high": "slowest round (ms/question)",
 }
 
 
