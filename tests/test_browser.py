@@ -126,8 +126,8 @@ def answered_within(page, before: str, seconds: float) -> float:
 
 # Each notebook, its settings beyond the fixture's, and the clicks to make: (dropdown label, options to pick).
 NOTEBOOKS = {
-    "02_error_analysis.ipynb": ({}, [("slice", ["context length", "answer position"]),
-                                     ("outcome", ["false_answer", "(all)"])]),
+    "02_error_analysis.ipynb": ({}, [("slice", ["context length", "question type"]),
+                                     ("outcome", ["false_answer", "(all)"]), ("× slice", ["context length"])]),
     "07_attribution.ipynb": ({"XDANALYSIS_N_STEPS": "8", "XDANALYSIS_PER_GROUP": "2"},
                              [("method", ["gradient_x_input"]), ("target", ["span"])]),
     # the complete dev set's official ids, which SQuAD2-CR's annotations are keyed by ({shared}: ../shared)

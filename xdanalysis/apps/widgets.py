@@ -30,6 +30,18 @@ def _show_png(image, data: bytes) -> None:
         image.layout.max_width = "none"
 
 
+def _cell_colour(count: int, ratio: float) -> str:
+    """A grid cell's colour, as its legend says: grey under ``MIN_INTERVAL_COUNT`` questions (however its
+    errors fall), then red where it holds more of the errors than of the questions.
+
+    >>> _cell_colour(1, 5.0), _cell_colour(40, 1.6), _cell_colour(40, 1.2), _cell_colour(40, 0.9)
+    ('#eeeeee', '#f4a582', '#fddbc7', '#f7f7f7')
+    """
+    if count < MIN_INTERVAL_COUNT:
+        return "#eeeeee"
+    return "#f4a582" if ratio > 1.5 else "#fddbc7" if ratio > 1.1 else "#f7f7f7"
+
+
 EVERY = -1  # the tree-leaf dropdown's value for "every question" (a Dropdown shows nothing for None)
 
 
@@ -176,7 +188,8 @@ class ErrorExplorer:
                 w.HTML(f"<div>Click a cell: <i>questions · share of all errors</i> (red: more of the errors than of "
                        f"the questions; grey: under {MIN_INTERVAL_COUNT} questions)</div>"),
                 w.GridBox(children, layout=w.Layout(grid_template_columns=f"repeat({len(column_buckets) + 1}, "
-                                                                             "minmax(6em, max-content))"))])
+                                                                             "minmax(7em, max-content))",
+                                                    overflow="auto"))])
         return self._grid_boxes[key]
 
     def _cell_button(self, a: str, b: str, cell):
@@ -188,10 +201,10 @@ class ErrorExplorer:
         button = w.Button(description=f"{count} · {errors:.0f}%" if count else "–", disabled=not count,
                           tooltip=f"{a} × {b}: {count} questions, {errors:.1f}% of errors, "
                                   f"{cell['share (%)']:.1f}% of questions",
-                          layout=w.Layout(width="auto"))
-        button.style.button_color = "#f4a582" if ratio > 1.5 else "#fddbc7" if ratio > 1.1 else "#f7f7f7"
+                          layout=w.Layout(width="max-content", min_width="7em", padding="0 0.6em"))
+        button.style.button_color = _cell_colour(count, ratio)
         if count < MIN_INTERVAL_COUNT:
-            button.style.text_color = "#999999"
+            button.style.text_color = "#888888"
         button.on_click(lambda _: self.select_cell(a, b))
         return button
 
@@ -214,7 +227,9 @@ class ErrorExplorer:
         name = self.slice.value
         frame = self.slice_frame(name)
         if name not in self._plots:
-            self._plots[name] = _figure_png(lambda ax: plot_slice(frame, ax=ax))
+            # wide enough for every bucket's two-line label (question type has eleven)
+            self._plots[name] = _figure_png(lambda ax: plot_slice(frame, ax=ax),
+                                            size=(max(7.5, 0.8 * len(frame) + 2), 3.6))
         _show_png(self.plot, self._plots[name])
         options = ["(all)"] + list(frame["bucket"])
         with self.bucket.hold_trait_notifications():
