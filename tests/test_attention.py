@@ -182,3 +182,43 @@ def test_real_encoder_attention_has_structure():
     # far above the 1/n of uniform attention
     uniform = 1 / len(att.tokens)
     assert stats["sep"].max() > 10 * uniform and stats["previous"].max() > 10 * uniform
+
+
+def test_head_differences_mark_only_heads_whose_interval_excludes_zero_and_say_what_chance_gives():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    from xdanalysis.interpret.attention import head_differences, summarize_head_statistics
+    from xdanalysis.views.attention import plot_statistic_difference
+    from xdanalysis.views.findings import head_difference_finding
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for side, shift in (("a", 0.3), ("b", 0.0)):
+        for q in range(40):
+            for layer in range(2):
+                for head in range(3):  # only layer 1 head 2 differs between the sides
+                    value = rng.normal(0.5, 0.05) + (shift if (layer, head) == (1, 2) else 0.0)
+                    rows.append({"id": f"{side}{q}", "layer": layer, "head": head, "statistic": "cls", "value": value})
+    frame = pd.DataFrame(rows)
+    a, b = frame[frame["id"].str.startswith("a")], frame[frame["id"].str.startswith("b")]
+    differences = head_differences(a, b, n_boot=300)
+    marked = differences[differences["excludes_zero"]]
+    assert [(int(r.layer), int(r.head)) for r in marked.itertuples()] == [(1, 2)]
+    strongest = differences.set_index(["layer", "head"]).loc[(1, 2)]
+    assert strongest["difference"] == pytest.approx(0.3, abs=0.05) and strongest["low"] > 0
+    # by hand: the difference is the difference of the two sides' means
+    assert strongest["difference"] == pytest.approx(
+        a[(a["layer"] == 1) & (a["head"] == 2)]["value"].mean() - b[(b["layer"] == 1) & (b["head"] == 2)]["value"].mean())
+    ax = plot_statistic_difference(summarize_head_statistics(a, n_boot=20), summarize_head_statistics(b, n_boot=20),
+                                   differences=differences)
+    assert ax.collections[-1].get_offsets().tolist() == [[2.0, 1.0]]  # the dot on layer 1, head 2
+    assert "1 of 6 heads' intervals exclude 0" in ax.get_title()
+    said = str(head_difference_finding(differences, statistic="cls"))
+    assert "1 of 6 heads" in said and "0.3 expected by chance" in said
+    # one head of six is not beyond what chance gives at 5% per head (P ≈ 0.26): no claim of a difference
+    assert "no evidence" in said
+    many = differences.assign(excludes_zero=True)
+    assert "heads differ" in str(head_difference_finding(many, statistic="cls"))

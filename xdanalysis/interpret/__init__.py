@@ -4,6 +4,7 @@ from .attention import (
     Attention,
     cls_by_layer,
     get_attention,
+    head_differences,
     head_statistics,
     head_statistics_of,
     question_to_context,
@@ -35,6 +36,7 @@ __all__ = ['PLAUSIBILITY_METHODS', 'Attention', 'Attribution', 'Attributor', 'CK
            'GradientXInput', 'IntegratedGradients', 'LayerLens', 'LayerRanking', 'Reader', 'TunedLens',
            'attention_attribution_correlation', 'attention_similarity', 'attribution_statistics', 'cka_map',
            'cls_by_layer', 'deletion_area', 'explain_rationales', 'fit_tuned_lens', 'get_attention',
-           'head_statistics', 'head_statistics_of', 'layer_lens', 'patch_abstention', 'patching_summary',
-           'question_to_context', 'rank_layer_subsets', 'rank_layers_from_evidence', 'slice_kl', 'soft_target_kl',
-           'soft_targets', 'summarize_attribution_statistics', 'summarize_head_statistics', 'to_words']
+           'head_differences', 'head_statistics', 'head_statistics_of', 'layer_lens', 'patch_abstention',
+           'patching_summary', 'question_to_context', 'rank_layer_subsets', 'rank_layers_from_evidence', 'slice_kl',
+           'soft_target_kl', 'soft_targets', 'summarize_attribution_statistics', 'summarize_head_statistics',
+           'to_words']

@@ -13,7 +13,8 @@ if TYPE_CHECKING:  # annotations only: matplotlib is imported when a figure is d
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ['STATISTIC_LABELS', 'plot_cls_by_layer', 'plot_head', 'plot_head_grid', 'plot_head_statistics', 'plot_question_to_context', 'plot_statistic_difference']
+__all__ = ['STATISTIC_LABELS', 'plot_cls_by_layer', 'plot_head', 'plot_head_grid', 'plot_head_statistics',
+           'plot_question_to_context', 'plot_statistic_difference']
 
 
 # Views: one focused job each, matplotlib only.
@@ -184,8 +185,10 @@ def plot_head_statistics(stats, *, figure=None, title: str = "", colorbars: bool
 
 
 def plot_statistic_difference(summary_a: pd.DataFrame, summary_b: pd.DataFrame, *, ax=None, statistic: str = "cls",
-                              labels=("A", "B")) -> Axes:
-    """Slice comparison: mean statistic of slice A minus slice B, per layer x head, with the counts."""
+                              labels=("A", "B"), differences: pd.DataFrame | None = None) -> Axes:
+    """Slice comparison: mean statistic of slice A minus slice B, per layer x head, with the counts. With
+    ``differences`` (:func:`~xdanalysis.interpret.attention.head_differences`) the heads whose 95% interval
+    excludes 0 are dotted, and the title says how many, beside how many chance alone would give."""
     import matplotlib.pyplot as plt
 
     def grid(summary):
@@ -199,8 +202,15 @@ def plot_statistic_difference(summary_a: pd.DataFrame, summary_b: pd.DataFrame, 
     image = ax.imshow(difference, cmap="RdBu_r", vmin=-bound, vmax=bound, interpolation="nearest", aspect="auto")
     ax.set_xlabel("head")
     ax.set_ylabel("layer")
-    ax.set_title(f"{statistic}: {labels[0]} (n={int(summary_a['n'].iloc[0])}) minus "
-                 f"{labels[1]} (n={int(summary_b['n'].iloc[0])})", fontsize=9)
+    title = (f"{statistic}: {labels[0]} (n={int(summary_a['n'].iloc[0])}) minus "
+             f"{labels[1]} (n={int(summary_b['n'].iloc[0])})")
+    if differences is not None:
+        part = differences[differences["statistic"] == statistic]
+        marked = part[part["excludes_zero"]]
+        ax.scatter(marked["head"], marked["layer"], s=14, color="black", marker="o", label="95% CI excludes 0")
+        title += (f"\n{len(marked)} of {len(part)} heads' intervals exclude 0 (dotted); "
+                  f"chance alone: about {0.05 * len(part):.1f}")
+    ax.set_title(title, fontsize=9)
     ax.figure.colorbar(image, ax=ax, label=f"difference in {statistic}")
     return ax
 

@@ -18,9 +18,9 @@ import pandas as pd
 __all__ = ['ABSTAINING_WITHIN', 'ANSWERS_FEW', 'CLEARLY', 'ONE_SITE', 'SAME_WITHIN', 'Finding', 'as_markdown',
            'cause_finding', 'cka_finding', 'collapse_finding', 'concentration_finding', 'cure_finding',
            'deletion_finding', 'difference_words', 'flips_finding', 'gold_finding', 'gradient_scale_finding',
-           'head_to_head_finding', 'lens_finding', 'patching_finding', 'plausibility_finding',
-           'position_or_order_finding', 'ranking_finding', 'selective_finding', 'swap_finding',
-           'threshold_gain_finding', 'tree_finding']
+           'head_difference_finding', 'head_to_head_finding', 'lens_finding', 'patching_finding',
+           'plausibility_finding', 'position_or_order_finding', 'ranking_finding', 'selective_finding',
+           'swap_finding', 'threshold_gain_finding', 'tree_finding']
 
 
 # Two consistency rates (%) closer than this are "about the same" (probes on a few dozen questions each).
@@ -462,3 +462,28 @@ def flips_finding(flips: pd.DataFrame) -> Finding | None:
                    f"deleting as many random words {int(row['random words deleted: answers'])} "
                    f"({row['random words deleted (%)']:.1f}%): {row['difference (points)']:+.1f} points "
                    f"[{row['difference low']:+.1f}, {row['difference high']:+.1f}], {words}.")
+
+
+# Attention (notebook 03) --------------------------------------------------------------------------------
+
+def head_difference_finding(differences: pd.DataFrame, *, statistic: str, labels=("A", "B"),
+                            level: float = 0.95) -> Finding | None:
+    """How many heads' intervals of A − B exclude 0 for ``statistic`` (``head_differences`` rows), against
+    what chance alone gives when no head differs (each interval misses 0 with probability 1 − ``level``): a
+    difference is claimed only when so many heads would be rarer than 1 in 20 by chance."""
+    from math import comb
+
+    part = differences[differences["statistic"] == statistic]
+    if part.empty:
+        return None
+    n, k, p = len(part), int(part["excludes_zero"].sum()), 1 - level
+    tail = sum(comb(n, j) * p ** j * (1 - p) ** (n - j) for j in range(k, n + 1))  # P(at least k by chance)
+    strongest = part.loc[part["difference"].abs().idxmax()]
+    verdict = (f"more than chance gives (P = {tail:.3f} if no head differed): heads differ, e.g. layer "
+               f"{int(strongest['layer'])} head {int(strongest['head'])}, {strongest['difference']:+.3f} "
+               f"[{strongest['low']:+.3f}, {strongest['high']:+.3f}]" if tail < 0.05 else
+               f"no more than chance gives when no head differs (P = {tail:.2f}): no evidence that {labels[0]} and "
+               f"{labels[1]} attend differently in {statistic}")
+    return Finding({"heads": n, "excluding_zero": k, "chance_tail": tail},
+                   f"**{statistic}**: {k} of {n} heads' {100 * level:.0f}% intervals exclude 0, about "
+                   f"{p * n:.1f} expected by chance; {verdict}.")
