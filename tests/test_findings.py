@@ -250,3 +250,15 @@ def test_gradient_scale_is_read_against_one_over_t_squared():
     assert finding.facts["predicted"] == 64 and "194×" in finding.sentence and "more than 1/T² predicts" in finding.sentence
     exact = scale.assign(**{"without T²": [1.0, 0.5, 0.5 / 4, 0.5 / 16, 0.5 / 64]})
     assert "about as 1/T² predicts" in gradient_scale_finding(exact).sentence
+
+
+def test_the_baseline_is_said_when_it_decides_as_the_input_does():
+    from types import SimpleNamespace
+
+    from xdanalysis.views.findings import baseline_finding
+
+    alike = baseline_finding(SimpleNamespace(target="null_odds", baseline_value=15.5, target_value=16.5), threshold=0.0)
+    assert "baseline abstains too" in str(alike) and "+1.0" in str(alike) and "not why the model abstains" in str(alike)
+    across = baseline_finding(SimpleNamespace(target="null_odds", baseline_value=-2.0, target_value=3.0), threshold=0.0)
+    assert "baseline answers" in str(across) and "input abstains" in str(across) and "move across the threshold" in str(across)
+    assert baseline_finding(SimpleNamespace(target="span", baseline_value=0.0, target_value=1.0), threshold=0.0) is None

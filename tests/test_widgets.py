@@ -170,7 +170,12 @@ def test_attribution_explorer_computes_once_and_follows(tiny_model_dir, squad_fi
     expected = Attributor(model, tokenizer, method=IntegratedGradients(n_steps=8), windowing=WindowSettings(64, 16)).attribute(
         row["question"], row["context"], target="null_odds")
     assert explorer.attribution(qid, "null_odds", "integrated_gradients").scores == pytest.approx(expected.scores)
+    seen = []  # what the screen shows while a new attribution is computed
+    compute = explorer.attribution
+    explorer.attribution = lambda *a: (seen.append((explorer.status.value, explorer.text.value)), compute(*a))[1]
     explorer.target.value = "span"
+    assert "computing integrated gradients for span" in seen[0][0] and "opacity:0.3" in seen[0][1]
+    assert "opacity" not in explorer.text.value  # the new one, in full colour
     explorer.method.value = "gradient_x_input"
     assert "no completeness guarantee" in explorer.status.value
     assert set(explorer._cache) == {(qid, "null_odds", "integrated_gradients"), (qid, "span", "integrated_gradients"),

@@ -305,8 +305,10 @@ class AttributionExplorer(_FollowsQuestions):
         if qid is None:
             return
         row = self.table.loc[qid]
-        if (qid, target, method) not in self._cache:
-            self.status.value = f"<i>computing {method.replace('_', ' ')} for {target}…</i>"
+        if (qid, target, method) not in self._cache:  # say so, and grey out what is on screen: it is the old one
+            self.status.value = f"<i>computing {method.replace('_', ' ')} for {target}… (the words below are the " \
+                                "previous attribution until it is done)</i>"
+            self.text.value = f"<div style='opacity:0.3'>{self.text.value}</div>" if self.text.value else ""
         started = time.perf_counter()
         try:
             attr = self.attribution(qid, target, method)

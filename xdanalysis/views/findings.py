@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 
 __all__ = ['ABSTAINING_WITHIN', 'ANSWERS_FEW', 'CLEARLY', 'ONE_SITE', 'SAME_WITHIN', 'Finding', 'as_markdown',
-           'cause_finding', 'cka_finding', 'collapse_finding', 'concentration_finding', 'cure_finding',
-           'deletion_finding', 'difference_words', 'flips_finding', 'gold_finding', 'gradient_scale_finding',
-           'head_difference_finding', 'head_to_head_finding', 'lens_finding', 'patching_finding',
-           'plausibility_finding', 'position_or_order_finding', 'ranking_finding', 'selective_finding',
-           'swap_finding', 'threshold_gain_finding', 'tree_finding']
+           'baseline_finding', 'cause_finding', 'cka_finding', 'collapse_finding', 'concentration_finding',
+           'cure_finding', 'deletion_finding', 'difference_words', 'flips_finding', 'gold_finding',
+           'gradient_scale_finding', 'head_difference_finding', 'head_to_head_finding', 'lens_finding',
+           'patching_finding', 'plausibility_finding', 'position_or_order_finding', 'ranking_finding',
+           'selective_finding', 'swap_finding', 'threshold_gain_finding', 'tree_finding']
 
 
 # Two consistency rates (%) closer than this are "about the same" (probes on a few dozen questions each).
@@ -487,3 +487,26 @@ def head_difference_finding(differences: pd.DataFrame, *, statistic: str, labels
     return Finding({"heads": n, "excluding_zero": k, "chance_tail": tail},
                    f"**{statistic}**: {k} of {n} heads' {100 * level:.0f}% intervals exclude 0, about "
                    f"{p * n:.1f} expected by chance; {verdict}.")
+
+
+# Attribution (notebook 07) ------------------------------------------------------------------------------
+
+def baseline_finding(attr, *, threshold: float) -> Finding | None:
+    """What an attribution of the null odds explains, given what its baseline decides (an
+    :class:`~xdanalysis.interpret.attribution.Attribution`): when the baseline already falls on the same side
+    of ``threshold`` as the input, the attributions explain only the distance between two inputs that decide
+    alike, not the decision."""
+    if attr.target != "null_odds":
+        return None
+    base, value = float(attr.baseline_value), float(attr.target_value)
+    decides = {True: "abstains", False: "answers"}
+    same = (base > threshold) == (value > threshold)
+    facts = {"baseline": base, "input": value, "same_decision": same}
+    if same:
+        return Finding(facts, f"The [PAD] baseline {decides[base > threshold]} too (null odds {base:+.1f} against the "
+                              f"threshold {threshold:g}; the input {value:+.1f}): the attributions sum to "
+                              f"{value - base:+.1f}, the distance between two inputs that decide alike, not why the "
+                              f"model {decides[value > threshold]}.")
+    return Finding(facts, f"The [PAD] baseline {decides[base > threshold]} (null odds {base:+.1f}) and the input "
+                          f"{decides[value > threshold]} ({value:+.1f}, threshold {threshold:g}): the attributions, "
+                          f"summing to {value - base:+.1f}, explain the move across the threshold.")
