@@ -262,3 +262,16 @@ def test_the_baseline_is_said_when_it_decides_as_the_input_does():
     across = baseline_finding(SimpleNamespace(target="null_odds", baseline_value=-2.0, target_value=3.0), threshold=0.0)
     assert "baseline answers" in str(across) and "input abstains" in str(across) and "move across the threshold" in str(across)
     assert baseline_finding(SimpleNamespace(target="span", baseline_value=0.0, target_value=1.0), threshold=0.0) is None
+
+
+def test_a_lens_layer_that_answers_everything_decides_nothing():
+    from xdanalysis.views.findings import formed_finding
+
+    per_layer = pd.DataFrame({"layer": [0, 1, 2, 3], "answered": [100.0, 99.5, 60.0, 30.0]})
+    formed = pd.DataFrame({"id": list("abcdef"), "final_answer": ["x", "y", "", "", "z", ""],
+                           "decision_layer": [0, 1, 0, 2, 3, 3]})
+    said = formed_finding(per_layer, formed)
+    assert said.facts["degenerate_layers"] == [0, 1] and said.facts["vacuous"] == 3
+    assert "layer(s) 0, 1" in str(said) and "the 3 questions" in str(said) and "(2 of them answered in the end)" in str(said)
+    fine = formed_finding(per_layer.assign(answered=[80.0, 70.0, 60.0, 30.0]), formed)
+    assert fine.facts["degenerate_layers"] == [] and "read as counted" in str(fine)

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ['ABSTAINING_WITHIN', 'ANSWERS_FEW', 'CLEARLY', 'ONE_SITE', 'SAME_WITHIN', 'Finding', 'as_markdown',
-           'baseline_finding', 'cause_finding', 'cka_finding', 'collapse_finding', 'concentration_finding',
-           'cure_finding', 'deletion_finding', 'difference_words', 'flips_finding', 'gold_finding',
-           'gradient_scale_finding', 'head_difference_finding', 'head_to_head_finding', 'lens_finding',
-           'patching_finding', 'plausibility_finding', 'position_or_order_finding', 'ranking_finding',
-           'selective_finding', 'swap_finding', 'threshold_gain_finding', 'tree_finding']
+__all__ = ['ABSTAINING_WITHIN', 'ANSWERS_FEW', 'CLEARLY', 'DEGENERATE_SHARE', 'ONE_SITE', 'SAME_WITHIN', 'Finding',
+           'as_markdown', 'baseline_finding', 'cause_finding', 'cka_finding', 'collapse_finding',
+           'concentration_finding', 'cure_finding', 'deletion_finding', 'difference_words', 'flips_finding',
+           'formed_finding', 'gold_finding', 'gradient_scale_finding', 'head_difference_finding',
+           'head_to_head_finding', 'lens_finding', 'patching_finding', 'plausibility_finding',
+           'position_or_order_finding', 'ranking_finding', 'selective_finding', 'swap_finding',
+           'threshold_gain_finding', 'tree_finding']
 
 
 # Two consistency rates (%) closer than this are "about the same" (probes on a few dozen questions each).
@@ -510,3 +511,33 @@ def baseline_finding(attr, *, threshold: float) -> Finding | None:
     return Finding(facts, f"The [PAD] baseline {decides[base > threshold]} (null odds {base:+.1f}) and the input "
                           f"{decides[value > threshold]} ({value:+.1f}, threshold {threshold:g}): the attributions, "
                           f"summing to {value - base:+.1f}, explain the move across the threshold.")
+
+
+# Inside the model (notebook 09) -------------------------------------------------------------------------
+
+# A lens layer that answers at least this share (%) of the questions (or abstains on at least this share)
+# decides nothing: every question the model answers (or abstains on) counts as "decided" there by default.
+DEGENERATE_SHARE = 99.0
+
+
+def formed_finding(per_layer: pd.DataFrame, formed: pd.DataFrame, *, degenerate: float = DEGENERATE_SHARE) -> Finding:
+    """What "the decision forms at layer k" can mean: the layers where the lens answers (or abstains on)
+    nearly every question (``degenerate``, %) decide nothing, so a question "decided" at one of them may only
+    share the lens's default; counted apart (``per_layer`` and ``formed`` of a ``LayerLens``)."""
+    answered = per_layer.set_index("layer")["answered"]
+    flat = [int(layer) for layer, rate in answered.items() if rate >= degenerate or rate <= 100 - degenerate]
+    last = int(answered.index.max())
+    flat = [layer for layer in flat if layer != last]  # the last layer is the model itself
+    if not flat:
+        return Finding({"degenerate_layers": []},
+                       f"Every lens layer answers between {100 - degenerate:g}% and {degenerate:g}% of the questions: "
+                       "the layer where each decision forms is read as counted.")
+    vacuous = formed[formed["decision_layer"].isin(flat)]
+    answered_final = int((vacuous["final_answer"] != "").sum())
+    shown = ", ".join(map(str, flat))
+    return Finding({"degenerate_layers": flat, "vacuous": len(vacuous)},
+                   f"At layer(s) {shown} the lens answers {answered.loc[flat].min():.0f}–{answered.loc[flat].max():.0f}% "
+                   f"of the questions: it decides nothing there, so the {len(vacuous)} questions counted as decided "
+                   f"at {'one of them' if len(flat) > 1 else 'it'} ({answered_final} of them answered in the end) only "
+                   "share the lens's default. Read the decision counts from the first layer the lens both answers "
+                   "and abstains.")
