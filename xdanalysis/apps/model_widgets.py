@@ -175,7 +175,8 @@ class AttentionExplorer(_FollowsQuestions):
             else:
                 from matplotlib.figure import Figure
 
-                figure = Figure(figsize=(15, 7))
+                # 920 px at the explorers' 80 dpi: inside a notebook's output area, never clipped at the right
+                figure = Figure(figsize=(11.5, 6.4))
                 plot_head_statistics(self.statistics(qid, self.words.value, self.gold_window.value),
                                      figure=figure, colorbars=False)
                 self._images[key] = png_bytes(figure)
