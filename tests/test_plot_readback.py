@@ -232,3 +232,15 @@ def test_outcome_bar_labels_stay_inside_the_axes():
     labels = [t for t in ax.texts if "(" in t.get_text()]
     assert "309 (87.3%)" in [t.get_text() for t in labels]
     assert all(t.get_window_extent().x1 <= right for t in labels)  # "309 (39.7%)" ran past the axes
+
+
+def test_the_verdict_says_the_threshold_and_when_an_unanswerable_gain_is_only_not_answering():
+    table = _lab_table().assign(threshold=0.0, answered=[30, 28, 1, 45])
+    table.loc[2, ["NoAns acc diff", "NoAns acc low", "NoAns acc high"]] = [+22.0, +15.0, +29.0]  # "layers 0" gains
+    lines = verdict(table)
+    said = next(line for line in lines if line.startswith("layers 0"))
+    assert said.startswith("layers 0 at null-odds threshold 0: ")
+    assert "gains unanswerable accuracy (+22.0 points" in said
+    assert "it answers 1 of 50 questions, so the gain is in not answering" in said
+    int8 = next(line for line in lines if line.startswith("int8"))
+    assert "not answering" not in int8  # it answers 28 of 50: its sides read as they are

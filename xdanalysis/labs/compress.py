@@ -239,6 +239,7 @@ def _comparison(out: Path, variants, runs: dict, speed: pd.DataFrame, settings: 
         comparisons[variant.name] = result
         rows.append({"variant": variant.name, "kind": variant.kind, "questions": len(result.joined),
                      **_size_and_speed(speed, variant.name, reference), **_differences(result, variant.name),
+                     "threshold": float(runs[variant.name].threshold),  # what its answers were decided at
                      "AURC": aurc(runs[variant.name].table),
                      "ECE": float(calibration_summary(runs[variant.name]).iloc[0]["ECE"]),
                      "run": str(runs[variant.name].path)})
@@ -275,6 +276,7 @@ def _differences(result, name: str) -> dict:
     row["answers changed (%)"] = 100 * (1 - result.agreement["same answer text"])
     row["answers changed"] = int(round((1 - result.agreement["same answer text"]) * len(result.joined)))
     row["abstentions changed (%)"] = 100 * (1 - result.agreement["same abstain decision"])
+    row["answered"] = int((result.joined["answer_b"] != "").sum())
     return row
 
 
@@ -292,15 +294,30 @@ def verdict(table: pd.DataFrame) -> list:
                 continue
             if high < 0 or low > 0:
                 sides.append(f"{'loses' if high < 0 else 'gains'} {label} ({diff:+.1f} points, "
-                             f"95% CI {low:+.1f} to {high:+.1f})")
+                             f"95% CI {low:+.1f} to {high:+.1f})" + _abstains_note(row, side, low))
         kept = "; ".join(sides) or "no change beyond the 95% interval on either side"
         moved = _moved(row["threshold shift"], row["best threshold"])
         changed = (f"{int(row['answers changed'])} of {int(row['questions'])} answers changed"
                    if "answers changed" in row and row["answers changed"] == row["answers changed"] else
                    f"{row['answers changed (%)']:.1f}% of answers changed")
-        lines.append(f"{row['variant']}: {kept}; {changed}, "
+        at = f" at null-odds threshold {row['threshold']:g}" if "threshold" in row else ""
+        lines.append(f"{row['variant']}{at}: {kept}; {changed}, "
                      f"{row['speed-up']:.2f}x float32's speed, best threshold {moved}.")
     return lines
+
+
+# A variant answering at most this share (%) of the questions gains unanswerable accuracy by not answering.
+HARDLY_ANSWERS = 5.0
+
+
+def _abstains_note(row: dict, side: str, low: float) -> str:
+    """What an unanswerable-accuracy gain means when the variant hardly answers at all."""
+    answered, questions = row.get("answered"), row.get("questions")
+    if side != "NoAns acc" or low <= 0 or answered is None or not questions:
+        return ""
+    if 100 * answered / questions > HARDLY_ANSWERS:
+        return ""
+    return f": it answers {answered} of {questions} questions, so the gain is in not answering, not in telling"
 
 
 def _moved(shift: float, threshold: float) -> str:
