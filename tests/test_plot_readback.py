@@ -76,6 +76,7 @@ def test_frontier_points_sit_at_each_variants_score_with_its_interval_around_it(
             assert low_end == pytest.approx(min(row[side], reference + row[f"{side} low"]))
             assert high_end == pytest.approx(max(row[side], reference + row[f"{side} high"]))
         assert ax.get_title().endswith(f"(n={20 if side == 'HasAns F1' else 30})")
+        assert ax.get_ylim()[0] < 0  # "layers 0" scores 0 unanswerable: its point sits above the axis line
 
 
 def test_head_importance_shows_the_matrix_and_crosses_the_pruned_heads():

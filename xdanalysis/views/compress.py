@@ -48,7 +48,8 @@ def plot_frontier(table: pd.DataFrame, *, axes=None, against: str = "speed") -> 
         ax.set_title(f"{title} (n={int(table[f'{side} questions'].iloc[0])})", fontsize=10)
         ax.set_xlabel(label)
         ax.set_ylabel(title.split(": ")[1] + " (%)")
-        ax.set_ylim(0, 105)
+        ax.set_ylim(-4, 105)  # a point at 0 (a variant that never answers) sits above the axis, not on it
+        ax.set_yticks(range(0, 101, 20))
     axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
     return axes
 
