@@ -377,3 +377,14 @@ def test_why_unanswerable_runs(monkeypatch, tmp_path, tiny_model_dir, squad_file
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
     html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
     assert "text-decoration:underline" in html  # the human rationale shown beside an attribution
+
+
+def test_finished_bars_give_way_in_a_notebook_and_stay_in_a_terminal():
+    """A lab's many stages show one bar at a time in a notebook (each closed when done), not a stack."""
+    from xdanalysis.core.common import bars_stay
+
+    assert bars_stay()  # here, a terminal
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("from xdanalysis.core.common import bars_stay\nprint(bars_stay())")]
+    NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    assert [o["text"] for o in notebook.cells[0].outputs if o["output_type"] == "stream"] == ["False\n"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 
-__all__ = ['is_reference', 'MAX_NAMED', 'check_choice', 'logit', 'name_some', 'rename_options', 'sigmoid']
+__all__ = ['is_reference', 'MAX_NAMED', 'bars_stay', 'check_choice', 'logit', 'name_some', 'rename_options', 'sigmoid']
 
 
 MAX_NAMED = 10
@@ -82,3 +82,20 @@ def is_reference(thing) -> bool:
     (True, False)
     """
     return isinstance(thing, (str, os.PathLike))
+
+
+def bars_stay() -> bool:
+    """Whether a finished progress bar stays on screen: in a terminal yes (its last line says what was done);
+    in a notebook no, so that work in many stages (a lab trains, predicts and scores several students) shows
+    one bar at a time, each replacing the last, instead of a stack of finished ones.
+
+    >>> bars_stay()   # not in a notebook kernel
+    True
+    """
+    import tqdm.auto
+
+    try:
+        from tqdm.notebook import tqdm_notebook
+    except ImportError:  # no ipywidgets: tqdm.auto cannot be the notebook bar either
+        return True
+    return not issubclass(tqdm.auto.tqdm, tqdm_notebook)

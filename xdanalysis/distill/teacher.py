@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..core.common import is_reference
+from ..core.common import bars_stay, is_reference
 from ..core.data import source_fingerprint
 from ..core.io import write_atomic, write_json
 from ..core.settings import Execution, WindowSettings
@@ -242,7 +242,8 @@ def _read_or_compute(folder: Path, pair, table, student_windows, n_chunks: int, 
     from tqdm.auto import tqdm
 
     results: list = []
-    with tqdm(total=len(student_windows), desc="teacher logits", unit="win", disable=not execution.progress) as bar:
+    with tqdm(total=len(student_windows), desc="teacher logits", unit="win", disable=not execution.progress,
+              leave=bars_stay()) as bar:
         for c in range(n_chunks):
             indices = list(range(c * chunk_windows, min(len(student_windows), (c + 1) * chunk_windows)))
             file = folder / f"chunk-{c:05d}.npz"

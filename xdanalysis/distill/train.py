@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..core.common import is_reference
+from ..core.common import bars_stay, is_reference
 from ..core.data import Selection, load_squad, source_fingerprint
 from ..core.io import file_checksum, write_atomic, write_json
 from ..core.settings import Execution
@@ -274,7 +274,7 @@ class _Trainer:
             eager.enter_context(eager_attention(pair.student))
             eager.enter_context(eager_attention(pair.teacher))
         with eager, tqdm(total=self.total_steps, initial=self.step, desc="distil", unit="step",
-                         disable=not progress) as bar:
+                         disable=not progress, leave=bars_stay()) as bar:
             while self.step < self.total_steps:
                 self.one_step()
                 bar.update(1)
