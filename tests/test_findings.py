@@ -199,7 +199,7 @@ def test_gold_finding_says_when_the_data_has_no_plausible_answers():
 
 
 def lab_rows(rows):
-    return pd.DataFrame([{"student": n, "F1": f1, "HasAns F1": has, "NoAns F1": 90.0, "answered": answered,
+    return pd.DataFrame([{"student": n, "F1": f1, "HasAns F1": has, "NoAns F1": 90.0, "answered (%)": 100 * answered,
                           "forced HasAns F1": forced, "null-odds threshold": t} for n, f1, has, answered, forced, t in rows]
                         ).set_index("student")
 

@@ -285,7 +285,7 @@ def lab_checkpoints(runs, *, teacher=None) -> dict:
 def lab_table(students: dict) -> pd.DataFrame:
     """One row per lab student (``{name: Distilled}`` from :func:`lab_student`) and threshold (the
     teacher's 0, then the student's re-fitted one): the threshold, overall / answerable F1, unanswerable
-    accuracy (NoAns F1), the share answered, and the answerable F1 when forced to answer."""
+    accuracy (NoAns F1), the share answered (%), and the answerable F1 when forced to answer."""
     rows = []
     for name, made in students.items():
         lab = made.info["lab"]
@@ -294,5 +294,5 @@ def lab_table(students: dict) -> pd.DataFrame:
                                           ("re-fitted", scores, lab["threshold"])):
             rows.append({"student": name, "threshold": label, "null-odds threshold": threshold,
                          "F1": figures["f1"], "HasAns F1": figures["HasAns_f1"], "NoAns F1": figures["NoAns_f1"],
-                         "answered": figures["answered"], "forced HasAns F1": scores["forced_HasAns_f1"]})
+                         "answered (%)": 100 * figures["answered"], "forced HasAns F1": scores["forced_HasAns_f1"]})
     return pd.DataFrame(rows)

@@ -317,7 +317,7 @@ def ranking_finding(metrics: pd.DataFrame, *, chosen, default) -> Finding:
 # The distillation lab (notebook 05) ---------------------------------------------------------------------
 
 def _collapsed(row, always: float) -> bool:
-    return row["F1"] - always < ABSTAINING_WITHIN or 100 * row["answered"] < ANSWERS_FEW
+    return row["F1"] - always < ABSTAINING_WITHIN or row["answered (%)"] < ANSWERS_FEW
 
 
 def collapse_finding(at_zero: pd.DataFrame, *, always: float, share_on_cls: float) -> Finding:
@@ -325,7 +325,7 @@ def collapse_finding(at_zero: pd.DataFrame, *, always: float, share_on_cls: floa
     which have collapsed to abstaining (within ``ABSTAINING_WITHIN`` F1 of always abstaining, or answering under
     ``ANSWERS_FEW``%), and what they know when forced to answer."""
     collapsed = [n for n, row in at_zero.iterrows() if _collapsed(row, always)]
-    answered = ", ".join(f"{100 * row['answered']:.0f}% ({n})" for n, row in at_zero.iterrows())
+    answered = ", ".join(f"{row['answered (%)']:.0f}% ({n})" for n, row in at_zero.iterrows())
     forced = ", ".join(f"{row['forced HasAns F1']:.1f} ({n})" for n, row in at_zero.iterrows())
     head = ("**The collapse.**" if collapsed else "**No collapse here.**")
     said = (f"{', '.join(collapsed)} {'has' if len(collapsed) == 1 else 'have'} collapsed to abstaining (within "
@@ -358,8 +358,8 @@ def cure_finding(at_zero: pd.DataFrame, refit: pd.DataFrame, *, always: float, f
     for name, after in refit.iterrows():
         before = at_zero.loc[name]
         state = " — still collapsed" if name in still else ""
-        lines.append(f"- {name}: threshold {after['null-odds threshold']:+.2f}, answers {100 * after['answered']:.0f}% "
-                     f"(from {100 * before['answered']:.0f}%); answerable F1 {before['HasAns F1']:.1f} → "
+        lines.append(f"- {name}: threshold {after['null-odds threshold']:+.2f}, answers {after['answered (%)']:.0f}% "
+                     f"(from {before['answered (%)']:.0f}%); answerable F1 {before['HasAns F1']:.1f} → "
                      f"{after['HasAns F1']:.1f}, overall {before['F1']:.1f} → {after['F1']:.1f} (always abstaining: "
                      f"{always:.1f}){state}")
     return Finding({"still_collapsed": still, "forced": forced}, "\n".join(lines))
