@@ -204,7 +204,11 @@ def test_soft_targets_tradeoff_and_attention_transfer(tiny_model_dir, tmp_path, 
 
     matplotlib.use("Agg")
     ax = plot_tradeoff(frame)
-    assert ax.get_ylim() == (0, 105)  # the whole scale, not a zoom on a few points
+    assert ax.get_ylim() == (-4, 105)  # the whole scale (0 kept off the axis line), not a zoom on a few points
+    numbers = sorted(t.get_text() for t in ax.texts)
+    assert numbers == [str(k) for k in range(1, len(frame) + 1)]  # one number per model, its name in the key
+    assert all(any(line.get_label().startswith(f"{k}: {m} (") for line in ax.get_lines())
+               for k, m in enumerate(frame["model"], start=1))
     assert any(line.get_label().startswith("always abstaining") for line in ax.get_lines())
     ax.figure.canvas.draw()  # every label inside the axes
     box = ax.get_window_extent()

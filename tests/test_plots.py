@@ -164,3 +164,8 @@ def test_the_lab_students_plot_draws_each_student_at_both_thresholds():
     forced = left.collections[0].get_offsets()[:, 1].tolist()
     assert forced == [20.0, 45.0]
     assert [t.get_text() for t in left.get_xticklabels()] == ["hard", "soft"]
+    # with the share answered, each answerable bar says it: a bar of 0-9 on a 0-100 axis is read by its label
+    answered = table.assign(**{"answered (%)": [4.0, 0.0, 6.0, 12.0]})
+    left, _ = plot_lab_students(answered, axes=Figure().subplots(1, 2))
+    labels = [t.get_text() for t in left.texts]
+    assert "3.0\nanswers 4%" in labels and "0.0\nanswers 0%" in labels and "9.0\nanswers 12%" in labels

@@ -35,17 +35,16 @@ def plot_tradeoff(frame: pd.DataFrame, *, ax=None) -> Axes:
     if "HasAns F1" in frame:
         ax.scatter(frame["ms/question"], frame["HasAns F1"], s=sizes, marker="^", alpha=0.7, color="#55a868",
                    label="F1, answerable questions")
-    middle = frame["ms/question"].min() + (frame["ms/question"].max() - frame["ms/question"].min()) / 2
     width = max(1e-9, frame["ms/question"].max() - frame["ms/question"].min())
     placed = []
-    for _, row in frame.iterrows():  # labels point inwards, so they stay inside the axes
-        right = row["ms/question"] > middle and len(frame) > 1
-        # points that nearly coincide (same speed and F1) get their labels stacked, not printed on each other
+    for number, (_, row) in enumerate(frame.iterrows(), start=1):
+        # each point carries a number, its name and size in the key below: models of one size and speed
+        # (a lab's students) sit on one spot, where names would print over each other; their numbers stack
         stack = sum(abs(x - row["ms/question"]) < 0.1 * width and abs(y - row["F1"]) < 4 for x, y in placed)
         placed.append((row["ms/question"], row["F1"]))
-        ax.annotate(f"{row['model']}\n{row['parameters (M)']:.1f}M params", (row["ms/question"], row["F1"]),
-                    textcoords="offset points", xytext=(-8 if right else 8, 6 + 24 * stack),
-                    ha="right" if right else "left", fontsize=8)
+        ax.annotate(str(number), (row["ms/question"], row["F1"]), textcoords="offset points",
+                    xytext=(7, 5 + 11 * stack), fontsize=8, fontweight="bold")
+        ax.plot([], [], " ", label=f"{number}: {row['model']} ({row['parameters (M)']:.1f}M params)")
         card = CARD_POINTS.get(row["reference"])
         if card:
             ax.axhline(card["F1"], color="gray", linestyle=":", label=f"{card['label']}: F1 {card['F1']}")
@@ -56,7 +55,8 @@ def plot_tradeoff(frame: pd.DataFrame, *, ax=None) -> Axes:
         frame["ms high" if spread is not None else "ms/question"].max()
     pad = max(0.15 * (high - low), 0.1 * high, 1e-3)
     ax.set_xlim(max(0, low - pad), high + pad)
-    ax.set_ylim(0, 105)
+    ax.set_ylim(-4, 105)  # a model at 0 (one that never answers) sits above the axis line
+    ax.set_yticks(range(0, 101, 20))
     rounds = (f", median of {int(frame['timed rounds'].iloc[0])} rounds; bars: fastest to slowest round"
               if "timed rounds" in frame else "")
     ax.set_xlabel(f"measured latency (ms / question, this machine{rounds})")

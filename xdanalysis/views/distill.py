@@ -107,11 +107,15 @@ def plot_lab_students(table: pd.DataFrame, *, axes=None, counts: dict | None = N
     for ax, column, title in ((axes[0], "HasAns F1", "answerable: F1"),
                               (axes[1], "NoAns F1", "unanswerable: accuracy (abstained)")):
         for k, threshold in enumerate(thresholds):
-            values = table[table["threshold"] == threshold].set_index("student").loc[students, column]
+            rows = table[table["threshold"] == threshold].set_index("student").loc[students]
+            values = rows[column]
             bars = ax.bar(x + (k - (len(thresholds) - 1) / 2) * width, values, width,
                           alpha=0.4 if k == 0 else 0.9, color="C0" if column == "HasAns F1" else "C1",
                           label=f"threshold: {threshold}")
-            ax.bar_label(bars, fmt="%.1f", fontsize=7)
+            # a bar of 2 on a 0-100 axis is read by its label: say how much the student answers beside it
+            said = [f"{v:.1f}\nanswers {a:.0f}%" for v, a in zip(values, rows["answered (%)"])] \
+                if column == "HasAns F1" and "answered (%)" in rows else [f"{v:.1f}" for v in values]
+            ax.bar_label(bars, labels=said, fontsize=7)
         group = column.split()[0]
         ax.set_title(title + (f" (n={counts[group]})" if group in counts else ""))
         ax.set_xticks(x, students, rotation=15)
