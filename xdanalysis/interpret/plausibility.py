@@ -116,11 +116,11 @@ def explain_rationales(model, tokenizer, questions: pd.DataFrame, rationales: pd
 
     from tqdm.auto import tqdm
 
-    names = [m if isinstance(m, str) and m in ("attention", "random") else method_of(m).name for m in methods]
     unknown = [m for m in methods if isinstance(m, str) and m not in PLAUSIBILITY_METHODS]
-    if unknown:
+    if unknown:  # before any name is resolved: the message lists every method, attention and random included
         raise ValueError(f"unknown method(s) {unknown}; use some of {PLAUSIBILITY_METHODS} or attribution method "
                          "objects")
+    names = [m if isinstance(m, str) and m in ("attention", "random") else method_of(m).name for m in methods]
     joined = _sample(rationales[["id", "words"]].merge(questions[["id", "question", "context"]], on="id"),
                      limit, seed)
     explainers = _Explainers(model, tokenizer, methods, windowing=windowing, decoding=decoding, seed=seed)
