@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_environment_and_pyproject_agree():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
-    declared = set(project["dependencies"]) | set(extras["test"]) | set(extras["ray"])
+    declared = set(project["dependencies"]) | set(extras["test"]) | set(extras["ray"]) | set(extras["openvino"])
     lines = (ROOT / "environment.yml").read_text().splitlines()
     start = next(i for i, line in enumerate(lines) if line.strip() == "- pip:")
     pip_items = {re.sub(r"^\s*-\s*", "", line).strip() for line in lines[start + 1:] if line.strip().startswith("-")}

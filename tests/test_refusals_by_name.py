@@ -141,11 +141,19 @@ def test_distill_cache_dir_with_a_tilde_after_an_equals_sign_is_the_home_folder(
     ("PAIRS", "-3", "XDANALYSIS_PAIRS=-3: must be at least 1"),
     ("DTYPE", "int9", "XDANALYSIS_DTYPE=int9: not one of"),
     ("DEVICE", "gpu", "XDANALYSIS_DEVICE=gpu: not one of"),
+    ("RUNTIME", "onnx", "XDANALYSIS_RUNTIME=onnx: not one of torch, openvino"),
 ])
 def test_every_notebook_setting_is_checked_and_named(variable, value, message):
     defaults = {"DATA": "squad_v2", "LIMIT": None, "PAIRS": "40", "LAB_WINDOWS": None, "SPEED_QUESTIONS": "64"}
     with pytest.raises(SettingError, match=message):
         notebook_settings(defaults=defaults, environ={f"XDANALYSIS_{variable}": value})
+
+
+def test_a_notebook_on_openvino_says_what_still_runs_on_pytorch():
+    settings = notebook_settings(defaults={"DATA": "squad_v2"}, environ={"XDANALYSIS_RUNTIME": "openvino"})
+    assert settings.execution().runtime == "openvino"
+    assert any("load on PyTorch" in note for note in settings.notes)
+    assert notebook_settings(defaults={"DATA": "squad_v2"}, environ={}).execution().runtime == "torch"
 
 
 def test_a_lab_recipe_that_cannot_work_names_its_variable():

@@ -15,7 +15,7 @@ from ..core.common import name_some, rename_options
 from ..core.data import DataError, HubUnreachableError, Selection, gold_answers, load_squad
 from ..core.io import write_text
 from ..core.metrics import MissingPredictionsError, squad_v2_scores
-from ..core.settings import DECODING_DEFAULTS, DecodingSettings, Execution, WindowSettings
+from ..core.settings import DECODING_DEFAULTS, DecodingSettings, Execution, OpenVINOSettings, WindowSettings
 from ..views.summary import summary_text
 
 __all__ = ['COMMANDS', 'MAKE_NAMES', 'build_parser', 'main']
@@ -23,13 +23,14 @@ __all__ = ['COMMANDS', 'MAKE_NAMES', 'build_parser', 'main']
 
 # What `make report` calls each option: errors name what the user typed (MODEL=, not --model).
 MAKE_NAMES = {"--model": "MODEL=", "--data": "DATA=", "--limit": "LIMIT=", "--titles": "TITLES=",
-              "--out": "RUN=", "--overwrite": "OVERWRITE=1"}
+              "--out": "RUN=", "--overwrite": "OVERWRITE=1", "--runtime": "RUNTIME=", "--dtype": "DTYPE=",
+              "--calibration-data": "CALIBRATION="}
 
 
 def _add_predict_arguments(parser: argparse.ArgumentParser, out_required: bool) -> None:
     from ..model.device import DEVICES, DTYPES
     from ..model.loading import DEFAULT_MODEL
-    from ..core.settings import ENGINES
+    from ..core.settings import ENGINES, RUNTIMES
 
     parser.add_argument("--model", default=DEFAULT_MODEL, help="Hub id or local checkpoint directory "
                         f"(default {DEFAULT_MODEL})")
@@ -50,9 +51,21 @@ def _add_predict_arguments(parser: argparse.ArgumentParser, out_required: bool) 
     parser.add_argument("--device", default="auto", choices=DEVICES,
                         help="auto: CUDA, then Apple MPS, then the CPU (default auto)")
     parser.add_argument("--dtype", default="float32", choices=DTYPES,
-                        help="float32 (default, as the official figures), bfloat16, float16 (GPU), int8 (CPU: the "
-                             "Linear layers quantised, cached in ~/.cache/xdanalysis), or auto: bfloat16 where the "
-                             "hardware runs it fast (CUDA, CPUs with AMX or AVX512-BF16)")
+                        help="float32 (default, as the official figures), bfloat16, float16 (GPU), int8, or auto: "
+                             "bfloat16 where the hardware runs it fast (CUDA, CPUs with AMX or AVX512-BF16). int8 with "
+                             "--runtime openvino is the fast one (NNCF, static scales); with --runtime torch it is "
+                             "PyTorch's dynamic quantisation, one window per pass: slower than float32, kept for "
+                             "comparison. Both are cached in ~/.cache/xdanalysis")
+    parser.add_argument("--runtime", default="torch", choices=RUNTIMES,
+                        help="torch (default), or openvino: the forward pass compiled by OpenVINO for the CPU, the "
+                             "fast way to predict (pip install 'xdanalysis[openvino]'); attention and attribution "
+                             "stay on PyTorch")
+    parser.add_argument("--calibration-data", default=None,
+                        help="--runtime openvino --dtype int8: draw the calibration questions from this data (default: "
+                             "the model's training articles, else the articles of --data the run leaves out)")
+    parser.add_argument("--calibration-windows", type=int, default=OpenVINOSettings().calibration_windows,
+                        help=f"windows int8's activation scales are measured on (default "
+                             f"{OpenVINOSettings().calibration_windows})")
     parser.add_argument("--engine", default="local", choices=ENGINES,
                         help="ray: compute the chunks on Ray Data actors (pip install 'xdanalysis[ray]')")
     parser.add_argument("--ray-address", default=None, help="a Ray cluster (default: a local Ray started here)")
@@ -92,7 +105,8 @@ def _selection_of(args) -> Selection:
 
 def _execution_of(args) -> Execution:
     """How the model runs, from the options (a command without --dtype leaves it to the default)."""
-    return _pick(Execution, args)
+    openvino = OpenVINOSettings(calibration_data=args.calibration_data, calibration_windows=args.calibration_windows)
+    return _pick(Execution, args, openvino=openvino)
 
 
 def _read_mapping(path: str, what: str, kind) -> dict:
@@ -303,6 +317,7 @@ def _guarded(args) -> int:
 
 
 def _add_compress_parser(commands) -> None:
+    from ..compress.variants import DEFAULT_VARIANT_TEXT
     from ..labs.compress import CompressSettings as C
 
     lab = commands.add_parser("compress", help="the compression lab: float32 vs bf16, int8, pruned heads, dropped "
@@ -313,8 +328,9 @@ def _add_compress_parser(commands) -> None:
                      "the model trained on); head importance uses the other articles. Default: all of --data (a "
                      "Hub dataset's validation split; importance then uses its train split)")
     lab.add_argument("--out", required=True, help="the lab's directory (runs, models, comparison.csv, report.html)")
-    lab.add_argument("--variants", default="fp32,bf16,int8-naive,int8,heads:0.3,heads:0.5,layers:0,2,4",
-                     help="comma-separated, fp32 first: fp32, bf16, int8, int8-naive, heads:FRACTION, layers:I+J+K "
+    lab.add_argument("--variants", default=DEFAULT_VARIANT_TEXT,
+                     help="comma-separated, fp32 first: fp32, bf16, int8, int8-naive (PyTorch), ov-fp32, ov-bf16, "
+                     "ov-int8 (OpenVINO: each variant names its runtime), heads:FRACTION, layers:I+J+K "
                      "(or layers:I,J,K last), NAME=CHECKPOINT for a student")
     lab.add_argument("--limit", type=int, default=None, help="only the first N held-out questions")
     for name in ("importance_questions", "speed_questions", "speed_rounds", "n_boot"):

@@ -171,18 +171,20 @@ class Settings:
             raise SettingError(message) from None
 
     def execution(self):
-        """How this notebook's models run: ``XDANALYSIS_DEVICE`` / ``XDANALYSIS_DTYPE`` as an
-        :class:`~xdanalysis.core.settings.Execution`."""
+        """How this notebook's runs are predicted: ``XDANALYSIS_DEVICE`` / ``XDANALYSIS_DTYPE`` /
+        ``XDANALYSIS_RUNTIME`` as an :class:`~xdanalysis.core.settings.Execution`."""
         from ..core.settings import Execution
 
-        return Execution(**self._placement())
+        return Execution(**self._placement(), runtime=self.values.get("RUNTIME", "torch"))
 
     def _placement(self) -> dict:
         """``XDANALYSIS_DEVICE`` / ``XDANALYSIS_DTYPE`` as the keywords of predict_run and load_qa_model."""
         return {"device": self.values.get("DEVICE", "auto"), "dtype": self.values.get("DTYPE", "float32")}
 
     def load_model(self, model: str = "MODEL", **options):
-        """``load_qa_model(..., with_info=True)`` on ``XDANALYSIS_<model>``; errors name the variable."""
+        """``load_qa_model(..., with_info=True)`` on ``XDANALYSIS_<model>``; errors name the variable. A model
+        to look inside (attention, attribution, layers, training): on PyTorch whatever ``XDANALYSIS_RUNTIME``
+        says, which decides how runs are predicted."""
         from ..model.loading import load_qa_model
 
         try:
@@ -199,7 +201,8 @@ class Settings:
 def notebook_settings(*, defaults: dict, paths=("MODEL", "DATA", "ENCODER", "TEACHER", "STUDENT"),
                       title_model: str = "MODEL", environ=None) -> Settings:
     """Read ``XDANALYSIS_<NAME>`` for every name in ``defaults`` (a value of None: optional), and
-    ``XDANALYSIS_DEVICE`` (default auto) and ``XDANALYSIS_DTYPE`` (default float32) for every notebook.
+    ``XDANALYSIS_DEVICE`` (default auto), ``XDANALYSIS_DTYPE`` (default float32) and ``XDANALYSIS_RUNTIME``
+    (default torch: how runs are predicted) for every notebook.
 
     Paths are resolved (:func:`resolve_path`); ``LIMIT`` becomes an int; ``TITLES`` a list. When
     ``TITLES`` is not set and the model named by ``title_model`` is a local directory whose
@@ -233,12 +236,19 @@ def notebook_settings(*, defaults: dict, paths=("MODEL", "DATA", "ENCODER", "TEA
         values[name] = value
     from ..model.device import DEVICES, DTYPES
 
-    for name, default, choices in (("DEVICE", "auto", DEVICES), ("DTYPE", "float32", DTYPES)):  # every model here
+    from ..core.settings import RUNTIMES
+
+    for name, default, choices in (("DEVICE", "auto", DEVICES), ("DTYPE", "float32", DTYPES),
+                                   ("RUNTIME", "torch", RUNTIMES)):  # every model here
         if name not in values:
             raw = environ.get(PREFIX + name) or None
             values[name], sources[name] = raw or default, "environment" if raw else "default"
         if values[name] not in choices:
             raise SettingError(f"{PREFIX}{name}={values[name]}: not one of {', '.join(choices)}")
+    if values["RUNTIME"] != "torch":
+        notes.append(f"Runs are predicted on {values['RUNTIME']} ({PREFIX}RUNTIME); the models this notebook looks "
+                     "inside (attention, attribution, layers, training) load on PyTorch, the only runtime that gives "
+                     "attention weights, hidden states and gradients.")
     if "TITLES" in values and values["TITLES"] is None and values.get(title_model):
         held_out = list(training_record(values[title_model]).get("held_out_titles") or []) or None
         if held_out:

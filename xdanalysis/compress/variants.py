@@ -8,9 +8,9 @@ from pathlib import Path
 
 from ..core.common import check_choice
 from ..core.io import write_json
-from ..core.settings import NAIVE_INT8, Int8Settings
+from ..core.settings import NAIVE_INT8, RUNTIMES, Int8Settings
 
-__all__ = ['KINDS', 'Variant', 'DEFAULT_VARIANTS', 'build_checkpoint', 'check_variants', 'folder_name',
+__all__ = ['KINDS', 'Variant', 'DEFAULT_VARIANTS', 'DEFAULT_VARIANT_TEXT', 'build_checkpoint', 'check_variants', 'folder_name',
            'variant_names', 'parse_variant', 'split_variants', 'student_variant']
 
 
@@ -22,7 +22,9 @@ class Variant:
     """One way of shrinking the model: a dtype (``float32``, ``bfloat16``, ``int8`` with its
     :class:`Int8Settings`), attention heads pruned by importance (``heads``, ``fraction`` of all
     heads), encoder ``layers`` kept (``layers``: the others dropped, no training), or a trained
-    ``student`` checkpoint. ``name`` labels it in every table and figure."""
+    ``student`` checkpoint. ``runtime``: what runs it, PyTorch or OpenVINO (whose int8 is NNCF's
+    static quantisation, calibrated on questions outside the held-out ones). ``name`` labels it in
+    every table and figure."""
 
     name: str
     kind: str
@@ -30,9 +32,11 @@ class Variant:
     layers: tuple | None = None
     checkpoint: str | None = None
     int8: Int8Settings = field(default_factory=Int8Settings)
+    runtime: str = "torch"
 
     def __post_init__(self):
         check_choice("variant kind", self.kind, KINDS)
+        check_choice("variant runtime", self.runtime, RUNTIMES)
         if self.kind == "heads" and not (self.fraction is not None and 0 < self.fraction < 1):
             raise ValueError(f"variant {self.name!r}: head pruning needs a fraction in (0, 1), got {self.fraction}")
         if self.kind == "layers" and not self.layers:
@@ -51,21 +55,18 @@ class Variant:
         for key in ("fraction", "layers", "checkpoint"):
             if getattr(self, key) is not None:
                 record[key] = list(self.layers) if key == "layers" else getattr(self, key)
-        if self.kind == "int8":
+        if self.kind == "int8" and self.runtime == "torch":
             record["int8"] = self.int8.as_dict()
+        if self.runtime != "torch":
+            record["runtime"] = self.runtime
         return record
 
 
-# fp32 first: every other variant is compared to it.
-DEFAULT_VARIANTS = (
-    Variant("fp32", "float32"),
-    Variant("bf16", "bfloat16"),
-    Variant("int8 naive", "int8", int8=NAIVE_INT8),
-    Variant("int8", "int8"),
-    Variant("heads -30%", "heads", fraction=0.3),
-    Variant("heads -50%", "heads", fraction=0.5),
-    Variant("layers 0,2,4", "layers", layers=(0, 2, 4)),
-)
+
+
+# The lab's variants when none are named (the CLI's --variants, notebook 08's XDANALYSIS_VARIANTS), fp32 first:
+# every other variant is compared to it.
+DEFAULT_VARIANT_TEXT = "fp32,bf16,int8-naive,int8,ov-fp32,ov-int8,heads:0.3,heads:0.5,layers:0,2,4"
 
 
 def variant_names(variants) -> list:
@@ -77,9 +78,12 @@ def student_variant(name: str, checkpoint) -> Variant:
     return Variant(name, "student", checkpoint=os.fspath(checkpoint))
 
 
-# The variants named by a word alone.
+# The variants named by a word alone: PyTorch's, and OpenVINO's (ov-).
 _PLAIN = {"fp32": Variant("fp32", "float32"), "bf16": Variant("bf16", "bfloat16"), "int8": Variant("int8", "int8"),
-          "int8-naive": Variant("int8 naive", "int8", int8=NAIVE_INT8)}
+          "int8-naive": Variant("int8 naive", "int8", int8=NAIVE_INT8),
+          "ov-fp32": Variant("ov-fp32", "float32", runtime="openvino"),
+          "ov-bf16": Variant("ov-bf16", "bfloat16", runtime="openvino"),
+          "ov-int8": Variant("ov-int8", "int8", runtime="openvino")}
 
 
 def split_variants(text: str) -> list:
@@ -101,7 +105,8 @@ def split_variants(text: str) -> list:
 
 def parse_variant(text: str) -> Variant:
     """A variant from its command-line spelling: ``fp32``, ``bf16``, ``int8``, ``int8-naive``,
-    ``heads:0.3``, ``layers:0,2,4`` or ``NAME=CHECKPOINT`` (a student).
+    ``ov-fp32``, ``ov-bf16``, ``ov-int8`` (OpenVINO), ``heads:0.3``, ``layers:0,2,4`` or ``NAME=CHECKPOINT``
+    (a student).
 
     >>> parse_variant("heads:0.3").name, parse_variant("layers:0+2").layers
     ('heads -30%', (0, 2))
@@ -121,8 +126,8 @@ def parse_variant(text: str) -> Variant:
     if "=" in text:
         name, checkpoint = text.split("=", 1)
         return student_variant(name.strip(), checkpoint.strip())
-    raise ValueError(f"unknown variant {text!r}: use fp32, bf16, int8, int8-naive, heads:FRACTION, layers:0,2,4 "
-                     "or NAME=CHECKPOINT")
+    raise ValueError(f"unknown variant {text!r}: use fp32, bf16, int8, int8-naive, ov-fp32, ov-bf16, ov-int8, "
+                     "heads:FRACTION, layers:0,2,4 or NAME=CHECKPOINT")
 
 
 def _number(text: str, kind, part: str | None = None):
@@ -221,3 +226,6 @@ def _read(path: Path) -> dict:
     record = json.loads(path.read_text(encoding="utf-8"))
     record.pop("pruned_heads", None)
     return record
+
+
+DEFAULT_VARIANTS = tuple(split_variants(DEFAULT_VARIANT_TEXT))

@@ -13,15 +13,17 @@ from .metrics import (
     normalize_answer,
     squad_v2_scores,
 )
-from .settings import ENGINES, NAIVE_INT8, DecodingSettings, Execution, Int8Settings, WindowSettings
+from .settings import (ENGINES, NAIVE_INT8, RUNTIMES, DecodingSettings, Execution, Int8Settings, OpenVINOSettings,
+                       WindowSettings)
 from .stats import MIN_INTERVAL_COUNT, bootstrap_ci, paired_bootstrap, softmax
 from .text import QUESTION_TYPES, question_type
 from .unanswerable import CAUSES, load_rationales, load_unanswerable_causes
 from .thresholds import answered_at, best_f1_threshold, scores_at
 
 # The names a user calls, listed by hand: plumbing stays importable from its own module.
-__all__ = ['CAUSES', 'ENGINES', 'MIN_INTERVAL_COUNT', 'NAIVE_INT8', 'QUESTION_TYPES', 'DataError', 'DecodingSettings',
-           'Execution', 'HubUnreachableError', 'Int8Settings', 'MissingPredictionsError', 'Selection', 'Window',
+__all__ = ['CAUSES', 'ENGINES', 'MIN_INTERVAL_COUNT', 'NAIVE_INT8', 'QUESTION_TYPES', 'RUNTIMES', 'DataError',
+           'DecodingSettings', 'Execution', 'HubUnreachableError', 'Int8Settings', 'MissingPredictionsError',
+           'OpenVINOSettings', 'Selection', 'Window',
            'WindowSettings', 'abstain_baseline', 'answered_at', 'best_f1_threshold', 'bootstrap_ci', 'compute_exact',
            'compute_f1', 'decode_question', 'first_per_title', 'gold_answers', 'load_rationales', 'load_squad',
            'load_unanswerable_causes', 'logit', 'normalize_answer', 'paired_bootstrap', 'question_type',

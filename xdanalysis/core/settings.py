@@ -17,8 +17,10 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
+from .common import check_choice
+
 __all__ = ["WindowSettings", "DecodingSettings", "DECODING_DEFAULTS", "Int8Settings", "INT8_ENGINES", "NAIVE_INT8",
-           "ENGINES", "Execution", "settings_of_run"]
+           "ENGINES", "RUNTIMES", "OPENVINO_PRESETS", "FFN_OUTPUTS", "OpenVINOSettings", "Execution", "settings_of_run"]
 
 
 def _whole(name: str, value, least: int) -> None:
@@ -143,6 +145,78 @@ class Int8Settings:
 NAIVE_INT8 = Int8Settings(per_channel=False, reduce_range=True, keep_float=(), per_window=False)
 
 
+# What runs the model's forward pass: PyTorch (everything: gradients, attention weights, hidden states), or
+# OpenVINO's compiled model (logits only; xdanalysis.model.openvino), the fast way on a CPU.
+RUNTIMES = ["torch", "openvino"]
+
+# NNCF's quantisation presets: symmetric int8 activations (the fastest), or asymmetric ones (a zero point each).
+OPENVINO_PRESETS = ["performance", "mixed"]
+
+
+# The feed-forward output projections of BERT-style encoders (BERT, RoBERTa, ELECTRA, MiniLM) and DistilBERT, as
+# OpenVINO names their nodes: what OpenVINOSettings keeps in float by default.
+FFN_OUTPUTS = (r".*\.layer\.\d+\.output\.dense/.*", r".*\.ffn\.lin2/.*")
+
+
+@dataclass(frozen=True)
+class OpenVINOSettings:
+    """How OpenVINO runs a model (``runtime="openvino"``). float32 and bfloat16 are OpenVINO's inference
+    precision (the same converted model, compiled with its precision hint); int8 is NNCF's post-training
+    quantisation: static activation scales, measured once on ``calibration_windows`` windows, so a window's
+    answer never depends on the windows it shares a batch with.
+
+    - ``calibration_windows`` windows are drawn (seeded by ``seed``) from questions **outside the run's data**:
+      from ``calibration_data`` (any source ``load_squad`` takes) when given; else the model's training
+      articles when its ``training.json`` lists them; else the articles of the run's data that the run leaves
+      out (a run over all of its data is calibrated on its own questions, and says so);
+    - ``preset``: NNCF's ``performance`` (symmetric activations) or ``mixed`` (asymmetric: a zero point each);
+    - ``keep_float``: regular expressions of OpenVINO node names left in float. The default keeps each
+      layer's feed-forward output projection (BERT's ``layer.N.output.dense``, DistilBERT's ``ffn.lin2``), whose
+      input carries the outlier activations a per-tensor int8 scale cannot hold (Bondarenko et al., 2021,
+      "Understanding and Overcoming the Challenges of Efficient Transformer Quantization"): on the demo model's
+      779 held-out questions, quantising them too moved answerable F1 by -2.5 points (95% CI -4.3 to -0.9) and
+      changed 4.7% of the answers; kept in float, -0.8 (-2.3 to +0.6) and 3.0%, at about 70% of the speed
+      (``benchmarks/bench_runtime.py``, README "Speed"). ``()`` quantises every layer;
+    - ``threads``: inference threads (None: every core this process may use). Not part of a run's identity.
+
+    >>> OpenVINOSettings(preset="fast")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown OpenVINO preset 'fast'; use one of ['performance', 'mixed']
+    """
+
+    calibration_windows: int = 100
+    calibration_data: str | None = None
+    preset: str = "performance"
+    keep_float: tuple = FFN_OUTPUTS
+    seed: int = 0
+    threads: int | None = None
+
+    def __post_init__(self):
+        _whole("calibration_windows", self.calibration_windows, 1)
+        _whole("seed", self.seed, 0)
+        if self.threads is not None:
+            _whole("threads", self.threads, 1)
+        check_choice("OpenVINO preset", self.preset, OPENVINO_PRESETS)
+        if isinstance(self.keep_float, str) or not all(isinstance(p, str) for p in self.keep_float):
+            raise ValueError(f"keep_float must be a list of node-name patterns, got {self.keep_float!r}")
+        object.__setattr__(self, "keep_float", tuple(self.keep_float))
+        if self.calibration_data is not None:
+            object.__setattr__(self, "calibration_data", str(self.calibration_data))
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "keep_float": list(self.keep_float)}
+
+    def int8_recipe(self) -> dict:
+        """What decides an int8 model's weights and scales (everything but the threads): part of a run's identity."""
+        return {k: v for k, v in self.as_dict().items() if k != "threads"}
+
+    @classmethod
+    def from_dict(cls, record: dict) -> "OpenVINOSettings":
+        """The settings ``as_dict`` wrote, round-trip by name."""
+        return _from_dict(cls, record)
+
+
 # Where the chunks of a run are computed: in this process, or on Ray Data actors (xdanalysis.runs.engines).
 ENGINES = ["local", "ray"]
 
@@ -154,7 +228,9 @@ class Execution:
 
     - ``device`` (``auto``, ``cpu``, ``cuda``, ``mps``; None: auto) and ``dtype`` (``auto``, ``float32``,
       ``bfloat16``, ``float16``, ``int8``; None: float32, the dtype of the official figures), with
-      ``int8`` how an int8 model is quantised;
+      ``int8`` how PyTorch quantises an int8 model;
+    - ``runtime``: ``torch`` (default) or ``openvino`` (the CPU's fast way: logits only), with ``openvino``
+      its settings (:class:`OpenVINOSettings`);
     - ``engine`` ``local`` or ``ray`` (``ray_address`` a cluster, default a local Ray; ``workers`` actors,
       each loading the model once);
     - ``batch_size`` windows per forward pass, ``chunk_size`` questions per chunk file (the unit of resume
@@ -162,7 +238,7 @@ class Execution:
     - ``allow_random_head``: run a model whose QA head is untrained (its answers are noise: tests, demos);
     - ``progress``: a progress bar (True), none (False), or the bar's label.
 
-    Device, dtype and int8 are part of a run's identity; the rest only decide how it is made.
+    Device, dtype, runtime and how int8 is made are part of a run's identity; the rest only decide how it is made.
 
     >>> Execution(batch_size=8).batch_size
     8
@@ -175,6 +251,8 @@ class Execution:
     device: str | None = None
     dtype: str | None = None
     int8: Int8Settings = Int8Settings()
+    runtime: str = "torch"
+    openvino: OpenVINOSettings = OpenVINOSettings()
     engine: str = "local"
     ray_address: str | None = None
     workers: int | None = None
@@ -193,17 +271,22 @@ class Execution:
             raise ValueError(f"workers must be at least 1 (one Ray actor each), got {self.workers}")
         if not isinstance(self.int8, Int8Settings):
             raise ValueError(f"int8 must be an Int8Settings, got {self.int8!r}")
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"unknown runtime {self.runtime!r}; use one of {RUNTIMES}")
+        if not isinstance(self.openvino, OpenVINOSettings):
+            raise ValueError(f"openvino must be an OpenVINOSettings, got {self.openvino!r}")
         object.__setattr__(self, "allow_random_head", bool(self.allow_random_head))
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "int8": self.int8.as_dict()}
+        return {**asdict(self), "int8": self.int8.as_dict(), "openvino": self.openvino.as_dict()}
 
     @classmethod
     def from_dict(cls, record: dict) -> "Execution":
         """The execution ``as_dict`` wrote, round-trip by name."""
         record = dict(record)
-        if isinstance(record.get("int8"), dict):
-            record["int8"] = Int8Settings.from_dict(record["int8"])
+        for name, kind in (("int8", Int8Settings), ("openvino", OpenVINOSettings)):
+            if isinstance(record.get(name), dict):
+                record[name] = kind.from_dict(record[name])
         return _from_dict(cls, record)
 
 

@@ -93,6 +93,9 @@ def distill(teacher, data, out, *, config: DistillConfig = DistillConfig(), stud
     if execution.dtype not in (None, "float32"):
         raise ValueError(f"distill trains float32 weights (dtype {execution.dtype!r} asked for); for bf16 autocast "
                          "set DistillConfig(precision='bfloat16')")
+    if execution.runtime != "torch":
+        raise ValueError(f"distill trains in PyTorch (gradients; the teacher's soft targets come from the same "
+                         f"forward pass): runtime {execution.runtime!r} is for predictions; leave it 'torch'")
     out = Path(out).expanduser()
     refuse_foreign(out, markers=STUDENT_MARKERS, what="a student directory")  # never a teacher's, a run's, yours
     table = selection.load(data)

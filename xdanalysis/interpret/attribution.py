@@ -34,6 +34,7 @@ from ..core.decoding import Window, decode_question
 from ..core.settings import DecodingSettings, WindowSettings
 from ..core.text import word_layout
 from ..model.forward import batch_tensors, forward_windows
+from ..model.runtime import require_torch
 from .attention import Attention, locate
 from .attention import to_words as _attention_to_words
 
@@ -232,6 +233,7 @@ class Attributor:
 
     def __init__(self, model, tokenizer, *, method="integrated_gradients", windowing: WindowSettings = WindowSettings(),
                  decoding: DecodingSettings = DecodingSettings()):
+        require_torch(model, "Attributions (gradients through the model)")
         self.model, self.tokenizer = model, tokenizer
         self.method = method_of(method)
         self.windowing, self.decoding = windowing, decoding

@@ -14,6 +14,7 @@ from ..core.decoding import Window, decode_question
 from ..core.settings import DecodingSettings, WindowSettings
 from ..core.stats import bootstrap_ci
 from ..model.forward import forward_windows
+from ..model.runtime import require_torch
 from ..model.windows import prepare_windows
 
 __all__ = ['SITES', 'encoder_layers', 'patch_abstention', 'patched', 'patching_summary']
@@ -53,6 +54,7 @@ def patched(model, layer: int, positions, values):
     error or not."""
     import torch
 
+    require_torch(model, "Activation patching (hooks on the encoder's layers)")
     positions = torch.as_tensor(list(positions), dtype=torch.long)
     replacement = torch.as_tensor(np.asarray(values))
     sequence_first = _sequence_first_layers(model)

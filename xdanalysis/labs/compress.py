@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..core.data import Selection
 from ..core.io import write_atomic, write_json
 from ..core.settings import DecodingSettings, Execution, WindowSettings
 from ..compress.variants import DEFAULT_VARIANTS, Variant, build_checkpoint, check_variants, folder_name
@@ -118,28 +119,35 @@ def compress(model, data, out, *, held_out, variants=DEFAULT_VARIANTS, settings:
             folder = out / "models" / folder_name(variant.name)
             checkpoints[variant.name] = build_checkpoint(variant, source, folder, importance=importance)
             runs[variant.name] = _variant_run(checkpoints[variant.name], data, out / "runs" / folder_name(variant.name),
-                                              variant, held, settings, progress=progress)
-        speed = _speed(variants, checkpoints, runs, held, out, settings)
+                                              variant, Selection(titles=held_out, limit=limit), settings,
+                                              progress=progress)
+        speed = _speed(variants, checkpoints, runs, held, out, settings, data=data)
         result = _comparison(out, variants, runs, speed, settings)
         write_json(out / COMPRESS_FILE, record, indent=2)
         return result
 
 
-def _variant_run(checkpoint: str, data, folder: Path, variant: Variant, held: pd.DataFrame,
+def _execution(variant: Variant, settings: CompressSettings, *, progress: bool = False) -> Execution:
+    """How a variant runs: on the CPU, in its dtype, on its runtime."""
+    return Execution(device="cpu", dtype=variant.dtype, int8=variant.int8, runtime=variant.runtime,
+                     batch_size=settings.batch_size, progress=variant.name if progress else False)
+
+
+def _variant_run(checkpoint: str, data, folder: Path, variant: Variant, held: Selection,
                  settings: CompressSettings, *, progress: bool):
-    """The variant's run: reused when done with these settings, resumed when interrupted, made again
-    when the variant or the lab's settings changed (the lab's own run directory: replacing it loses
-    nothing of the user's)."""
+    """The variant's run over the ``held`` questions of ``data``: reused when done with these settings,
+    resumed when interrupted, made again when the variant or the lab's settings changed (the lab's own
+    run directory: replacing it loses nothing of the user's). OpenVINO's int8 is calibrated on questions
+    of ``data`` outside ``held`` (:func:`~xdanalysis.runs.calibration.calibration_for`)."""
     from ..runs.run import predict_run
     from ..runs.store import RunMismatchError
 
-    execution = Execution(device="cpu", dtype=variant.dtype, int8=variant.int8, batch_size=settings.batch_size,
-                          progress=variant.name if progress else False)
-    options = dict(windowing=settings.windowing, decoding=settings.decoding, execution=execution)
+    options = dict(selection=held, windowing=settings.windowing, decoding=settings.decoding,
+                   execution=_execution(variant, settings, progress=progress))
     try:
-        return predict_run(checkpoint, held, folder, **options)
+        return predict_run(checkpoint, data, folder, **options)
     except RunMismatchError:
-        return predict_run(checkpoint, held, folder, overwrite=True, **options)
+        return predict_run(checkpoint, data, folder, overwrite=True, **options)
 
 
 def _checked(variants) -> tuple:
@@ -195,11 +203,13 @@ def _importance_of(source: str, training, out: Path, settings: CompressSettings,
     return importance
 
 
-def _speed(variants, checkpoints: dict, runs: dict, held: pd.DataFrame, out: Path, settings: CompressSettings):
+def _speed(variants, checkpoints: dict, runs: dict, held: pd.DataFrame, out: Path, settings: CompressSettings, *,
+           data):
     """Every variant timed in turns on the same held-out questions, in one go (``out/speed.parquet``;
     timed again only when the variants or their runs change)."""
     from .tradeoff import tradeoff_table
-    from ..model.loading import load_qa_model
+    from ..runs.calibration import calibration_for
+    from ..runs.engines import load_as
 
     key = json.dumps({"variants": [v.as_dict() for v in variants], "runs": [runs[v.name].info.get("created")
                       for v in variants], "settings": settings.as_dict()}, sort_keys=True)
@@ -208,8 +218,11 @@ def _speed(variants, checkpoints: dict, runs: dict, held: pd.DataFrame, out: Pat
         return pd.read_parquet(file)
     entries = {}
     for variant in variants:
-        model, tokenizer = load_qa_model(checkpoints[variant.name], device="cpu", dtype=variant.dtype,
-                                         int8=variant.int8)
+        execution = _execution(variant, settings)
+        calibration = calibration_for(checkpoints[variant.name], data, held, settings=execution.openvino,
+                                      windowing=settings.windowing) if variant.runtime == "openvino" and \
+            variant.dtype == "int8" else None  # the run's own: its converted model is read from the cache
+        model, tokenizer = load_as(checkpoints[variant.name], execution, calibration)
         entries[variant.name] = (model, tokenizer, None, runs[variant.name])
     questions = held.sample(n=min(settings.speed_questions, len(held)), random_state=settings.seed)
     speed = tradeoff_table(entries, questions, repeats=settings.speed_rounds, windowing=settings.windowing,

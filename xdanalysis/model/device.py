@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..core.common import check_choice
 
-__all__ = ['resolve_placement', 'DEVICES', 'DTYPES', 'cpu_flags', 'fast_bfloat16', 'model_device_dtype', 'resolve_device', 'resolve_dtype']
+__all__ = ['resolve_placement', 'resolve_openvino_dtype', 'DEVICES', 'DTYPES', 'cpu_flags', 'fast_bfloat16', 'model_device_dtype', 'resolve_device', 'resolve_dtype']
 
 
 DEVICES = ["auto", "cpu", "cuda", "mps"]
@@ -83,21 +83,50 @@ def resolve_dtype(dtype: str = "float32", device: str = "cpu") -> str:
     return dtype
 
 
-def resolve_placement(device: str | None = "auto", dtype: str | None = "float32") -> tuple[str, str]:
+def resolve_placement(device: str | None = "auto", dtype: str | None = "float32",
+                      runtime: str = "torch") -> tuple[str, str]:
     """``(device, dtype)`` resolved together (the dtype depends on the device; int8 makes ``auto`` the
-    CPU); None means the default, ``auto`` device and float32.
+    CPU); None means the default, ``auto`` device and float32. ``runtime="openvino"`` runs on the CPU
+    (:func:`resolve_openvino_dtype`).
 
     >>> resolve_placement("cpu", None)
     ('cpu', 'float32')
     """
+    if runtime == "openvino":
+        if device not in (None, "auto", "cpu"):
+            raise ValueError(f"runtime openvino runs on the CPU; device {device!r} is PyTorch's: use --runtime torch "
+                             f"--device {device}, or --device cpu with OpenVINO")
+        return "cpu", resolve_openvino_dtype(dtype or "float32")
     if dtype == "int8" and device in (None, "auto"):
         device = "cpu"  # int8 runs on the CPU only: "auto" chooses it
     where = resolve_device(device or "auto")
     return where, resolve_dtype(dtype or "float32", where)
 
 
+def resolve_openvino_dtype(dtype: str = "float32") -> str:
+    """The precision OpenVINO runs in on this CPU: ``auto`` is bfloat16 where the CPU has AMX or
+    AVX512-BF16, else float32; int8 is NNCF's static quantisation. bfloat16 is refused on a CPU without
+    them (OpenVINO would quietly run float32 under its name), float16 everywhere (a GPU precision).
+
+    >>> resolve_openvino_dtype("int8")
+    'int8'
+    """
+    check_choice("dtype", dtype, DTYPES)
+    if dtype == "auto":
+        return "bfloat16" if fast_bfloat16("cpu") else "float32"
+    if dtype == "float16":
+        raise ValueError("dtype float16 with runtime openvino: a GPU precision; on the CPU use bfloat16 (CPUs with "
+                         "AMX or AVX512-BF16), int8 or float32")
+    if dtype == "bfloat16" and not fast_bfloat16("cpu"):
+        raise ValueError("dtype bfloat16 with runtime openvino: this CPU has neither AMX nor AVX512-BF16, so OpenVINO "
+                         "would run float32 under a bfloat16 name; use float32, or int8 for speed")
+    return dtype
+
+
 def model_device_dtype(model) -> tuple[str, str]:
     """Where a loaded model is and in which dtype: ``("cpu", "float32")``, ``("cuda", "bfloat16")``..."""
+    if getattr(model, "runtime", "torch") != "torch":  # xdanalysis.model.openvino's compiled model
+        return "cpu", model.dtype_name
     parameter = next(model.parameters())
     quantised = any(".quantized." in type(module).__module__ for module in model.modules())
     return parameter.device.type, "int8" if quantised else str(parameter.dtype).replace("torch.", "")

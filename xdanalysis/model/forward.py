@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
+from .runtime import require_torch
 from .quantize import int8_settings_of
 from .windows import Windows, length_batches
 
@@ -83,6 +84,8 @@ def forward_windows(model, windows: Windows, indices, *, attentions: bool = Fals
     """
     import torch
 
+    if attentions or hidden_states:
+        require_torch(model, "attention weights" if attentions else "hidden states")
     indices = [int(i) for i in indices]
     if not indices:
         return []

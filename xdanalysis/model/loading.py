@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..core.common import is_reference
+from ..core.common import check_choice, is_reference
 from ..core.data import HubUnreachableError, hub_reachable
-from ..core.settings import Int8Settings
+from ..core.settings import RUNTIMES, Int8Settings, OpenVINOSettings
 from .device import resolve_placement
 
 __all__ = ['DEFAULT_MODEL', 'ModelLoadError', 'load_qa_model', 'looks_local', 'max_sequence_length', 'model_files', 'model_identity', 'model_problem', 'require_model', 'training_overlap', 'training_record', 'weights_fingerprint']
@@ -79,11 +79,19 @@ def load_qa_model(
     device: str = "auto",
     dtype: str = "float32",
     int8: Int8Settings = Int8Settings(),
+    runtime: str = "torch",
+    openvino: OpenVINOSettings = OpenVINOSettings(),
+    calibration=None,
 ):
     """Load ``(model, tokenizer)`` for extractive QA from a Hub id or a local directory, on
     ``device`` in ``dtype`` (see :func:`resolve_device` and :func:`resolve_dtype`). ``dtype="int8"``
     quantises the Linear layers as ``int8`` says (:mod:`xdanalysis.model.quantize`; CPU only),
     built once per weights and settings and cached on disk.
+
+    ``runtime="openvino"`` compiles the model with OpenVINO for the CPU (:mod:`xdanalysis.model.openvino`:
+    logits only, the fast way to predict), as ``openvino`` says; its int8 is NNCF's static quantisation,
+    calibrated on ``calibration`` (a :class:`~xdanalysis.model.openvino.Calibration`). Converted once per
+    weights and settings and cached on disk as OpenVINO's files.
 
     Refuses a checkpoint whose QA head would be freshly initialised (a plain encoder) unless
     ``allow_random_head=True``, and a checkpoint without a fast tokenizer (offsets are needed).
@@ -99,8 +107,14 @@ def load_qa_model(
     require_model(name, revision=revision)
     if looks_local(name):
         name = str(Path(name).expanduser())
-    target_device, target_dtype = resolve_placement(device, dtype)
-    if target_dtype == "int8":
+    check_choice("runtime", runtime, RUNTIMES)
+    target_device, target_dtype = resolve_placement(device, dtype, runtime)
+    tokenizer = _fast_tokenizer(name, revision=revision)
+    if runtime == "openvino":
+        model = _openvino_qa_model(name, revision=revision, dtype=target_dtype, settings=openvino,
+                                   calibration=calibration, tokenizer=tokenizer)
+        fresh = list(model.record.get("untrained_weights", []))
+    elif target_dtype == "int8":
         model = _int8_qa_model(name, revision=revision, attn_implementation=attn_implementation, int8=int8)
         fresh = list(getattr(model, "untrained_weights", []))
     else:
@@ -111,10 +125,9 @@ def load_qa_model(
             f"{', '.join(sorted(fresh))}); its answers would be random. Use a checkpoint fine-tuned for "
             "extractive QA, or pass allow_random_head=True (CLI: --allow-random-head) for a demo or a test."
         )
-    tokenizer = _fast_tokenizer(name, revision=revision)
     import torch
 
-    if target_dtype != "int8":
+    if target_dtype != "int8" and runtime == "torch":
         model.to(device=target_device, dtype=getattr(torch, target_dtype))
     model.eval()
     if with_info:
@@ -174,6 +187,23 @@ def _int8_qa_model(name: str, *, revision, attn_implementation, int8: Int8Settin
         return AutoModelForQuestionAnswering.from_config(config, **kwargs)
 
     return int8_model(weights_fingerprint(name, revision=revision), load_float, int8, structure=structure)
+
+
+def _openvino_qa_model(name: str, *, revision, dtype: str, settings: OpenVINOSettings, calibration, tokenizer):
+    """Checkpoint ``name`` compiled by OpenVINO in ``dtype``, from the cache when it was converted before."""
+    from transformers import AutoConfig
+
+    from .openvino import openvino_model
+
+    def load_float():
+        model, fresh = _qa_model(name, revision=revision, attn_implementation=None)
+        model.untrained_weights = fresh  # kept in the cache's record: the random-head check still applies
+        return model
+
+    config = AutoConfig.from_pretrained(name, **({"revision": revision} if revision else {}))
+    inputs = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in tokenizer.model_input_names]
+    return openvino_model(weights_fingerprint(name, revision=revision), load_float, dtype=dtype, config=config,
+                          input_names=inputs, settings=settings, calibration=calibration, tokenizer=tokenizer)
 
 
 def weights_fingerprint(name: str, *, revision: str | None = None) -> str:

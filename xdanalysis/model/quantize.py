@@ -19,7 +19,7 @@ from pathlib import Path
 from ..core.io import file_checksum, write_atomic, write_json
 from ..core.settings import Int8Settings
 
-__all__ = ['INT8_CACHE_ENV', 'Int8Error', 'int8_cache_dir', 'int8_layers', 'int8_model', 'int8_settings_of',
+__all__ = ['INT8_CACHE_ENV', 'Int8Error', 'cache_root', 'int8_cache_dir', 'int8_layers', 'int8_model', 'int8_settings_of',
            'quantize_int8', 'resolve_int8']
 
 
@@ -31,9 +31,13 @@ class Int8Error(ValueError):
     """A model that cannot be quantised to int8 here: says which and what to use instead."""
 
 
+def cache_root() -> Path:
+    """Where converted models are kept: ``XDANALYSIS_CACHE``, default ``~/.cache/xdanalysis``."""
+    return Path(os.environ.get(INT8_CACHE_ENV) or Path.home() / ".cache" / "xdanalysis").expanduser()
+
+
 def int8_cache_dir() -> Path:
-    root = os.environ.get(INT8_CACHE_ENV) or Path.home() / ".cache" / "xdanalysis"
-    return Path(root).expanduser() / "int8"
+    return cache_root() / "int8"
 
 
 def resolve_int8(settings: Int8Settings = Int8Settings()) -> Int8Settings:

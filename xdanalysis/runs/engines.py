@@ -56,13 +56,11 @@ def model_config(model):
 class _ChunkPredictor:
     """A Ray Data actor: loads the model once, then predicts one chunk of questions per call."""
 
-    def __init__(self, model, table_ref, windowing: WindowSettings, decoding: DecodingSettings, execution: Execution):
+    def __init__(self, model, table_ref, windowing: WindowSettings, decoding: DecodingSettings, execution: Execution,
+                 calibration=None):
         import ray
 
-        from ..model.loading import load_qa_model
-
-        self.model, self.tokenizer = load_qa_model(model, allow_random_head=execution.allow_random_head,
-                                                   device=execution.device, dtype=execution.dtype, int8=execution.int8)
+        self.model, self.tokenizer = load_as(model, execution, calibration)
         self.table = ray.get(table_ref)
         self.windowing, self.decoding, self.execution = windowing, decoding, execution
 
@@ -213,15 +211,25 @@ def _map_chunks(ray, actor, constructor_args, chunks, *, device, workers):
 
 
 def predict_chunks_on_ray(model, table: pd.DataFrame, chunks, *, windowing: WindowSettings, decoding: DecodingSettings,
-                          execution: Execution):
+                          execution: Execution, calibration=None):
     """Yield ``(chunk, frame, seconds)`` for every chunk of a run, as the actors finish them (``execution``
     with its device and dtype resolved)."""
     with ray_session(execution.ray_address) as ray:
         table_ref = ray.put(table.reset_index(drop=True))
-        arguments = (os.fspath(model), table_ref, windowing, decoding, execution)
+        arguments = (os.fspath(model), table_ref, windowing, decoding, execution, calibration)
         for c, frame in run_chunks_on_ray(_ChunkPredictor, arguments, chunks, device=execution.device,
                                           workers=execution.workers):
             yield c, frame.drop(columns=["_seconds"]), float(frame["_seconds"].iloc[0])
+
+
+def load_as(model, execution: Execution, calibration=None):
+    """``(model, tokenizer)`` of checkpoint ``model``, loaded as ``execution`` says (device, dtype, int8,
+    runtime); ``calibration``: OpenVINO int8's calibration questions."""
+    from ..model.loading import load_qa_model
+
+    return load_qa_model(model, allow_random_head=execution.allow_random_head, device=execution.device,
+                         dtype=execution.dtype, int8=execution.int8, runtime=execution.runtime,
+                         openvino=execution.openvino, calibration=calibration)
 
 
 @dataclass
@@ -234,6 +242,7 @@ class Computation:
     windowing: WindowSettings
     decoding: DecodingSettings
     execution: Execution  # device and dtype resolved
+    calibration: object = None  # OpenVINO int8's calibration questions (xdanalysis.model.openvino.Calibration)
 
     @contextmanager
     def prepared(self, name: str):
@@ -249,8 +258,7 @@ class Computation:
         elif self.loaded is not None:
             self.pair = self.loaded(device=run.device, dtype=run.dtype) if callable(self.loaded) else self.loaded
         elif is_reference(self.model):
-            self.pair = loading.load_qa_model(self.model, allow_random_head=run.allow_random_head,
-                                              device=run.device, dtype=run.dtype, int8=run.int8)
+            self.pair = load_as(self.model, run, self.calibration)
         else:
             self.pair = self.model
         try:
@@ -269,7 +277,7 @@ class Computation:
         """``(chunk index, frame, seconds)`` for each pending chunk, as each is done."""
         if self.execution.engine == "ray":
             return predict_chunks_on_ray(self.model, table, pending, windowing=self.windowing, decoding=self.decoding,
-                                         execution=self.execution)
+                                         execution=self.execution, calibration=self.calibration)
         from ..model import predict
 
         model, tokenizer = self.pair

@@ -208,7 +208,9 @@ def predict_run(
     out = Path(out).expanduser()
     table = _question_table(model, data, selection)
     execution = _placed(model, execution)
-    settings = _run_settings(model, data, table, windowing=windowing, decoding=decoding, execution=execution)
+    calibration = _calibration(model, data, table, selection, windowing, execution)
+    settings = _run_settings(model, data, table, windowing=windowing, decoding=decoding, execution=execution,
+                             calibration=calibration)
     identity = run_identity(settings)
     refuse_foreign(out)  # before anything is written or deleted there
     if overwrite and out.exists():
@@ -217,7 +219,8 @@ def predict_run(
     chunk_files = _chunk_files(out, max(1, math.ceil(len(table) / execution.chunk_size)))
     if (out / "run.json").exists():
         return _reuse(out, table, identity, settings, chunk_files)
-    compute = Computation(model=model, loaded=loaded, windowing=windowing, decoding=decoding, execution=execution)
+    compute = Computation(model=model, loaded=loaded, windowing=windowing, decoding=decoding, execution=execution,
+                          calibration=calibration)
     return _compute(out, table, chunk_files, identity, settings, compute)
 
 
@@ -255,14 +258,27 @@ def _question_table(model, data, selection: Selection) -> pd.DataFrame:
     return _load_data_and_check_model(model, data, selection)
 
 
-def _run_settings(model, data, table, *, windowing, decoding, execution: Execution) -> dict:
+def _calibration(model, data, table, selection: Selection, windowing: WindowSettings, execution: Execution):
+    """OpenVINO int8's calibration questions for a model given by name (None for every other run)."""
+    if execution.runtime != "openvino" or execution.dtype != "int8" or not is_reference(model):
+        return None
+    from .calibration import calibration_for
+
+    return calibration_for(model, data, table, settings=execution.openvino, windowing=windowing,
+                           split=selection.split)
+
+
+def _run_settings(model, data, table, *, windowing, decoding, execution: Execution, calibration=None) -> dict:
     """What ``run.json`` records as the run's settings: its identity, plus its provenance (and a warning
     when the model trained on some of these articles)."""
     settings = {
         **model_identity(model),
         "device": execution.device,
         "dtype": execution.dtype,
-        **({"int8": _int8_of(model, execution.int8)} if execution.dtype == "int8" else {}),
+        "runtime": execution.runtime,
+        **({"int8": _int8_of(model, execution.int8)} if execution.dtype == "int8" and execution.runtime == "torch"
+           else {}),
+        **_openvino_of(model, execution, calibration),
         "model_given": os.fspath(model) if is_reference(model) else None,
         "data": str(table.attrs.get("source", "a question table" if isinstance(data, pd.DataFrame) else data)),
         "data_fingerprint": source_fingerprint(table),
@@ -288,6 +304,19 @@ def _int8_of(model, int8: Int8Settings) -> dict | None:
         return resolve_int8(int8).as_dict()
 
     return int8_settings_of(model[0])
+
+
+def _openvino_of(model, execution: Execution, calibration) -> dict:
+    """What an OpenVINO int8 run records of its quantisation: the recipe and the calibration set's fingerprint
+    (identity), and the calibration set in words (provenance); as asked for a model given by name, as it was
+    made for a loaded one. Nothing for any other run."""
+    if execution.runtime != "openvino" or execution.dtype != "int8":
+        return {}
+    if calibration is not None:
+        recipe, described = execution.openvino.int8_recipe(), calibration.describe()
+    else:
+        recipe, described = model[0].record.get("recipe"), model[0].record.get("calibration") or {}
+    return {"openvino": recipe, "calibration_fingerprint": described.get("fingerprint"), "calibration": described}
 
 
 def _reuse(out: Path, table, identity: dict, settings: dict, chunk_files: list) -> Run:
@@ -338,11 +367,16 @@ def _placed(model, execution: Execution) -> Execution:
     """The execution with its device and dtype resolved: for a model given by name, as asked; for a loaded
     model, where it is (asking for something else is an error: moving the caller's model is theirs to do)."""
     from ..model.device import model_device_dtype, resolve_placement
+    from ..model.runtime import model_runtime
 
     if is_reference(model):
-        device, dtype = resolve_placement(execution.device, execution.dtype)
+        device, dtype = resolve_placement(execution.device, execution.dtype, execution.runtime)
         return replace(execution, device=device, dtype=dtype)
     have = model_device_dtype(model[0])
+    runtime = model_runtime(model[0])
+    if execution.runtime != runtime:
+        raise ValueError(f"runtime {execution.runtime!r} asked for, but the model given runs on {runtime!r}; load it "
+                         f"with runtime={execution.runtime!r}, or ask for runtime={runtime!r}")
     for name, asked, present in (("device", execution.device, have[0]), ("dtype", execution.dtype, have[1])):
         if asked not in (None, "auto") and asked != present:
             raise ValueError(f"{name} {asked!r} asked for, but the model given is loaded with {name} {present!r}; "

@@ -96,7 +96,7 @@ def _read_examples(path: Path) -> pd.DataFrame:
 
 # Where the data and the model came from, and what that implies, is provenance, not identity:
 # the same questions from a copy of the file, or the same weights by another path, match.
-_PROVENANCE = ("data", "model_given", "trained_on_overlap")
+_PROVENANCE = ("data", "model_given", "trained_on_overlap", "calibration")
 
 
 def run_identity(settings: dict) -> dict:
@@ -108,8 +108,8 @@ def run_identity(settings: dict) -> dict:
     return {k: v for k, v in settings.items() if k not in _PROVENANCE}
 
 
-# Runs written before device and dtype were recorded ran on the CPU in float32.
-_UNRECORDED = {"device": "cpu", "dtype": "float32"}
+# Runs written before device, dtype and runtime were recorded ran on the CPU in float32, on PyTorch.
+_UNRECORDED = {"device": "cpu", "dtype": "float32", "runtime": "torch"}
 
 
 def _compare(expected: dict, found: dict, path: Path) -> None:
@@ -125,7 +125,7 @@ def _versions() -> dict:
     import importlib.metadata as md
 
     versions = {"python": platform.python_version(), "xdanalysis": md.version("xdanalysis")}
-    for package in ("torch", "transformers", "tokenizers", "datasets", "numpy", "pandas"):
+    for package in ("torch", "transformers", "tokenizers", "datasets", "numpy", "pandas", "openvino", "nncf"):
         try:
             versions[package] = md.version(package)
         except md.PackageNotFoundError:
