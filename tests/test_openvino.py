@@ -189,6 +189,21 @@ def test_a_run_over_all_its_data_is_calibrated_on_itself_and_says_so(tiny_model_
     assert given.held_out and not set(given.questions["id"]) & set(table["id"].iloc[:3])
 
 
+@pytest.mark.slow
+def test_probes_on_openvino_int8_share_one_calibration(tiny_model_dir, squad_file, tmp_path):
+    from xdanalysis.labs import run_probes
+
+    execution = Execution(runtime="openvino", dtype="int8", progress=False)
+    results = run_probes(tiny_model_dir, squad_file, tmp_path / "probes", probes="question_typo",
+                         selection=Selection(titles=["Paris"]), execution=execution)
+    original = results.original.info["settings"]
+    probed = json.loads((tmp_path / "probes" / "question_typo" / "run" / "run.json").read_text())["settings"]
+    assert original["runtime"] == probed["runtime"] == "openvino"
+    assert original["calibration_fingerprint"] == probed["calibration_fingerprint"]  # one int8 model for all
+    assert original["calibration"]["held_out"] is True  # the fixture's other article, not the probed questions
+    assert len(list(openvino_cache_dir().iterdir())) == 1
+
+
 def test_a_loaded_model_runs_where_it_is(tiny_model_dir, squad_file, tmp_path):
     pair = load_qa_model(tiny_model_dir, runtime="openvino")
     run = predict_run(pair, squad_file, tmp_path / "run", execution=Execution(runtime="openvino", progress=False))

@@ -60,19 +60,20 @@ def run_probes(model, data, out, *, probes="all", seed: int = 0, selection: Sele
     _refuse_other_seed(out, seed, overwrite=overwrite)
     table = selection.load(data)
 
+    calibration = _calibration(model, data, table, selection, windowing, execution)
+
     @cache
-    def loaded(*, device: str, dtype: str):  # one load for every run (they share device and dtype)
+    def loaded(*, device: str, dtype: str):  # one load for every run (they share device, dtype and runtime)
         if not is_reference(model):
             return model
-        from ..model.loading import load_qa_model
+        from ..runs.engines import load_as
 
-        return load_qa_model(model, allow_random_head=execution.allow_random_head, device=device, dtype=dtype,
-                             int8=execution.int8)
+        return load_as(model, replace(execution, device=device, dtype=dtype), calibration)
 
     def predict(source, where, label):
         labelled = replace(execution, progress=label if execution.progress else False)
         return predict_run(model, source, where, loaded=loaded, overwrite=overwrite, windowing=windowing,
-                           decoding=decoding, execution=labelled)
+                           decoding=decoding, execution=labelled, calibration=calibration)
 
     out.mkdir(parents=True, exist_ok=True)
     original = predict(table, out / "original", "original")
@@ -85,6 +86,17 @@ def run_probes(model, data, out, *, probes="all", seed: int = 0, selection: Sele
     write_atomic(out / "probes.parquet", lambda tmp: results.to_parquet(tmp, index=False))
     write_json(out / "probes.json", info, indent=2)
     return ProbeRuns(out, results, info)
+
+
+def _calibration(model, data, table: pd.DataFrame, selection, windowing, execution: Execution):
+    """OpenVINO int8's calibration questions, chosen once for the original run: every probe's run shares its
+    int8 model (None for every other runtime and dtype)."""
+    if execution.runtime != "openvino" or execution.dtype != "int8" or not is_reference(model):
+        return None
+    from ..runs.calibration import calibration_for
+
+    return calibration_for(model, data, table, settings=execution.openvino, windowing=windowing,
+                           split=selection.split)
 
 
 def _probed(table: pd.DataFrame, names: list, seed: int, out: Path, predict, rationales) -> tuple[dict, dict]:

@@ -249,6 +249,7 @@ class Computation:
         """Load the model (for Ray: only its configuration, and Ray connected) and check the windows fit
         it; Ray, when connected here, is shut down after the block."""
         from ..model import loading
+        from ..model.runtime import model_runtime
 
         started = False
         run = self.execution
@@ -261,6 +262,9 @@ class Computation:
             self.pair = load_as(self.model, run, self.calibration)
         else:
             self.pair = self.model
+        if run.engine != "ray" and model_runtime(self.pair[0]) != run.runtime:
+            raise ValueError(f"the model loaded for this run runs on {model_runtime(self.pair[0])!r}, not the runtime "
+                             f"{run.runtime!r} the run is recorded with; load it with runtime={run.runtime!r}")
         try:
             limit = loading.max_sequence_length(self.pair[0])
             if limit is not None and self.windowing.max_seq_length > limit:

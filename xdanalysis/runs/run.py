@@ -178,6 +178,7 @@ def predict_run(
     execution: Execution = Execution(),
     overwrite: bool = False,
     loaded=None,
+    calibration=None,
 ) -> Run:
     """Predict ``data`` with ``model`` into the run directory ``out``, or reuse it if done.
 
@@ -195,6 +196,10 @@ def predict_run(
     - ``loaded``: a ``(model, tokenizer)`` pair, or a function ``loaded(device=, dtype=)`` that returns one,
       to compute with instead of loading ``model`` (which still names the run); called only when there
       is something to compute, so several runs share one load.
+    - ``calibration``: for OpenVINO int8, the questions its scales are measured on (a
+      :class:`~xdanalysis.model.openvino.Calibration`; default: chosen by
+      :func:`~xdanalysis.runs.calibration.calibration_for`, outside the run's data). Runs that must share one
+      int8 model (the probes of one original run) pass the same one.
 
     Example::
 
@@ -208,7 +213,7 @@ def predict_run(
     out = Path(out).expanduser()
     table = _question_table(model, data, selection)
     execution = _placed(model, execution)
-    calibration = _calibration(model, data, table, selection, windowing, execution)
+    calibration = calibration or _calibration(model, data, table, selection, windowing, execution)
     settings = _run_settings(model, data, table, windowing=windowing, decoding=decoding, execution=execution,
                              calibration=calibration)
     identity = run_identity(settings)
