@@ -41,7 +41,7 @@ from timing import add_question_arguments, peak_rss_mb, random_l12_h384  # noqa:
 
 from xdanalysis.core.data import gold_answers, load_squad, title_list  # noqa: E402
 from xdanalysis.core.metrics import question_scores  # noqa: E402
-from xdanalysis.core.settings import OpenVINOSettings  # noqa: E402
+from xdanalysis.core.settings import OpenVINOSettings, WindowSettings  # noqa: E402
 from xdanalysis.core.stats import paired_bootstrap  # noqa: E402
 from xdanalysis.model.device import cpu_flags, fast_bfloat16  # noqa: E402
 from xdanalysis.model.forward import run_windows  # noqa: E402
@@ -116,7 +116,7 @@ def main(argv=None) -> int:
     flops = sum(window_flops(config, len(ids)) for ids in windows.input_ids)
     print(f"{'random l12-h384 shape' if args.random_l12_h384 else args.model}: {len(table)} questions, "
           f"{len(windows)} windows ({flops / len(windows) / 1e9:.2f} GFLOP each); cache {os.environ['XDANALYSIS_CACHE']}")
-    calibration = calibration_for(args.model, args.data, table, windowing=windows_settings())
+    calibration = calibration_for(args.model, args.data, table, windowing=WindowSettings())
     print(f"int8 calibration: {calibration.describe()}")
 
     loaders = ways(model, [p.strip() for p in args.presets.split(",") if p.strip()], calibration,
@@ -147,12 +147,6 @@ def main(argv=None) -> int:
     print()
     batch_dependence(loaders, table.iloc[:args.batch_questions], tokenizer)
     return 0
-
-
-def windows_settings():
-    from xdanalysis.core.settings import WindowSettings
-
-    return WindowSettings()
 
 
 def report(table, windows, loaders, times, logits, flops, rates) -> None:

@@ -264,6 +264,15 @@ def test_the_command_line_predicts_with_openvino(tiny_model_dir, squad_file, tmp
     assert "runtime openvino runs on the CPU" in capsys.readouterr().err
 
 
+def test_each_runtime_has_its_own_default_run_directory(tiny_model_dir, squad_file, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for options in ([], ["--runtime", "openvino"]):
+        assert main(["evaluate", "--model", str(tiny_model_dir), "--data", str(squad_file), "--limit", "3",
+                     *options]) == 0
+    made = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert made == ["tiny-qa0__tiny-squad__limit3", "tiny-qa0__tiny-squad__limit3__openvino-float32"], made
+
+
 @pytest.mark.slow
 def test_the_lab_compares_openvino_variants_with_pytorch_float32(tiny_model_dir, squad_file, tmp_path):
     variants = [parse_variant(v) for v in ("fp32", "ov-fp32", "ov-int8")]
@@ -276,4 +285,8 @@ def test_the_lab_compares_openvino_variants_with_pytorch_float32(tiny_model_dir,
         assert result.runs[name].info["settings"]["runtime"] == "openvino"
         assert table.loc[name, "speed-up"] > 0 and table.loc[name, "questions"] == 4
     assert result.runs["ov-int8"].info["settings"]["calibration"]["held_out"] is True
+    # sizes read from the converted models: float32's weights as PyTorch's, int8's smaller
+    assert table.loc["ov-fp32", "parameters (M)"] == pytest.approx(table.loc["fp32", "parameters (M)"], rel=1e-3)
+    assert table.loc["ov-fp32", "weights (MB)"] == pytest.approx(table.loc["fp32", "weights (MB)"], rel=1e-3)
+    assert table.loc["ov-int8", "weights (MB)"] < 0.8 * table.loc["fp32", "weights (MB)"]
     assert isinstance(result.runs["ov-int8"].table, pd.DataFrame)

@@ -84,7 +84,7 @@ def _predict(args):
 
     selection = _selection_of(args)
     out = args.out or default_run_dir(args.model, args.data, selection.limit, titles=selection.titles,
-                                      exclude_titles=selection.exclude_titles)
+                                      exclude_titles=selection.exclude_titles, runtime=args.runtime, dtype=args.dtype)
     return predict_run(args.model, args.data, out, selection=selection, **_settings_of(args),
                        execution=_execution_of(args), overwrite=args.overwrite)
 

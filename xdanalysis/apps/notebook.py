@@ -145,7 +145,9 @@ class Settings:
         path = self.values[model]
         target = out or (self.values["RUN"] if model == "MODEL" and "RUN" in self.values else
                          default_run_dir(path, self.values["DATA"], self.values.get("LIMIT"),
-                                         titles=self.values.get("TITLES"), root=self.values.get("RUNS", "runs")))
+                                         titles=self.values.get("TITLES"), root=self.values.get("RUNS", "runs"),
+                                         runtime=self.values.get("RUNTIME", "torch"),
+                                         dtype=self.values.get("DTYPE", "float32")))
         try:
             selection = Selection(titles=self.values.get("TITLES"), limit=self.values.get("LIMIT"))
             how = {f.name for f in fields(self.execution())}
@@ -258,7 +260,8 @@ def notebook_settings(*, defaults: dict, paths=("MODEL", "DATA", "ENCODER", "TEA
                          "where its figures would be inflated.")
     if "RUN" in values and values["RUN"] is None:
         values["RUN"] = str(default_run_dir(values[title_model], values["DATA"], values.get("LIMIT"),
-                                            titles=values.get("TITLES"), root=root / "runs"))
+                                            titles=values.get("TITLES"), root=root / "runs",
+                                            runtime=values["RUNTIME"], dtype=values["DTYPE"]))
         sources["RUN"] = "default (the project's runs/)"
     if "RUNS" in values and values["RUNS"] is None:
         values["RUNS"] = str(root / "runs")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..model.runtime import model_runtime
+
 __all__ = ['model_profile', 'tradeoff_table']
 
 
@@ -28,7 +30,10 @@ def model_profile(model, path=None) -> dict:
 
 def _weights(model) -> tuple[int, int]:
     """Number and bytes of the model's weights: its parameters, plus the packed weights and biases of
-    int8 (dynamically quantised) Linear layers, which are not parameters."""
+    int8 (dynamically quantised) Linear layers, which are not parameters; an OpenVINO model's, its
+    constants' (:func:`~xdanalysis.model.openvino.ir_weights`)."""
+    if model_runtime(model) != "torch":
+        return model.record["weights"]["count"], model.record["weights"]["bytes"]
     tensors = {id(p): p for p in model.parameters()}
     for module in model.modules():
         packed = getattr(module, "_packed_params", None)

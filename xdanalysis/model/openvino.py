@@ -27,8 +27,8 @@ from ..core.io import file_checksum, write_json
 from ..core.settings import OpenVINOSettings, WindowSettings
 from .quantize import cache_root
 
-__all__ = ['Calibration', 'OpenVINOError', 'calibration_inputs', 'compile_openvino',
-           'convert_to_openvino', 'openvino_cache_dir', 'openvino_model', 'openvino_threads', 'openvino_versions',
+__all__ = ['Calibration', 'OpenVINOError', 'calibration_inputs', 'compile_openvino', 'convert_to_openvino',
+           'ir_weights', 'openvino_cache_dir', 'openvino_model', 'openvino_threads', 'openvino_versions',
            'quantize_openvino']
 
 
@@ -203,7 +203,25 @@ def openvino_model(fingerprint: str, load_float, *, dtype: str, config, input_na
     threads = openvino_threads(settings)
     compiled = compile_openvino(converted, dtype=dtype, threads=threads)
     return OpenVINOModel(compiled, config=config, dtype_name=dtype,
-                         record={**record, "threads": threads, "cache": str(folder)})
+                         record={**record, "threads": threads, "cache": str(folder), "weights": ir_weights(converted)})
+
+
+# The element types of an OpenVINO model's weights (its other constants are shapes, indices and flags).
+_WEIGHT_TYPES = {"f32", "f16", "bf16", "i8", "u8", "i4", "u4"}
+
+
+def ir_weights(converted) -> dict:
+    """``{"count", "bytes"}`` of an OpenVINO model's weights: its constants of a number type (int8 weights count
+    one byte each, their scales and the layers kept in float their own)."""
+    count = size = 0
+    for op in converted.get_ops():
+        if op.get_type_name() != "Constant":
+            continue
+        kind = op.get_output_element_type(0)
+        if kind.get_type_name() in _WEIGHT_TYPES:
+            elements = int(np.prod(list(op.get_output_shape(0)), dtype=np.int64))
+            count, size = count + elements, size + elements * kind.bitwidth // 8
+    return {"count": count, "bytes": size}
 
 
 def _read_cached(folder: Path, expected: dict):

@@ -47,10 +47,11 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(str(text).rstrip("/")).name or str(text)).strip("_")
 
 
-def default_run_dir(model, data, limit=None, *, titles=None, exclude_titles=None, root="runs") -> Path:
+def default_run_dir(model, data, limit=None, *, titles=None, exclude_titles=None, root="runs",
+                    runtime: str = "torch", dtype: str | None = "float32") -> Path:
     """Where a run of ``model`` over ``data`` lives by default:
-    ``runs/<model>__<data>[__<titles>][__without_<titles>][__limitN]``: every selection of questions
-    has a folder of its own.
+    ``runs/<model>__<data>[__<titles>][__without_<titles>][__limitN][__<runtime>-<dtype>]``: every selection of
+    questions, and every way of running the model other than PyTorch float32, has a folder of its own.
 
     >>> str(default_run_dir("nbroad/xdistil-l12-h384-squad2", "squad_v2", limit=200))
     'runs/xdistil-l12-h384-squad2__squad_v2__limit200'
@@ -58,6 +59,8 @@ def default_run_dir(model, data, limit=None, *, titles=None, exclude_titles=None
     'runs/m__d.json__Force+French_and_Indian_War'
     >>> str(default_run_dir("m", "d.json", exclude_titles=["Force"]))
     'runs/m__d.json__without_Force'
+    >>> str(default_run_dir("m", "d.json", runtime="openvino", dtype="int8"))
+    'runs/m__d.json__openvino-int8'
     """
     name = f"{_slug(model)}__{_slug(Path(str(data)).stem if os.path.exists(str(data)) else data)}"
     if titles:
@@ -66,6 +69,8 @@ def default_run_dir(model, data, limit=None, *, titles=None, exclude_titles=None
         name += "__without_" + "+".join(_slug(t) for t in exclude_titles)
     if limit:
         name += f"__limit{limit}"
+    if (runtime, dtype or "float32") != ("torch", "float32"):
+        name += f"__{runtime}-{dtype or 'float32'}"
     return Path(root) / name
 
 
