@@ -175,7 +175,7 @@ class OpenVINOSettings:
       input carries the outlier activations a per-tensor int8 scale cannot hold (Bondarenko et al., 2021,
       "Understanding and Overcoming the Challenges of Efficient Transformer Quantization"): on the demo model's
       779 held-out questions, quantising them too moved answerable F1 by -2.5 points (95% CI -4.3 to -0.9) and
-      changed 4.7% of the answers; kept in float, -0.8 (-2.3 to +0.6) and 3.0%, at about 70% of the speed
+      changed 4.7% of the answers; kept in float, -0.8 (-2.3 to +0.6) and 3.0%, at two thirds of the speed
       (``benchmarks/bench_runtime.py``, README "Speed"). ``()`` quantises every layer;
     - ``threads``: inference threads (None: every core this process may use). Not part of a run's identity.
 
