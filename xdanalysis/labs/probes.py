@@ -60,7 +60,10 @@ def run_probes(model, data, out, *, probes="all", seed: int = 0, selection: Sele
     _refuse_other_seed(out, seed, overwrite=overwrite)
     table = selection.load(data)
 
-    calibration = _calibration(model, data, table, selection, windowing, execution)
+    from ..runs.calibration import run_calibration
+
+    # chosen once for the original run: every probe's run shares its int8 model
+    calibration = run_calibration(model, data, table, selection=selection, windowing=windowing, execution=execution)
 
     @cache
     def loaded(*, device: str, dtype: str):  # one load for every run (they share device, dtype and runtime)
@@ -86,17 +89,6 @@ def run_probes(model, data, out, *, probes="all", seed: int = 0, selection: Sele
     write_atomic(out / "probes.parquet", lambda tmp: results.to_parquet(tmp, index=False))
     write_json(out / "probes.json", info, indent=2)
     return ProbeRuns(out, results, info)
-
-
-def _calibration(model, data, table: pd.DataFrame, selection, windowing, execution: Execution):
-    """OpenVINO int8's calibration questions, chosen once for the original run: every probe's run shares its
-    int8 model (None for every other runtime and dtype)."""
-    if execution.runtime != "openvino" or execution.dtype != "int8" or not is_reference(model):
-        return None
-    from ..runs.calibration import calibration_for
-
-    return calibration_for(model, data, table, settings=execution.openvino, windowing=windowing,
-                           split=selection.split)
 
 
 def _probed(table: pd.DataFrame, names: list, seed: int, out: Path, predict, rationales) -> tuple[dict, dict]:

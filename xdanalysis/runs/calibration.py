@@ -12,7 +12,7 @@ from ..core.settings import OpenVINOSettings, WindowSettings
 from ..model.loading import training_record
 from ..model.openvino import Calibration
 
-__all__ = ['CalibrationWarning', 'calibration_for']
+__all__ = ['CalibrationWarning', 'calibration_for', 'run_calibration']
 
 
 class CalibrationWarning(UserWarning):
@@ -52,3 +52,14 @@ def _pool(model, data, table: pd.DataFrame, *, settings: OpenVINOSettings, split
     if trained and whole["title"].isin(trained).any():
         return whole[whole["title"].isin(trained)], f"the model's training articles in {data}"
     return whole[~whole["title"].isin(set(table["title"]))], f"the articles of {data} this run leaves out"
+
+
+def run_calibration(model, data, table: pd.DataFrame, *, selection, windowing: WindowSettings, execution):
+    """The calibration a run of ``model`` (given by name) needs as ``execution`` says: :func:`calibration_for`
+    for OpenVINO int8, None for every other runtime and dtype, and for a loaded model (made already)."""
+    from ..core.common import is_reference
+
+    if execution.runtime != "openvino" or execution.dtype != "int8" or not is_reference(model):
+        return None
+    return calibration_for(model, data, table, settings=execution.openvino, windowing=windowing,
+                           split=selection.split)

@@ -213,7 +213,11 @@ def predict_run(
     out = Path(out).expanduser()
     table = _question_table(model, data, selection)
     execution = _placed(model, execution)
-    calibration = calibration or _calibration(model, data, table, selection, windowing, execution)
+    if calibration is None:
+        from .calibration import run_calibration
+
+        calibration = run_calibration(model, data, table, selection=selection, windowing=windowing,
+                                      execution=execution)
     settings = _run_settings(model, data, table, windowing=windowing, decoding=decoding, execution=execution,
                              calibration=calibration)
     identity = run_identity(settings)
@@ -261,16 +265,6 @@ def _question_table(model, data, selection: Selection) -> pd.DataFrame:
     if isinstance(data, pd.DataFrame):
         return selection.load(data)
     return _load_data_and_check_model(model, data, selection)
-
-
-def _calibration(model, data, table, selection: Selection, windowing: WindowSettings, execution: Execution):
-    """OpenVINO int8's calibration questions for a model given by name (None for every other run)."""
-    if execution.runtime != "openvino" or execution.dtype != "int8" or not is_reference(model):
-        return None
-    from .calibration import calibration_for
-
-    return calibration_for(model, data, table, settings=execution.openvino, windowing=windowing,
-                           split=selection.split)
 
 
 def _run_settings(model, data, table, *, windowing, decoding, execution: Execution, calibration=None) -> dict:
