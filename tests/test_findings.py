@@ -273,5 +273,9 @@ def test_a_lens_layer_that_answers_everything_decides_nothing():
     said = formed_finding(per_layer, formed)
     assert said.facts["degenerate_layers"] == [0, 1] and said.facts["vacuous"] == 3
     assert "layer(s) 0, 1" in str(said) and "the 3 questions" in str(said) and "(2 of them answered in the end)" in str(said)
+    assert "answers 100–100%" not in str(said) and "answers 99.5–100% of" in str(said)
+    flat = formed_finding(per_layer.assign(answered=[100.0, 100.0, 60.0, 30.0]),
+                          formed.assign(final_answer=["x", "y", "", "", "z", ""]).iloc[[0, 1, 4]])
+    assert "answers 100% of" in str(flat) and "(all 2 answered in the end)" in str(flat), str(flat)
     fine = formed_finding(per_layer.assign(answered=[80.0, 70.0, 60.0, 30.0]), formed)
     assert fine.facts["degenerate_layers"] == [] and "read as counted" in str(fine)

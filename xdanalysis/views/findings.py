@@ -535,9 +535,12 @@ def formed_finding(per_layer: pd.DataFrame, formed: pd.DataFrame, *, degenerate:
     vacuous = formed[formed["decision_layer"].isin(flat)]
     answered_final = int((vacuous["final_answer"] != "").sum())
     shown = ", ".join(map(str, flat))
+    low, high = (f"{round(answered.loc[flat].min(), 1):g}", f"{round(answered.loc[flat].max(), 1):g}")
+    in_the_end = (f"all {answered_final} answered" if answered_final == len(vacuous) > 1
+                  else f"{answered_final} of them answered")
     return Finding({"degenerate_layers": flat, "vacuous": len(vacuous)},
-                   f"At layer(s) {shown} the lens answers {answered.loc[flat].min():.0f}–{answered.loc[flat].max():.0f}% "
+                   f"At layer(s) {shown} the lens answers {low if low == high else f'{low}–{high}'}% "
                    f"of the questions: it decides nothing there, so the {len(vacuous)} questions counted as decided "
-                   f"at {'one of them' if len(flat) > 1 else 'it'} ({answered_final} of them answered in the end) only "
+                   f"at {'one of them' if len(flat) > 1 else 'it'} ({in_the_end} in the end) only "
                    "share the lens's default. Read the decision counts from the first layer the lens both answers "
                    "and abstains.")
