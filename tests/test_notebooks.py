@@ -388,3 +388,30 @@ def test_finished_bars_give_way_in_a_notebook_and_stay_in_a_terminal():
     notebook.cells = [nbformat.v4.new_code_cell("from xdanalysis.core.common import bars_stay\nprint(bars_stay())")]
     NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
     assert [o["text"] for o in notebook.cells[0].outputs if o["output_type"] == "stream"] == ["False\n"]
+
+
+def test_transformers_own_bars_give_way_in_a_notebook_too(tiny_model_dir, tmp_path):
+    """Loading and saving a model draws transformers' own bars ("Loading weights", "Writing model shards"): in
+    a notebook they are asked to go when done (leave=False), like ours; a hook set before is still called and
+    put back; in a terminal they are left as transformers draws them."""
+    code = f"""
+from transformers.utils import logging
+from xdanalysis.model.loading import load_qa_model, save_checkpoint
+asked = []
+def outer(factory, args, kwargs):
+    asked.append((kwargs.get("desc"), kwargs.get("leave", True)))
+    return factory(*args, **kwargs)
+logging.set_tqdm_hook(outer)
+model, tokenizer = load_qa_model({str(tiny_model_dir)!r})
+save_checkpoint(model, tokenizer, {str(tmp_path / "copy")!r})
+print(sorted(set(asked)), logging.set_tqdm_hook(None) is outer)
+"""
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(code)]
+    NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    printed = "".join(o["text"] for o in notebook.cells[0].outputs if o["output_type"] == "stream"
+                      and o["name"] == "stdout")
+    assert printed.strip() == "[('Loading weights', False), ('Writing model shards', False)] True", printed
+    namespace = {}
+    exec(code.replace("print(", "result = ("), namespace)  # here, a terminal: transformers' own choice stays
+    assert ("Loading weights", True) in namespace["asked"] and ("Loading weights", False) not in namespace["asked"]

@@ -194,7 +194,7 @@ def build_checkpoint(variant: Variant, source: str, folder: Path, *, importance)
     or layer-dropped copy of the source saved in ``folder`` (made once; ``importance()`` gives the
     head importance when heads are pruned)."""
     from ..distill.students import cut_layers
-    from ..model.loading import load_qa_model, model_identity
+    from ..model.loading import load_qa_model, model_identity, save_checkpoint
     from ..model.pruning import prune_heads, save_pruned
     from .importance import heads_to_prune
 
@@ -208,9 +208,7 @@ def build_checkpoint(variant: Variant, source: str, folder: Path, *, importance)
         return str(folder)
     model, tokenizer = load_qa_model(source, device="cpu")
     if variant.kind == "layers":
-        model = cut_layers(model, variant.layers)
-        model.save_pretrained(folder)
-        tokenizer.save_pretrained(folder)
+        save_checkpoint(cut_layers(model, variant.layers), tokenizer, folder)
     else:
         heads = heads_to_prune(importance(), variant.fraction)
         prune_heads(model, heads)

@@ -19,14 +19,10 @@ def layer_student(teacher, out, *, layers=(0, 2, 4)) -> Path:
 
         layer_student("../shared/models/minilm-l6-squad2-demo", "runs/students/demo-l3", layers=(0, 2, 4))
     """
-    from ..model.loading import load_qa_model
+    from ..model.loading import load_qa_model, save_checkpoint
 
     model, tokenizer = load_qa_model(teacher) if is_reference(teacher) else teacher
-    model = cut_layers(model, layers)  # a copy: the caller's model is not changed
-    out = Path(out).expanduser()
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
+    return save_checkpoint(cut_layers(model, layers), tokenizer, out)  # a copy: the caller's model is not changed
 
 
 # Students ------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from ..core.data import Selection, load_squad, source_fingerprint
 from ..core.io import file_checksum, write_atomic, write_json
 from ..core.settings import Execution
 from ..model.forward import batch_tensors, eager_attention
+from ..model.loading import save_checkpoint
 from ..model.windows import prepare_windows, window_labels
 from ..runs.store import locked, refuse_foreign
 from .config import DistillConfig, Distilled
@@ -340,8 +341,7 @@ class _Trainer:
     def save(self) -> pd.DataFrame:
         """The student and its tokenizer as a normal checkpoint, and the loss log."""
         self.pair.student.eval()
-        self.pair.student.save_pretrained(self.out)
-        self.pair.student_tokenizer.save_pretrained(self.out)
+        save_checkpoint(self.pair.student, self.pair.student_tokenizer, self.out)
         log = pd.DataFrame(self.log)
         write_atomic(self.out / "training_log.parquet", lambda tmp: log.to_parquet(tmp, index=False))
         return log

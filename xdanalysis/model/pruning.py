@@ -77,9 +77,9 @@ def _linear_part(linear, keep, *, dim: int):
 
 def save_pruned(model, tokenizer, out) -> Path:
     """Save a pruned model as a checkpoint directory (weights, config, tokenizer, ``pruned_heads.json``)."""
-    out = Path(out).expanduser()
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    from .loading import save_checkpoint
+
+    out = save_checkpoint(model, tokenizer, out)
     (out / PRUNED_HEADS_FILE).write_text(json.dumps({str(k): v for k, v in model.pruned_heads.items()}) + "\n",
                                          encoding="utf-8")
     return out
