@@ -214,13 +214,14 @@ def test_the_lab_says_still_collapsed_when_it_is():
     refit = lab_rows([("hard labels", 52.0, 0.0, 0.0, 20.0, 3.0), ("soft targets", 52.1, 2.35, 0.03, 40.0, -1.2)])
     forced = {"difference": 18.8, "low": 15.0, "high": 22.0, "questions": 400}
     cure = cure_finding(at_zero, refit, always=always, forced=forced, transfer=1000)
-    assert cure.sentence.startswith("**The cure did not take: every student is still collapsed.**")
+    assert cure.sentence.startswith("**The two levers did not lift the collapse: every student is still collapsed.**")
     assert "Confounded" in cure.sentence and cure.sentence.count("still collapsed") == 3
     cured = lab_rows([("hard labels", 52.0 + ABSTAINING_WITHIN + 5, 30.0, 0.4, 20.0, 3.0),
                       ("soft targets", 60.0, 35.0, 0.5, 40.0, -1.2)])
-    assert cure_finding(at_zero, cured, always=always, forced=forced, transfer=1000).sentence.startswith("**The cure.**")
+    assert cure_finding(at_zero, cured, always=always, forced=forced, transfer=1000).sentence.startswith(
+        "**The two levers lifted the collapse: no student is collapsed any more.**")
     part = lab_rows([("hard labels", 52.0, 0.0, 0.0, 20.0, 3.0), ("soft targets", 60.0, 35.0, 0.5, 40.0, -1.2)])
-    assert "**The cure, in part.**" in cure_finding(at_zero, part, always=always, forced=forced, transfer=1).sentence
+    assert "**The two levers lifted the collapse for 1 of 2 students.**" in cure_finding(at_zero, part, always=always, forced=forced, transfer=1).sentence
 
 
 def test_head_to_head_between_collapsed_students_says_so():

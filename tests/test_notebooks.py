@@ -203,7 +203,7 @@ def test_distillation_lab_runs(monkeypatch, tmp_path, squad_file):
         assert set(run.table["title"]).isdisjoint(trained["trained_on_titles"])
         assert entry["windows"] <= int(env["XDANALYSIS_LAB_WINDOWS"]) + 16  # the budget, to the batch
     text = json.dumps([o.get("data", {}).get("text/markdown", "") for o in outputs], ensure_ascii=False)
-    for said in ("collapse", "The cure", "soft targets − hard labels", "Confounded", "layers "):
+    for said in ("collapse", "The two levers", "soft targets − hard labels", "Confounded", "layers "):
         assert said in text  # each verdict is stated, whichever way it goes
 
 

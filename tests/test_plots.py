@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from test_errors import hand_run
 
 from xdanalysis.analysis.outcomes import confusion, outcomes
@@ -168,4 +169,12 @@ def test_the_lab_students_plot_draws_each_student_at_both_thresholds():
     answered = table.assign(**{"answered (%)": [4.0, 0.0, 6.0, 12.0]})
     left, _ = plot_lab_students(answered, axes=Figure().subplots(1, 2))
     labels = [t.get_text() for t in left.texts]
-    assert "3.0\nanswers 4%" in labels and "0.0\nanswers 0%" in labels and "9.0\nanswers 12%" in labels
+    assert "3.0\nanswers\n4%" in labels and "0.0\nanswers\n0%" in labels and "9.0\nanswers\n12%" in labels
+    # drawn as notebook 05 draws it (three students, two thresholds), no label runs into its neighbour's
+    three = pd.concat([answered, answered[answered["student"] == "soft"].assign(student="soft + attention")])
+    figure = Figure(figsize=(11, 3.8))
+    left, _ = plot_lab_students(three, axes=figure.subplots(1, 2, sharey=True))
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in left.texts]
+    assert len(boxes) == 6
+    assert not [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if a.overlaps(b)]

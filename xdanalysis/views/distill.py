@@ -112,8 +112,9 @@ def plot_lab_students(table: pd.DataFrame, *, axes=None, counts: dict | None = N
             bars = ax.bar(x + (k - (len(thresholds) - 1) / 2) * width, values, width,
                           alpha=0.4 if k == 0 else 0.9, color="C0" if column == "HasAns F1" else "C1",
                           label=f"threshold: {threshold}")
-            # a bar of 2 on a 0-100 axis is read by its label: say how much the student answers beside it
-            said = [f"{v:.1f}\nanswers {a:.0f}%" for v, a in zip(values, rows["answered (%)"])] \
+            # a bar of 2 on a 0-100 axis is read by its label: say how much the student answers beside it, in
+            # short lines, so that the labels of neighbouring bars stay apart
+            said = [f"{v:.1f}\nanswers\n{a:.0f}%" for v, a in zip(values, rows["answered (%)"])] \
                 if column == "HasAns F1" and "answered (%)" in rows else [f"{v:.1f}" for v in values]
             ax.bar_label(bars, labels=said, fontsize=7)
         group = column.split()[0]

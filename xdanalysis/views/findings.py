@@ -346,8 +346,10 @@ def cure_finding(at_zero: pd.DataFrame, refit: pd.DataFrame, *, always: float, f
     (the two differ in the loss *and* in the transfer data only the soft one can use), and each student at its
     re-fitted threshold, "still collapsed" where it is."""
     still = [n for n, row in refit.iterrows() if _collapsed(row, always)]
-    head = ("**The cure did not take: every student is still collapsed.**" if len(still) == len(refit) else
-            "**The cure, in part.**" if still else "**The cure.**")
+    lifted = len(refit) - len(still)
+    head = ("**The two levers did not lift the collapse: every student is still collapsed.**" if not lifted else
+            f"**The two levers lifted the collapse for {lifted} of {len(refit)} students.**" if still else
+            "**The two levers lifted the collapse: no student is collapsed any more.**")
     gap = difference_words(forced["difference"], forced["low"], forced["high"], better="soft targets ahead",
                            worse="hard labels ahead")
     lines = [f"{head} Forced to answer, soft targets − hard labels, answerable F1: {forced['difference']:+.1f} "
