@@ -88,6 +88,7 @@ def test_tables_for_people_have_plain_names_and_two_decimals():
     assert not any("_" in c for c in shown.columns)
     metrics = readable(result.metrics)
     assert {"p-value", "95% CI low", "difference (points)", "always abstaining"} <= set(metrics.columns)
+    assert "p" not in metrics.columns and metrics["p-value"].dropna().str.match(r"^(< )?[01]\.\d+$").all()  # shown once, as text
     numbers = metrics.select_dtypes("number").to_numpy().ravel()
     numbers = numbers[np.isfinite(numbers)]
     assert np.allclose(numbers, np.round(numbers, 2))

@@ -45,8 +45,13 @@ def readable(frame: pd.DataFrame, *, digits: int = 2, labels: tuple | None = Non
     >>> readable(pd.DataFrame({"null_odds_a": [1.23456], "HasAns_F1": [50.0]}), labels=("teacher", "student"))
        null odds (teacher)  answerable F1
     0                 1.23           50.0
+    >>> readable(pd.DataFrame({"p_value": [0.0], "p": ["< 0.001"]}))  # the p-value as text, once
+       p-value
+    0  < 0.001
     """
     suffixes = {"_a": labels[0], "_b": labels[1]} if labels else {}
+    if {"p_value", "p"} <= set(frame.columns):  # one p-value shown: the text one ("< 0.001", never "0.00")
+        frame = frame.drop(columns="p_value").rename(columns={"p": "p_value"})
     shown = frame.rename(columns=lambda c: _name(c, suffixes))
     shown.index = shown.index.set_names([_name(n, suffixes) if n else n for n in shown.index.names])
     shown = shown.round(digits)
