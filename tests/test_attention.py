@@ -222,3 +222,5 @@ def test_head_differences_mark_only_heads_whose_interval_excludes_zero_and_say_w
     assert "no evidence" in said
     many = differences.assign(excludes_zero=True)
     assert "heads differ" in str(head_difference_finding(many, statistic="cls"))
+    # six of six: P = 0.05^6, said as a bound, not rounded to "P = 0.000"
+    assert "(P < 0.001 if no head differed)" in str(head_difference_finding(many, statistic="cls"))

@@ -482,7 +482,8 @@ def head_difference_finding(differences: pd.DataFrame, *, statistic: str, labels
     n, k, p = len(part), int(part["excludes_zero"].sum()), 1 - level
     tail = sum(comb(n, j) * p ** j * (1 - p) ** (n - j) for j in range(k, n + 1))  # P(at least k by chance)
     strongest = part.loc[part["difference"].abs().idxmax()]
-    verdict = (f"more than chance gives (P = {tail:.3f} if no head differed): heads differ, e.g. layer "
+    chance = "P < 0.001" if tail < 0.001 else f"P = {tail:.3f}"  # an exact tail: never "P = 0.000"
+    verdict = (f"more than chance gives ({chance} if no head differed): heads differ, e.g. layer "
                f"{int(strongest['layer'])} head {int(strongest['head'])}, {strongest['difference']:+.3f} "
                f"[{strongest['low']:+.3f}, {strongest['high']:+.3f}]" if tail < 0.05 else
                f"no more than chance gives when no head differs (P = {tail:.2f}): no evidence that {labels[0]} and "
