@@ -385,9 +385,13 @@ def test_finished_bars_give_way_in_a_notebook_and_stay_in_a_terminal():
 
     assert bars_stay()  # here, a terminal
     notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell("from xdanalysis.core.common import bars_stay\nprint(bars_stay())")]
+    notebook.cells = [nbformat.v4.new_code_cell("from xdanalysis.core.common import bars_stay, progress_bar\n"
+                                                "print(bars_stay(), progress_bar(range(2), disable=True).leave)")]
     NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
-    assert [o["text"] for o in notebook.cells[0].outputs if o["output_type"] == "stream"] == ["False\n"]
+    assert [o["text"] for o in notebook.cells[0].outputs if o["output_type"] == "stream"] == ["False False\n"]
+    from xdanalysis.core.common import progress_bar
+
+    assert progress_bar(range(2), disable=True).leave and not progress_bar(range(2), disable=True, leave=False).leave
 
 
 def test_transformers_own_bars_give_way_in_a_notebook_too(tiny_model_dir, tmp_path):
@@ -396,7 +400,8 @@ def test_transformers_own_bars_give_way_in_a_notebook_too(tiny_model_dir, tmp_pa
     put back; in a terminal they are left as transformers draws them."""
     code = f"""
 from transformers.utils import logging
-from xdanalysis.model.loading import load_qa_model, save_checkpoint
+from xdanalysis.model.checkpoint import save_checkpoint
+from xdanalysis.model.loading import load_qa_model
 asked = []
 def outer(factory, args, kwargs):
     asked.append((kwargs.get("desc"), kwargs.get("leave", True)))

@@ -28,3 +28,12 @@ def test_torch_is_pinned_everywhere():
 def test_library_calls_switch_no_matplotlib_backend():
     source = "".join(f.read_text() for f in (ROOT / "xdanalysis").rglob("*.py"))
     assert "matplotlib.use(" not in source
+
+
+def test_every_progress_bar_is_the_package_one():
+    """A bar made with tqdm directly would stay on screen in a notebook, stacking under the next one; every
+    bar goes through ``core.common.progress_bar`` (leave: ``bars_stay()``), the one place tqdm is called."""
+    calls = [f"{path.relative_to(ROOT)}:{number}" for path in sorted((ROOT / "xdanalysis").rglob("*.py"))
+             for number, line in enumerate(path.read_text().splitlines(), 1)
+             if re.search(r"\btqdm\(", line) and path.name != "common.py"]
+    assert calls == []

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..core.common import progress_bar
 from ..core.settings import WindowSettings
 
 __all__ = ['head_importance', 'heads_to_prune']
@@ -25,7 +26,6 @@ def head_importance(model, tokenizer, table: pd.DataFrame, *, windowing: WindowS
         scores = head_importance(model, tokenizer, load_squad(path, exclude_titles=held_out, limit=200))
     """
     import torch
-    from tqdm.auto import tqdm
 
     from ..model.forward import batch_tensors
     from ..model.pruning import attention_blocks
@@ -49,7 +49,7 @@ def head_importance(model, tokenizer, table: pd.DataFrame, *, windowing: WindowS
     model.eval().requires_grad_(False)
     total = torch.zeros_like(gates)
     try:
-        for batch in tqdm(length_batches(windows.lengths(), batch_size, None), desc="head importance",
+        for batch in progress_bar(length_batches(windows.lengths(), batch_size, None), desc="head importance",
                           disable=not progress, leave=False):
             inputs = batch_tensors(windows, batch, device=next(model.parameters()).device)
             loss = model(**inputs, start_positions=torch.as_tensor(starts[batch]),

@@ -194,7 +194,8 @@ def build_checkpoint(variant: Variant, source: str, folder: Path, *, importance)
     or layer-dropped copy of the source saved in ``folder`` (made once; ``importance()`` gives the
     head importance when heads are pruned)."""
     from ..distill.students import cut_layers
-    from ..model.loading import load_qa_model, model_identity, save_checkpoint
+    from ..model.checkpoint import save_checkpoint
+    from ..model.loading import load_qa_model, model_identity
     from ..model.pruning import prune_heads, save_pruned
     from .importance import heads_to_prune
 

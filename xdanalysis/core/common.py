@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 
-__all__ = ['is_reference', 'MAX_NAMED', 'bars_stay', 'check_choice', 'logit', 'name_some', 'rename_options', 'sigmoid']
+__all__ = ['is_reference', 'MAX_NAMED', 'bars_stay', 'check_choice', 'progress_bar', 'logit', 'name_some', 'rename_options', 'sigmoid']
 
 
 MAX_NAMED = 10
@@ -99,3 +99,12 @@ def bars_stay() -> bool:
     except ImportError:  # no ipywidgets: tqdm.auto cannot be the notebook bar either
         return True
     return not issubclass(tqdm.auto.tqdm, tqdm_notebook)
+
+
+def progress_bar(iterable=None, *, leave: bool | None = None, **options):
+    """The package's one way to show progress: a tqdm bar (the notebook's widget in a kernel, text in a
+    terminal) that, unless ``leave`` says otherwise, stays when done in a terminal and gives way to the next in a
+    notebook (:func:`bars_stay`). ``options`` are tqdm's (``total``, ``desc``, ``unit``, ``disable``…)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, leave=bars_stay() if leave is None else leave, **options)

@@ -19,7 +19,8 @@ def layer_student(teacher, out, *, layers=(0, 2, 4)) -> Path:
 
         layer_student("../shared/models/minilm-l6-squad2-demo", "runs/students/demo-l3", layers=(0, 2, 4))
     """
-    from ..model.loading import load_qa_model, save_checkpoint
+    from ..model.checkpoint import save_checkpoint
+    from ..model.loading import load_qa_model
 
     model, tokenizer = load_qa_model(teacher) if is_reference(teacher) else teacher
     return save_checkpoint(cut_layers(model, layers), tokenizer, out)  # a copy: the caller's model is not changed

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..core.common import bars_stay, is_reference
+from ..core.common import is_reference, progress_bar
 from ..core.data import source_fingerprint
 from ..core.io import write_atomic, write_json
 from ..core.settings import Execution, WindowSettings
@@ -239,11 +239,10 @@ def _chunks_on_ray(teacher, table, student_windows, pending, folder: Path, *, ch
 def _read_or_compute(folder: Path, pair, table, student_windows, n_chunks: int, *, chunk_windows, same, windowing,
                      execution: Execution) -> list:
     """Every chunk's logits: read from the cache, or computed (and saved) when missing or damaged."""
-    from tqdm.auto import tqdm
 
     results: list = []
-    with tqdm(total=len(student_windows), desc="teacher logits", unit="win", disable=not execution.progress,
-              leave=bars_stay()) as bar:
+    with progress_bar(total=len(student_windows), desc="teacher logits", unit="win",
+                      disable=not execution.progress) as bar:
         for c in range(n_chunks):
             indices = list(range(c * chunk_windows, min(len(student_windows), (c + 1) * chunk_windows)))
             file = folder / f"chunk-{c:05d}.npz"

@@ -33,12 +33,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..core.common import bars_stay, is_reference
+from ..core.common import is_reference, progress_bar
 from ..core.data import Selection, load_squad, source_fingerprint
 from ..core.io import file_checksum, write_atomic, write_json
 from ..core.settings import Execution
+from ..model.checkpoint import save_checkpoint
 from ..model.forward import batch_tensors, eager_attention
-from ..model.loading import save_checkpoint
 from ..model.windows import prepare_windows, window_labels
 from ..runs.store import locked, refuse_foreign
 from .config import DistillConfig, Distilled
@@ -267,7 +267,6 @@ class _Trainer:
         write_json(self.state_file, {**self.identity, "checkpoint": file_checksum(self.checkpoint)}, indent=2)
 
     def train(self, *, progress: bool, stop_after: int | None = None) -> None:
-        from tqdm.auto import tqdm
 
         config, pair = self.config, self.pair
         every = config.checkpoint_every or self.steps_per_epoch
@@ -277,8 +276,8 @@ class _Trainer:
         if config.attention_weight > 0:  # attention weights come only from eager attention
             eager.enter_context(eager_attention(pair.student))
             eager.enter_context(eager_attention(pair.teacher))
-        with eager, tqdm(total=self.total_steps, initial=self.step, desc="distil", unit="step",
-                         disable=not progress, leave=bars_stay()) as bar:
+        with eager, progress_bar(total=self.total_steps, initial=self.step, desc="distil", unit="step",
+                                 disable=not progress) as bar:
             while self.step < self.total_steps:
                 self.one_step()
                 bar.update(1)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from ..core.common import check_choice
+from ..core.common import check_choice, progress_bar
 from ..core.decoding import Window, decode_question
 from ..core.settings import DecodingSettings, WindowSettings
 from ..core.stats import bootstrap_ci
@@ -218,7 +218,6 @@ def head_statistics(run, model, tokenizer, *, ids=None, batch_size: int = 8, win
 
         stats = head_statistics(run, model, tokenizer, ids=examples(table, outcome="false_answer")["id"])
     """
-    from tqdm.auto import tqdm
 
     table = run.table if ids is None else run.table[run.table["id"].isin(set(ids))]
     table = table.reset_index(drop=True)
@@ -231,7 +230,7 @@ def head_statistics(run, model, tokenizer, *, ids=None, batch_size: int = 8, win
         if position == int(table.loc[q, "best_window"]):
             chosen.append(w)
     records = []
-    for begin in tqdm(range(0, len(chosen), batch_size), desc="attention", unit="batch", disable=not progress):
+    for begin in progress_bar(range(0, len(chosen), batch_size), desc="attention", unit="batch", disable=not progress):
         batch = chosen[begin: begin + batch_size]
         for w, output in zip(batch, forward_windows(model, windows, batch, attentions=True)):
             stats = head_statistics_of(output.attentions, tokenizer.convert_ids_to_tokens(windows.input_ids[w]),

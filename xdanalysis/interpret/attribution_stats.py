@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..runs.run import table_of
+from ..core.common import progress_bar
 from ..core.settings import DecodingSettings, WindowSettings
+from ..runs.run import table_of
 from .attribution import Attribution, Attributor, method_of
 
 __all__ = ['DECISION_GROUPS', 'attention_attribution_correlation', 'attribution_shares', 'attribution_statistics', 'summarize_attribution_statistics']
@@ -91,7 +92,6 @@ def attribution_statistics(run, model, tokenizer, *, per_group: int = 10, groups
         stats = attribution_statistics(run, model, tokenizer, per_group=20)
         stats.groupby("group")[["question", "context", "evidence sentence"]].mean()
     """
-    from tqdm.auto import tqdm
 
     from ..analysis.outcomes import outcomes
     from .attention import get_attention
@@ -108,7 +108,7 @@ def attribution_statistics(run, model, tokenizer, *, per_group: int = 10, groups
         part = part.sample(n=min(per_group, len(part)), random_state=seed) if len(part) else part
         picked.extend((name, row) for _, row in part.iterrows())
     rows = []
-    for name, row in tqdm(picked, desc="attributions", unit="q", disable=not progress):
+    for name, row in progress_bar(picked, desc="attributions", unit="q", disable=not progress):
         attr = attributor.attribute(row["question"], row["context"], target=target)
         base = {"id": row["id"], "group": name, "outcome": str(row["outcome"]), "n_windows": attr.n_windows,
                 **attribution_shares(attr, _evidence_sentence(row))}

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..core.common import check_choice
+from ..core.common import check_choice, progress_bar
 from ..core.metrics import question_scores
 from ..core.settings import DecodingSettings, WindowSettings
 from ..model.forward import forward_windows
@@ -52,9 +52,8 @@ def _head_weights(model) -> tuple[np.ndarray, np.ndarray]:
 
 def _states(model, windows: Windows, *, batch_size: int, progress: bool, desc: str):
     """``(window index, hidden states [layers + 1, tokens, hidden])`` for every window, batch by batch."""
-    from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(windows), desc=desc, unit="win", disable=not progress, leave=False)
+    bar = progress_bar(total=len(windows), desc=desc, unit="win", disable=not progress, leave=False)
     for batch in length_batches(windows.lengths(), batch_size):
         for index, output in zip(batch, forward_windows(model, windows, batch, hidden_states=True)):
             yield int(index), output.hidden_states

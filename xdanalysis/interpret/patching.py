@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 
-from ..core.common import check_choice
+from ..core.common import check_choice, progress_bar
 from ..core.decoding import Window, decode_question
 from ..core.settings import DecodingSettings, WindowSettings
 from ..core.stats import bootstrap_ci
@@ -102,13 +102,12 @@ def patch_abstention(model, tokenizer, pairs: pd.DataFrame, *, sites=SITES,
         pairs = probe_examples(results, probe="remove_answer_sentence")
         patching_summary(patch_abstention(model, tokenizer, pairs.head(40)))
     """
-    from tqdm.auto import tqdm
 
     for site in sites:
         check_choice("site", site, SITES)
     layers = len(encoder_layers(model))
     rows = []
-    for pair in tqdm(list(pairs.itertuples(index=False)), desc="patching", unit="pair", disable=not progress):
+    for pair in progress_bar(list(pairs.itertuples(index=False)), desc="patching", unit="pair", disable=not progress):
         frame = pd.DataFrame({"question": [pair.question] * 2, "context": [pair.original_context, pair.probed_context]})
         windows = prepare_windows(frame, tokenizer, windowing)
         first = [windows.question_index.index(k) for k in (0, 1)]

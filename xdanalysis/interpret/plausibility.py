@@ -24,6 +24,7 @@ import zlib
 import numpy as np
 import pandas as pd
 
+from ..core.common import progress_bar
 from ..core.settings import DecodingSettings, WindowSettings
 from ..core.unanswerable import align_words
 from .attention import get_attention
@@ -114,7 +115,6 @@ def explain_rationales(model, tokenizer, questions: pd.DataFrame, rationales: pd
     """
     import warnings
 
-    from tqdm.auto import tqdm
 
     unknown = [m for m in methods if isinstance(m, str) and m not in PLAUSIBILITY_METHODS]
     if unknown:  # before any name is resolved: the message lists every method, attention and random included
@@ -125,7 +125,7 @@ def explain_rationales(model, tokenizer, questions: pd.DataFrame, rationales: pd
                      limit, seed)
     explainers = _Explainers(model, tokenizer, methods, windowing=windowing, decoding=decoding, seed=seed)
     rows, skipped = [], []
-    for row in tqdm(joined.itertuples(index=False), total=len(joined), desc="rationales", disable=not progress):
+    for row in progress_bar(joined.itertuples(index=False), total=len(joined), desc="rationales", disable=not progress):
         for name in names:
             try:
                 offsets, kinds, scores, text, abstained, odds = explainers.scores(name, row.id, row.question,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..core.common import progress_bar
 from ..core.settings import WindowSettings
 from ..core.stats import kl_divergence, softmax
 from ..core.text import token_char
@@ -100,10 +101,9 @@ def slice_kl(models: dict, table: pd.DataFrame, student: str, teacher: str, temp
              progress: bool = True) -> pd.DataFrame:
     """KL(teacher || student) (and the reverse) per question and temperature over the questions of ``table``
     (e.g. one slice); ``.groupby("temperature").mean()`` gives the slice's average."""
-    from tqdm.auto import tqdm
 
     rows = []
-    for row in tqdm(list(table.itertuples()), desc="soft targets", unit="q", disable=not progress):
+    for row in progress_bar(list(table.itertuples()), desc="soft targets", unit="q", disable=not progress):
         targets = soft_targets(models, row.question, row.context, temperatures)
         for record in soft_target_kl(targets, student, teacher).to_dict("records"):
             rows.append({"id": row.id, **record})

@@ -6,8 +6,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from ..core.common import progress_bar
 from .runtime import require_torch
 from .quantize import int8_settings_of
 from .windows import Windows, length_batches
@@ -130,7 +130,7 @@ def run_windows(model, windows: Windows, *, batch_size: int = 32, progress: bool
     if (int8_settings_of(model) or {}).get("per_window"):
         batch_size = 1  # int8 quantises a batch's activations together: one window each keeps answers its own
     results: list = [None] * len(lengths)
-    bar = tqdm(total=len(lengths), desc=desc, unit="win", disable=not progress, leave=False)
+    bar = progress_bar(total=len(lengths), desc=desc, unit="win", disable=not progress, leave=False)
     for batch in length_batches(lengths, batch_size, max_batch_tokens):
         for index, output in zip(batch, forward_windows(model, windows, batch)):
             results[index] = (output.start_logits, output.end_logits)

@@ -6,53 +6,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
-from ..core.common import bars_stay, check_choice, is_reference
+from ..core.common import check_choice, is_reference
 from ..core.data import HubUnreachableError, hub_reachable
 from ..core.settings import RUNTIMES, Int8Settings, OpenVINOSettings
+from .checkpoint import transformers_bars
 from .device import resolve_placement
 
-__all__ = ['DEFAULT_MODEL', 'ModelLoadError', 'load_qa_model', 'looks_local', 'max_sequence_length', 'model_files', 'model_identity', 'model_problem', 'require_model', 'save_checkpoint', 'transformers_bars', 'training_overlap', 'training_record', 'weights_fingerprint']
+__all__ = ['DEFAULT_MODEL', 'ModelLoadError', 'load_qa_model', 'looks_local', 'max_sequence_length', 'model_files', 'model_identity', 'model_problem', 'require_model', 'training_overlap', 'training_record', 'weights_fingerprint']
 
 
 DEFAULT_MODEL = "nbroad/xdistil-l12-h384-squad2"
-
-
-@contextmanager
-def transformers_bars():
-    """While inside, transformers' own progress bars (loading weights, writing shards) behave as ours do
-    (``bars_stay``): in a notebook a finished one gives way to the next instead of a stack of them building up
-    in a cell; in a terminal they are left as transformers draws them. The hook in place before is put back."""
-    from transformers.utils import logging
-
-    setter = getattr(logging, "set_tqdm_hook", None)  # transformers >= 5.x
-    if setter is None or bars_stay():
-        yield
-        return
-    previous = None
-
-    def transient(factory, args, kwargs):
-        kwargs = {**kwargs, "leave": False}
-        return previous(factory, args, kwargs) if previous else factory(*args, **kwargs)
-
-    previous = setter(transient)
-    try:
-        yield
-    finally:
-        setter(previous)
-
-
-def save_checkpoint(model, tokenizer, out) -> Path:
-    """``model`` and ``tokenizer`` saved as one checkpoint directory ``out`` (created if missing)."""
-    out = Path(out).expanduser()
-    with transformers_bars():
-        model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
 
 
 class ModelLoadError(ValueError):

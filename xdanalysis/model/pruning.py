@@ -77,7 +77,7 @@ def _linear_part(linear, keep, *, dim: int):
 
 def save_pruned(model, tokenizer, out) -> Path:
     """Save a pruned model as a checkpoint directory (weights, config, tokenizer, ``pruned_heads.json``)."""
-    from .loading import save_checkpoint
+    from .checkpoint import save_checkpoint
 
     out = save_checkpoint(model, tokenizer, out)
     (out / PRUNED_HEADS_FILE).write_text(json.dumps({str(k): v for k, v in model.pruned_heads.items()}) + "\n",

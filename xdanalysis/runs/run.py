@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..core.common import bars_stay, is_reference, name_some, sigmoid
+from ..core.common import is_reference, name_some, progress_bar, sigmoid
 from ..core.data import Selection, gold_answers, source_fingerprint
 from ..core.io import finite_odds, peak_rss_mb, write_atomic, write_json
 from ..core.metrics import squad_v2_scores, table_scores
@@ -350,11 +350,8 @@ def _resumed_timings(out: Path, identity: dict, chunk_files: list) -> dict:
 def _write_chunks(done, out: Path, chunk_files: list, timings: dict, *, progress: bool | str, total: int,
                   done_before: int = 0) -> None:
     """Each chunk on disk as soon as it is computed, with its time: a killed run resumes from there."""
-    from tqdm.auto import tqdm
-
     label = progress if isinstance(progress, str) else "questions"
-    with tqdm(total=total, initial=done_before, desc=label, unit="q", disable=not progress,
-              leave=bars_stay()) as bar:
+    with progress_bar(total=total, initial=done_before, desc=label, unit="q", disable=not progress) as bar:
         for c, frame, seconds in done:
             write_atomic(chunk_files[c], lambda tmp: frame.to_parquet(tmp, index=False))
             timings[str(c)] = seconds
