@@ -173,6 +173,12 @@ def metrics(overall, answerable):
 def test_ranking_says_worse_when_it_did_worse():
     worse = ranking_finding(metrics((-3.0, -5.0, -1.0), (-4.0, -7.0, -1.0)), chosen=[1, 3, 5], default=[0, 2, 4])
     assert "did worse than the default" in worse.sentence
+    # notebook 09's case: answerable F1 worse, overall within noise; said as such, not "did worse" outright
+    answerable = ranking_finding(metrics((-0.23, -1.36, 0.90), (-2.35, -3.96, -1.02)), chosen=[3, 4, 5],
+                                 default=[0, 2, 4])
+    assert "did worse on answerable questions, with no overall difference, than the default" in answerable.sentence
+    traded = ranking_finding(metrics((1.0, 0.2, 2.0), (-2.0, -3.0, -1.0)), chosen=[1, 3, 5], default=[0, 2, 4])
+    assert "traded one score for the other against the default" in traded.sentence
     same = ranking_finding(metrics((0.5, -1.0, 2.0), (1.0, -0.5, 2.5)), chosen=[1, 3, 5], default=[0, 2, 4])
     assert "is not distinguishable from" in same.sentence
     itself = ranking_finding(metrics((0, 0, 0), (0, 0, 0)), chosen=[0, 2, 4], default=[0, 2, 4])

@@ -306,9 +306,13 @@ def ranking_finding(metrics: pd.DataFrame, *, chosen, default) -> Finding:
         facts[group] = {"difference": float(row["difference"]), "low": float(row["low"]), "high": float(row["high"]),
                         "verdict": words}
         parts.append(f"{name} {row['difference']:+.2f} [{row['low']:+.2f}, {row['high']:+.2f}]: {words}")
-    worse = any(facts[g]["verdict"] == "worse" for g in ("overall", "HasAns"))
-    head = "did worse than" if worse else "did better than" if all(
-        facts[g]["verdict"] == "better" for g in ("overall", "HasAns")) else "is not distinguishable from"
+    overall, answerable = facts["overall"]["verdict"], facts["HasAns"]["verdict"]
+    decided = {overall, answerable} & {"better", "worse"}
+    head = ("traded one score for the other against" if len(decided) == 2 else
+            f"did {overall} than" if overall == answerable and decided else
+            f"did {overall} overall (answerable F1: no difference) than" if overall in decided else
+            f"did {answerable} on answerable questions, with no overall difference, than" if decided else
+            "is not distinguishable from")
     return Finding(facts, f"**Layers from evidence**: the student from the ranked teacher layers {list(chosen)} "
                           f"{head} the default {list(default)} at the same budget — " + "; ".join(parts)
                    + " (ranked − default, paired bootstrap).")
