@@ -18,7 +18,7 @@ def transformers_bars():
     in a cell; in a terminal they are left as transformers draws them. The hook in place before is put back."""
     from transformers.utils import logging
 
-    setter = getattr(logging, "set_tqdm_hook", None)  # transformers >= 5.x
+    setter = getattr(logging, "set_tqdm_hook", None)  # absent from older transformers: bars left as they are
     if setter is None or bars_stay():
         yield
         return
