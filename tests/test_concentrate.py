@@ -13,6 +13,23 @@ from xdanalysis.analysis.outcomes import ERROR_OUTCOMES, outcomes
 from xdanalysis.analysis.slices import slice_grid, slice_table, slice_values
 from xdanalysis.core.stats import MIN_INTERVAL_COUNT
 
+def test_a_tree_does_not_restate_what_an_error_is_from_the_model_decision():
+    """Issue 32: "answerable and confidently abstained" is an error by definition; a rule on the decision margin
+    says so again instead of saying which questions go wrong. The margin is never split on; the planted rule is
+    found; the margin is still in the feature table for a look of one's own."""
+    from xdanalysis.analysis.error_tree import DECISION_FEATURES, error_features
+
+    table = synthetic_run(error=lambda r: r.kind == "why")
+    confident = table["has_answer"] & (np.arange(len(table)) % 3 == 0)  # abstained on, far above the threshold
+    table.loc[confident, "null_odds"] = 6.0 + np.arange(confident.sum()) % 5
+    table.loc[confident, "outcome"] = "abstained"
+    table["null_odds"] = table["null_odds"].where(confident, table["null_odds"].clip(-2, 2))
+    tree = error_tree(table, side="answerable")
+    assert not tree.leaves["rule"].str.contains("decision margin").any()
+    assert "why" in " ".join(tree.leaves["rule"])
+    assert set(DECISION_FEATURES) <= set(error_features(table, threshold=0.0).columns)
+
+
 WORDS = "the army crossed the river before the winter and the fort fell to the british in the spring".split()
 
 

@@ -18,7 +18,7 @@ from .outcomes import ERROR_OUTCOMES, outcomes
 from .slices import SLICES
 from .thresholds import run_threshold
 
-__all__ = ['ERROR_TARGETS', 'ERROR_FEATURES', 'SIDES', 'ErrorTree', 'error_features', 'error_tree', 'context_halves']
+__all__ = ['DECISION_FEATURES', 'ERROR_TARGETS', 'ERROR_FEATURES', 'SIDES', 'ErrorTree', 'error_features', 'error_tree', 'context_halves']
 
 # What the tree predicts: any error, or one error outcome.
 ERROR_TARGETS = {"error": ERROR_OUTCOMES, "false_answer": ["false_answer"], "wrong_abstention": ["abstained"],
@@ -38,6 +38,11 @@ ERROR_FEATURES = {
     "decision margin": lambda t: _margin(t, run_threshold(t)),  # error_features: the run's own threshold
     "gold agreement": gold_agreement,
 }
+# Features read from the model's own decision, which the tree does not split on: on one side of answerability the
+# decision settles the outcome (every confident call on this demo model is an abstention, and an answerable
+# question abstained on is an error whatever else holds), so a rule on them restates what an error is instead of
+# saying which questions the model gets wrong. `error_features` still gives them, for a look of one's own.
+DECISION_FEATURES = ("decision margin",)
 _BINARY = {"answerable": ("unanswerable", "answerable"),
            "answer beyond the first window": ("answer within the first window", "answer beyond the first window")}
 _TYPE = "question type = "
@@ -202,7 +207,8 @@ def error_tree(data, *, side: str = "all", target: str = "error", max_depth: int
 
     ``side``: ``"answerable"`` or ``"unanswerable"`` fits the questions of one side only (the features that
     are constant or empty there, answerability itself among them, are left out), so the tree cannot
-    rediscover the answerable / unanswerable split; ``"all"`` fits every question.
+    rediscover the answerable / unanswerable split; ``"all"`` fits every question. The features read from the
+    model's decision (``DECISION_FEATURES``) are never split on: the rules say which questions go wrong.
 
     Example::
 
@@ -221,7 +227,7 @@ def error_tree(data, *, side: str = "all", target: str = "error", max_depth: int
     table = outcomes(table) if "outcome" not in table.columns else table.copy()
     if SIDES[side] is not None:
         table = table[table["has_answer"] == SIDES[side]].reset_index(drop=True)
-    features = error_features(table, threshold=run_threshold(data))  # the data's own threshold, for the margin
+    features = error_features(table, threshold=run_threshold(data)).drop(columns=list(DECISION_FEATURES))
     features = features.loc[:, (features.nunique(dropna=True) > 1).to_numpy()]  # what can split on this side
     wrong = table["outcome"].isin(ERROR_TARGETS[target]).to_numpy()
     fit = context_halves(table, seed=seed)
