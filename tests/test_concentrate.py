@@ -266,3 +266,10 @@ def test_a_side_tree_never_splits_on_the_side_and_its_intervals_are_never_degene
     assert worst["low"] == pytest.approx(100 * wilson.low) and worst["low"] < 100.0 == worst["high"]
     with pytest.raises(ValueError, match="unknown side"):
         error_tree(table, side="both")
+    # the sentence says whose errors a leaf's share is of: the side's, which the tree's shares sum to
+    from xdanalysis.views.findings import tree_finding
+
+    assert tree.leaves["share of errors (%)"].sum() == pytest.approx(100)
+    said = str(tree_finding(tree))
+    assert "of the answerable questions' errors)" in said and "of all errors" not in said
+    assert "of all errors)" in str(tree_finding(error_tree(table)))

@@ -174,15 +174,17 @@ def tree_finding(tree) -> Finding:
     """The error tree in a sentence: the worst rule that held out of sample (or that none did), and the leaf
     with the most errors, its count said as a count when its interval would be degenerate."""
     leaves = tree.leaves
+    side = getattr(tree, "side", "all")
+    errors = "all errors" if side == "all" else f"the {side} questions' errors"  # a side's tree: its side's errors
     held = leaves[leaves["verdict"] == "held"]
     worst = held.sort_values("held_out_error_rate", ascending=False).iloc[0] if len(held) else None
     biggest = leaves.sort_values("share of errors (%)", ascending=False).iloc[0]
     first = (f"The worst rule that held out of sample — *{worst['rule']}* — has {worst['held_out_error_rate']:.0f}% "
-             f"errors on the half it never saw ({worst['count']} questions, {worst['share of errors (%)']:.0f}% of all "
-             "errors)." if worst is not None else "No rule of the tree held out of sample: the errors do not "
+             f"errors on the half it never saw ({worst['count']} questions, {worst['share of errors (%)']:.0f}% of "
+             f"{errors})." if worst is not None else "No rule of the tree held out of sample: the errors do not "
              "concentrate along these features more than chance would make them.")
     where = {"all": "The run's", "answerable": "On the answerable questions, the", "unanswerable":
-             "On the unanswerable questions, the"}[getattr(tree, "side", "all")]
+             "On the unanswerable questions, the"}[side]
     return Finding({"base_rate": tree.base_rate, "worst": None if worst is None else worst["rule"],
                     "biggest": biggest["rule"]},
                    f"{where} error rate is {tree.base_rate:.1f}%. {first} The leaf holding the most errors is "
